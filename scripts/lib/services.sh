@@ -1,0 +1,119 @@
+# Brings up what Queuecast needs when it is not already there, and stops only what it started.
+# Sourced by scripts/dev and scripts/test; call `services_up`, and `services_down` on exit.
+#
+# - PostgreSQL: DATABASE_URL if it answers; otherwise a private cluster in .local/pg (initdb as
+#   the `postgres` user, listening on 127.0.0.1 only, port $QC_PG_PORT).
+# - Redis: REDIS_URL if set; otherwise Debian's redis-server (installed with apt-get when missing
+#   and we are root) on 127.0.0.1:$QC_REDIS_PORT. Set QC_NO_REDIS=1 to run on PostgreSQL alone.
+
+QC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+QC_LOCAL=${QC_LOCAL:-$QC_ROOT/.local}
+QC_PG_PORT=${QC_PG_PORT:-54329}
+QC_REDIS_PORT=${QC_REDIS_PORT:-63799}
+QC_PG_PASSWORD=queuecast-dev
+QC_STARTED_PG=
+QC_STARTED_REDIS=
+
+qc_log() { printf '\033[1m[services]\033[0m %s\n' "$*" >&2; }
+
+qc_pg_bin() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/pg_ctl" ] && { echo "$d"; return; }
+  done
+  command -v pg_ctl >/dev/null && dirname "$(command -v pg_ctl)" && return
+  return 1
+}
+
+qc_as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+qc_pg_reachable() {
+  # psql is enough to tell: sqlx and psql speak the same URL.
+  command -v psql >/dev/null || return 1
+  psql "$1" -Atqc 'select 1' >/dev/null 2>&1
+}
+
+qc_postgres_up() {
+  if [ -n "${DATABASE_URL:-}" ] && qc_pg_reachable "$DATABASE_URL"; then
+    qc_log "using PostgreSQL at DATABASE_URL"
+    return
+  fi
+  [ -n "${DATABASE_URL:-}" ] && qc_log "DATABASE_URL does not answer; starting a private cluster"
+  local bin data=$QC_LOCAL/pg
+  bin=$(qc_pg_bin) || { qc_log "PostgreSQL binaries not found (install postgresql)"; return 1; }
+  export DATABASE_URL="postgres://postgres:$QC_PG_PASSWORD@127.0.0.1:$QC_PG_PORT/queuecast"
+  if qc_pg_reachable "$DATABASE_URL"; then
+    qc_log "private PostgreSQL already running on 127.0.0.1:$QC_PG_PORT"
+    return
+  fi
+  mkdir -p "$QC_LOCAL"
+  chmod 755 "$QC_LOCAL"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    qc_log "initdb $data"
+    mkdir -p "$data"
+    local pwfile=$QC_LOCAL/.pgpass.tmp
+    printf '%s\n' "$QC_PG_PASSWORD" >"$pwfile"
+    if [ "$(id -u)" = 0 ]; then chown postgres: "$data" "$pwfile"; fi
+    chmod 700 "$data"
+    qc_as_postgres "$bin/initdb" -D "$data" -U postgres --pwfile="$pwfile" \
+      --auth-host=scram-sha-256 --auth-local=trust -E UTF8 --locale=C.UTF-8 >"$QC_LOCAL/initdb.log" 2>&1 \
+      || { cat "$QC_LOCAL/initdb.log" >&2; rm -f "$pwfile"; return 1; }
+    rm -f "$pwfile"
+  fi
+  qc_log "starting PostgreSQL on 127.0.0.1:$QC_PG_PORT"
+  # Loopback only, socket in /tmp, enough connections for parallel tests; durability stays on.
+  qc_as_postgres "$bin/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 start -o \
+    "-c listen_addresses=127.0.0.1 -p $QC_PG_PORT -c unix_socket_directories=/tmp -c max_connections=400 -c shared_buffers=256MB -c synchronous_commit=on" \
+    >/dev/null || { tail -20 "$data/server.log" >&2; return 1; }
+  QC_STARTED_PG=$data
+  psql "postgres://postgres:$QC_PG_PASSWORD@127.0.0.1:$QC_PG_PORT/postgres" -Atqc \
+    "select 1 from pg_database where datname='queuecast'" | grep -q 1 \
+    || psql "postgres://postgres:$QC_PG_PASSWORD@127.0.0.1:$QC_PG_PORT/postgres" -qc 'create database queuecast' >/dev/null
+}
+
+qc_redis_up() {
+  if [ -n "${QC_NO_REDIS:-}" ]; then unset REDIS_URL; qc_log "Redis disabled (QC_NO_REDIS)"; return; fi
+  if [ -n "${REDIS_URL:-}" ]; then qc_log "using Redis at REDIS_URL"; return; fi
+  if ! command -v redis-server >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      qc_log "installing redis-server from Debian's packages"
+      { apt-get install -y -q redis-server || { apt-get update -q && apt-get install -y -q redis-server; }; } \
+        >"$QC_LOCAL/apt-redis.log" 2>&1 || { qc_log "could not install redis-server (see $QC_LOCAL/apt-redis.log)"; return 1; }
+    else
+      qc_log "redis-server is missing; install it or set REDIS_URL"; return 1
+    fi
+  fi
+  export REDIS_URL="redis://127.0.0.1:$QC_REDIS_PORT/?protocol=resp3"
+  if redis-cli -p "$QC_REDIS_PORT" ping 2>/dev/null | grep -q PONG; then
+    qc_log "private Redis already running on 127.0.0.1:$QC_REDIS_PORT"
+    return
+  fi
+  qc_log "starting Redis on 127.0.0.1:$QC_REDIS_PORT"
+  redis-server --bind 127.0.0.1 --port "$QC_REDIS_PORT" --save '' --appendonly no \
+    --daemonize yes --pidfile "$QC_LOCAL/redis.pid" --logfile "$QC_LOCAL/redis.log" --dir "$QC_LOCAL" >/dev/null
+  local i
+  for i in $(seq 50); do
+    redis-cli -p "$QC_REDIS_PORT" ping 2>/dev/null | grep -q PONG && { QC_STARTED_REDIS=1; return; }
+    sleep 0.1
+  done
+  qc_log "Redis did not start (see $QC_LOCAL/redis.log)"; return 1
+}
+
+services_up() {
+  mkdir -p "$QC_LOCAL"
+  qc_postgres_up || return 1
+  qc_redis_up || return 1
+}
+
+services_down() {
+  if [ -n "$QC_STARTED_REDIS" ]; then
+    qc_log "stopping Redis"
+    redis-cli -p "$QC_REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+  fi
+  if [ -n "$QC_STARTED_PG" ]; then
+    qc_log "stopping PostgreSQL"
+    qc_as_postgres "$(qc_pg_bin)/pg_ctl" -D "$QC_STARTED_PG" -m fast -w stop >/dev/null 2>&1 || true
+  fi
+}

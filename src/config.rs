@@ -1,0 +1,33 @@
+//! Settings from flags and the environment.
+
+use crate::store::StoreSettings;
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Where to listen, e.g. `127.0.0.1:8080` (port 0 picks a free port).
+    pub listen: String,
+    pub database_url: String,
+    /// Optional: without it a node runs on PostgreSQL alone.
+    pub redis_url: Option<String>,
+    /// The address people reach this server at, for links and QR codes; defaults to
+    /// `http://<listen>`.
+    pub public_url: Option<String>,
+    /// HTTP worker threads; defaults to the number of cores.
+    pub workers: Option<usize>,
+    pub store: StoreSettings,
+}
+
+impl Settings {
+    /// Defaults for a server on `listen` against `database_url`.
+    pub fn new(listen: impl Into<String>, database_url: impl Into<String>) -> Settings {
+        Settings {
+            listen: listen.into(),
+            database_url: database_url.into(),
+            redis_url: None,
+            public_url: None,
+            workers: None,
+            store: StoreSettings::default(),
+        }
+    }
+}

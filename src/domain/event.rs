@@ -1,0 +1,166 @@
+//! Events: one per change, numbered gaplessly per queue, and the NOTIFY payloads that carry them.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::ticket::Ticket;
+
+/// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; stay well under.
+pub const MAX_NOTIFY_PAYLOAD: usize = 7000;
+
+/// An event as the protocol defines it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: i64,
+    pub queue_id: Uuid,
+    pub kind: String,
+    pub ticket: Option<Ticket>,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+    /// The state the ticket left and entered, when the event moved one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    /// The queue after a `queue.updated` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<serde_json::Value>,
+}
+
+/// The kinds of event, named as the protocol names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventKind {
+    Joined,
+    /// `ticket.<transition name>`, e.g. `ticket.called`.
+    Transition(String),
+    TransferredIn,
+    TransferredOut,
+    QueueUpdated,
+}
+
+impl EventKind {
+    pub fn name(&self) -> String {
+        match self {
+            EventKind::Joined => "ticket.joined".into(),
+            EventKind::Transition(t) => format!("ticket.{}", past_tense(t)),
+            EventKind::TransferredIn => "ticket.transferred_in".into(),
+            EventKind::TransferredOut => "ticket.transferred_out".into(),
+            EventKind::QueueUpdated => "queue.updated".into(),
+        }
+    }
+}
+
+/// `call` → `called`, `complete` → `completed`, `no_show` → `no_show`: events read as facts.
+fn past_tense(transition: &str) -> String {
+    match transition {
+        "no_show" => "no_show".into(),
+        "cancel" => "cancelled".into(),
+        t if t.ends_with('e') => format!("{t}d"),
+        t if t.ends_with("ed") => t.into(),
+        t => format!("{t}ed"),
+    }
+}
+
+/// A committed range of one queue's events: `first..=last`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeqRange(pub Uuid, pub i64, pub i64);
+
+/// What one NOTIFY on channel `queuecast` carries: the events themselves when they fit, or the
+/// ranges to read from `queue_events` when they do not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Notification {
+    #[serde(rename = "e")]
+    Events(Vec<Event>),
+    #[serde(rename = "r")]
+    Ranges(Vec<SeqRange>),
+}
+
+impl Notification {
+    /// The payloads that announce one committed batch, each under [`MAX_NOTIFY_PAYLOAD`].
+    pub fn payloads(events: &[Event]) -> Vec<String> {
+        if events.is_empty() {
+            return Vec::new();
+        }
+        // unwrap: serializing our own plain structs cannot fail.
+        let full = serde_json::to_string(&Notification::Events(events.to_vec())).unwrap();
+        if full.len() <= MAX_NOTIFY_PAYLOAD {
+            return vec![full];
+        }
+        let mut ranges: Vec<SeqRange> = Vec::new();
+        for e in events {
+            match ranges.iter_mut().find(|r| r.0 == e.queue_id && r.2 + 1 == e.seq) {
+                Some(r) => r.2 = e.seq,
+                None => ranges.push(SeqRange(e.queue_id, e.seq, e.seq)),
+            }
+        }
+        // A range is ~60 bytes: chunks of 100 stay far under the limit.
+        ranges
+            .chunks(100)
+            .map(|c| serde_json::to_string(&Notification::Ranges(c.to_vec())).unwrap())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(queue_id: Uuid, seq: i64) -> Event {
+        Event {
+            seq,
+            queue_id,
+            kind: EventKind::QueueUpdated.name(),
+            ticket: None,
+            actor: "system".into(),
+            at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            from: None,
+            to: None,
+            queue: Some(serde_json::json!({"note": "x".repeat(200)})),
+        }
+    }
+
+    #[test]
+    fn event_kinds_read_as_facts() {
+        assert_eq!(EventKind::Transition("call".into()).name(), "ticket.called");
+        assert_eq!(EventKind::Transition("recall".into()).name(), "ticket.recalled");
+        assert_eq!(EventKind::Transition("start".into()).name(), "ticket.started");
+        assert_eq!(EventKind::Transition("complete".into()).name(), "ticket.completed");
+        assert_eq!(EventKind::Transition("no_show".into()).name(), "ticket.no_show");
+        assert_eq!(EventKind::Transition("requeue".into()).name(), "ticket.requeued");
+        assert_eq!(EventKind::Transition("cancel".into()).name(), "ticket.cancelled");
+        assert_eq!(EventKind::Transition("finish".into()).name(), "ticket.finished");
+        assert_eq!(EventKind::Joined.name(), "ticket.joined");
+    }
+
+    #[test]
+    fn a_small_batch_is_notified_with_its_events() {
+        let q = Uuid::new_v4();
+        let events = vec![event(q, 1), event(q, 2)];
+        let payloads = Notification::payloads(&events);
+        assert_eq!(payloads.len(), 1);
+        let back: Notification = serde_json::from_str(&payloads[0]).unwrap();
+        assert_eq!(back, Notification::Events(events));
+    }
+
+    #[test]
+    fn a_large_batch_is_notified_as_ranges_under_the_limit() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut events: Vec<Event> = (1..=40).map(|s| event(a, s)).collect();
+        events.extend((7..=9).map(|s| event(b, s)));
+        events.push(event(a, 41));
+        let payloads = Notification::payloads(&events);
+        assert_eq!(payloads.len(), 1);
+        assert!(payloads[0].len() <= MAX_NOTIFY_PAYLOAD);
+        let back: Notification = serde_json::from_str(&payloads[0]).unwrap();
+        assert_eq!(back, Notification::Ranges(vec![SeqRange(a, 1, 41), SeqRange(b, 7, 9)]));
+    }
+
+    #[test]
+    fn ranges_of_many_queues_are_split_into_several_payloads() {
+        let events: Vec<Event> = (0..250).map(|_| event(Uuid::new_v4(), 1)).collect();
+        let payloads = Notification::payloads(&events);
+        assert_eq!(payloads.len(), 3);
+        assert!(payloads.iter().all(|p| p.len() <= MAX_NOTIFY_PAYLOAD));
+    }
+}

@@ -1,0 +1,294 @@
+//! Ticket state machines: `{"init", "states", "transitions": [{"name", "from", "to"}]}`.
+//!
+//! A ticket type's machine is validated once when it is saved and parsed into an [`Fsm`]; the
+//! write path then asks it which states a transition may start from and where it leads. Tickets
+//! in the `init` state are in line. Three transition names mean something to the server:
+//! `call` (what call-next applies, so it must leave `init`), `recall` (re-announces a call) and
+//! `start` (service begins). Entering a state with no way out finishes the ticket.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+const MAX_STATES: usize = 32;
+const MAX_TRANSITIONS: usize = 64;
+
+/// Names that event kinds already use (`ticket.joined`, `ticket.transferred_in`, …).
+const RESERVED_NAMES: [&str; 3] = ["joined", "transferred_in", "transferred_out"];
+
+/// A validated state machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fsm {
+    init: String,
+    states: Vec<String>,
+    transitions: Vec<Transition>,
+}
+
+/// One named transition: from any of `from` to `to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Transition {
+    pub name: String,
+    pub from: Vec<String>,
+    pub to: String,
+}
+
+/// Why a machine was refused, or why a transition cannot happen.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FsmError {
+    #[error("the state machine is not of the form {{init, states, transitions}}: {0}")]
+    Shape(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no transition `{name}` from `{from}`")]
+    NotAllowed { name: String, from: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFsm {
+    init: String,
+    states: Vec<String>,
+    transitions: Vec<RawTransition>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTransition {
+    name: String,
+    from: OneOrMany,
+    to: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some('a'..='z'))
+        && name.len() <= 32
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+}
+
+impl Fsm {
+    /// Parses and validates a machine as clients send it.
+    pub fn parse(value: &Value) -> Result<Fsm, FsmError> {
+        let raw: RawFsm =
+            serde_json::from_value(value.clone()).map_err(|e| FsmError::Shape(e.to_string()))?;
+        let invalid = |msg: String| Err(FsmError::Invalid(msg));
+
+        if raw.states.is_empty() || raw.states.len() > MAX_STATES {
+            return invalid(format!("a machine has 1 to {MAX_STATES} states"));
+        }
+        let mut states = BTreeSet::new();
+        for s in &raw.states {
+            if !valid_name(s) {
+                return invalid(format!("state `{s}` is not a lowercase name (a-z, 0-9, _; at most 32)"));
+            }
+            if !states.insert(s.as_str()) {
+                return invalid(format!("state `{s}` is listed twice"));
+            }
+        }
+        if !states.contains(raw.init.as_str()) {
+            return invalid(format!("init state `{}` is not among the states", raw.init));
+        }
+        if raw.transitions.is_empty() || raw.transitions.len() > MAX_TRANSITIONS {
+            return invalid(format!("a machine has 1 to {MAX_TRANSITIONS} transitions"));
+        }
+
+        let mut names = BTreeSet::new();
+        let mut transitions = Vec::with_capacity(raw.transitions.len());
+        for t in raw.transitions {
+            if !valid_name(&t.name) {
+                return invalid(format!("transition `{}` is not a lowercase name", t.name));
+            }
+            if RESERVED_NAMES.contains(&t.name.as_str()) {
+                return invalid(format!("transition name `{}` is reserved", t.name));
+            }
+            if !names.insert(t.name.clone()) {
+                return invalid(format!("transition `{}` is defined twice", t.name));
+            }
+            let from = match t.from {
+                OneOrMany::One(s) => vec![s],
+                OneOrMany::Many(v) => v,
+            };
+            if from.is_empty() {
+                return invalid(format!("transition `{}` has no `from` state", t.name));
+            }
+            for s in from.iter().chain(std::iter::once(&t.to)) {
+                if !states.contains(s.as_str()) {
+                    return invalid(format!("transition `{}` names unknown state `{s}`", t.name));
+                }
+            }
+            transitions.push(Transition { name: t.name, from, to: t.to });
+        }
+
+        let fsm = Fsm { init: raw.init, states: raw.states, transitions };
+        match fsm.transition("call") {
+            Some(call) if call.from.contains(&fsm.init) && call.to != fsm.init => Ok(fsm),
+            _ => invalid(format!(
+                "a machine needs a `call` transition out of its init state `{}` (call-next applies it)",
+                fsm.init
+            )),
+        }
+    }
+
+    /// The built-in `default` type of the protocol.
+    pub fn default_type() -> Fsm {
+        // unwrap: a constant that the tests below parse.
+        Fsm::parse(&default_type_json()).unwrap()
+    }
+
+    /// The state new tickets start in; tickets in it are in line.
+    pub fn init(&self) -> &str {
+        &self.init
+    }
+
+    pub fn states(&self) -> &[String] {
+        &self.states
+    }
+
+    pub fn transition(&self, name: &str) -> Option<&Transition> {
+        self.transitions.iter().find(|t| t.name == name)
+    }
+
+    /// Where `name` leads from `from`, or why it cannot be taken.
+    pub fn check(&self, from: &str, name: &str) -> Result<&Transition, FsmError> {
+        match self.transition(name) {
+            Some(t) if t.from.iter().any(|s| s == from) => Ok(t),
+            _ => Err(FsmError::NotAllowed { name: name.to_owned(), from: from.to_owned() }),
+        }
+    }
+
+    /// A state with no way out: entering it finishes the ticket.
+    pub fn is_terminal(&self, state: &str) -> bool {
+        !self.transitions.iter().any(|t| t.from.iter().any(|s| s == state))
+    }
+
+    /// The machine in the form clients send.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "init": self.init,
+            "states": self.states,
+            "transitions": self.transitions,
+        })
+    }
+}
+
+/// `waiting → called → serving → completed`, with recall, no-show, requeue and cancel.
+pub fn default_type_json() -> Value {
+    serde_json::json!({
+        "init": "waiting",
+        "states": ["waiting", "called", "serving", "completed", "cancelled", "no_show"],
+        "transitions": [
+            {"name": "call", "from": "waiting", "to": "called"},
+            {"name": "recall", "from": "called", "to": "called"},
+            {"name": "start", "from": "called", "to": "serving"},
+            {"name": "complete", "from": "serving", "to": "completed"},
+            {"name": "no_show", "from": "called", "to": "no_show"},
+            {"name": "requeue", "from": ["called", "no_show"], "to": "waiting"},
+            {"name": "cancel", "from": ["waiting", "called"], "to": "cancelled"}
+        ]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn refused(v: Value) -> String {
+        Fsm::parse(&v).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn the_default_type_has_the_protocols_states_and_transitions() {
+        let fsm = Fsm::default_type();
+        assert_eq!(fsm.init(), "waiting");
+        assert_eq!(fsm.check("waiting", "call").unwrap().to, "called");
+        assert_eq!(fsm.check("called", "recall").unwrap().to, "called");
+        assert_eq!(fsm.check("called", "start").unwrap().to, "serving");
+        assert_eq!(fsm.check("serving", "complete").unwrap().to, "completed");
+        assert_eq!(fsm.check("called", "no_show").unwrap().to, "no_show");
+        assert_eq!(fsm.check("no_show", "requeue").unwrap().to, "waiting");
+        assert_eq!(fsm.check("called", "requeue").unwrap().to, "waiting");
+        assert_eq!(fsm.check("waiting", "cancel").unwrap().to, "cancelled");
+        assert_eq!(fsm.check("called", "cancel").unwrap().to, "cancelled");
+        for terminal in ["completed", "cancelled"] {
+            assert!(fsm.is_terminal(terminal), "{terminal}");
+        }
+        assert!(!fsm.is_terminal("no_show"), "a no-show can still be requeued");
+        assert!(!fsm.is_terminal("waiting"));
+    }
+
+    #[test]
+    fn transitions_not_in_the_machine_are_refused() {
+        let fsm = Fsm::default_type();
+        for (from, name) in [
+            ("waiting", "start"),
+            ("waiting", "complete"),
+            ("waiting", "recall"),
+            ("called", "complete"),
+            ("serving", "cancel"),
+            ("completed", "requeue"),
+            ("cancelled", "call"),
+            ("waiting", "teleport"),
+        ] {
+            assert_eq!(
+                fsm.check(from, name),
+                Err(FsmError::NotAllowed { name: name.into(), from: from.into() })
+            );
+        }
+    }
+
+    #[test]
+    fn from_may_be_one_state_or_a_list() {
+        let fsm = Fsm::parse(&json!({
+            "init": "in_line", "states": ["in_line", "at_desk", "done"],
+            "transitions": [
+                {"name": "call", "from": "in_line", "to": "at_desk"},
+                {"name": "finish", "from": ["in_line", "at_desk"], "to": "done"}
+            ]
+        }))
+        .unwrap();
+        assert_eq!(fsm.transition("finish").unwrap().from, vec!["in_line", "at_desk"]);
+        assert!(fsm.is_terminal("done"));
+        assert_eq!(Fsm::parse(&fsm.to_json()).unwrap(), fsm, "to_json round-trips");
+    }
+
+    #[test]
+    fn malformed_machines_are_refused_with_a_reason() {
+        let ok_transitions = json!([{"name": "call", "from": "a", "to": "b"}]);
+        assert!(refused(json!({"init": "a"})).contains("not of the form"));
+        assert!(refused(json!({"init": "a", "states": ["a","b"], "transitions": ok_transitions, "x": 1}))
+            .contains("unknown field"));
+        assert!(refused(json!({"init": "z", "states": ["a","b"], "transitions": ok_transitions}))
+            .contains("init state `z`"));
+        assert!(refused(json!({"init": "a", "states": ["a","a"], "transitions": ok_transitions}))
+            .contains("twice"));
+        assert!(refused(json!({"init": "a", "states": ["a","B"], "transitions": ok_transitions}))
+            .contains("lowercase"));
+        assert!(refused(json!({"init": "a", "states": [], "transitions": ok_transitions})).contains("1 to"));
+        assert!(refused(json!({"init": "a", "states": ["a","b"], "transitions": []})).contains("1 to"));
+        assert!(refused(json!({"init": "a", "states": ["a","b"],
+            "transitions": [{"name": "call", "from": "a", "to": "c"}]})).contains("unknown state `c`"));
+        assert!(refused(json!({"init": "a", "states": ["a","b"],
+            "transitions": [{"name": "call", "from": [], "to": "b"}]})).contains("no `from`"));
+        assert!(refused(json!({"init": "a", "states": ["a","b"], "transitions": [
+            {"name": "call", "from": "a", "to": "b"}, {"name": "call", "from": "b", "to": "a"}]}))
+            .contains("defined twice"));
+        assert!(refused(json!({"init": "a", "states": ["a","b"], "transitions": [
+            {"name": "call", "from": "a", "to": "b"}, {"name": "joined", "from": "b", "to": "a"}]}))
+            .contains("reserved"));
+        assert!(refused(json!({"init": "a", "states": ["a","b"],
+            "transitions": [{"name": "go", "from": "a", "to": "b"}]})).contains("needs a `call`"));
+        assert!(refused(json!({"init": "a", "states": ["a","b"],
+            "transitions": [{"name": "call", "from": "b", "to": "a"}]})).contains("needs a `call`"));
+        let many: Vec<String> = (0..40).map(|i| format!("s{i}")).collect();
+        assert!(refused(json!({"init": "s0", "states": many, "transitions": ok_transitions})).contains("1 to 32"));
+    }
+}

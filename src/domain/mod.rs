@@ -1,0 +1,14 @@
+//! Pure logic: no database, no sockets, no clocks of its own. Everything here is tested with
+//! plain values.
+
+pub mod estimate;
+pub mod event;
+pub mod fsm;
+pub mod queue;
+pub mod ticket;
+
+pub use estimate::{CallHistory, Estimate};
+pub use event::{Event, EventKind, Notification};
+pub use fsm::{Fsm, FsmError};
+pub use queue::{JoinRefusal, QueueStatus};
+pub use ticket::Ticket;

@@ -1,0 +1,63 @@
+//! The REST API of `PROTOCOL.md`.
+
+mod error;
+mod extract;
+mod health;
+mod queues;
+mod staff;
+mod tickets;
+
+use actix_web::web;
+
+pub use error::ApiError;
+pub use extract::MAX_BODY;
+
+use crate::config::Settings;
+use crate::store::Store;
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub redis: Option<redis::Client>,
+    pub settings: std::sync::Arc<Settings>,
+}
+
+/// Registers every route, the body limits and the problem+json handlers of bad input.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(extract::json_config())
+        .app_data(extract::path_config())
+        .app_data(extract::query_config())
+        .app_data(web::PayloadConfig::new(MAX_BODY))
+        .route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .service(
+            web::scope("/api/v1")
+                .route("/auth/login", web::post().to(staff::login))
+                .route("/socket-passes", web::post().to(staff::socket_pass))
+                .route("/ticket-types", web::post().to(staff::create_ticket_type))
+                .route("/ticket-types", web::get().to(staff::list_ticket_types))
+                .route("/queues", web::post().to(queues::create))
+                .route("/queues", web::get().to(queues::list))
+                .route("/queues/{queue_id}", web::get().to(queues::summary))
+                .route("/queues/{queue_id}", web::patch().to(queues::update))
+                .route("/queues/{queue_id}/display-keys", web::post().to(queues::display_key))
+                .route("/queues/{queue_id}/tickets", web::post().to(tickets::join))
+                .route("/queues/{queue_id}/call-next", web::post().to(tickets::call_next))
+                .route("/queues/{queue_id}/events", web::get().to(queues::events))
+                .route("/queues/{queue_id}/stats", web::get().to(queues::stats))
+                .route("/tickets/{ticket_id}", web::get().to(tickets::get))
+                .route("/tickets/{ticket_id}/cancel", web::post().to(tickets::cancel))
+                .route("/tickets/{ticket_id}/transitions", web::post().to(tickets::transition))
+                .route("/tickets/{ticket_id}/transfer", web::post().to(tickets::transfer)),
+        )
+        .default_service(web::to(|| async { ApiError::NotFound }));
+}
+
+impl actix_web::Responder for ApiError {
+    type Body = actix_web::body::BoxBody;
+
+    fn respond_to(self, _: &actix_web::HttpRequest) -> actix_web::HttpResponse {
+        actix_web::ResponseError::error_response(&self)
+    }
+}

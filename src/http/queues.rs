@@ -1,0 +1,123 @@
+//! Queues: setup, status, events and stats.
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::extract::Staff;
+use super::AppState;
+use crate::domain::QueueStatus;
+use crate::store::{NewQueue, QueuePatch, Role};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBody {
+    slug: String,
+    name: String,
+    prefix: Option<String>,
+    capacity: Option<i32>,
+    ticket_type: Option<String>,
+    settings: Option<Value>,
+}
+
+pub async fn create(state: web::Data<AppState>, staff: Staff, body: web::Json<CreateBody>) -> Result<HttpResponse, ApiError> {
+    let who = staff.require(Role::Manager)?;
+    let b = body.into_inner();
+    let new = NewQueue {
+        slug: b.slug,
+        name: b.name,
+        prefix: b.prefix,
+        capacity: b.capacity,
+        ticket_type: b.ticket_type,
+        settings: b.settings,
+    };
+    Ok(HttpResponse::Created().json(state.store.create_queue(who, new).await?))
+}
+
+pub async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.store.list_queues(&staff.0).await?))
+}
+
+pub async fn summary(state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.store.queue_summary(id.into_inner()).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PatchBody {
+    status: Option<QueueStatus>,
+    name: Option<String>,
+    /// Absent: unchanged; null: no limit; a number: the new limit.
+    #[serde(default, deserialize_with = "present")]
+    capacity: Option<Option<i32>>,
+}
+
+/// Tells an absent field (`None`) from an explicit null (`Some(None)`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i32>>, D::Error> {
+    Option::<i32>::deserialize(d).map(Some)
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<PatchBody>,
+) -> Result<HttpResponse, ApiError> {
+    let who = staff.require(Role::Manager)?;
+    let b = body.into_inner();
+    if b.status.is_none() && b.name.is_none() && b.capacity.is_none() {
+        return Err(ApiError::BadRequest("nothing to change: give status, name or capacity".into()));
+    }
+    let patch = QueuePatch { status: b.status, name: b.name, capacity: b.capacity };
+    Ok(HttpResponse::Ok().json(state.store.update_queue(who, id.into_inner(), patch).await?))
+}
+
+pub async fn display_key(state: web::Data<AppState>, staff: Staff, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let who = staff.require(Role::Manager)?;
+    let (key_id, key) = state.store.create_display_key(who, id.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(json!({"key": key, "id": key_id})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    #[serde(default)]
+    after: i64,
+    limit: Option<i64>,
+}
+
+pub async fn events(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    q: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=crate::store::MAX_EVENTS_PAGE).contains(&limit) || q.after < 0 {
+        return Err(ApiError::BadRequest(format!("after ≥ 0; limit 1 to {}", crate::store::MAX_EVENTS_PAGE)));
+    }
+    Ok(HttpResponse::Ok().json(state.store.events(&staff.0, id.into_inner(), q.after, limit).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsQuery {
+    /// The window, in hours back from now.
+    hours: Option<i64>,
+}
+
+pub async fn stats(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    q: web::Query<StatsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let hours = q.hours.unwrap_or(24);
+    if !(1..=24 * 90).contains(&hours) {
+        return Err(ApiError::BadRequest("hours: 1 to 2160".into()));
+    }
+    let since = chrono::Utc::now() - chrono::Duration::hours(hours);
+    Ok(HttpResponse::Ok().json(state.store.stats(&staff.0, id.into_inner(), since).await?))
+}

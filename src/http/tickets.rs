@@ -1,0 +1,134 @@
+//! Joining and moving tickets.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::extract::{bearer, OptionalJson, Staff};
+use super::AppState;
+use crate::store::{JoinRequest, StoreError, TicketAccess};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct JoinBody {
+    name: Option<String>,
+    phone: Option<String>,
+    party_size: Option<i32>,
+    fields: Option<Value>,
+}
+
+pub async fn join(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: OptionalJson<JoinBody>,
+) -> Result<HttpResponse, ApiError> {
+    let key = match req.headers().get("Idempotency-Key") {
+        Some(v) => Some(v.to_str().map_err(|_| ApiError::BadRequest("Idempotency-Key must be ASCII".into()))?),
+        None => None,
+    };
+    let b = body.0;
+    let request = JoinRequest { name: b.name, phone: b.phone, party_size: b.party_size, fields: b.fields.unwrap_or(Value::Null) };
+    let joined = state.store.join(id.into_inner(), request, key).await?;
+    let mut response = HttpResponse::Created();
+    if joined.replayed {
+        response.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(response.json(json!({"ticket": joined.ticket, "token": joined.token})))
+}
+
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: Option<String>,
+}
+
+/// Who is asking: the ticket's token (query or bearer) or a staff bearer token.
+async fn access(state: &AppState, req: &HttpRequest, ticket: Uuid, token: Option<String>) -> Result<TicketAccess, ApiError> {
+    if let Some(token) = token {
+        return Ok(TicketAccess::Token(token));
+    }
+    let Some(bearer) = bearer(req) else {
+        return Err(ApiError::Unauthorized("give the ticket's token (?token= or Authorization: Bearer)".into()));
+    };
+    // A bearer is the ticket's own token or a staff token; try the customer first.
+    let as_customer = TicketAccess::Token(bearer.clone());
+    match state.store.ticket(ticket, &as_customer).await {
+        Ok(_) => Ok(as_customer),
+        Err(StoreError::NotFound) => match state.store.authenticate(&bearer).await? {
+            Some(who) => Ok(TicketAccess::Staff(who)),
+            None => Err(ApiError::NotFound),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    q: web::Query<TokenQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let who = access(&state, &req, id, q.into_inner().token).await?;
+    Ok(HttpResponse::Ok().json(state.store.ticket(id, &who).await?))
+}
+
+pub async fn cancel(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    q: web::Query<TokenQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let who = access(&state, &req, id, q.into_inner().token).await?;
+    Ok(HttpResponse::Ok().json(state.store.cancel(id, &who).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallNextBody {
+    counter: String,
+}
+
+pub async fn call_next(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<CallNextBody>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.store.call_next(&staff.0, id.into_inner(), body.into_inner().counter).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionBody {
+    name: String,
+    counter: Option<String>,
+}
+
+pub async fn transition(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<TransitionBody>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.into_inner();
+    Ok(HttpResponse::Ok().json(state.store.transition(&staff.0, id.into_inner(), &b.name, b.counter).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferBody {
+    queue_id: Uuid,
+}
+
+pub async fn transfer(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    body: web::Json<TransferBody>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.store.transfer(&staff.0, id.into_inner(), body.queue_id).await?))
+}

@@ -1,0 +1,20 @@
+//! Queuecast: a real-time virtual queue server.
+//!
+//! A tour, in reading order:
+//!
+//! - [`domain`]: the pure logic. Ticket state machines, the ticket view, events and the NOTIFY
+//!   payloads that carry them, queue admission, wait estimates. No I/O.
+//! - [`store`]: all SQL. Reads run in tenant-scoped transactions under row-level security; every
+//!   change goes through the [`store::writer`], which batches concurrent changes into one
+//!   transaction per moment: numbered events, one NOTIFY, one commit, then the answers.
+//! - [`http`]: the REST API of `PROTOCOL.md`: routes, auth extractors, problem+json errors, health.
+//! - [`startup`]: wires the store and the HTTP server into an [`startup::Application`].
+//! - [`config`]: settings from flags and the environment.
+//! - [`secret`]: tokens, hashes and passwords.
+
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod secret;
+pub mod startup;
+pub mod store;

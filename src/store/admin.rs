@@ -1,0 +1,123 @@
+//! Setting up tenants, users and queues from the command line (and the demo).
+
+use uuid::Uuid;
+
+use super::queues::{NewQueue, Queue};
+use super::{unique_violation, Identity, Result, Role, Store, StoreError};
+use crate::domain::fsm::default_type_json;
+use crate::domain::queue::valid_slug;
+use crate::secret;
+
+/// A new tenant and its first admin.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub slug: String,
+    pub name: String,
+    pub admin_email: String,
+    pub admin_password: String,
+}
+
+/// Passwords shorter than this are refused.
+const MIN_PASSWORD: usize = 8;
+
+async fn hash_password(password: &str) -> Result<String> {
+    if password.chars().count() < MIN_PASSWORD {
+        return Err(StoreError::Invalid(format!("a password has at least {MIN_PASSWORD} characters")));
+    }
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || secret::hash_password(&password))
+        .await
+        .map_err(|e| StoreError::Other(e.into()))?
+        .map_err(StoreError::Other)
+}
+
+fn check_email(email: &str) -> Result<String> {
+    let email = email.trim().to_lowercase();
+    match email.split_once('@') {
+        Some((user, domain)) if !user.is_empty() && domain.contains('.') && email.len() <= 320 => Ok(email),
+        _ => Err(StoreError::Invalid(format!("`{email}` is not an email address"))),
+    }
+}
+
+impl Store {
+    /// Creates a tenant with the built-in `default` ticket type and an admin.
+    #[tracing::instrument(skip(self, new), fields(slug = %new.slug))]
+    pub async fn create_tenant(&self, new: NewTenant) -> Result<Uuid> {
+        if !valid_slug(&new.slug) {
+            return Err(StoreError::Invalid("slug: lowercase letters, digits and dashes".into()));
+        }
+        let email = check_email(&new.admin_email)?;
+        let hash = hash_password(&new.admin_password).await?;
+        let id = Uuid::new_v4();
+        let mut tx = self.begin(id).await?;
+        sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(&new.slug)
+            .bind(new.name.trim())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| unique_violation(e, format!("a tenant with slug `{}`", new.slug)))?;
+        sqlx::query("INSERT INTO ticket_types (id, tenant_id, code, name, fsm) VALUES ($1, $2, 'default', 'Standard', $3)")
+            .bind(Uuid::new_v4())
+            .bind(id)
+            .bind(default_type_json())
+            .execute(&mut *tx)
+            .await?;
+        insert_user(&mut tx, id, &email, &hash, Role::Admin).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Adds a user to a tenant.
+    pub async fn create_user(&self, tenant_slug: &str, email: &str, password: &str, role: Role) -> Result<Uuid> {
+        let tenant = self.tenant_by_slug(tenant_slug).await?.ok_or(StoreError::NotFound)?;
+        let email = check_email(email)?;
+        let hash = hash_password(password).await?;
+        let mut tx = self.begin(tenant).await?;
+        let id = insert_user(&mut tx, tenant, &email, &hash, role).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Creates a queue in a tenant named by slug.
+    pub async fn create_queue_for(&self, tenant_slug: &str, new: NewQueue) -> Result<Queue> {
+        let tenant = self.tenant_by_slug(tenant_slug).await?.ok_or(StoreError::NotFound)?;
+        self.create_queue(&system(tenant), new).await
+    }
+
+    /// The queues of a tenant named by slug.
+    pub async fn queues_of(&self, tenant_slug: &str) -> Result<Vec<Queue>> {
+        let tenant = self.tenant_by_slug(tenant_slug).await?.ok_or(StoreError::NotFound)?;
+        self.list_queues(&system(tenant)).await
+    }
+
+    /// The tenant with this slug.
+    pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Uuid>> {
+        Ok(sqlx::query_scalar("SELECT qc_tenant_by_slug($1)").bind(slug).fetch_one(&self.pool).await?)
+    }
+}
+
+/// The identity of the command line: acts in one tenant with every right.
+fn system(tenant_id: Uuid) -> Identity {
+    Identity {
+        user_id: Uuid::nil(),
+        tenant_id,
+        email: "system".into(),
+        role: Role::Admin,
+        expires_at: chrono::DateTime::<chrono::Utc>::MAX_UTC,
+    }
+}
+
+async fn insert_user(conn: &mut sqlx::PgConnection, tenant: Uuid, email: &str, hash: &str, role: Role) -> Result<Uuid> {
+    let id = Uuid::new_v4();
+    sqlx::query("INSERT INTO users (id, tenant_id, email, password_hash, role) VALUES ($1, $2, $3, $4, $5)")
+        .bind(id)
+        .bind(tenant)
+        .bind(email)
+        .bind(hash)
+        .bind(role.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| unique_violation(e, format!("a user with email `{email}`")))?;
+    Ok(id)
+}

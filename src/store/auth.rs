@@ -1,0 +1,174 @@
+//! Staff logins, bearer tokens and socket passes.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Result, Store, StoreError};
+use crate::secret;
+
+/// Single-use socket passes live this long.
+const SOCKET_PASS_TTL: chrono::Duration = chrono::Duration::seconds(60);
+
+/// What a staff user may do: staff run the line, managers also set up queues and displays,
+/// admins also define ticket types. Ordered: `Staff < Manager < Admin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Staff,
+    Manager,
+    Admin,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "staff" => Some(Role::Staff),
+            "manager" => Some(Role::Manager),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Staff => "staff",
+            Role::Manager => "manager",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// A signed-in staff user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Identity {
+    pub user_id: Uuid,
+    pub tenant_id: Uuid,
+    pub email: String,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Identity {
+    /// The actor recorded on events this user causes.
+    pub fn actor(&self) -> String {
+        format!("staff:{}", self.user_id)
+    }
+}
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct Login {
+    pub token: String,
+    pub identity: Identity,
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: Uuid,
+    email: String,
+    role: String,
+    password_hash: String,
+    disabled: bool,
+}
+
+impl Store {
+    /// Checks a password and issues a bearer token. `None` for any failure, told apart by no one:
+    /// unknown tenants and emails take as long as wrong passwords.
+    #[tracing::instrument(skip(self, password))]
+    pub async fn login(&self, tenant_slug: &str, email: &str, password: &str) -> Result<Option<Login>> {
+        let email = email.trim().to_lowercase();
+        let mut tx = self.pool.begin().await?;
+        let tenant: Option<String> = sqlx::query_scalar(
+            "SELECT set_config('app.tenant_id', coalesce(qc_tenant_by_slug($1)::text, ''), true)",
+        )
+        .bind(tenant_slug)
+        .fetch_one(&mut *tx)
+        .await?;
+        let tenant = tenant.and_then(|t| t.parse::<Uuid>().ok());
+        let user: Option<UserRow> = match tenant {
+            Some(_) => {
+                sqlx::query_as(
+                    "SELECT id, email, role, password_hash, disabled_at IS NOT NULL AS disabled \
+                     FROM users WHERE email = $1",
+                )
+                .bind(&email)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            None => None,
+        };
+        tx.commit().await?;
+
+        let hash = user.as_ref().map_or_else(|| secret::dummy_password_hash().to_owned(), |u| u.password_hash.clone());
+        let password = password.to_owned();
+        let ok = tokio::task::spawn_blocking(move || secret::verify_password(&password, &hash))
+            .await
+            .map_err(|e| StoreError::Other(e.into()))?;
+        let (Some(tenant), Some(user)) = (tenant, user) else { return Ok(None) };
+        let Some(role) = Role::parse(&user.role) else { return Ok(None) };
+        if !ok || user.disabled {
+            return Ok(None);
+        }
+
+        let token = secret::new_token();
+        let expires_at = Utc::now() + self.staff_token_ttl;
+        let mut tx = self.begin(tenant).await?;
+        sqlx::query("INSERT INTO staff_tokens (token_hash, tenant_id, user_id, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(secret::hash_token(&token))
+            .bind(tenant)
+            .bind(user.id)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let identity = Identity { user_id: user.id, tenant_id: tenant, email: user.email, role, expires_at };
+        Ok(Some(Login { token, identity }))
+    }
+
+    /// The staff user a bearer token belongs to, if it is valid now.
+    pub async fn authenticate(&self, token: &str) -> Result<Option<Identity>> {
+        let hash = secret::hash_token(token);
+        if let Some(identity) = self.caches.staff_identity(&hash) {
+            return Ok(Some(identity));
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('app.tenant_id', coalesce(qc_tenant_of_staff_token($1)::text, ''), true)")
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+        let row: Option<(Uuid, Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT u.id, u.tenant_id, u.email, u.role, st.expires_at \
+             FROM staff_tokens st JOIN users u ON u.id = st.user_id \
+             WHERE st.token_hash = $1 AND st.expires_at > now() AND u.disabled_at IS NULL",
+        )
+        .bind(&hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let identity = row.and_then(|(user_id, tenant_id, email, role, expires_at)| {
+            Some(Identity { user_id, tenant_id, email, role: Role::parse(&role)?, expires_at })
+        });
+        if let Some(identity) = &identity {
+            self.caches.remember_staff(hash, identity.clone());
+        }
+        Ok(identity)
+    }
+
+    /// A single-use pass, valid for 60 seconds, that opens a staff socket.
+    #[tracing::instrument(skip(self, who), fields(user = %who.user_id))]
+    pub async fn create_socket_pass(&self, who: &Identity) -> Result<(String, DateTime<Utc>)> {
+        let pass = secret::new_token();
+        let expires_at = Utc::now() + SOCKET_PASS_TTL;
+        let mut tx = self.begin(who.tenant_id).await?;
+        sqlx::query("INSERT INTO socket_passes (pass_hash, tenant_id, user_id, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(secret::hash_token(&pass))
+            .bind(who.tenant_id)
+            .bind(who.user_id)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((pass, expires_at))
+    }
+}

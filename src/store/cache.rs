@@ -1,0 +1,81 @@
+//! In-memory caches of what the store reads often and what rarely or never changes.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dashmap::DashMap;
+use uuid::Uuid;
+
+use super::auth::Identity;
+use crate::domain::{CallHistory, Fsm};
+
+/// A verified staff token is trusted this long before it is checked again. Expiry itself is
+/// exact (the identity carries `expires_at`); only a deleted token or disabled user can outlive
+/// its row by up to this long.
+pub(super) const STAFF_TOKEN_TTL: Duration = Duration::from_secs(30);
+/// A queue's call history is re-read at most this often for estimates.
+pub(super) const HISTORY_TTL: Duration = Duration::from_secs(2);
+/// Past this many cached identities, expired ones are swept on insert.
+const STAFF_SWEEP_AT: usize = 10_000;
+
+/// A ticket type as the write path needs it.
+pub struct TicketRules {
+    pub code: String,
+    pub fsm: Fsm,
+    /// The compiled JSON Schema of the custom fields, if the type has one.
+    pub fields: Option<jsonschema::Validator>,
+}
+
+/// What never changes about a queue.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueMeta {
+    pub tenant_id: Uuid,
+    pub ticket_type_id: Uuid,
+}
+
+/// The pace of one queue, for estimates.
+#[derive(Debug, Clone)]
+pub struct Pace {
+    pub history: CallHistory,
+    /// The queue's configured service time, used until there is history.
+    pub prior_secs: f64,
+}
+
+#[derive(Default)]
+pub struct Caches {
+    /// Queues never move between tenants, nor change ticket type.
+    pub queues: DashMap<Uuid, QueueMeta>,
+    /// Ticket types are immutable once saved.
+    pub ticket_types: DashMap<Uuid, Arc<TicketRules>>,
+    /// Staff bearer tokens by hash.
+    pub staff: DashMap<Vec<u8>, (Identity, Instant)>,
+    pub paces: DashMap<Uuid, (Instant, Arc<Pace>)>,
+}
+
+impl Caches {
+    pub fn staff_identity(&self, hash: &[u8]) -> Option<Identity> {
+        let hit = self.staff.get(hash).map(|e| e.value().clone());
+        match hit {
+            Some((id, at)) if at.elapsed() < STAFF_TOKEN_TTL && id.expires_at > chrono::Utc::now() => Some(id),
+            Some(_) => {
+                self.staff.remove(hash);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub fn remember_staff(&self, hash: Vec<u8>, identity: Identity) {
+        if self.staff.len() >= STAFF_SWEEP_AT {
+            self.staff.retain(|_, (_, at)| at.elapsed() < STAFF_TOKEN_TTL);
+        }
+        self.staff.insert(hash, (identity, Instant::now()));
+    }
+
+    pub fn pace(&self, queue: Uuid) -> Option<Arc<Pace>> {
+        self.paces
+            .get(&queue)
+            .filter(|e| e.value().0.elapsed() < HISTORY_TTL)
+            .map(|e| e.value().1.clone())
+    }
+}

@@ -1,0 +1,159 @@
+//! All SQL lives here: one function per use case, each its own transaction.
+//!
+//! Every query runs as the `queuecast_app` role (set on each pooled connection) inside a
+//! transaction that names its tenant, so PostgreSQL's row-level security keeps tenants apart
+//! even if a query forgets a `WHERE tenant_id`. Changes to queues go through the [`writer`],
+//! which batches them into few commits; reads go straight to the pool.
+
+mod admin;
+mod auth;
+mod cache;
+mod queues;
+mod rows;
+mod stats;
+mod tickets;
+pub mod writer;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+pub use admin::NewTenant;
+pub use auth::{Identity, Login, Role};
+pub use queues::{NewQueue, NewTicketType, Queue, QueuePatch, QueueSummary, TicketType};
+pub use stats::QueueStats;
+pub use tickets::{JoinRequest, Joined, TicketAccess, MAX_EVENTS_PAGE};
+
+use cache::Caches;
+use writer::Writer;
+
+/// The role every query of the service runs as: not the owner, no BYPASSRLS.
+const APP_ROLE_SQL: &str = "SET ROLE queuecast_app";
+
+/// Why a store call did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(#[from] Conflict),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the server is overloaded; try again shortly")]
+    Overloaded,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// A change that the current state of the queue does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Conflict {
+    #[error("the queue is closed")]
+    QueueClosed,
+    #[error("the queue is paused and takes no one new for now")]
+    QueuePaused,
+    #[error("the queue is full")]
+    QueueFull,
+    #[error("no one is waiting")]
+    QueueEmpty,
+    #[error("{0}")]
+    InvalidTransition(String),
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyConflict,
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The store: the pool, the writer and the caches of things that never change.
+#[derive(Clone)]
+pub struct Store {
+    pool: PgPool,
+    writer: Writer,
+    caches: std::sync::Arc<Caches>,
+    staff_token_ttl: chrono::Duration,
+}
+
+/// Settings of the store.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    pub pool_size: u32,
+    /// Most changes one writer transaction takes at once.
+    pub max_batch: usize,
+    /// How long a staff login lasts.
+    pub staff_token_ttl: chrono::Duration,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings { pool_size: 16, max_batch: 1024, staff_token_ttl: chrono::Duration::hours(12) }
+    }
+}
+
+impl Store {
+    /// Connects the pool (every connection switched to the app role) and starts the writer.
+    pub async fn connect(database_url: &str, settings: StoreSettings) -> anyhow::Result<Store> {
+        let options: PgConnectOptions = database_url.parse().context("parsing DATABASE_URL")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.pool_size)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(APP_ROLE_SQL).await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options.application_name("queuecast"))
+            .await
+            .context("connecting to PostgreSQL")?;
+        let caches = std::sync::Arc::new(Caches::default());
+        let writer = Writer::start(pool.clone(), caches.clone(), settings.max_batch);
+        Ok(Store { pool, writer, caches, staff_token_ttl: settings.staff_token_ttl })
+    }
+
+    /// The pool, for health checks.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Opens a transaction scoped to `tenant`.
+    async fn begin(&self, tenant: Uuid) -> Result<Transaction<'static, Postgres>> {
+        let mut tx = self.pool.begin().await?;
+        set_tenant(&mut tx, tenant).await?;
+        Ok(tx)
+    }
+}
+
+/// Names the tenant of the current transaction.
+async fn set_tenant(conn: &mut PgConnection, tenant: Uuid) -> Result<()> {
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(tenant.to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Runs pending migrations as the connecting (owner) role, on a connection of its own.
+pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    let mut conn = PgConnection::connect(database_url).await.context("connecting to PostgreSQL")?;
+    sqlx::migrate!("./migrations").run(&mut conn).await.context("running migrations")?;
+    conn.close().await.ok();
+    Ok(())
+}
+
+/// Maps a unique violation to what it means; other errors pass through.
+fn unique_violation(err: sqlx::Error, what: impl Into<String>) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Conflict(Conflict::AlreadyExists(what.into()))
+        }
+        _ => StoreError::Db(err),
+    }
+}

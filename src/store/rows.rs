@@ -1,0 +1,93 @@
+//! Rows as the queries return them, and their conversion to the views of `domain`.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::Ticket;
+
+/// The ticket columns every query returns, for `concat!` into static SQL (table alias `t`).
+macro_rules! ticket_cols {
+    () => {
+        "t.id, t.queue_id, t.ticket_type_id, t.number, t.status, t.in_line, t.priority, \
+         t.counter, t.customer_name, t.party_size, t.fields, t.joined_at, t.called_at, t.served_at, \
+         t.finished_at"
+    };
+}
+pub(super) use ticket_cols;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TicketRow {
+    pub id: Uuid,
+    pub queue_id: Uuid,
+    pub ticket_type_id: Uuid,
+    pub number: String,
+    pub status: String,
+    pub in_line: bool,
+    pub priority: i16,
+    pub counter: Option<String>,
+    pub customer_name: Option<String>,
+    pub party_size: Option<i32>,
+    pub fields: serde_json::Value,
+    pub joined_at: DateTime<Utc>,
+    pub called_at: Option<DateTime<Utc>>,
+    pub served_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl TicketRow {
+    /// The view at queue event `seq`, with the position given (None when not in line). The
+    /// estimate is filled in by whoever knows the queue's pace.
+    pub fn view(&self, seq: i64, position: Option<u32>) -> Ticket {
+        Ticket {
+            id: self.id,
+            queue_id: self.queue_id,
+            number: self.number.clone(),
+            status: self.status.clone(),
+            position: if self.in_line { position } else { None },
+            eta_seconds: None,
+            eta_p90_seconds: None,
+            counter: self.counter.clone(),
+            joined_at: self.joined_at,
+            called_at: self.called_at,
+            seq,
+            served_at: self.served_at,
+            finished_at: self.finished_at,
+            priority: self.priority,
+            name: self.customer_name.clone(),
+            party_size: self.party_size,
+            fields: self.fields.clone(),
+        }
+    }
+}
+
+/// The position (1 = next) of ticket `t` in its line, or null when it is not in line. Counts a
+/// prefix of the partial index `tickets_line`.
+macro_rules! position_of_t {
+    () => {
+        "CASE WHEN t.in_line THEN (SELECT count(*) FROM tickets x WHERE x.queue_id = t.queue_id AND x.in_line \
+         AND (x.priority > t.priority OR (x.priority = t.priority AND x.line_seq <= t.line_seq))) END"
+    };
+}
+pub(super) use position_of_t;
+
+/// A ticket row with the state it left, as the write path's updates return it.
+#[derive(Debug, sqlx::FromRow)]
+pub struct MovedRow {
+    #[sqlx(flatten)]
+    pub row: TicketRow,
+    pub from_state: String,
+    pub was_in_line: bool,
+}
+
+/// A ticket row with its position.
+#[derive(Debug, sqlx::FromRow)]
+pub struct PlacedRow {
+    #[sqlx(flatten)]
+    pub row: TicketRow,
+    pub position: Option<i64>,
+}
+
+/// A position as the protocol counts it.
+pub fn position(count: Option<i64>) -> Option<u32> {
+    count.and_then(|c| u32::try_from(c).ok()).filter(|c| *c > 0)
+}

@@ -1,0 +1,124 @@
+//! What happened in a queue: volumes, waits, service times and how good the estimates were.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::tickets::ensure_queue;
+use super::{Identity, Result, Store};
+
+/// Figures over the tickets that joined since `since`.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueStats {
+    pub queue_id: Uuid,
+    pub since: DateTime<Utc>,
+    /// In line now.
+    pub waiting: i32,
+    pub joined: i64,
+    /// Tickets whose service started and ended.
+    pub served: i64,
+    pub no_shows: i64,
+    pub cancelled: i64,
+    /// Tickets per current status.
+    pub by_status: BTreeMap<String, i64>,
+    /// From joining to the first call.
+    pub wait_seconds: Spread,
+    /// From the start of service to its end.
+    pub service_seconds: Spread,
+    /// The estimate given at joining against the wait that followed.
+    pub estimate_error: EstimateError,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Spread {
+    pub count: i64,
+    pub mean: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct EstimateError {
+    pub samples: i64,
+    pub mean_abs_seconds: Option<f64>,
+    pub median_abs_seconds: Option<f64>,
+    /// Mean of (actual − estimated): positive when people waited longer than told.
+    pub bias_seconds: Option<f64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    waiting: i32,
+    joined: i64,
+    served: i64,
+    wait_n: i64,
+    wait_mean: Option<f64>,
+    wait_p50: Option<f64>,
+    wait_p90: Option<f64>,
+    service_n: i64,
+    service_mean: Option<f64>,
+    service_p50: Option<f64>,
+    service_p90: Option<f64>,
+    err_n: i64,
+    err_mean: Option<f64>,
+    err_p50: Option<f64>,
+    err_bias: Option<f64>,
+}
+
+impl Store {
+    #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
+    pub async fn stats(&self, who: &Identity, queue_id: Uuid, since: DateTime<Utc>) -> Result<QueueStats> {
+        let mut tx = self.begin(who.tenant_id).await?;
+        ensure_queue(&mut tx, queue_id).await?;
+        let r: Row = sqlx::query_as(
+            "WITH t AS (SELECT *, EXTRACT(epoch FROM finished_at - served_at)::float8 AS service, \
+                               (actual_wait_seconds - estimated_wait_seconds)::float8 AS err \
+                        FROM tickets WHERE queue_id = $1 AND joined_at >= $2) \
+             SELECT (SELECT waiting FROM queues WHERE id = $1) AS waiting, \
+               count(*) AS joined, \
+               count(*) FILTER (WHERE service IS NOT NULL) AS served, \
+               count(actual_wait_seconds) AS wait_n, avg(actual_wait_seconds)::float8 AS wait_mean, \
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY actual_wait_seconds) AS wait_p50, \
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY actual_wait_seconds) AS wait_p90, \
+               count(service) AS service_n, avg(service) AS service_mean, \
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY service) AS service_p50, \
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY service) AS service_p90, \
+               count(err) AS err_n, avg(abs(err)) AS err_mean, \
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(err)) AS err_p50, avg(err) AS err_bias \
+             FROM t",
+        )
+        .bind(queue_id)
+        .bind(since)
+        .fetch_one(&mut *tx)
+        .await?;
+        let by_status: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT status, count(*) FROM tickets WHERE queue_id = $1 AND joined_at >= $2 GROUP BY status",
+        )
+        .bind(queue_id)
+        .bind(since)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let by_status: BTreeMap<String, i64> = by_status.into_iter().collect();
+        Ok(QueueStats {
+            queue_id,
+            since,
+            waiting: r.waiting,
+            joined: r.joined,
+            served: r.served,
+            no_shows: by_status.get("no_show").copied().unwrap_or(0),
+            cancelled: by_status.get("cancelled").copied().unwrap_or(0),
+            by_status,
+            wait_seconds: Spread { count: r.wait_n, mean: r.wait_mean, p50: r.wait_p50, p90: r.wait_p90 },
+            service_seconds: Spread { count: r.service_n, mean: r.service_mean, p50: r.service_p50, p90: r.service_p90 },
+            estimate_error: EstimateError {
+                samples: r.err_n,
+                mean_abs_seconds: r.err_mean,
+                median_abs_seconds: r.err_p50,
+                bias_seconds: r.err_bias,
+            },
+        })
+    }
+}

@@ -1,0 +1,327 @@
+//! Applying one change inside the writer's transaction: checks first, then one statement.
+//!
+//! A change either runs its statement and records its events, or is refused before touching
+//! anything (or by a statement that matched no row), so a refusal never leaves half a change.
+
+use chrono::Utc;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{BatchState, Change, Outcome, QueueState};
+use crate::domain::queue::admit;
+use crate::domain::ticket::display_number;
+use crate::domain::{Event, EventKind, JoinRefusal, QueueStatus, Ticket};
+use crate::store::cache::Caches;
+use crate::store::queues::{ticket_rules, Queue};
+use crate::store::rows::{position, position_of_t, ticket_cols, MovedRow, PlacedRow, TicketRow};
+use crate::store::{Conflict, Result, StoreError};
+
+pub(super) async fn apply(
+    tx: &mut PgConnection,
+    caches: &Caches,
+    state: &mut BatchState,
+    change: &Change,
+) -> Result<Outcome> {
+    match change {
+        Change::Join { queue_id, ticket_id, request, token_hash, idempotency, pace } => {
+            let seq_now = queue(state, *queue_id)?.last_seq;
+            if let Some(idem) = idempotency {
+                if let Some((request_hash, original, sealed)) = state.keys.get(&idem.key_hash) {
+                    if *request_hash != idem.request_hash {
+                        return Err(Conflict::IdempotencyConflict.into());
+                    }
+                    let (original, sealed, seq) = (*original, sealed.clone(), seq_now);
+                    let placed = placed_ticket(tx, original).await?;
+                    let position = position(placed.position);
+                    return Ok(Outcome::Ticket { row: placed.row, seq, position, replayed: Some(sealed) });
+                }
+            }
+            let q = queue(state, *queue_id)?;
+            let status = QueueStatus::parse(&q.status).unwrap_or(QueueStatus::Closed);
+            admit(status, q.capacity, q.waiting).map_err(|r| match r {
+                JoinRefusal::Closed => Conflict::QueueClosed,
+                JoinRefusal::Paused => Conflict::QueuePaused,
+                JoinRefusal::Full => Conflict::QueueFull,
+            })?;
+            let rules = ticket_rules(tx, caches, q.ticket_type_id).await?;
+            let q = queue(state, *queue_id)?;
+            let seq = q.last_seq + 1;
+            // Joins enter at priority 0 behind everyone in line, so their place is the count.
+            let place = (q.waiting + 1) as u32;
+            let estimate = pace.history.estimate(place, pace.prior_secs);
+            let row: TicketRow = sqlx::query_as(concat!(
+                "INSERT INTO tickets AS t (id, tenant_id, queue_id, ticket_type_id, number, status, in_line, line_seq, \
+                   customer_name, customer_phone, party_size, fields, token_hash, joined_at, estimated_wait_seconds) \
+                 VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ",
+                ticket_cols!()
+            ))
+            .bind(ticket_id)
+            .bind(q.tenant_id)
+            .bind(queue_id)
+            .bind(q.ticket_type_id)
+            .bind(display_number(&q.prefix, q.next_number))
+            .bind(rules.fsm.init())
+            .bind(seq)
+            .bind(&request.name)
+            .bind(&request.phone)
+            .bind(request.party_size)
+            .bind(&request.fields)
+            .bind(token_hash)
+            .bind(Utc::now())
+            .bind(estimate.p50 as i32)
+            .fetch_one(&mut *tx)
+            .await?;
+            let q = queue(state, *queue_id)?;
+            q.last_seq = seq;
+            q.next_number += 1;
+            q.waiting += 1;
+            q.dirty = true;
+            let tenant = q.tenant_id;
+            if let Some(idem) = idempotency {
+                state.keys.insert(idem.key_hash.clone(), (idem.request_hash.clone(), row.id, idem.token_sealed.clone()));
+                state.unwritten.keys.push((
+                    idem.key_hash.clone(),
+                    idem.request_hash.clone(),
+                    row.id,
+                    idem.token_sealed.clone(),
+                ));
+            }
+            let mut view = row.view(seq, Some(place));
+            view.eta_seconds = Some(estimate.p50);
+            view.eta_p90_seconds = Some(estimate.p90);
+            record(state, tenant, event(*queue_id, seq, EventKind::Joined, Some(view), "customer", None, Some(rules.fsm.init())));
+            Ok(Outcome::Ticket { row, seq, position: Some(place), replayed: None })
+        }
+
+        Change::CallNext { queue_id, counter, actor } => {
+            let type_id = queue(state, *queue_id)?.ticket_type_id;
+            let rules = ticket_rules(tx, caches, type_id).await?;
+            // unwrap: a machine is only saved with a `call` transition out of its init state.
+            let call = rules.fsm.transition("call").unwrap();
+            let now = Utc::now();
+            // The head of the line; the queue row lock we hold makes it ours alone.
+            let row: Option<TicketRow> = sqlx::query_as(concat!(
+                "UPDATE tickets t SET status = $2, in_line = false, counter = $3, called_at = $4, \
+                   actual_wait_seconds = COALESCE(t.actual_wait_seconds, GREATEST(0, EXTRACT(epoch FROM $4 - t.joined_at))::int), \
+                   finished_at = CASE WHEN $5 THEN $4 END \
+                 WHERE t.id = (SELECT id FROM tickets WHERE queue_id = $1 AND in_line ORDER BY priority DESC, line_seq LIMIT 1) \
+                 RETURNING ",
+                ticket_cols!()
+            ))
+            .bind(queue_id)
+            .bind(&call.to)
+            .bind(counter)
+            .bind(now)
+            .bind(rules.fsm.is_terminal(&call.to))
+            .fetch_optional(&mut *tx)
+            .await?;
+            let row = row.ok_or(Conflict::QueueEmpty)?;
+            let q = queue(state, *queue_id)?;
+            let seq = bump(q);
+            q.waiting -= 1;
+            let tenant = q.tenant_id;
+            let kind = EventKind::Transition("call".into());
+            record(state, tenant, event(*queue_id, seq, kind, Some(row.view(seq, None)), actor, Some(rules.fsm.init()), Some(&call.to)));
+            Ok(Outcome::Ticket { row, seq, position: None, replayed: None })
+        }
+
+        Change::Transition { queue_id, ticket_id, ticket_type_id, name, counter, actor } => {
+            queue(state, *queue_id)?;
+            let rules = ticket_rules(tx, caches, *ticket_type_id).await?;
+            let fsm = &rules.fsm;
+            let t = fsm.transition(name).ok_or_else(|| {
+                Conflict::InvalidTransition(format!("`{name}` is not a transition of ticket type `{}`", rules.code))
+            })?;
+            let now = Utc::now();
+            let to_line = t.to == fsm.init();
+            let moved: Option<MovedRow> = sqlx::query_as(concat!(
+                "WITH old AS (SELECT id, status, in_line FROM tickets \
+                              WHERE id = $1 AND queue_id = $2 AND ticket_type_id = $3 FOR UPDATE) \
+                 UPDATE tickets t SET status = $4, in_line = $5, \
+                   counter = CASE WHEN $5 THEN NULL ELSE COALESCE($6, t.counter) END, \
+                   called_at = CASE WHEN $7 THEN $9 ELSE t.called_at END, \
+                   actual_wait_seconds = CASE WHEN $7 \
+                     THEN COALESCE(t.actual_wait_seconds, GREATEST(0, EXTRACT(epoch FROM $9 - t.joined_at))::int) \
+                     ELSE t.actual_wait_seconds END, \
+                   served_at = CASE WHEN $8 THEN $9 ELSE t.served_at END, \
+                   finished_at = CASE WHEN $10 THEN $9 END \
+                 FROM old WHERE t.id = old.id AND old.status = ANY($11) \
+                 RETURNING old.status AS from_state, old.in_line AS was_in_line, ",
+                ticket_cols!()
+            ))
+            .bind(ticket_id)
+            .bind(queue_id)
+            .bind(ticket_type_id)
+            .bind(&t.to)
+            .bind(to_line)
+            .bind(counter)
+            .bind(name == "call")
+            .bind(name == "start")
+            .bind(now)
+            .bind(fsm.is_terminal(&t.to))
+            .bind(&t.from)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let moved = moved.ok_or_else(|| {
+                Conflict::InvalidTransition(format!("the ticket cannot `{name}` in its current state"))
+            })?;
+            let place = if to_line { position(placed_ticket(tx, *ticket_id).await?.position) } else { None };
+            let q = queue(state, *queue_id)?;
+            let seq = bump(q);
+            q.waiting += i32::from(to_line) - i32::from(moved.was_in_line);
+            let tenant = q.tenant_id;
+            let view = moved.row.view(seq, place);
+            let kind = EventKind::Transition(name.clone());
+            record(state, tenant, event(*queue_id, seq, kind, Some(view), actor, Some(&moved.from_state), Some(&t.to)));
+            Ok(Outcome::Ticket { row: moved.row, seq, position: place, replayed: None })
+        }
+
+        Change::Transfer { queue_id, ticket_id, to_queue, actor } => {
+            if queue_id == to_queue {
+                return Err(StoreError::Invalid("the ticket is already in that queue".into()));
+            }
+            let from_type = queue(state, *queue_id)?.ticket_type_id;
+            let to = queue(state, *to_queue)?;
+            if to.status == QueueStatus::Closed.as_str() {
+                return Err(Conflict::QueueClosed.into());
+            }
+            let to_type = to.ticket_type_id;
+            let from_rules = ticket_rules(tx, caches, from_type).await?;
+            let to_rules = ticket_rules(tx, caches, to_type).await?;
+            let terminal: Vec<&String> =
+                from_rules.fsm.states().iter().filter(|s| from_rules.fsm.is_terminal(s)).collect();
+            let seq_in = queue(state, *to_queue)?.last_seq + 1;
+            let moved: Option<MovedRow> = sqlx::query_as(concat!(
+                "WITH old AS (SELECT id, status, in_line FROM tickets WHERE id = $1 AND queue_id = $2 FOR UPDATE) \
+                 UPDATE tickets t SET queue_id = $3, ticket_type_id = $4, status = $5, in_line = true, line_seq = $6, \
+                   counter = NULL, called_at = NULL, served_at = NULL, finished_at = NULL \
+                 FROM old WHERE t.id = old.id AND NOT (old.status = ANY($7)) \
+                 RETURNING old.status AS from_state, old.in_line AS was_in_line, ",
+                ticket_cols!()
+            ))
+            .bind(ticket_id)
+            .bind(queue_id)
+            .bind(to_queue)
+            .bind(to_type)
+            .bind(to_rules.fsm.init())
+            .bind(seq_in)
+            .bind(terminal)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let moved = moved.ok_or_else(|| {
+                Conflict::InvalidTransition("a finished ticket cannot be transferred".into())
+            })?;
+            let place = position(Some(
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT count(*) FROM tickets WHERE queue_id = $1 AND in_line AND priority >= $2",
+                )
+                .bind(to_queue)
+                .bind(moved.row.priority)
+                .fetch_one(&mut *tx)
+                .await?,
+            ));
+
+            let from = queue(state, *queue_id)?;
+            let seq_out = bump(from);
+            from.waiting -= i32::from(moved.was_in_line);
+            let tenant = from.tenant_id;
+            let to = queue(state, *to_queue)?;
+            let seq_in = bump(to);
+            to.waiting += 1;
+            let out_view = moved.row.view(seq_out, None);
+            let kind = EventKind::TransferredOut;
+            record(state, tenant, event(*queue_id, seq_out, kind, Some(out_view), actor, Some(&moved.from_state), None));
+            let in_view = moved.row.view(seq_in, place);
+            let init = Some(to_rules.fsm.init());
+            record(state, tenant, event(*to_queue, seq_in, EventKind::TransferredIn, Some(in_view), actor, None, init));
+            Ok(Outcome::Ticket { row: moved.row, seq: seq_in, position: place, replayed: None })
+        }
+
+        Change::UpdateQueue { queue_id, patch, actor } => {
+            queue(state, *queue_id)?;
+            let mut updated: Queue = sqlx::query_as(
+                "UPDATE queues q SET status = COALESCE($2, q.status), name = COALESCE($3, q.name), \
+                   capacity = CASE WHEN $4 THEN $5 ELSE q.capacity END, updated_at = now() \
+                 FROM ticket_types tt WHERE q.id = $1 AND tt.id = q.ticket_type_id \
+                 RETURNING q.id, q.slug, q.name, q.prefix, q.capacity, q.status, tt.code AS ticket_type, \
+                   q.waiting, q.last_seq, q.settings, q.location_id, q.created_at, q.updated_at",
+            )
+            .bind(queue_id)
+            .bind(patch.status.map(QueueStatus::as_str))
+            .bind(&patch.name)
+            .bind(patch.capacity.is_some())
+            .bind(patch.capacity.flatten())
+            .fetch_one(&mut *tx)
+            .await?;
+            let q = queue(state, *queue_id)?;
+            let seq = bump(q);
+            q.status = updated.status.clone();
+            q.capacity = updated.capacity;
+            updated.last_seq = seq;
+            updated.waiting = q.waiting;
+            let tenant = q.tenant_id;
+            let mut e = event(*queue_id, seq, EventKind::QueueUpdated, None, actor, None, None);
+            e.queue = Some(serde_json::to_value(&updated).map_err(anyhow::Error::from)?);
+            record(state, tenant, e);
+            Ok(Outcome::Queue(updated))
+        }
+    }
+}
+
+/// What a failed statement means to the client, when it means something.
+pub(super) fn meaning_of(err: StoreError) -> StoreError {
+    match &err {
+        StoreError::Db(sqlx::Error::Database(db)) => match db.code().as_deref() {
+            Some("23505") if db.table() == Some("idempotency_keys") => Conflict::IdempotencyConflict.into(),
+            Some("23514") => StoreError::Invalid(format!("a value is out of range ({})", db.message())),
+            _ => err,
+        },
+        _ => err,
+    }
+}
+
+/// A queue the batch has locked; absent means not found (or another tenant's).
+fn queue(state: &mut BatchState, id: Uuid) -> Result<&mut QueueState> {
+    state.queues.get_mut(&id).ok_or(StoreError::NotFound)
+}
+
+/// The queue's next seq, taken.
+fn bump(q: &mut QueueState) -> i64 {
+    q.last_seq += 1;
+    q.dirty = true;
+    q.last_seq
+}
+
+fn event(
+    queue_id: Uuid,
+    seq: i64,
+    kind: EventKind,
+    ticket: Option<Ticket>,
+    actor: &str,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Event {
+    Event {
+        seq,
+        queue_id,
+        kind: kind.name(),
+        ticket,
+        actor: actor.to_owned(),
+        at: Utc::now(),
+        from: from.map(str::to_owned),
+        to: to.map(str::to_owned),
+        queue: None,
+    }
+}
+
+fn record(state: &mut BatchState, tenant: Uuid, event: Event) {
+    state.unwritten.events.push((tenant, event.clone()));
+    state.events.push(event);
+}
+
+async fn placed_ticket(tx: &mut PgConnection, id: Uuid) -> Result<PlacedRow> {
+    Ok(sqlx::query_as(concat!("SELECT ", position_of_t!(), " AS position, ", ticket_cols!(), " FROM tickets t WHERE t.id = $1"))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?)
+}
