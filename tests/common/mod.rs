@@ -1,0 +1,259 @@
+//! `spawn_app()`: a Queuecast server on a random port over a fresh database of its own, with a
+//! tenant (`acme`), its admin signed in and an open queue. The database is a copy of a migrated
+//! template (built once per migration set) and is dropped when the `TestApp` is.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use queuecast::config::Settings;
+use queuecast::startup::Application;
+use queuecast::store::{NewTenant, Store, StoreSettings};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, Executor, PgConnection};
+use uuid::Uuid;
+
+pub const ADMIN_EMAIL: &str = "admin@acme.test";
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub store: Store,
+    /// The URL of this test's own database (connects as the owner).
+    pub db_url: String,
+    db_name: String,
+    server_url: String,
+    /// The acme admin's bearer token.
+    pub admin: String,
+    /// An open queue of acme (`main`, prefix A).
+    pub queue: Uuid,
+}
+
+/// A response: status and JSON body (Null when the body is not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Value,
+    pub content_type: String,
+}
+
+impl Reply {
+    /// The problem `code`, for error replies.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected reply: {:?}", self.body);
+        self.body
+    }
+
+    #[track_caller]
+    pub fn expect_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "unexpected reply: {:?}", self.body);
+        assert_eq!(self.code(), code, "unexpected problem: {:?}", self.body);
+        assert_eq!(self.content_type, "application/problem+json");
+    }
+}
+
+fn server_url() -> String {
+    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL is not set: run the tests with scripts/test");
+    // The server part of the URL: everything before the database name.
+    let (server, _db) = url.rsplit_once('/').expect("DATABASE_URL names a database");
+    server.to_owned()
+}
+
+/// The template database for the current migrations, created (once, under a lock) if missing.
+async fn template(server: &str) -> String {
+    let mut h = Sha256::new();
+    for m in sqlx::migrate!("./migrations").iter() {
+        h.update(&m.checksum);
+    }
+    let name = format!("queuecast_tpl_{}", &hex(&h.finalize())[..12]);
+    let mut admin = PgConnection::connect(&format!("{server}/postgres")).await.expect("connecting to PostgreSQL");
+    admin.execute("SELECT pg_advisory_lock(727274)").await.unwrap();
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_optional(&mut admin)
+        .await
+        .unwrap();
+    if exists.is_none() {
+        let building = format!("{name}_building");
+        admin.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {building}"))).await.unwrap();
+        admin.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {building}"))).await.unwrap();
+        queuecast::store::migrate(&format!("{server}/{building}")).await.expect("migrating the template");
+        admin.execute(sqlx::AssertSqlSafe(format!("ALTER DATABASE {building} RENAME TO {name}"))).await.unwrap();
+    }
+    admin.execute("SELECT pg_advisory_unlock(727274)").await.unwrap();
+    admin.close().await.ok();
+    name
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A server over a fresh database, with the `acme` tenant and its admin signed in.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let server = server_url();
+    let template = template(&server).await;
+    let db_name = format!("qc_test_{}", Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&format!("{server}/postgres")).await.unwrap();
+    admin
+        .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db_name} TEMPLATE {template}")))
+        .await
+        .expect("creating the test database");
+    admin.close().await.ok();
+    let db_url = format!("{server}/{db_name}");
+
+    let mut settings = Settings::new("127.0.0.1:0", db_url.clone());
+    settings.workers = Some(2);
+    settings.store = StoreSettings { pool_size: 8, ..StoreSettings::default() };
+    tweak(&mut settings);
+    let app = Application::build(settings).await.expect("building the app");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let store = app.store().clone();
+    tokio::spawn(app.run_until_stopped());
+
+    store
+        .create_tenant(NewTenant {
+            slug: "acme".into(),
+            name: "Acme".into(),
+            admin_email: ADMIN_EMAIL.into(),
+            admin_password: PASSWORD.into(),
+        })
+        .await
+        .expect("creating the tenant");
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let mut app = TestApp { base, http, store, db_url, db_name, server_url: server, admin: String::new(), queue: Uuid::nil() };
+    app.admin = app.login("acme", ADMIN_EMAIL, PASSWORD).await;
+    app.queue = app.create_queue(&app.admin.clone(), "main", json!({"prefix": "A"})).await;
+    app
+}
+
+impl TestApp {
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        into_reply(req.send().await.expect("sending a request")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.request(Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    /// Signs in; panics on failure.
+    pub async fn login(&self, tenant: &str, email: &str, password: &str) -> String {
+        let body = self
+            .post("/api/v1/auth/login", None, json!({"tenant": tenant, "email": email, "password": password}))
+            .await
+            .expect(200);
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a queue with `extra` fields (prefix, capacity, ticket_type…); returns its id.
+    pub async fn create_queue(&self, token: &str, slug: &str, extra: Value) -> Uuid {
+        let mut body = json!({"slug": slug, "name": format!("Queue {slug}")});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let q = self.post("/api/v1/queues", Some(token), body).await.expect(201);
+        q["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// A new tenant with an admin and one queue: (admin token, queue id).
+    pub async fn new_tenant(&self, slug: &str) -> (String, Uuid) {
+        let email = format!("admin@{slug}.test");
+        self.store
+            .create_tenant(NewTenant { slug: slug.into(), name: slug.into(), admin_email: email.clone(), admin_password: PASSWORD.into() })
+            .await
+            .unwrap();
+        let token = self.login(slug, &email, PASSWORD).await;
+        let queue = self.create_queue(&token, "main", json!({})).await;
+        (token, queue)
+    }
+
+    /// Joins a queue: the reply with `ticket` and `token`.
+    pub async fn join(&self, queue: Uuid, body: Value) -> Reply {
+        self.post(&format!("/api/v1/queues/{queue}/tickets"), None, body).await
+    }
+
+    /// Joins; returns (ticket, token).
+    pub async fn joined(&self, queue: Uuid) -> (Value, String) {
+        let body = self.join(queue, json!({})).await.expect(201);
+        (body["ticket"].clone(), body["token"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn call_next(&self, token: &str, queue: Uuid, counter: &str) -> Reply {
+        self.post(&format!("/api/v1/queues/{queue}/call-next"), Some(token), json!({"counter": counter})).await
+    }
+
+    pub async fn transition(&self, token: &str, ticket: &str, name: &str) -> Reply {
+        self.post(&format!("/api/v1/tickets/{ticket}/transitions"), Some(token), json!({"name": name})).await
+    }
+
+    /// Every event of a queue, paging through.
+    pub async fn all_events(&self, token: &str, queue: Uuid) -> Vec<Value> {
+        let mut all = Vec::new();
+        loop {
+            let after = all.last().map_or(0, |e: &Value| e["seq"].as_i64().unwrap());
+            let page = self.get(&format!("/api/v1/queues/{queue}/events?after={after}&limit=1000"), Some(token)).await.expect(200);
+            let page = page.as_array().unwrap().clone();
+            if page.is_empty() {
+                return all;
+            }
+            all.extend(page);
+        }
+    }
+
+    /// A connection to this test's database as the service's role, with no tenant set.
+    pub async fn app_role_connection(&self) -> PgConnection {
+        let mut conn = PgConnection::connect(&self.db_url).await.unwrap();
+        conn.execute("SET ROLE queuecast_app").await.unwrap();
+        conn
+    }
+}
+
+pub async fn into_reply(resp: reqwest::Response) -> Reply {
+    let status = resp.status();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let bytes = resp.bytes().await.unwrap_or_default();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply { status, body, content_type }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let (server, name) = (self.server_url.clone(), self.db_name.clone());
+        // Drop runs inside the test's runtime; drop the database from a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async move {
+                if let Ok(mut conn) = PgConnection::connect(&format!("{server}/postgres")).await {
+                    let _ = conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+                }
+            });
+        })
+        .join();
+    }
+}
