@@ -1,0 +1,139 @@
+//! Tenants never see each other, in the API or in the database; sign-in and roles hold.
+
+mod common;
+
+use common::{spawn_app, ADMIN_EMAIL, PASSWORD};
+use serde_json::json;
+use sqlx::{Connection, Executor};
+
+#[tokio::test]
+async fn another_tenants_staff_get_404_for_our_queues_and_tickets() {
+    let app = spawn_app().await;
+    let (ticket, _) = app.joined(app.queue).await;
+    let id = ticket["id"].as_str().unwrap();
+    let (beta, beta_queue) = app.new_tenant("beta").await;
+    let q = app.queue;
+
+    for reply in [
+        app.get(&format!("/api/v1/queues/{q}/events"), Some(&beta)).await,
+        app.get(&format!("/api/v1/queues/{q}/stats"), Some(&beta)).await,
+        app.call_next(&beta, q, "1").await,
+        app.request(reqwest::Method::PATCH, &format!("/api/v1/queues/{q}"), Some(&beta), Some(json!({"status": "closed"}))).await,
+        app.post(&format!("/api/v1/queues/{q}/display-keys"), Some(&beta), json!({})).await,
+        app.get(&format!("/api/v1/tickets/{id}"), Some(&beta)).await,
+        app.transition(&beta, id, "call").await,
+        app.post(&format!("/api/v1/tickets/{id}/cancel"), Some(&beta), json!({})).await,
+        app.post(&format!("/api/v1/tickets/{id}/transfer"), Some(&beta), json!({"queue_id": beta_queue})).await,
+        // …and ours cannot be sent into theirs.
+        app.post(&format!("/api/v1/tickets/{id}/transfer"), Some(&app.admin), json!({"queue_id": beta_queue})).await,
+    ] {
+        reply.expect_problem(404, "not_found");
+    }
+    let listed = app.get("/api/v1/queues", Some(&beta)).await.expect(200);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], beta_queue.to_string());
+    // Nothing happened to our ticket.
+    assert_eq!(app.get(&format!("/api/v1/tickets/{id}"), Some(&app.admin)).await.expect(200)["status"], "waiting");
+    assert_eq!(app.all_events(&app.admin, q).await.len(), 1);
+}
+
+#[tokio::test]
+async fn the_service_role_with_another_tenants_setting_sees_no_row_of_ours() {
+    let app = spawn_app().await;
+    app.joined(app.queue).await;
+    app.new_tenant("beta").await;
+    let acme = app.store.tenant_by_slug("acme").await.unwrap().unwrap();
+    let beta = app.store.tenant_by_slug("beta").await.unwrap().unwrap();
+    let mut conn = app.app_role_connection().await;
+
+    // The role really is the restricted one.
+    let (is_super, bypass): (bool, bool) =
+        sqlx::query_as("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    assert!(!is_super && !bypass);
+    let owns: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(owns, 0, "the service role owns no table");
+
+    let tables = ["tenants", "users", "staff_tokens", "ticket_types", "queues", "tickets", "queue_events"];
+    let count_acme = |table: &str| {
+        let sql = format!("SELECT count(*) FROM {table} WHERE {} = '{acme}'", if table == "tenants" { "id" } else { "tenant_id" });
+        sqlx::AssertSqlSafe(sql)
+    };
+    for (tenant, expect_rows) in [(Some(beta), false), (None, false), (Some(acme), true)] {
+        conn.execute("BEGIN").await.unwrap();
+        if let Some(t) = tenant {
+            sqlx::query("SELECT set_config('app.tenant_id', $1, true)").bind(t.to_string()).execute(&mut conn).await.unwrap();
+        }
+        for table in tables {
+            let n: i64 = sqlx::query_scalar(count_acme(table)).fetch_one(&mut conn).await.unwrap();
+            assert_eq!(n > 0, expect_rows, "{table} as {tenant:?}: {n} rows of acme");
+        }
+        // Writing a row of acme while acting as beta is refused by the policy.
+        if tenant == Some(beta) {
+            let err = sqlx::query("INSERT INTO locations (id, tenant_id, name) VALUES (gen_random_uuid(), $1, 'x')")
+                .bind(acme)
+                .execute(&mut conn)
+                .await
+                .unwrap_err();
+            assert!(err.to_string().contains("row-level security"), "{err}");
+        }
+        conn.execute("ROLLBACK").await.unwrap();
+    }
+    conn.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_refused_alike() {
+    let app = spawn_app().await;
+    for (tenant, email, password) in [
+        ("acme", ADMIN_EMAIL, "wrong password"),
+        ("acme", "nobody@acme.test", PASSWORD),
+        ("nope", ADMIN_EMAIL, PASSWORD),
+        ("acme", ADMIN_EMAIL, ""),
+    ] {
+        let reply = app.post("/api/v1/auth/login", None, json!({"tenant": tenant, "email": email, "password": password})).await;
+        reply.expect_problem(401, "unauthorized");
+        assert_eq!(reply.body["detail"], "wrong tenant, email or password");
+    }
+    // Email is matched case-insensitively.
+    app.login("acme", &ADMIN_EMAIL.to_uppercase(), PASSWORD).await;
+
+    for token in [None, Some("not-a-token"), Some("")] {
+        app.get("/api/v1/queues", token).await.expect_problem(401, "unauthorized");
+    }
+    // Customers cannot act as staff, nor read another ticket with their token.
+    let (mine, token) = app.joined(app.queue).await;
+    let (theirs, _) = app.joined(app.queue).await;
+    app.call_next(&token, app.queue, "1").await.expect_problem(401, "unauthorized");
+    app.get(&format!("/api/v1/tickets/{}", theirs["id"].as_str().unwrap()), Some(&token)).await.expect_problem(404, "not_found");
+    app.get(&format!("/api/v1/tickets/{}", mine["id"].as_str().unwrap()), Some(&token)).await.expect(200);
+    app.get(&format!("/api/v1/tickets/{}", mine["id"].as_str().unwrap()), None).await.expect_problem(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn each_role_does_what_it_may_and_no_more() {
+    let app = spawn_app().await;
+    let pw = "staff-password";
+    app.store.create_user("acme", "desk@acme.test", pw, queuecast::store::Role::Staff).await.unwrap();
+    app.store.create_user("acme", "lead@acme.test", pw, queuecast::store::Role::Manager).await.unwrap();
+    let staff = app.login("acme", "desk@acme.test", pw).await;
+    let manager = app.login("acme", "lead@acme.test", pw).await;
+    let fsm = queuecast::domain::fsm::default_type_json();
+
+    app.post("/api/v1/queues", Some(&staff), json!({"slug": "s", "name": "S"})).await.expect_problem(403, "forbidden");
+    app.post(&format!("/api/v1/queues/{}/display-keys", app.queue), Some(&staff), json!({})).await.expect_problem(403, "forbidden");
+    app.post("/api/v1/ticket-types", Some(&manager), json!({"code": "t", "name": "T", "fsm": fsm})).await.expect_problem(403, "forbidden");
+
+    app.create_queue(&manager, "by-manager", json!({})).await;
+    let key = app.post(&format!("/api/v1/queues/{}/display-keys", app.queue), Some(&manager), json!({})).await.expect(200);
+    assert_eq!(key["key"].as_str().unwrap().len(), 43);
+    app.joined(app.queue).await;
+    app.call_next(&staff, app.queue, "7").await.expect(200);
+    let pass = app.post("/api/v1/socket-passes", Some(&staff), json!({})).await.expect(200);
+    assert!(pass["pass"].is_string() && pass["expires_at"].is_string());
+}
