@@ -34,6 +34,10 @@ async fn staff_race(staff: usize) {
     numbers.sort();
     let expected: Vec<String> = (1..=staff).map(|n| format!("A{n:03}")).collect();
     assert_eq!(numbers, expected, "call-next takes the head of the line");
+    let mut by_seq = called.clone();
+    by_seq.sort_by_key(|t| t["seq"].as_i64());
+    let in_seq_order: Vec<&str> = by_seq.iter().map(|t| t["number"].as_str().unwrap()).collect();
+    assert_eq!(in_seq_order, expected, "earlier calls (by seq) took earlier tickets");
     let events = app.all_events(&app.admin, app.queue).await;
     assert_gapless(&events, 2 * staff + 5);
     assert_eq!(events.iter().filter(|e| e["kind"] == "ticket.called").count(), staff);
@@ -47,6 +51,21 @@ async fn two_staff_calling_next_at_once_get_different_tickets() {
 #[tokio::test]
 async fn twenty_staff_calling_next_at_once_get_different_tickets() {
     staff_race(20).await;
+}
+
+#[tokio::test]
+async fn more_desks_calling_than_people_waiting_leaves_the_rest_with_queue_empty() {
+    let app = spawn_app().await;
+    for _ in 0..3 {
+        app.joined(app.queue).await;
+    }
+    let calls = join_all((0..8).map(|i| app.call_next(&app.admin, app.queue, &format!("{i}")))).await;
+    let ok = calls.iter().filter(|r| r.status == 200).count();
+    assert_eq!(ok, 3);
+    for r in calls.iter().filter(|r| r.status != 200) {
+        r.expect_problem(409, "queue_empty");
+    }
+    assert_gapless(&app.all_events(&app.admin, app.queue).await, 6);
 }
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! Applying one change inside the writer's transaction: checks first, then one statement.
+//! Applying one transition, transfer or queue update inside the writer's transaction: checks
+//! first, then one statement. (Joins and call-nexts are in `bulk`.)
 //!
 //! A change either runs its statement and records its events, or is refused before touching
 //! anything (or by a statement that matched no row), so a refusal never leaves half a change.
@@ -8,12 +9,10 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{BatchState, Change, Outcome, QueueState};
-use crate::domain::queue::admit;
-use crate::domain::ticket::display_number;
-use crate::domain::{Event, EventKind, JoinRefusal, QueueStatus, Ticket};
+use crate::domain::{Event, EventKind, QueueStatus, Ticket};
 use crate::store::cache::Caches;
 use crate::store::queues::{ticket_rules, Queue};
-use crate::store::rows::{position, position_of_t, ticket_cols, MovedRow, PlacedRow, TicketRow};
+use crate::store::rows::{position, position_of_t, ticket_cols, MovedRow, PlacedRow};
 use crate::store::{Conflict, Result, StoreError};
 
 pub(super) async fn apply(
@@ -23,106 +22,8 @@ pub(super) async fn apply(
     change: &Change,
 ) -> Result<Outcome> {
     match change {
-        Change::Join { queue_id, ticket_id, request, token_hash, idempotency, pace } => {
-            let seq_now = queue(state, *queue_id)?.last_seq;
-            if let Some(idem) = idempotency {
-                if let Some((request_hash, original, sealed)) = state.keys.get(&idem.key_hash) {
-                    if *request_hash != idem.request_hash {
-                        return Err(Conflict::IdempotencyConflict.into());
-                    }
-                    let (original, sealed, seq) = (*original, sealed.clone(), seq_now);
-                    let placed = placed_ticket(tx, original).await?;
-                    let position = position(placed.position);
-                    return Ok(Outcome::Ticket { row: placed.row, seq, position, replayed: Some(sealed) });
-                }
-            }
-            let q = queue(state, *queue_id)?;
-            let status = QueueStatus::parse(&q.status).unwrap_or(QueueStatus::Closed);
-            admit(status, q.capacity, q.waiting).map_err(|r| match r {
-                JoinRefusal::Closed => Conflict::QueueClosed,
-                JoinRefusal::Paused => Conflict::QueuePaused,
-                JoinRefusal::Full => Conflict::QueueFull,
-            })?;
-            let rules = ticket_rules(tx, caches, q.ticket_type_id).await?;
-            let q = queue(state, *queue_id)?;
-            let seq = q.last_seq + 1;
-            // Joins enter at priority 0 behind everyone in line, so their place is the count.
-            let place = (q.waiting + 1) as u32;
-            let estimate = pace.history.estimate(place, pace.prior_secs);
-            let row: TicketRow = sqlx::query_as(concat!(
-                "INSERT INTO tickets AS t (id, tenant_id, queue_id, ticket_type_id, number, status, in_line, line_seq, \
-                   customer_name, customer_phone, party_size, fields, token_hash, joined_at, estimated_wait_seconds) \
-                 VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ",
-                ticket_cols!()
-            ))
-            .bind(ticket_id)
-            .bind(q.tenant_id)
-            .bind(queue_id)
-            .bind(q.ticket_type_id)
-            .bind(display_number(&q.prefix, q.next_number))
-            .bind(rules.fsm.init())
-            .bind(seq)
-            .bind(&request.name)
-            .bind(&request.phone)
-            .bind(request.party_size)
-            .bind(&request.fields)
-            .bind(token_hash)
-            .bind(Utc::now())
-            .bind(estimate.p50 as i32)
-            .fetch_one(&mut *tx)
-            .await?;
-            let q = queue(state, *queue_id)?;
-            q.last_seq = seq;
-            q.next_number += 1;
-            q.waiting += 1;
-            q.dirty = true;
-            let tenant = q.tenant_id;
-            if let Some(idem) = idempotency {
-                state.keys.insert(idem.key_hash.clone(), (idem.request_hash.clone(), row.id, idem.token_sealed.clone()));
-                state.unwritten.keys.push((
-                    idem.key_hash.clone(),
-                    idem.request_hash.clone(),
-                    row.id,
-                    idem.token_sealed.clone(),
-                ));
-            }
-            let mut view = row.view(seq, Some(place));
-            view.eta_seconds = Some(estimate.p50);
-            view.eta_p90_seconds = Some(estimate.p90);
-            record(state, tenant, event(*queue_id, seq, EventKind::Joined, Some(view), "customer", None, Some(rules.fsm.init())));
-            Ok(Outcome::Ticket { row, seq, position: Some(place), replayed: None })
-        }
-
-        Change::CallNext { queue_id, counter, actor } => {
-            let type_id = queue(state, *queue_id)?.ticket_type_id;
-            let rules = ticket_rules(tx, caches, type_id).await?;
-            // unwrap: a machine is only saved with a `call` transition out of its init state.
-            let call = rules.fsm.transition("call").unwrap();
-            let now = Utc::now();
-            // The head of the line; the queue row lock we hold makes it ours alone.
-            let row: Option<TicketRow> = sqlx::query_as(concat!(
-                "UPDATE tickets t SET status = $2, in_line = false, counter = $3, called_at = $4, \
-                   actual_wait_seconds = COALESCE(t.actual_wait_seconds, GREATEST(0, EXTRACT(epoch FROM $4 - t.joined_at))::int), \
-                   finished_at = CASE WHEN $5 THEN $4 END \
-                 WHERE t.id = (SELECT id FROM tickets WHERE queue_id = $1 AND in_line ORDER BY priority DESC, line_seq LIMIT 1) \
-                 RETURNING ",
-                ticket_cols!()
-            ))
-            .bind(queue_id)
-            .bind(&call.to)
-            .bind(counter)
-            .bind(now)
-            .bind(rules.fsm.is_terminal(&call.to))
-            .fetch_optional(&mut *tx)
-            .await?;
-            let row = row.ok_or(Conflict::QueueEmpty)?;
-            let q = queue(state, *queue_id)?;
-            let seq = bump(q);
-            q.waiting -= 1;
-            let tenant = q.tenant_id;
-            let kind = EventKind::Transition("call".into());
-            record(state, tenant, event(*queue_id, seq, kind, Some(row.view(seq, None)), actor, Some(rules.fsm.init()), Some(&call.to)));
-            Ok(Outcome::Ticket { row, seq, position: None, replayed: None })
+        Change::Join { .. } | Change::CallNext { .. } => {
+            Err(StoreError::Other(anyhow::anyhow!("joins and call-nexts are applied in bulk")))
         }
 
         Change::Transition { queue_id, ticket_id, ticket_type_id, name, counter, actor } => {
@@ -281,7 +182,7 @@ pub(super) fn meaning_of(err: StoreError) -> StoreError {
 }
 
 /// A queue the batch has locked; absent means not found (or another tenant's).
-fn queue(state: &mut BatchState, id: Uuid) -> Result<&mut QueueState> {
+pub(super) fn queue(state: &mut BatchState, id: Uuid) -> Result<&mut QueueState> {
     state.queues.get_mut(&id).ok_or(StoreError::NotFound)
 }
 
@@ -292,7 +193,7 @@ fn bump(q: &mut QueueState) -> i64 {
     q.last_seq
 }
 
-fn event(
+pub(super) fn event(
     queue_id: Uuid,
     seq: i64,
     kind: EventKind,
@@ -314,12 +215,12 @@ fn event(
     }
 }
 
-fn record(state: &mut BatchState, tenant: Uuid, event: Event) {
+pub(super) fn record(state: &mut BatchState, tenant: Uuid, event: Event) {
     state.unwritten.events.push((tenant, event.clone()));
     state.events.push(event);
 }
 
-async fn placed_ticket(tx: &mut PgConnection, id: Uuid) -> Result<PlacedRow> {
+pub(super) async fn placed_ticket(tx: &mut PgConnection, id: Uuid) -> Result<PlacedRow> {
     Ok(sqlx::query_as(concat!("SELECT ", position_of_t!(), " AS position, ", ticket_cols!(), " FROM tickets t WHERE t.id = $1"))
         .bind(id)
         .fetch_one(&mut *tx)

@@ -21,6 +21,7 @@
 //! every other session's snapshots.
 
 mod apply;
+mod bulk;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -204,15 +205,12 @@ async fn attempt(pool: &PgPool, caches: &Caches, batch: &[Pending], mode: Mode) 
             events: Vec::new(),
         };
 
-        for pending in group {
-            let result = match mode {
-                Mode::Fast => apply::apply(&mut tx, caches, &mut state, &pending.change).await,
-                Mode::Savepoints => apply_alone(&mut tx, caches, &mut state, &pending.change, tenant).await,
-            };
-            match result {
-                Ok(outcome) => results.push(Ok(outcome)),
-                Err(StoreError::Db(err)) if mode == Mode::Fast => return Err(StoreError::Db(err)),
-                Err(err) => results.push(Err(err)),
+        match mode {
+            Mode::Fast => results.extend(apply_group(&mut tx, caches, &mut state, tenant, group).await?),
+            Mode::Savepoints => {
+                for pending in group {
+                    results.push(apply_alone(&mut tx, caches, &mut state, &pending.change, tenant).await);
+                }
             }
         }
         write_unwritten(&mut tx, tenant, &mut state.unwritten).await?;
@@ -227,6 +225,51 @@ async fn attempt(pool: &PgPool, caches: &Caches, batch: &[Pending], mode: Mode) 
     Ok(results)
 }
 
+/// A tenant's changes without savepoints: all joins in one statement, then all call-nexts in
+/// one, then the rest one by one. Any failed statement fails the attempt.
+async fn apply_group(
+    tx: &mut PgConnection,
+    caches: &Caches,
+    state: &mut BatchState,
+    tenant: Uuid,
+    group: &[Pending],
+) -> Result<Vec<Result<Outcome>>> {
+    let indexed: Vec<(usize, &Change)> = group.iter().map(|p| &p.change).enumerate().collect();
+    let (joins, rest): (Vec<_>, Vec<_>) = indexed.into_iter().partition(|(_, c)| matches!(c, Change::Join { .. }));
+    let (calls, rest): (Vec<_>, Vec<_>) = rest.into_iter().partition(|(_, c)| matches!(c, Change::CallNext { .. }));
+    let mut results: Vec<Option<Result<Outcome>>> = group.iter().map(|_| None).collect();
+    let mut outcomes = bulk::joins(tx, caches, state, tenant, &joins).await?;
+    outcomes.extend(bulk::calls(tx, caches, state, tenant, &calls).await?);
+    for (i, change) in rest {
+        match apply::apply(tx, caches, state, change).await {
+            Err(StoreError::Db(err)) => return Err(StoreError::Db(err)),
+            other => outcomes.push((i, other)),
+        }
+    }
+    for (i, outcome) in outcomes {
+        results[i] = Some(outcome);
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| StoreError::Other(anyhow::anyhow!("a change got no outcome"))))
+        .collect()
+}
+
+/// One change, by whichever path applies it.
+async fn apply_one(tx: &mut PgConnection, caches: &Caches, state: &mut BatchState, tenant: Uuid, change: &Change) -> Result<Outcome> {
+    let one = [(0, change)];
+    let outcomes = match change {
+        Change::Join { .. } => bulk::joins(tx, caches, state, tenant, &one).await?,
+        Change::CallNext { .. } => bulk::calls(tx, caches, state, tenant, &one).await?,
+        _ => return apply::apply(tx, caches, state, change).await,
+    };
+    outcomes
+        .into_iter()
+        .next()
+        .map(|(_, outcome)| outcome)
+        .unwrap_or_else(|| Err(StoreError::Other(anyhow::anyhow!("a change got no outcome"))))
+}
+
 /// One change inside its own savepoint; on failure, the batch state is as before it.
 async fn apply_alone(
     tx: &mut PgConnection,
@@ -238,7 +281,7 @@ async fn apply_alone(
     let queues_before = state.queues.clone();
     let (events_before, keys_before) = (state.events.len(), state.keys.clone());
     sqlx::query("SAVEPOINT change").execute(&mut *tx).await?;
-    let result = match apply::apply(&mut *tx, caches, state, change).await {
+    let result = match apply_one(&mut *tx, caches, state, tenant, change).await {
         Ok(outcome) => write_unwritten(&mut *tx, tenant, &mut state.unwritten).await.map(|()| outcome),
         Err(err) => Err(err),
     };
