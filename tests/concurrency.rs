@@ -59,7 +59,8 @@ async fn more_desks_calling_than_people_waiting_leaves_the_rest_with_queue_empty
     for _ in 0..3 {
         app.joined(app.queue).await;
     }
-    let calls = join_all((0..8).map(|i| app.call_next(&app.admin, app.queue, &format!("{i}")))).await;
+    let desks: Vec<String> = (0..8).map(|i| format!("Desk {i}")).collect();
+    let calls = join_all(desks.iter().map(|d| app.call_next(&app.admin, app.queue, d))).await;
     let ok = calls.iter().filter(|r| r.status == 200).count();
     assert_eq!(ok, 3);
     for r in calls.iter().filter(|r| r.status != 200) {
