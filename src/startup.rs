@@ -11,6 +11,9 @@ use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::store::{self, Store};
 
+/// How often expired records are purged.
+const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// A running Queuecast node.
 pub struct Application {
     port: u16,
@@ -24,6 +27,7 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         store::migrate(&settings.database_url).await?;
         let store = Store::connect(&settings.database_url, settings.store.clone()).await?;
+        tokio::spawn(housekeeping(store.clone()));
         let redis = match &settings.redis_url {
             Some(url) => Some(redis::Client::open(url.as_str()).context("parsing REDIS_URL")?),
             None => None,
@@ -51,5 +55,17 @@ impl Application {
     /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains requests.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Purges expired records now and then, for as long as the process runs.
+async fn housekeeping(store: Store) {
+    let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
+    loop {
+        tick.tick().await;
+        match store.purge_expired().await {
+            Ok(purged) => tracing::debug!(purged, "purged expired records"),
+            Err(err) => tracing::warn!(cause = ?err, "purging expired records failed"),
+        }
     }
 }

@@ -137,3 +137,34 @@ async fn each_role_does_what_it_may_and_no_more() {
     let pass = app.post("/api/v1/socket-passes", Some(&staff), json!({})).await.expect(200);
     assert!(pass["pass"].is_string() && pass["expires_at"].is_string());
 }
+
+#[tokio::test]
+async fn expired_tokens_keys_and_passes_are_purged_and_live_ones_kept() {
+    let app = spawn_app().await;
+    let path = format!("{}/api/v1/queues/{}/tickets", app.base, app.queue);
+    app.http.post(&path).header("Idempotency-Key", "old").json(&json!({})).send().await.unwrap();
+    app.http.post(&path).header("Idempotency-Key", "live").json(&json!({})).send().await.unwrap();
+    app.post("/api/v1/socket-passes", Some(&app.admin), json!({})).await.expect(200);
+    let stale = app.login("acme", ADMIN_EMAIL, PASSWORD).await;
+    // Age one of each as the owner would see them.
+    let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let sha = |s: &str| queuecast::secret::hash_token(s);
+    sqlx::query("UPDATE staff_tokens SET expires_at = now() - interval '1 second' WHERE token_hash = $1")
+        .bind(sha(&stale))
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    owner.execute("UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key_hash = sha256('old')").await.unwrap();
+    owner.execute("UPDATE socket_passes SET expires_at = now() - interval '1 second'").await.unwrap();
+
+    assert_eq!(app.store.purge_expired().await.unwrap(), 3);
+    assert_eq!(app.store.purge_expired().await.unwrap(), 0);
+    let left: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM staff_tokens), (SELECT count(*) FROM idempotency_keys), (SELECT count(*) FROM socket_passes)",
+    )
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!(left, (1, 1, 0));
+    app.get("/api/v1/queues", Some(&app.admin)).await.expect(200);
+}

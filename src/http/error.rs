@@ -115,14 +115,10 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Conflict(c) => ApiError::Conflict(c),
             StoreError::Invalid(msg) => ApiError::BadRequest(msg),
-            StoreError::Overloaded => ApiError::Unavailable(err.to_string()),
-            StoreError::Db(e) if is_unavailable(&e) => ApiError::Unavailable("the database is unreachable".into()),
+            StoreError::Overloaded | StoreError::Unavailable => ApiError::Unavailable(err.to_string()),
+            StoreError::Db(e) if crate::store::is_unreachable(&e) => ApiError::Unavailable("the database is unreachable".into()),
             StoreError::Db(e) => ApiError::Internal(e.into()),
             StoreError::Other(e) => ApiError::Internal(e),
         }
     }
-}
-
-fn is_unavailable(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
 }

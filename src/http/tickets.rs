@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::extract::{bearer, OptionalJson, Staff};
 use super::AppState;
+use crate::domain::Ticket;
 use crate::store::{JoinRequest, StoreError, TicketAccess};
 
 #[derive(Deserialize, Default)]
@@ -44,10 +45,16 @@ pub struct TokenQuery {
     token: Option<String>,
 }
 
-/// Who is asking: the ticket's token (query or bearer) or a staff bearer token.
-async fn access(state: &AppState, req: &HttpRequest, ticket: Uuid, token: Option<String>) -> Result<TicketAccess, ApiError> {
+/// Who is asking, and the ticket when finding that out already read it: the ticket's token
+/// (query or bearer) or a staff bearer token.
+async fn access(
+    state: &AppState,
+    req: &HttpRequest,
+    ticket: Uuid,
+    token: Option<String>,
+) -> Result<(TicketAccess, Option<Ticket>), ApiError> {
     if let Some(token) = token {
-        return Ok(TicketAccess::Token(token));
+        return Ok((TicketAccess::Token(token), None));
     }
     let Some(bearer) = bearer(req) else {
         return Err(ApiError::Unauthorized("give the ticket's token (?token= or Authorization: Bearer)".into()));
@@ -55,9 +62,9 @@ async fn access(state: &AppState, req: &HttpRequest, ticket: Uuid, token: Option
     // A bearer is the ticket's own token or a staff token; try the customer first.
     let as_customer = TicketAccess::Token(bearer.clone());
     match state.store.ticket(ticket, &as_customer).await {
-        Ok(_) => Ok(as_customer),
+        Ok(seen) => Ok((as_customer, Some(seen))),
         Err(StoreError::NotFound) => match state.store.authenticate(&bearer).await? {
-            Some(who) => Ok(TicketAccess::Staff(who)),
+            Some(who) => Ok((TicketAccess::Staff(who), None)),
             None => Err(ApiError::NotFound),
         },
         Err(e) => Err(e.into()),
@@ -71,8 +78,11 @@ pub async fn get(
     q: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let who = access(&state, &req, id, q.into_inner().token).await?;
-    Ok(HttpResponse::Ok().json(state.store.ticket(id, &who).await?))
+    let ticket = match access(&state, &req, id, q.into_inner().token).await? {
+        (_, Some(seen)) => seen,
+        (who, None) => state.store.ticket(id, &who).await?,
+    };
+    Ok(HttpResponse::Ok().json(ticket))
 }
 
 pub async fn cancel(
@@ -82,7 +92,7 @@ pub async fn cancel(
     q: web::Query<TokenQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
-    let who = access(&state, &req, id, q.into_inner().token).await?;
+    let (who, _) = access(&state, &req, id, q.into_inner().token).await?;
     Ok(HttpResponse::Ok().json(state.store.cancel(id, &who).await?))
 }
 

@@ -91,6 +91,11 @@ impl Store {
         self.list_queues(&system(tenant)).await
     }
 
+    /// Deletes expired idempotency records, staff tokens and socket passes; how many.
+    pub async fn purge_expired(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT qc_purge_expired()").fetch_one(&self.pool).await?)
+    }
+
     /// The tenant with this slug.
     pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Uuid>> {
         Ok(sqlx::query_scalar("SELECT qc_tenant_by_slug($1)").bind(slug).fetch_one(&self.pool).await?)

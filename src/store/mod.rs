@@ -44,6 +44,8 @@ pub enum StoreError {
     Invalid(String),
     #[error("the server is overloaded; try again shortly")]
     Overloaded,
+    #[error("the database is unreachable")]
+    Unavailable,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
     #[error(transparent)]
@@ -146,6 +148,11 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
     sqlx::migrate!("./migrations").run(&mut conn).await.context("running migrations")?;
     conn.close().await.ok();
     Ok(())
+}
+
+/// Whether an error means the database could not be reached (rather than refused something).
+pub fn is_unreachable(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed)
 }
 
 /// Maps a unique violation to what it means; other errors pass through.

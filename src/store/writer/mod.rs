@@ -137,8 +137,13 @@ async fn run_batch(pool: &PgPool, caches: &Caches, mut batch: Vec<Pending>) {
                 Ok(results) => results,
                 Err(err) => {
                     tracing::error!(cause = ?err, size = batch.len(), "batch failed");
-                    let shared = Arc::new(err);
-                    batch.iter().map(|_| Err(StoreError::Other(anyhow::anyhow!("{}", shared)))).collect()
+                    let unreachable = matches!(&err, StoreError::Db(e) if super::is_unreachable(e));
+                    let message = err.to_string();
+                    let answer = || match unreachable {
+                        true => StoreError::Unavailable,
+                        false => StoreError::Other(anyhow::anyhow!("the batch failed: {message}")),
+                    };
+                    batch.iter().map(|_| Err(answer())).collect()
                 }
             }
         }
