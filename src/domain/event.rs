@@ -74,6 +74,9 @@ pub enum Notification {
     Events(Vec<Event>),
     #[serde(rename = "r")]
     Ranges(Vec<SeqRange>),
+    /// A node saying it is alive: a listener that hears none for a while is rebuilt.
+    #[serde(rename = "h")]
+    Heartbeat(Uuid),
 }
 
 impl Notification {

@@ -4,11 +4,15 @@
 pub mod estimate;
 pub mod event;
 pub mod fsm;
+pub mod line;
 pub mod queue;
 pub mod ticket;
+pub mod view;
 
 pub use estimate::{CallHistory, Estimate};
 pub use event::{Event, EventKind, Notification};
 pub use fsm::{Fsm, FsmError};
+pub use line::Line;
 pub use queue::{JoinRefusal, QueueStatus};
 pub use ticket::Ticket;
+pub use view::{Board, QueueView};

@@ -8,6 +8,7 @@
 mod admin;
 mod auth;
 mod cache;
+mod live;
 mod queues;
 mod rows;
 mod stats;
@@ -23,6 +24,7 @@ use uuid::Uuid;
 
 pub use admin::NewTenant;
 pub use auth::{Identity, Login, Role};
+pub use live::{Opened, Snapshot};
 pub use queues::{NewQueue, NewTicketType, Queue, QueuePatch, QueueSummary, TicketType};
 pub use stats::QueueStats;
 pub use tickets::{JoinRequest, Joined, TicketAccess, MAX_EVENTS_PAGE};

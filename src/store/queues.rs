@@ -329,7 +329,7 @@ impl Store {
 }
 
 
-async fn fetch_queue(conn: &mut PgConnection, id: Uuid) -> Result<Option<Queue>> {
+pub(super) async fn fetch_queue(conn: &mut PgConnection, id: Uuid) -> Result<Option<Queue>> {
     Ok(sqlx::query_as(concat_queue_select!(" WHERE q.id = $1")).bind(id).fetch_optional(&mut *conn).await?)
 }
 

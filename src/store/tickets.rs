@@ -307,7 +307,7 @@ impl Store {
 }
 
 #[derive(sqlx::FromRow)]
-struct EventRow {
+pub(super) struct EventRow {
     seq: i64,
     queue_id: Uuid,
     kind: String,
@@ -319,7 +319,7 @@ struct EventRow {
 }
 
 impl EventRow {
-    fn into_event(mut self) -> Result<Event> {
+    pub(super) fn into_event(mut self) -> Result<Event> {
         let ticket = match self.data.get_mut("ticket").map(Value::take) {
             None | Some(Value::Null) => None,
             Some(t) => Some(serde_json::from_value(t).map_err(anyhow::Error::from)?),

@@ -1,0 +1,254 @@
+//! The waiting line of one queue, in call order: priority first (higher first), then the order
+//! of entering the line. Positions are derived, never stored: "how many are ahead of this
+//! ticket" is answered in O(log n) by a treap whose nodes count their subtrees.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+/// Where a ticket stands: ordered by priority (descending), then `line_seq` (ascending). Keys
+/// are unique within a queue because `line_seq` is the seq of the event that put it in line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Key(Reverse<i16>, i64);
+
+struct Node {
+    key: Key,
+    id: Uuid,
+    /// Heap order of the treap, from the key: balanced in expectation, deterministic.
+    weight: u64,
+    /// Nodes in this subtree.
+    size: u32,
+    left: Tree,
+    right: Tree,
+}
+
+type Tree = Option<Box<Node>>;
+
+/// A queue's line.
+#[derive(Default)]
+pub struct Line {
+    root: Tree,
+    keys: HashMap<Uuid, Key>,
+}
+
+fn size(t: &Tree) -> u32 {
+    t.as_ref().map_or(0, |n| n.size)
+}
+
+fn fix(n: &mut Node) {
+    n.size = 1 + size(&n.left) + size(&n.right);
+}
+
+/// splitmix64: spreads keys over the weights.
+fn weight(key: Key) -> u64 {
+    let mut z = (key.1 as u64) ^ ((key.0 .0 as u64) << 48) ^ 0x9e37_79b9_7f4a_7c15;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Splits into keys `< key` and keys `>= key`.
+fn split(t: Tree, key: Key) -> (Tree, Tree) {
+    match t {
+        None => (None, None),
+        Some(mut n) => {
+            if n.key < key {
+                let (l, r) = split(n.right.take(), key);
+                n.right = l;
+                fix(&mut n);
+                (Some(n), r)
+            } else {
+                let (l, r) = split(n.left.take(), key);
+                n.left = r;
+                fix(&mut n);
+                (l, Some(n))
+            }
+        }
+    }
+}
+
+/// Joins two trees where every key of `a` is below every key of `b`.
+fn merge(a: Tree, b: Tree) -> Tree {
+    match (a, b) {
+        (None, t) | (t, None) => t,
+        (Some(mut a), Some(mut b)) => {
+            if a.weight > b.weight {
+                a.right = merge(a.right.take(), Some(b));
+                fix(&mut a);
+                Some(a)
+            } else {
+                b.left = merge(Some(a), b.left.take());
+                fix(&mut b);
+                Some(b)
+            }
+        }
+    }
+}
+
+fn remove(t: &mut Tree, key: Key) -> bool {
+    let Some(n) = t else { return false };
+    let removed = match key.cmp(&n.key) {
+        Ordering::Less => remove(&mut n.left, key),
+        Ordering::Greater => remove(&mut n.right, key),
+        Ordering::Equal => {
+            *t = merge(n.left.take(), n.right.take());
+            return true;
+        }
+    };
+    if removed {
+        n.size -= 1;
+    }
+    removed
+}
+
+impl Line {
+    pub fn new() -> Line {
+        Line::default()
+    }
+
+    /// Tickets in line.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn contains(&self, id: Uuid) -> bool {
+        self.keys.contains_key(&id)
+    }
+
+    /// Puts a ticket in line (or moves it, if it was already).
+    pub fn insert(&mut self, id: Uuid, priority: i16, line_seq: i64) {
+        self.remove(id);
+        let key = Key(Reverse(priority), line_seq);
+        let node = Box::new(Node { key, id, weight: weight(key), size: 1, left: None, right: None });
+        let (l, r) = split(self.root.take(), key);
+        self.root = merge(merge(l, Some(node)), r);
+        self.keys.insert(id, key);
+    }
+
+    /// Takes a ticket out of line; false if it was not in it.
+    pub fn remove(&mut self, id: Uuid) -> bool {
+        match self.keys.remove(&id) {
+            Some(key) => remove(&mut self.root, key),
+            None => false,
+        }
+    }
+
+    /// 1 for the next person, None when not in line. O(log n).
+    pub fn position(&self, id: Uuid) -> Option<u32> {
+        let key = *self.keys.get(&id)?;
+        let mut ahead = 0;
+        let mut t = &self.root;
+        while let Some(n) = t {
+            match key.cmp(&n.key) {
+                Ordering::Less => t = &n.left,
+                Ordering::Greater => {
+                    ahead += size(&n.left) + 1;
+                    t = &n.right;
+                }
+                Ordering::Equal => return Some(ahead + size(&n.left) + 1),
+            }
+        }
+        None
+    }
+
+    /// The first `n` tickets, in call order.
+    pub fn first(&self, n: usize) -> Vec<Uuid> {
+        let mut out = Vec::with_capacity(n.min(self.len()));
+        let mut stack: Vec<&Node> = Vec::new();
+        let mut t = self.root.as_deref();
+        while out.len() < n {
+            while let Some(node) = t {
+                stack.push(node);
+                t = node.left.as_deref();
+            }
+            let Some(node) = stack.pop() else { break };
+            out.push(node.id);
+            t = node.right.as_deref();
+        }
+        out
+    }
+}
+
+impl Drop for Line {
+    /// Dismantles the tree without recursion, so a huge line cannot overflow the stack.
+    fn drop(&mut self) {
+        let mut stack: Vec<Box<Node>> = self.root.take().into_iter().collect();
+        while let Some(mut n) = stack.pop() {
+            stack.extend(n.left.take());
+            stack.extend(n.right.take());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn id(n: u128) -> Uuid {
+        Uuid::from_u128(n)
+    }
+
+    #[test]
+    fn positions_follow_priority_then_arrival() {
+        let mut line = Line::new();
+        line.insert(id(1), 0, 10);
+        line.insert(id(2), 0, 11);
+        line.insert(id(3), 5, 12); // a priority ticket goes ahead of the rest
+        line.insert(id(4), 0, 3); // requeued with its original place
+        assert_eq!(line.first(10), vec![id(3), id(4), id(1), id(2)]);
+        assert_eq!(line.position(id(3)), Some(1));
+        assert_eq!(line.position(id(2)), Some(4));
+        assert!(line.remove(id(4)));
+        assert!(!line.remove(id(4)));
+        assert_eq!(line.position(id(1)), Some(2));
+        assert_eq!(line.position(id(4)), None);
+        assert_eq!((line.len(), line.first(2)), (3, vec![id(3), id(1)]));
+    }
+
+    #[test]
+    fn matches_a_sorted_list_through_random_changes() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let mut line = Line::new();
+        let mut model: Vec<(Key, Uuid)> = Vec::new();
+        for step in 0..5_000u128 {
+            if rng.random_bool(0.6) || model.is_empty() {
+                let priority = if rng.random_bool(0.1) { rng.random_range(1..3) } else { 0 };
+                line.insert(id(step), priority, step as i64);
+                model.push((Key(Reverse(priority), step as i64), id(step)));
+            } else {
+                let i = rng.random_range(0..model.len());
+                let (_, gone) = model.swap_remove(i);
+                assert!(line.remove(gone));
+            }
+            if step % 97 == 0 {
+                model.sort();
+                for (place, (_, t)) in model.iter().enumerate() {
+                    assert_eq!(line.position(*t), Some(place as u32 + 1));
+                }
+                let ids: Vec<Uuid> = model.iter().map(|(_, t)| *t).collect();
+                assert_eq!(line.first(ids.len() + 5), ids);
+            }
+        }
+        assert_eq!(line.len(), model.len());
+    }
+
+    #[test]
+    fn a_hundred_thousand_in_line_is_no_problem() {
+        let mut line = Line::new();
+        for i in 0..100_000u128 {
+            line.insert(id(i), 0, i as i64);
+        }
+        assert_eq!(line.position(id(99_999)), Some(100_000));
+        assert_eq!(line.position(id(50_000)), Some(50_001));
+        for i in 0..1000u128 {
+            line.remove(id(i));
+        }
+        assert_eq!(line.position(id(50_000)), Some(49_001));
+    }
+}

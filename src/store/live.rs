@@ -1,0 +1,165 @@
+//! What the live fan-out reads: snapshots, events after a seq, socket credentials, and the
+//! current seqs of many queues at once.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::queues::Queue;
+use super::rows::{ticket_cols, TicketRow};
+use super::tickets::{ensure_queue, EventRow};
+use super::{Identity, Result, Store, StoreError};
+use crate::domain::Event;
+use crate::secret;
+
+/// A queue at one seq: the queue, its line and its active tickets.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub seq: i64,
+    pub queue: Queue,
+    /// Tickets not finished (in line, called, serving…), with the `line_seq` that orders the line.
+    pub tickets: Vec<(TicketRow, i64)>,
+    /// Recent call times, for the estimate.
+    pub calls: Vec<DateTime<Utc>>,
+    /// The configured service time, if any.
+    pub service_seconds: Option<f64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct SnapRow {
+    #[sqlx(flatten)]
+    row: TicketRow,
+    line_seq: i64,
+}
+
+/// What a socket credential opens.
+#[derive(Debug, Clone, Copy)]
+pub struct Opened {
+    pub tenant_id: Uuid,
+    pub queue_id: Uuid,
+}
+
+impl Store {
+    /// The tenant of a queue, for the hubs (any tenant).
+    pub async fn queue_tenant(&self, queue: Uuid) -> Result<Option<Uuid>> {
+        Ok(self.queue_meta(queue).await?.map(|m| m.tenant_id))
+    }
+
+    /// A consistent picture of a queue: every read sees the same committed state.
+    pub async fn snapshot(&self, tenant: Uuid, queue: Uuid) -> Result<Snapshot> {
+        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+        super::set_tenant(&mut tx, tenant).await?;
+        let queue: Queue = super::queues::fetch_queue(&mut tx, queue).await?.ok_or(StoreError::NotFound)?;
+        let rows: Vec<SnapRow> = sqlx::query_as(concat!(
+            "SELECT t.line_seq, ",
+            ticket_cols!(),
+            " FROM tickets t WHERE t.queue_id = $1 AND t.finished_at IS NULL ORDER BY t.priority DESC, t.line_seq"
+        ))
+        .bind(queue.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let calls: Vec<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT called_at FROM tickets WHERE queue_id = $1 AND called_at IS NOT NULL ORDER BY called_at DESC LIMIT 21",
+        )
+        .bind(queue.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let service_seconds = queue.settings.get("service_seconds").and_then(Value::as_f64);
+        Ok(Snapshot {
+            seq: queue.last_seq,
+            tickets: rows.into_iter().map(|r| (r.row, r.line_seq)).collect(),
+            calls,
+            service_seconds,
+            queue,
+        })
+    }
+
+    /// Events of a queue after `after`, at most `limit`, in seq order.
+    pub async fn events_in(&self, tenant: Uuid, queue: Uuid, after: i64, limit: i64) -> Result<Vec<Event>> {
+        let mut tx = self.begin(tenant).await?;
+        ensure_queue(&mut tx, queue).await?;
+        let rows: Vec<EventRow> = sqlx::query_as(
+            "SELECT seq, queue_id, kind, actor, at, from_state, to_state, data FROM queue_events \
+             WHERE queue_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        )
+        .bind(queue)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.into_iter().map(EventRow::into_event).collect()
+    }
+
+    /// The current seq of each of these queues (any tenant), for the safety-net poll.
+    pub async fn last_seqs(&self, queues: &[Uuid]) -> Result<Vec<(Uuid, i64)>> {
+        Ok(sqlx::query_as("SELECT id, last_seq FROM qc_last_seqs($1)").bind(queues).fetch_all(&self.pool).await?)
+    }
+
+    /// Uses up a socket pass: the staff user it was issued to, if it is valid, unused and fresh.
+    pub async fn consume_socket_pass(&self, pass: &str) -> Result<Option<Identity>> {
+        let hash = secret::hash_token(pass);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('app.tenant_id', coalesce(qc_tenant_of_socket_pass($1)::text, ''), true)")
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+        let row: Option<(Uuid, Uuid, String, String)> = sqlx::query_as(
+            "UPDATE socket_passes p SET used_at = now() FROM users u \
+             WHERE p.pass_hash = $1 AND p.used_at IS NULL AND p.expires_at > now() \
+               AND u.id = p.user_id AND u.disabled_at IS NULL \
+             RETURNING u.id, u.tenant_id, u.email, u.role",
+        )
+        .bind(&hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(row.and_then(|(user_id, tenant_id, email, role)| {
+            Some(Identity { user_id, tenant_id, email, role: super::Role::parse(&role)?, expires_at: Utc::now() })
+        }))
+    }
+
+    /// The queue a display key opens, if it is live.
+    pub async fn open_display(&self, key: &str) -> Result<Option<Opened>> {
+        let hash = secret::hash_token(key);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('app.tenant_id', coalesce(qc_tenant_of_display_key($1)::text, ''), true)")
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+        let row: Option<(Uuid, Uuid)> =
+            sqlx::query_as("SELECT tenant_id, queue_id FROM display_keys WHERE key_hash = $1 AND revoked_at IS NULL")
+                .bind(&hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(row.map(|(tenant_id, queue_id)| Opened { tenant_id, queue_id }))
+    }
+
+    /// The tenant and queue of a ticket, if `token` opens it.
+    pub async fn open_ticket(&self, ticket: Uuid, token: &str) -> Result<Option<Opened>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT set_config('app.tenant_id', coalesce(qc_tenant_of_ticket($1)::text, ''), true)")
+            .bind(ticket)
+            .execute(&mut *tx)
+            .await?;
+        let row: Option<(Uuid, Uuid, Vec<u8>)> =
+            sqlx::query_as("SELECT tenant_id, queue_id, token_hash FROM tickets WHERE id = $1")
+                .bind(ticket)
+                .fetch_optional(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(row
+            .filter(|(_, _, hash)| *hash == secret::hash_token(token))
+            .map(|(tenant_id, queue_id, _)| Opened { tenant_id, queue_id }))
+    }
+
+    /// Announces that this node is alive on the NOTIFY channel, so listeners can tell a quiet
+    /// channel from a dead connection.
+    pub async fn heartbeat(&self, node: Uuid) -> Result<()> {
+        let payload = serde_json::to_string(&crate::domain::Notification::Heartbeat(node)).map_err(anyhow::Error::from)?;
+        sqlx::query("SELECT pg_notify('queuecast', $1)").bind(payload).execute(&self.pool).await?;
+        Ok(())
+    }
+}
