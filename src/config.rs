@@ -13,6 +13,9 @@ pub struct Settings {
     /// The address people reach this server at, for links and QR codes; defaults to
     /// `http://<listen>`.
     pub public_url: Option<String>,
+    /// Origins allowed to open staff sockets; defaults to the public URL's origin (or this
+    /// server's own loopback address).
+    pub allowed_origins: Vec<String>,
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
     pub store: StoreSettings,
@@ -26,6 +29,7 @@ impl Settings {
             database_url: database_url.into(),
             redis_url: None,
             public_url: None,
+            allowed_origins: Vec::new(),
             workers: None,
             store: StoreSettings::default(),
         }

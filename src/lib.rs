@@ -8,13 +8,18 @@
 //!   change goes through the [`store::writer`], which batches concurrent changes into one
 //!   transaction per moment: numbered events, one NOTIFY, one commit, then the answers.
 //! - [`http`]: the REST API of `PROTOCOL.md`: routes, auth extractors, problem+json errors, health.
+//! - [`fanout`]: one hub per live queue, fed by PostgreSQL NOTIFY and a safety-net poll; each
+//!   event applied in seq order and broadcast, serialized once per audience.
+//! - [`ws`]: the customer, staff and display sockets.
 //! - [`startup`]: wires the store and the HTTP server into an [`startup::Application`].
 //! - [`config`]: settings from flags and the environment.
 //! - [`secret`]: tokens, hashes and passwords.
 
 pub mod config;
 pub mod domain;
+pub mod fanout;
 pub mod http;
 pub mod secret;
 pub mod startup;
 pub mod store;
+pub mod ws;

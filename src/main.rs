@@ -41,6 +41,9 @@ struct ServeArgs {
     /// The address people reach this server at, for links and QR codes.
     #[arg(long, env = "PUBLIC_URL")]
     public_url: Option<String>,
+    /// Origins allowed to open staff sockets, comma-separated (default: the public URL's origin).
+    #[arg(long, env = "ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "WORKERS")]
     workers: Option<usize>,
@@ -118,6 +121,7 @@ async fn serve(database_url: &str, args: ServeArgs, demo: bool) -> anyhow::Resul
         database_url: database_url.to_owned(),
         redis_url: args.redis_url,
         public_url: args.public_url,
+        allowed_origins: args.allowed_origins,
         workers: args.workers,
         store: StoreSettings { pool_size: args.db_pool_size, max_batch: args.write_batch_max, ..StoreSettings::default() },
     };
@@ -128,7 +132,7 @@ async fn serve(database_url: &str, args: ServeArgs, demo: bool) -> anyhow::Resul
         set_up_demo(app.store(), &base).await?;
     }
     tracing::info!(port = app.port(), "queuecast is serving");
-    app.run_until_stopped().await?;
+    app.run_until_signalled().await?;
     Ok(())
 }
 

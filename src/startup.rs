@@ -9,7 +9,9 @@ use anyhow::Context;
 
 use crate::config::Settings;
 use crate::http::{self, AppState};
+use crate::fanout::Fanout;
 use crate::store::{self, Store};
+use crate::ws;
 
 /// How often expired records are purged.
 const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
@@ -19,6 +21,7 @@ pub struct Application {
     port: u16,
     server: Server,
     store: Store,
+    shutdown: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -32,16 +35,32 @@ impl Application {
             Some(url) => Some(redis::Client::open(url.as_str()).context("parsing REDIS_URL")?),
             None => None,
         };
+        let fanout = Fanout::start(store.clone(), settings.database_url.clone());
         let listener = TcpListener::bind(&settings.listen).with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
+        let mut settings = settings;
+        if settings.allowed_origins.is_empty() {
+            settings.allowed_origins = match &settings.public_url {
+                Some(url) => vec![origin_of(url)],
+                None => vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")],
+            };
+        }
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let state = web::Data::new(AppState { store: store.clone(), redis, settings: Arc::new(settings) });
-        let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(http::configure))
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            fanout,
+            shutdown: shutdown_rx,
+            redis,
+            settings: Arc::new(settings),
+        });
+        let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(ws::configure).configure(http::configure))
             .workers(workers)
             .backlog(4096)
+            .disable_signals()
             .listen(listener)?
             .run();
-        Ok(Application { port, server, store })
+        Ok(Application { port, server, store, shutdown })
     }
 
     pub fn port(&self) -> u16 {
@@ -52,8 +71,22 @@ impl Application {
         &self.store
     }
 
-    /// Serves until the process is asked to stop (SIGINT/SIGTERM), then drains requests.
+    /// Serves until stopped. Does not watch signals: see [`Application::run_until_signalled`].
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    /// Serves until SIGINT or SIGTERM; then closes every socket with a "reconnect" code (so
+    /// clients move to another node), finishes the requests in flight, and returns.
+    pub async fn run_until_signalled(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let shutdown = self.shutdown;
+        tokio::spawn(async move {
+            stop_signal().await;
+            tracing::info!("stopping: closing sockets, finishing requests");
+            let _ = shutdown.send(true);
+            handle.stop(true).await;
+        });
         self.server.await
     }
 }
@@ -68,4 +101,28 @@ async fn housekeeping(store: Store) {
             Err(err) => tracing::warn!(cause = ?err, "purging expired records failed"),
         }
     }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let host = rest.split('/').next().unwrap_or(rest);
+    format!("{scheme}://{host}")
+}
+
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
 }

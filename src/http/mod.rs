@@ -19,6 +19,9 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub fanout: std::sync::Arc<crate::fanout::Fanout>,
+    /// Turns true when the server is stopping: sockets close with a "reconnect" code.
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub redis: Option<redis::Client>,
     pub settings: std::sync::Arc<Settings>,
 }

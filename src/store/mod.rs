@@ -25,7 +25,7 @@ use uuid::Uuid;
 pub use admin::NewTenant;
 pub use auth::{Identity, Login, Role};
 pub use live::{Opened, Snapshot};
-pub use queues::{NewQueue, NewTicketType, Queue, QueuePatch, QueueSummary, TicketType};
+pub use queues::{DEFAULT_SERVICE_SECS, NewQueue, NewTicketType, Queue, QueuePatch, QueueSummary, TicketType};
 pub use stats::QueueStats;
 pub use tickets::{JoinRequest, Joined, TicketAccess, MAX_EVENTS_PAGE};
 

@@ -16,7 +16,7 @@ use crate::domain::{CallHistory, Fsm, QueueStatus};
 use crate::secret;
 
 /// The service time assumed for a queue with no history yet, unless its settings say otherwise.
-const DEFAULT_SERVICE_SECS: f64 = 180.0;
+pub const DEFAULT_SERVICE_SECS: f64 = 180.0;
 /// Gaps between calls longer than this are breaks, not service.
 const MAX_GAP_SECS: f64 = 1800.0;
 

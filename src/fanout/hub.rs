@@ -1,0 +1,224 @@
+//! One hub per live queue per node: the queue's view, moved forward strictly in seq order, and a
+//! broadcast of each event's frames, serialized once per audience.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytestring::ByteString;
+use serde_json::json;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::domain::{Event, QueueView, Ticket};
+use crate::store::{Snapshot, Store};
+
+/// Frames a receiver may fall behind by before it lags. A lagging receiver gets a fresh snapshot
+/// (or view) instead of the backlog, so a slow client never grows the server's memory.
+const CHANNEL: usize = 512;
+/// Recent frames kept for clients resuming with `since`.
+const RECENT: usize = 1024;
+/// Events read per query when filling a gap.
+const FILL_PAGE: i64 = 1000;
+
+/// One event, as every audience receives it.
+pub struct Frame {
+    pub seq: i64,
+    pub event: Arc<Event>,
+    /// `{"type":"event","event":…}` for staff.
+    pub staff: ByteString,
+    /// `{"type":"display",…}` after this event.
+    pub display: ByteString,
+}
+
+/// What a new staff socket starts with.
+pub enum StaffStart {
+    /// `{"type":"snapshot",…}`.
+    Snapshot(ByteString),
+    /// The frames it missed, from memory.
+    Replay(Vec<Arc<Frame>>),
+    /// Missed events older than memory: read `(after, upto]` from the database.
+    Fetch { after: i64, upto: i64 },
+}
+
+/// The outcome of offering an event.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Offer {
+    Applied,
+    /// Already applied (the other feed was first).
+    Duplicate,
+    /// Events are missing before it: fill from the database.
+    Gap,
+}
+
+struct Inner {
+    view: QueueView,
+    recent: VecDeque<Arc<Frame>>,
+    display: ByteString,
+}
+
+pub struct Hub {
+    pub queue_id: Uuid,
+    pub tenant_id: Uuid,
+    /// A std Mutex, not tokio's: nothing awaits while it is held.
+    inner: Mutex<Inner>,
+    tx: broadcast::Sender<Arc<Frame>>,
+    /// One gap fill at a time.
+    filling: tokio::sync::Mutex<()>,
+    clients: AtomicUsize,
+}
+
+fn text(value: &serde_json::Value) -> ByteString {
+    ByteString::from(value.to_string())
+}
+
+fn display_frame(view: &QueueView) -> ByteString {
+    let mut board = serde_json::to_value(view.board()).unwrap_or_default();
+    board["type"] = "display".into();
+    text(&board)
+}
+
+impl Hub {
+    pub fn new(tenant_id: Uuid, snap: Snapshot) -> Hub {
+        let prior = snap.service_seconds.unwrap_or(crate::store::DEFAULT_SERVICE_SECS);
+        let tickets = snap
+            .tickets
+            .into_iter()
+            .map(|(row, line_seq)| {
+                let place = row.in_line.then_some(1);
+                (row.view(snap.seq, place), line_seq)
+            })
+            .collect();
+        let queue = serde_json::to_value(&snap.queue).unwrap_or_default();
+        let view = QueueView::new(snap.seq, queue, tickets, snap.calls, prior);
+        let display = display_frame(&view);
+        let (tx, _) = broadcast::channel(CHANNEL);
+        Hub {
+            queue_id: snap.queue.id,
+            tenant_id,
+            inner: Mutex::new(Inner { view, recent: VecDeque::with_capacity(RECENT), display }),
+            tx,
+            filling: tokio::sync::Mutex::new(()),
+            clients: AtomicUsize::new(0),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves a view we cannot trust; poison is not recovered.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn seq(&self) -> i64 {
+        self.lock().view.seq()
+    }
+
+    /// Applies the event if it is the next one, and broadcasts its frames.
+    pub fn offer(&self, event: Arc<Event>) -> Offer {
+        let mut inner = self.lock();
+        let seq = inner.view.seq();
+        if event.seq <= seq {
+            return Offer::Duplicate;
+        }
+        if event.seq > seq + 1 {
+            return Offer::Gap;
+        }
+        inner.view.apply(&event);
+        let display = display_frame(&inner.view);
+        let staff = text(&json!({"type": "event", "event": &*event}));
+        let frame = Arc::new(Frame { seq: event.seq, event, staff, display: display.clone() });
+        inner.display = display;
+        if inner.recent.len() == RECENT {
+            inner.recent.pop_front();
+        }
+        inner.recent.push_back(frame.clone());
+        // Sent under the lock, so subscribe-then-snapshot (also under it) misses nothing.
+        let _ = self.tx.send(frame);
+        Offer::Applied
+    }
+
+    /// Reads and applies whatever the hub has not seen, up to the queue's last event.
+    pub async fn fill(&self, store: &Store) -> crate::store::Result<()> {
+        let _one_at_a_time = self.filling.lock().await;
+        loop {
+            let after = self.seq();
+            let events = store.events_in(self.tenant_id, self.queue_id, after, FILL_PAGE).await?;
+            let n = events.len();
+            for e in events {
+                self.offer(Arc::new(e));
+            }
+            if (n as i64) < FILL_PAGE {
+                return Ok(());
+            }
+        }
+    }
+
+    /// A staff socket's start: subscribed, then a snapshot or what it missed since `since`.
+    pub fn subscribe_staff(&self, since: Option<i64>) -> (broadcast::Receiver<Arc<Frame>>, StaffStart, i64) {
+        let inner = self.lock();
+        let rx = self.tx.subscribe();
+        let seq = inner.view.seq();
+        let start = match since {
+            Some(s) if s >= 0 && s <= seq => {
+                let oldest_kept = inner.recent.front().map_or(seq + 1, |f| f.seq);
+                if s + 1 >= oldest_kept {
+                    StaffStart::Replay(inner.recent.iter().filter(|f| f.seq > s).cloned().collect())
+                } else {
+                    StaffStart::Fetch { after: s, upto: seq }
+                }
+            }
+            _ => StaffStart::Snapshot(Self::snapshot_of(&inner.view)),
+        };
+        (rx, start, seq)
+    }
+
+    /// `{"type":"snapshot",…}` now, and its seq.
+    pub fn snapshot(&self) -> (i64, ByteString) {
+        let inner = self.lock();
+        (inner.view.seq(), Self::snapshot_of(&inner.view))
+    }
+
+    fn snapshot_of(view: &QueueView) -> ByteString {
+        text(&json!({
+            "type": "snapshot",
+            "seq": view.seq(),
+            "queue": view.queue(),
+            "waiting": view.waiting(),
+            "active": view.active(),
+        }))
+    }
+
+    /// A display socket's start: subscribed, and the board now.
+    pub fn subscribe_display(&self) -> (broadcast::Receiver<Arc<Frame>>, ByteString) {
+        let inner = self.lock();
+        (self.tx.subscribe(), inner.display.clone())
+    }
+
+    pub fn display(&self) -> ByteString {
+        self.lock().display.clone()
+    }
+
+    /// A customer socket's start: subscribed, and its ticket now (None if this queue no longer
+    /// holds it).
+    pub fn subscribe_customer(&self, ticket: Uuid) -> (broadcast::Receiver<Arc<Frame>>, Option<Ticket>) {
+        let inner = self.lock();
+        (self.tx.subscribe(), inner.view.ticket(ticket))
+    }
+
+    /// A ticket as its customer sees it now.
+    pub fn ticket(&self, id: Uuid) -> Option<Ticket> {
+        self.lock().view.ticket(id)
+    }
+
+    pub(super) fn join(&self) {
+        self.clients.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// One client fewer; true when it was the last.
+    pub(super) fn leave(&self) -> bool {
+        self.clients.fetch_sub(1, Ordering::SeqCst) == 1
+    }
+
+    pub(super) fn idle(&self) -> bool {
+        self.clients.load(Ordering::SeqCst) == 0
+    }
+}

@@ -1,0 +1,32 @@
+//! The last safety net: every few seconds, one query compares every live hub with its queue's
+//! `last_seq`, so updates arrive even with every feed down.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::Fanout;
+
+const EVERY: Duration = Duration::from_secs(3);
+
+pub(super) async fn run(fanout: Arc<Fanout>) {
+    let mut tick = tokio::time::interval(EVERY);
+    loop {
+        tick.tick().await;
+        let hubs = fanout.hubs();
+        if hubs.is_empty() {
+            continue;
+        }
+        let ids: Vec<_> = hubs.iter().map(|h| h.queue_id).collect();
+        match fanout.store.last_seqs(&ids).await {
+            Ok(seqs) => {
+                for (id, last) in seqs {
+                    if let Some(hub) = hubs.iter().find(|h| h.queue_id == id).filter(|h| h.seq() < last) {
+                        tracing::debug!(queue = %id, behind = last - hub.seq(), "the poll found a hub behind");
+                        fanout.fill_later(hub.clone());
+                    }
+                }
+            }
+            Err(err) => tracing::debug!(cause = ?err, "the safety-net poll failed"),
+        }
+    }
+}

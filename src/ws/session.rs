@@ -1,0 +1,141 @@
+//! The life of one socket: a single `select!` over the client's frames, the hub's frames, the
+//! heartbeat tick and shutdown. Nothing shared is held while awaiting a send, and every send has
+//! a deadline, so one stalled client never slows the others.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, Session};
+use bytestring::ByteString;
+use futures_util::StreamExt;
+use tokio::sync::{broadcast, watch};
+
+use super::close;
+use crate::fanout::{Frame, Membership};
+
+/// The server pings this often…
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// …and closes sockets it has not heard from for this long.
+const SILENT_FOR: Duration = Duration::from_secs(45);
+/// A send that takes longer than this marks the client as too slow.
+const SEND_DEADLINE: Duration = Duration::from_secs(5);
+/// Incoming frames larger than this close the socket.
+pub const MAX_FRAME: usize = 4 * 1024;
+/// Client messages allowed per window before the socket is closed as a flood.
+const FLOOD_LIMIT: u32 = 30;
+const FLOOD_WINDOW: Duration = Duration::from_secs(10);
+
+/// What an audience makes of the hub's frames.
+pub trait Audience: Send + 'static {
+    /// The text to send for this frame, if any; or a close code to end with after sending it.
+    fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>);
+    /// A fresh start after falling behind the broadcast.
+    fn on_lag(&mut self) -> Option<ByteString>;
+}
+
+/// Why the loop ended, and so how to close.
+enum End {
+    Close(u16, &'static str),
+    Gone,
+}
+
+async fn send(session: &mut Session, text: ByteString) -> Result<(), End> {
+    match tokio::time::timeout(SEND_DEADLINE, session.text(text)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_closed)) => Err(End::Gone),
+        Err(_late) => Err(End::Close(close::SLOW, "too slow to keep up; reconnect with since=")),
+    }
+}
+
+/// Runs a socket until it ends. `first` is sent before anything else.
+pub async fn run<A: Audience>(
+    mut session: Session,
+    mut stream: AggregatedMessageStream,
+    membership: Membership,
+    mut rx: broadcast::Receiver<Arc<Frame>>,
+    first: Vec<ByteString>,
+    mut audience: A,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let end = async {
+        for text in first {
+            send(&mut session, text).await?;
+        }
+        let mut heard = Instant::now();
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+        let (mut window, mut messages) = (Instant::now(), 0u32);
+        loop {
+            tokio::select! {
+                msg = stream.next() => {
+                    heard = Instant::now();
+                    match msg {
+                        Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                            session.pong(&bytes).await.map_err(|_| End::Gone)?;
+                        }
+                        Some(Ok(AggregatedMessage::Pong(_))) => {}
+                        Some(Ok(AggregatedMessage::Text(text))) => {
+                            if window.elapsed() > FLOOD_WINDOW {
+                                (window, messages) = (Instant::now(), 0);
+                            }
+                            messages += 1;
+                            if messages > FLOOD_LIMIT {
+                                return Err(End::Close(close::FLOOD, "too many messages"));
+                            }
+                            // The only message a client may send: an application-level ping.
+                            if serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v.get("type").cloned())
+                                == Some(serde_json::Value::from("ping"))
+                            {
+                                send(&mut session, ByteString::from_static(r#"{"type":"pong"}"#)).await?;
+                            } else {
+                                return Err(End::Close(close::UNKNOWN_MESSAGE, "unknown message"));
+                            }
+                        }
+                        Some(Ok(AggregatedMessage::Binary(_))) => {
+                            return Err(End::Close(close::UNKNOWN_MESSAGE, "binary messages are not part of the protocol"));
+                        }
+                        Some(Ok(AggregatedMessage::Close(_))) | None => return Err(End::Gone),
+                        Some(Err(actix_ws::ProtocolError::Overflow)) => {
+                            return Err(End::Close(close::TOO_BIG, "frame too large"));
+                        }
+                        Some(Err(_)) => return Err(End::Gone),
+                    }
+                }
+                frame = rx.recv() => match frame {
+                    Ok(frame) => {
+                        let (text, then_close) = audience.on_frame(&frame);
+                        if let Some(text) = text {
+                            send(&mut session, text).await?;
+                        }
+                        if let Some(code) = then_close {
+                            return Err(End::Close(code, "reconnect"));
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if let Some(text) = audience.on_lag() {
+                            send(&mut session, text).await?;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        return Err(End::Close(close::SHUTTING_DOWN, "reconnect"));
+                    }
+                },
+                _ = ping.tick() => {
+                    if heard.elapsed() > SILENT_FOR {
+                        return Err(End::Close(close::IDLE, "silent for too long"));
+                    }
+                    session.ping(b"").await.map_err(|_| End::Gone)?;
+                }
+                _ = shutdown.changed() => {
+                    return Err(End::Close(close::SHUTTING_DOWN, "the server is restarting; reconnect"));
+                }
+            }
+        }
+        #[allow(unreachable_code)]
+        Ok::<(), End>(())
+    }
+    .await;
+    drop(membership);
+    if let Err(End::Close(code, why)) = end {
+        let _ = tokio::time::timeout(SEND_DEADLINE, session.close(Some(close::reason(code, why)))).await;
+    }
+}
