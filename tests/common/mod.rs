@@ -262,3 +262,86 @@ impl Drop for TestApp {
         .join();
     }
 }
+
+/// A WebSocket client for the live sockets.
+pub struct Ws {
+    stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+/// How a socket ended, or what it sent.
+#[derive(Debug)]
+pub enum WsEvent {
+    Json(Value),
+    Closed(u16),
+}
+
+impl Ws {
+    /// The next text message (pings and pongs skipped), or how the socket closed.
+    pub async fn next(&mut self) -> WsEvent {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(15), self.stream.next()).await.expect("a message within 15 s");
+            match msg {
+                Some(Ok(Message::Text(t))) => return WsEvent::Json(serde_json::from_str(&t).unwrap()),
+                Some(Ok(Message::Close(frame))) => return WsEvent::Closed(frame.map_or(1005, |f| u16::from(f.code))),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return WsEvent::Closed(1006),
+            }
+        }
+    }
+
+    /// The next message, which must be JSON.
+    #[track_caller]
+    pub async fn json(&mut self) -> Value {
+        match self.next().await {
+            WsEvent::Json(v) => v,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    /// Waits for the socket to close; its code.
+    pub async fn closed(&mut self) -> u16 {
+        loop {
+            if let WsEvent::Closed(code) = self.next().await {
+                return code;
+            }
+        }
+    }
+
+    pub async fn send(&mut self, text: String) {
+        use futures_util::SinkExt;
+        self.stream.send(tokio_tungstenite::tungstenite::Message::text(text)).await.unwrap();
+    }
+}
+
+impl TestApp {
+    /// Opens a socket at `path` (with query), optionally with an Origin header.
+    pub async fn try_ws(&self, path: &str, origin: Option<&str>) -> Result<Ws, tokio_tungstenite::tungstenite::Error> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let url = format!("{}{path}", self.base.replacen("http://", "ws://", 1));
+        let mut req = url.into_client_request().unwrap();
+        if let Some(o) = origin {
+            req.headers_mut().insert("origin", o.parse().unwrap());
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(req).await?;
+        Ok(Ws { stream })
+    }
+
+    pub async fn ws(&self, path: &str) -> Ws {
+        self.try_ws(path, None).await.expect("opening a socket")
+    }
+
+    /// A fresh socket pass for `token`.
+    pub async fn pass(&self, token: &str) -> String {
+        let body = self.post("/api/v1/socket-passes", Some(token), json!({})).await.expect(200);
+        body["pass"].as_str().unwrap().to_owned()
+    }
+
+    /// A staff socket on `queue`, resuming after `since` if given.
+    pub async fn staff_socket(&self, queue: Uuid, since: Option<i64>) -> Ws {
+        let pass = self.pass(&self.admin.clone()).await;
+        let since = since.map(|s| format!("&since={s}")).unwrap_or_default();
+        self.ws(&format!("/ws/queues/{queue}?pass={pass}{since}")).await
+    }
+}

@@ -1,0 +1,213 @@
+//! The live sockets: what customers, staff and displays see as the queue moves.
+
+mod common;
+
+use common::{spawn_app, WsEvent};
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn a_customer_sees_their_place_fall_from_five_to_one_then_their_call() {
+    let app = spawn_app().await;
+    let mut mine = (Value::Null, String::new());
+    for _ in 0..5 {
+        mine = app.joined(app.queue).await;
+    }
+    let (ticket, token) = mine;
+    let id = ticket["id"].as_str().unwrap();
+    let mut ws = app.ws(&format!("/ws/tickets/{id}?token={token}")).await;
+
+    let first = ws.json().await;
+    assert_eq!((first["type"].as_str(), first["ticket"]["position"].as_i64()), (Some("ticket"), Some(5)));
+    assert!(first["ticket"]["eta_seconds"].as_i64().unwrap() > 0);
+
+    let mut places = vec![5];
+    for _ in 0..4 {
+        app.call_next(&app.admin, app.queue, "Desk 1").await.expect(200);
+        loop {
+            let msg = ws.json().await;
+            let place = msg["ticket"]["position"].as_i64().unwrap();
+            if place != *places.last().unwrap() {
+                places.push(place);
+                break;
+            }
+        }
+    }
+    assert_eq!(places, [5, 4, 3, 2, 1]);
+
+    app.call_next(&app.admin, app.queue, "Desk 9").await.expect(200);
+    let called = loop {
+        let msg = ws.json().await;
+        if msg["ticket"]["status"] == "called" {
+            break msg;
+        }
+    };
+    assert_eq!(called["ticket"]["counter"], "Desk 9");
+    assert!(called["ticket"]["position"].is_null());
+}
+
+/// Reads staff messages until `last`; the seqs of the events, in order received.
+async fn events_until(ws: &mut common::Ws, last: i64) -> Vec<i64> {
+    let mut seqs = Vec::new();
+    while seqs.last().copied().unwrap_or(0) < last {
+        let msg = ws.json().await;
+        assert_eq!(msg["type"], "event", "{msg}");
+        seqs.push(msg["event"]["seq"].as_i64().unwrap());
+    }
+    seqs
+}
+
+#[tokio::test]
+async fn a_staff_socket_gets_every_event_of_a_burst_once_in_order_and_resumes_exactly() {
+    let app = spawn_app().await;
+    let mut ws = app.staff_socket(app.queue, None).await;
+    let snap = ws.json().await;
+    assert_eq!((snap["type"].as_str(), snap["seq"].as_i64()), (Some("snapshot"), Some(0)));
+    assert_eq!(snap["queue"]["id"], app.queue.to_string());
+
+    // 500 concurrent changes: 450 joins and 50 call-nexts racing them.
+    let burst = async {
+        let joins = join_all((0..450).map(|_| app.join(app.queue, json!({}))));
+        let calls = join_all((0..50).map(|_| app.call_next(&app.admin, app.queue, "1")));
+        let (joins, calls) = tokio::join!(joins, calls);
+        joins.iter().chain(calls.iter()).filter(|r| r.status.is_success()).count() as i64
+    };
+    // Meanwhile a second console drops out after 100 events and resumes with since=.
+    let resume = async {
+        let mut other = app.staff_socket(app.queue, None).await;
+        other.json().await; // snapshot at 0
+        let seen = events_until(&mut other, 100).await;
+        drop(other);
+        let mut again = app.staff_socket(app.queue, Some(*seen.last().unwrap())).await;
+        (seen, again.json().await, again)
+    };
+    let (committed, (seen, first_after, mut again)) = tokio::join!(burst, resume);
+
+    let seqs = events_until(&mut ws, committed).await;
+    assert_eq!(seqs, (1..=committed).collect::<Vec<_>>(), "every seq once, in order");
+    let resumed_from = seen.last().unwrap() + 1;
+    assert_eq!(first_after["event"]["seq"].as_i64(), Some(resumed_from), "resumes right after what it saw");
+    let mut rest = vec![resumed_from];
+    rest.extend(events_until(&mut again, committed).await);
+    assert_eq!(rest, (resumed_from..=committed).collect::<Vec<_>>());
+    // The log agrees.
+    assert_eq!(app.all_events(&app.admin, app.queue).await.len() as i64, committed);
+}
+
+#[tokio::test]
+async fn a_staff_socket_resuming_long_after_gets_what_it_missed_from_the_log() {
+    let app = spawn_app().await;
+    for _ in 0..30 {
+        app.joined(app.queue).await;
+    }
+    // Nobody was watching: the hub is new, so events 11..30 come from queue_events.
+    let mut ws = app.staff_socket(app.queue, Some(10)).await;
+    assert_eq!(events_until(&mut ws, 30).await, (11..=30).collect::<Vec<_>>());
+    app.joined(app.queue).await;
+    assert_eq!(events_until(&mut ws, 31).await, vec![31]);
+}
+
+#[tokio::test]
+async fn a_display_shows_numbers_and_counters_and_never_names_or_phones() {
+    let app = spawn_app().await;
+    let key = app.post(&format!("/api/v1/queues/{}/display-keys", app.queue), Some(&app.admin), json!({})).await.expect(200);
+    let key = key["key"].as_str().unwrap();
+    let mut ws = app.ws(&format!("/ws/queues/{}/display?key={key}", app.queue)).await;
+    let board = ws.json().await;
+    assert_eq!((board["type"].as_str(), board["waiting"].as_i64()), (Some("display"), Some(0)));
+
+    app.join(app.queue, json!({"name": "Zelda Secretname", "phone": "+1 555 0199", "fields": {"note": "private"}})).await.expect(201);
+    app.joined(app.queue).await;
+    app.call_next(&app.admin, app.queue, "Window 3").await.expect(200);
+    let mut boards = Vec::new();
+    for _ in 0..3 {
+        boards.push(ws.json().await);
+    }
+    let last = boards.last().unwrap();
+    assert_eq!(last["now_serving"][0]["number"], "A001");
+    assert_eq!(last["now_serving"][0]["counter"], "Window 3");
+    assert_eq!(last["next"], json!(["A002"]));
+    assert_eq!((last["waiting"].as_i64(), last["seq"].as_i64()), (Some(1), Some(3)));
+    for b in &boards {
+        let text = b.to_string();
+        for secret in ["Zelda", "Secretname", "555", "private"] {
+            assert!(!text.contains(secret), "a display carried {secret}: {text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn sockets_with_wrong_credentials_or_origin_are_refused() {
+    let app = spawn_app().await;
+    let q = app.queue;
+    let (ticket, token) = app.joined(q).await;
+    let id = ticket["id"].as_str().unwrap();
+
+    // Wrong, reused and expired passes.
+    assert_eq!(app.ws(&format!("/ws/queues/{q}?pass=nope")).await.closed().await, 4401);
+    let pass = app.pass(&app.admin).await;
+    let mut ok = app.ws(&format!("/ws/queues/{q}?pass={pass}")).await;
+    assert_eq!(ok.json().await["type"], "snapshot");
+    assert_eq!(app.ws(&format!("/ws/queues/{q}?pass={pass}")).await.closed().await, 4401, "a pass is single use");
+    let stale = app.pass(&app.admin).await;
+    let mut owner = <sqlx::PgConnection as sqlx::Connection>::connect(&app.db_url).await.unwrap();
+    sqlx::query("UPDATE socket_passes SET expires_at = now() - interval '1 second' WHERE used_at IS NULL")
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    assert_eq!(app.ws(&format!("/ws/queues/{q}?pass={stale}")).await.closed().await, 4401);
+
+    // Another tenant's pass does not open our queue.
+    let (beta, _) = app.new_tenant("beta").await;
+    let beta_pass = app.pass(&beta).await;
+    assert_eq!(app.ws(&format!("/ws/queues/{q}?pass={beta_pass}")).await.closed().await, 4404);
+
+    // Wrong token, wrong key.
+    assert_eq!(app.ws(&format!("/ws/tickets/{id}?token=nope")).await.closed().await, 4401);
+    assert_eq!(app.ws(&format!("/ws/tickets/{}?token={token}", uuid::Uuid::new_v4())).await.closed().await, 4401);
+    assert_eq!(app.ws(&format!("/ws/queues/{q}/display?key=nope")).await.closed().await, 4401);
+
+    // A staff socket from a page on another origin never upgrades.
+    let pass = app.pass(&app.admin).await;
+    let refused = app.try_ws(&format!("/ws/queues/{q}?pass={pass}"), Some("http://evil.example")).await;
+    let status = match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => resp.status().as_u16(),
+        other => panic!("expected a refused handshake, got {:?}", other.map(|_| ())),
+    };
+    assert_eq!(status, 403);
+    let own = app.base.clone();
+    let mut fine = app.try_ws(&format!("/ws/queues/{q}?pass={pass}"), Some(&own)).await.unwrap();
+    assert_eq!(fine.json().await["type"], "snapshot");
+}
+
+#[tokio::test]
+async fn oversize_frames_and_unknown_messages_close_the_socket_with_their_codes() {
+    let app = spawn_app().await;
+    let (ticket, token) = app.joined(app.queue).await;
+    let path = format!("/ws/tickets/{}?token={token}", ticket["id"].as_str().unwrap());
+
+    let mut ws = app.ws(&path).await;
+    ws.json().await;
+    ws.send(json!({"type": "ping"}).to_string()).await;
+    assert_eq!(ws.json().await, json!({"type": "pong"}));
+    ws.send("x".repeat(5000)).await;
+    assert_eq!(ws.closed().await, 4413);
+
+    let mut ws = app.ws(&path).await;
+    ws.json().await;
+    ws.send(json!({"type": "subscribe", "queue": "everything"}).to_string()).await;
+    assert_eq!(ws.closed().await, 4400);
+
+    let mut ws = app.ws(&path).await;
+    ws.json().await;
+    for _ in 0..40 {
+        ws.send(json!({"type": "ping"}).to_string()).await;
+    }
+    let mut code = None;
+    while code.is_none() {
+        if let WsEvent::Closed(c) = ws.next().await {
+            code = Some(c);
+        }
+    }
+    assert_eq!(code, Some(4429));
+}
