@@ -17,6 +17,7 @@ use crate::domain::Notification;
 const HEARTBEAT: Duration = Duration::from_secs(2);
 /// A listener that hears nothing (not even a heartbeat) this long is presumed dead.
 const SILENCE: Duration = Duration::from_secs(7);
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 pub(super) async fn heartbeat(fanout: Arc<Fanout>) {
@@ -30,11 +31,15 @@ pub(super) async fn heartbeat(fanout: Arc<Fanout>) {
 }
 
 pub(super) async fn listen(fanout: Arc<Fanout>, database_url: String) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = BACKOFF_MIN;
     loop {
-        match session(&fanout, &database_url).await {
-            Ok(()) => backoff = Duration::from_millis(100),
-            Err(err) => tracing::warn!(cause = ?err, "the PostgreSQL feed is down; rebuilding"),
+        let mut listened = false;
+        if let Err(err) = session(&fanout, &database_url, &mut listened).await {
+            tracing::warn!(cause = ?err, "the PostgreSQL feed is down; rebuilding");
+        }
+        // A listener that worked for a while was lost, not refused: retry soon.
+        if listened {
+            backoff = BACKOFF_MIN;
         }
         let jitter = rand::rng().random_range(0..=backoff.as_millis() as u64 / 2);
         tokio::time::sleep(backoff + Duration::from_millis(jitter)).await;
@@ -43,9 +48,10 @@ pub(super) async fn listen(fanout: Arc<Fanout>, database_url: String) {
 }
 
 /// One listener's life: connect, listen, resync, then dispatch until anything looks wrong.
-async fn session(fanout: &Arc<Fanout>, database_url: &str) -> anyhow::Result<()> {
+async fn session(fanout: &Arc<Fanout>, database_url: &str, listened: &mut bool) -> anyhow::Result<()> {
     let mut listener = PgListener::connect(database_url).await?;
     listener.listen("queuecast").await?;
+    *listened = true;
     // Anything committed while we were not listening is read from the log.
     fanout.resync_all();
     tracing::info!("the PostgreSQL feed is listening");

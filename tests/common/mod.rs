@@ -249,6 +249,9 @@ pub async fn into_reply(resp: reqwest::Response) -> Reply {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        if self.db_name.is_empty() {
+            return;
+        }
         let (server, name) = (self.server_url.clone(), self.db_name.clone());
         // Drop runs inside the test's runtime; drop the database from a thread of its own.
         let _ = std::thread::spawn(move || {
@@ -343,5 +346,33 @@ impl TestApp {
         let pass = self.pass(&self.admin.clone()).await;
         let since = since.map(|s| format!("&since={s}")).unwrap_or_default();
         self.ws(&format!("/ws/queues/{queue}?pass={pass}{since}")).await
+    }
+}
+
+impl TestApp {
+    /// Another node serving the same database: its base URL. It stops when the test ends.
+    pub async fn second_node(&self) -> String {
+        let mut settings = Settings::new("127.0.0.1:0", self.db_url.clone());
+        settings.workers = Some(2);
+        settings.store = StoreSettings { pool_size: 4, ..StoreSettings::default() };
+        let node = Application::build(settings).await.expect("building a second node");
+        let base = format!("http://127.0.0.1:{}", node.port());
+        tokio::spawn(node.run_until_stopped());
+        base
+    }
+
+    /// This app's client pointed at another node.
+    pub fn on(&self, base: &str) -> TestApp {
+        TestApp {
+            base: base.to_owned(),
+            http: self.http.clone(),
+            store: self.store.clone(),
+            db_url: self.db_url.clone(),
+            // Dropping this view must not drop the database.
+            db_name: String::new(),
+            server_url: self.server_url.clone(),
+            admin: self.admin.clone(),
+            queue: self.queue,
+        }
     }
 }

@@ -1,0 +1,76 @@
+//! Updates keep flowing across nodes and through a lost PostgreSQL listener.
+
+mod common;
+
+use std::time::Duration;
+
+use common::spawn_app;
+use serde_json::json;
+use sqlx::Connection;
+
+/// Reads staff events until seq `last`; every seq must come once, in order.
+async fn all_until(ws: &mut common::Ws, from: i64, last: i64) {
+    let mut expect = from;
+    while expect <= last {
+        let msg = ws.json().await;
+        assert_eq!(msg["type"], "event", "{msg}");
+        assert_eq!(msg["event"]["seq"].as_i64(), Some(expect), "gap or repeat");
+        expect += 1;
+    }
+}
+
+#[tokio::test]
+async fn a_change_made_on_one_node_reaches_sockets_on_another() {
+    let app = spawn_app().await;
+    let b = app.on(&app.second_node().await);
+    let mut on_b = b.staff_socket(app.queue, None).await;
+    assert_eq!(on_b.json().await["type"], "snapshot");
+    let (ticket, token) = app.joined(app.queue).await; // through node A
+    let mut customer_on_b = b.ws(&format!("/ws/tickets/{}?token={token}", ticket["id"].as_str().unwrap())).await;
+    assert_eq!(customer_on_b.json().await["ticket"]["position"], 1);
+
+    app.call_next(&app.admin, app.queue, "A-desk").await.expect(200);
+    all_until(&mut on_b, 1, 2).await;
+    let called = customer_on_b.json().await;
+    assert_eq!((called["ticket"]["status"].as_str(), called["ticket"]["counter"].as_str()), (Some("called"), Some("A-desk")));
+}
+
+#[tokio::test]
+async fn killing_the_listener_twenty_times_during_writes_loses_nothing() {
+    let app = spawn_app().await;
+    let mut ws = app.staff_socket(app.queue, None).await;
+    ws.json().await;
+    let mut admin = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let writes = async {
+        let mut n = 0;
+        // Bounded: until the kills are over, at most 3,000 joins.
+        while !done.load(std::sync::atomic::Ordering::Relaxed) && n < 3000 {
+            futures_util::future::join_all((0..5).map(|_| app.join(app.queue, json!({})))).await.into_iter().for_each(|r| {
+                r.expect(201);
+            });
+            n += 5;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        n
+    };
+    let kills = async {
+        let (mut killed, deadline) = (0, tokio::time::Instant::now() + Duration::from_secs(60));
+        while killed < 20 && tokio::time::Instant::now() < deadline {
+            killed += sqlx::query_scalar::<_, i64>(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+            )
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        killed
+    };
+    let (written, killed) = tokio::join!(writes, kills);
+    assert_eq!(killed, 20, "the listener was killed {killed} times");
+    // Every event arrives once, in order, however it got here (listener, resync or poll).
+    all_until(&mut ws, 1, written).await;
+}
