@@ -19,6 +19,8 @@ pub struct Settings {
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
     pub store: StoreSettings,
+    /// Which live feeds run; all of them unless a test says otherwise.
+    pub feeds: Option<crate::fanout::Feeds>,
 }
 
 impl Settings {
@@ -32,6 +34,7 @@ impl Settings {
             allowed_origins: Vec::new(),
             workers: None,
             store: StoreSettings::default(),
+            feeds: None,
         }
     }
 }

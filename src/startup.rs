@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use crate::config::Settings;
 use crate::http::{self, AppState};
-use crate::fanout::Fanout;
+use crate::fanout::{Fanout, Feeds};
 use crate::store::{self, Store};
 use crate::ws;
 
@@ -31,11 +31,8 @@ impl Application {
         store::migrate(&settings.database_url).await?;
         let store = Store::connect(&settings.database_url, settings.store.clone()).await?;
         tokio::spawn(housekeeping(store.clone()));
-        let redis = match &settings.redis_url {
-            Some(url) => Some(redis::Client::open(url.as_str()).context("parsing REDIS_URL")?),
-            None => None,
-        };
-        let fanout = Fanout::start(store.clone(), settings.database_url.clone());
+        let feeds = settings.feeds.clone().unwrap_or_else(|| Feeds::all(settings.redis_url.clone()));
+        let fanout = Fanout::start(store.clone(), settings.database_url.clone(), feeds);
         let listener = TcpListener::bind(&settings.listen).with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let mut settings = settings;
@@ -51,7 +48,6 @@ impl Application {
             store: store.clone(),
             fanout,
             shutdown: shutdown_rx,
-            redis,
             settings: Arc::new(settings),
         });
         let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(ws::configure).configure(http::configure))

@@ -5,6 +5,7 @@
 pub mod hub;
 mod pg;
 mod poll;
+mod redis;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,9 +21,29 @@ pub use hub::{Frame, Hub, Offer, StaffStart};
 /// An idle hub lingers this long, so a client that reconnects finds it warm.
 const GRACE: Duration = Duration::from_secs(10);
 
+/// Which feeds a node runs (all, normally; tests switch some off to prove the others).
+#[derive(Debug, Clone)]
+pub struct Feeds {
+    /// LISTEN on PostgreSQL.
+    pub postgres: bool,
+    /// This node's own commits, straight to its hubs.
+    pub local: bool,
+    /// Redis pub/sub, when a URL is given.
+    pub redis_url: Option<String>,
+    /// The safety-net poll; None turns it off.
+    pub poll_every: Option<Duration>,
+}
+
+impl Feeds {
+    pub fn all(redis_url: Option<String>) -> Feeds {
+        Feeds { postgres: true, local: true, redis_url, poll_every: Some(Duration::from_secs(3)) }
+    }
+}
+
 /// The hubs of this node.
 pub struct Fanout {
     store: Store,
+    redis: std::sync::OnceLock<Arc<redis::RedisFeed>>,
     /// Each queue's hub, built once by whoever asks first (others wait on the cell).
     hubs: DashMap<Uuid, Arc<OnceCell<Arc<Hub>>>>,
     /// This node, in heartbeats.
@@ -41,20 +62,44 @@ impl Drop for Membership {
             let (fanout, queue) = (self.fanout.clone(), self.hub.queue_id);
             tokio::spawn(async move {
                 tokio::time::sleep(GRACE).await;
-                fanout.remove_if_idle(queue);
+                if fanout.remove_if_idle(queue) {
+                    fanout.wish(redis::Wish::Unsubscribe(queue));
+                }
             });
         }
     }
 }
 
 impl Fanout {
-    /// Starts the feeds: the PostgreSQL listener (with heartbeats) and the safety-net poll.
-    pub fn start(store: Store, database_url: String) -> Arc<Fanout> {
-        let fanout = Arc::new(Fanout { store, hubs: DashMap::new(), node: Uuid::new_v4() });
-        tokio::spawn(pg::listen(fanout.clone(), database_url));
+    /// Starts the feeds: this node's commits, the PostgreSQL listener (with heartbeats), Redis
+    /// when configured, and the safety-net poll.
+    pub fn start(store: Store, database_url: String, feeds: Feeds) -> Arc<Fanout> {
+        let fanout = Arc::new(Fanout { store, redis: Default::default(), hubs: DashMap::new(), node: Uuid::new_v4() });
         tokio::spawn(pg::heartbeat(fanout.clone()));
-        tokio::spawn(poll::run(fanout.clone()));
+        if feeds.postgres {
+            tokio::spawn(pg::listen(fanout.clone(), database_url));
+        }
+        if feeds.local {
+            tokio::spawn(local(Arc::downgrade(&fanout)));
+        }
+        if let Some(url) = feeds.redis_url {
+            let _ = fanout.redis.set(redis::start(&fanout, url));
+        }
+        if let Some(every) = feeds.poll_every {
+            tokio::spawn(poll::run(fanout.clone(), every));
+        }
         fanout
+    }
+
+    /// Whether Redis is configured, and then whether it answers.
+    pub fn redis_up(&self) -> Option<bool> {
+        self.redis.get().map(|r| r.up.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    fn wish(&self, wish: redis::Wish) {
+        if let Some(r) = self.redis.get() {
+            let _ = r.wishes.send(wish);
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -79,6 +124,7 @@ impl Fanout {
             hub.join();
             // The map may have dropped this cell while we waited; then build again.
             if self.hubs.get(&queue).is_some_and(|c| Arc::ptr_eq(&c, &cell)) {
+                self.wish(redis::Wish::Subscribe(queue));
                 // Events committed while the snapshot was read reached no one: catch up.
                 hub.fill(&self.store).await?;
                 return Ok(Membership { hub, fanout: self.clone() });
@@ -87,8 +133,8 @@ impl Fanout {
         }
     }
 
-    fn remove_if_idle(&self, queue: Uuid) {
-        self.hubs.remove_if(&queue, |_, cell| cell.get().is_some_and(|h| h.idle()));
+    fn remove_if_idle(&self, queue: Uuid) -> bool {
+        self.hubs.remove_if(&queue, |_, cell| cell.get().is_some_and(|h| h.idle())).is_some()
     }
 
     /// The live hubs.
@@ -136,6 +182,25 @@ impl Fanout {
     pub(crate) fn resync_all(self: &Arc<Self>) {
         for hub in self.hubs() {
             self.fill_later(hub);
+        }
+    }
+}
+
+/// This node's own commits go straight to its hubs, without waiting for a feed to echo them.
+async fn local(fanout: std::sync::Weak<Fanout>) {
+    let mut committed = match fanout.upgrade() {
+        Some(f) => f.store.committed(),
+        None => return,
+    };
+    loop {
+        match committed.recv().await {
+            Ok(events) => {
+                let Some(fanout) = fanout.upgrade() else { return };
+                fanout.dispatch(Notification::Events(events.as_ref().clone()));
+            }
+            // Skipped events are gaps the other feeds and the poll fill.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
         }
     }
 }

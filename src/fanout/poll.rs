@@ -6,21 +6,20 @@ use std::time::Duration;
 
 use super::Fanout;
 
-const EVERY: Duration = Duration::from_secs(3);
-
-pub(super) async fn run(fanout: Arc<Fanout>) {
-    let mut tick = tokio::time::interval(EVERY);
+pub(super) async fn run(fanout: Arc<Fanout>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
         let hubs = fanout.hubs();
         if hubs.is_empty() {
             continue;
         }
-        let ids: Vec<_> = hubs.iter().map(|h| h.queue_id).collect();
+        let hubs: std::collections::HashMap<_, _> = hubs.into_iter().map(|h| (h.queue_id, h)).collect();
+        let ids: Vec<_> = hubs.keys().copied().collect();
         match fanout.store.last_seqs(&ids).await {
             Ok(seqs) => {
                 for (id, last) in seqs {
-                    if let Some(hub) = hubs.iter().find(|h| h.queue_id == id).filter(|h| h.seq() < last) {
+                    if let Some(hub) = hubs.get(&id).filter(|h| h.seq() < last) {
                         tracing::debug!(queue = %id, behind = last - hub.seq(), "the poll found a hub behind");
                         fanout.fill_later(hub.clone());
                     }

@@ -22,18 +22,10 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         .await
         .map(|r| r.is_ok())
         .unwrap_or(false);
-    let redis = match &state.redis {
+    let redis = match state.fanout.redis_up() {
         None => "disabled",
-        Some(client) => {
-            let ping = async {
-                let mut conn = client.get_multiplexed_async_connection().await?;
-                redis::cmd("PING").query_async::<String>(&mut conn).await
-            };
-            match tokio::time::timeout(PROBE_TIMEOUT, ping).await {
-                Ok(Ok(_)) => "up",
-                _ => "down",
-            }
-        }
+        Some(true) => "up",
+        Some(false) => "down",
     };
     let body = json!({
         "status": if postgres { "ready" } else { "unready" },

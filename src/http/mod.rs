@@ -22,7 +22,6 @@ pub struct AppState {
     pub fanout: std::sync::Arc<crate::fanout::Fanout>,
     /// Turns true when the server is stopping: sockets close with a "reconnect" code.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
-    pub redis: Option<redis::Client>,
     pub settings: std::sync::Arc<Settings>,
 }
 

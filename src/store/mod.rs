@@ -122,6 +122,11 @@ impl Store {
         Ok(Store { pool, writer, caches, staff_token_ttl: settings.staff_token_ttl })
     }
 
+    /// The events of every batch this node commits, after the commit.
+    pub fn committed(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<Vec<crate::domain::Event>>> {
+        self.writer.committed()
+    }
+
     /// The pool, for health checks.
     pub fn pool(&self) -> &PgPool {
         &self.pool

@@ -120,6 +120,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let db_url = format!("{server}/{db_name}");
 
     let mut settings = Settings::new("127.0.0.1:0", db_url.clone());
+    settings.redis_url = std::env::var("REDIS_URL").ok();
     settings.workers = Some(2);
     settings.store = StoreSettings { pool_size: 8, ..StoreSettings::default() };
     tweak(&mut settings);
@@ -352,9 +353,15 @@ impl TestApp {
 impl TestApp {
     /// Another node serving the same database: its base URL. It stops when the test ends.
     pub async fn second_node(&self) -> String {
+        self.second_node_with(|_| {}).await
+    }
+
+    pub async fn second_node_with(&self, tweak: impl FnOnce(&mut Settings)) -> String {
         let mut settings = Settings::new("127.0.0.1:0", self.db_url.clone());
+        settings.redis_url = std::env::var("REDIS_URL").ok();
         settings.workers = Some(2);
         settings.store = StoreSettings { pool_size: 4, ..StoreSettings::default() };
+        tweak(&mut settings);
         let node = Application::build(settings).await.expect("building a second node");
         let base = format!("http://127.0.0.1:{}", node.port());
         tokio::spawn(node.run_until_stopped());
@@ -375,4 +382,56 @@ impl TestApp {
             queue: self.queue,
         }
     }
+}
+
+/// A TCP proxy between a node and a service, that a test can cut and restore.
+pub struct Proxy {
+    pub port: u16,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Proxy {
+    /// Forwards 127.0.0.1:<port> to `target`.
+    pub async fn start(target: std::net::SocketAddr) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Default::default();
+        let (c, l) = (cut.clone(), links.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if c.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is refused while cut
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                l.lock().unwrap().push(link.abort_handle());
+            }
+        });
+        Proxy { port, cut, links }
+    }
+
+    /// Drops every connection through the proxy and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// The Redis the tests run against (scripts/test brings one up).
+pub fn redis_addr() -> std::net::SocketAddr {
+    let url = std::env::var("REDIS_URL").expect("REDIS_URL is not set: run the tests with scripts/test");
+    let host_port = url.trim_start_matches("redis://").split(['/', '?']).next().unwrap().to_owned();
+    std::net::ToSocketAddrs::to_socket_addrs(&host_port).unwrap().next().unwrap()
 }

@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use uuid::Uuid;
 
 use super::cache::{Caches, Pace};
@@ -91,17 +91,28 @@ struct Pending {
     reply: oneshot::Sender<Result<Outcome>>,
 }
 
+/// Committed batches kept for in-process listeners. One that falls further behind skips ahead
+/// (the NOTIFY feed and the poll still bring it everything).
+const COMMITTED: usize = 1024;
+
 /// The handle the store submits changes through. Cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Pending>,
+    committed: broadcast::Sender<Arc<Vec<Event>>>,
 }
 
 impl Writer {
     pub(super) fn start(pool: PgPool, caches: Arc<Caches>, max_batch: usize) -> Writer {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run(pool, caches, rx, max_batch.max(1)));
-        Writer { tx }
+        let (committed, _) = broadcast::channel(COMMITTED);
+        tokio::spawn(run(pool, caches, rx, max_batch.max(1), committed.clone()));
+        Writer { tx, committed }
+    }
+
+    /// The events of every batch this node commits, after the commit.
+    pub fn committed(&self) -> broadcast::Receiver<Arc<Vec<Event>>> {
+        self.committed.subscribe()
     }
 
     /// Submits a change and waits until it is committed (or refused).
@@ -115,21 +126,32 @@ impl Writer {
     }
 }
 
-async fn run(pool: PgPool, caches: Arc<Caches>, mut rx: mpsc::Receiver<Pending>, max_batch: usize) {
+async fn run(
+    pool: PgPool,
+    caches: Arc<Caches>,
+    mut rx: mpsc::Receiver<Pending>,
+    max_batch: usize,
+    committed: broadcast::Sender<Arc<Vec<Event>>>,
+) {
     let mut batch = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
         let size = batch.len();
         let started = std::time::Instant::now();
-        run_batch(&pool, &caches, std::mem::take(&mut batch)).await;
+        let events = run_batch(&pool, &caches, std::mem::take(&mut batch)).await;
+        if !events.is_empty() {
+            // No listener is fine: nobody in this process is watching.
+            let _ = committed.send(Arc::new(events));
+        }
         tracing::debug!(size, elapsed_us = started.elapsed().as_micros() as u64, "committed batch");
     }
 }
 
-/// Runs one batch: fast, then with savepoints if anything failed; answers every change.
-async fn run_batch(pool: &PgPool, caches: &Caches, mut batch: Vec<Pending>) {
+/// Runs one batch: fast, then with savepoints if anything failed; answers every change and
+/// returns the events it committed.
+async fn run_batch(pool: &PgPool, caches: &Caches, mut batch: Vec<Pending>) -> Vec<Event> {
     // Tenants in a fixed order (lock order across nodes); within a tenant, arrival order.
     batch.sort_by_key(|p| p.tenant);
-    let results = match attempt(pool, caches, &batch, Mode::Fast).await {
+    let (results, events) = match attempt(pool, caches, &batch, Mode::Fast).await {
         Ok(results) => results,
         Err(err) => {
             tracing::warn!(cause = ?err, size = batch.len(), "batch failed; running it again change by change");
@@ -143,7 +165,7 @@ async fn run_batch(pool: &PgPool, caches: &Caches, mut batch: Vec<Pending>) {
                         true => StoreError::Unavailable,
                         false => StoreError::Other(anyhow::anyhow!("the batch failed: {message}")),
                     };
-                    batch.iter().map(|_| Err(answer())).collect()
+                    (batch.iter().map(|_| Err(answer())).collect(), Vec::new())
                 }
             }
         }
@@ -152,6 +174,7 @@ async fn run_batch(pool: &PgPool, caches: &Caches, mut batch: Vec<Pending>) {
         // A requester that gave up (client gone) no longer listens; the change stands.
         let _ = pending.reply.send(result);
     }
+    events
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -192,7 +215,9 @@ struct BatchState {
     events: Vec<Event>,
 }
 
-async fn attempt(pool: &PgPool, caches: &Caches, batch: &[Pending], mode: Mode) -> Result<Vec<Result<Outcome>>> {
+type Attempt = (Vec<Result<Outcome>>, Vec<Event>);
+
+async fn attempt(pool: &PgPool, caches: &Caches, batch: &[Pending], mode: Mode) -> Result<Attempt> {
     let mut tx = pool.begin().await?;
     let mut results: Vec<Result<Outcome>> = Vec::with_capacity(batch.len());
     let mut all_events = Vec::new();
@@ -227,7 +252,7 @@ async fn attempt(pool: &PgPool, caches: &Caches, batch: &[Pending], mode: Mode) 
         sqlx::query("SELECT pg_notify('queuecast', $1)").bind(payload).execute(&mut *tx).await?;
     }
     tx.commit().await.map_err(commit_error)?;
-    Ok(results)
+    Ok((results, all_events))
 }
 
 /// A tenant's changes without savepoints: all joins in one statement, then all call-nexts in

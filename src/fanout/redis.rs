@@ -1,0 +1,155 @@
+//! The Redis feed (optional): after commit the writing node publishes each event on
+//! `queuecast:q:<queue_id>`; a node subscribes to the channels of its live hubs only.
+//!
+//! One RESP3 connection manager does both: it reconnects and resubscribes by itself, and its
+//! pushes (messages, and a disconnect notice) arrive on a channel of ours. A disconnect means
+//! "maybe lost", so every hub is brought up to date from PostgreSQL. Redis being down never
+//! blocks or fails a write: publishing happens after commit, off the write path.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{PushInfo, PushKind, Value};
+use tokio::sync::{broadcast, mpsc};
+use uuid::Uuid;
+
+use super::Fanout;
+use crate::domain::{Event, Notification};
+
+/// How often the connection is checked and failed subscriptions retried.
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+
+/// What the hubs ask of the subscriber.
+pub(super) enum Wish {
+    Subscribe(Uuid),
+    Unsubscribe(Uuid),
+}
+
+pub(super) fn channel(queue: Uuid) -> String {
+    format!("queuecast:q:{queue}")
+}
+
+/// The Redis side of a node.
+pub(super) struct RedisFeed {
+    pub wishes: mpsc::UnboundedSender<Wish>,
+    pub up: AtomicBool,
+}
+
+/// Connects (in the background, retrying) and runs the publisher and the subscriber.
+pub(super) fn start(fanout: &Arc<Fanout>, url: String) -> Arc<RedisFeed> {
+    let (wishes, wished) = mpsc::unbounded_channel();
+    let feed = Arc::new(RedisFeed { wishes, up: AtomicBool::new(false) });
+    tokio::spawn(run(Arc::downgrade(fanout), feed.clone(), url, wished));
+    feed
+}
+
+async fn run(fanout: std::sync::Weak<Fanout>, feed: Arc<RedisFeed>, url: String, mut wished: mpsc::UnboundedReceiver<Wish>) {
+    // Pushes are drained at once by the loop below, which only parses and dispatches.
+    let (push_tx, mut pushes) = mpsc::unbounded_channel::<PushInfo>();
+    let client = match redis::Client::open(url.as_str()) {
+        Ok(c) => c,
+        Err(err) => return tracing::error!(cause = ?err, "REDIS_URL is not usable; running on PostgreSQL alone"),
+    };
+    let config = ConnectionManagerConfig::new()
+        .set_push_sender(push_tx)
+        .set_automatic_resubscription()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)));
+    let mut conn = loop {
+        match ConnectionManager::new_with_config(client.clone(), config.clone()).await {
+            Ok(c) => break c,
+            Err(err) => {
+                tracing::warn!(cause = ?err, "Redis is unreachable; retrying");
+                tokio::time::sleep(CHECK_EVERY).await;
+            }
+        }
+    };
+    let Some(strong) = fanout.upgrade() else { return };
+    feed.up.store(true, Ordering::Relaxed);
+    tokio::spawn(publish(conn.clone(), strong.store.committed()));
+    drop(strong);
+
+    let mut wanted: HashSet<Uuid> = HashSet::new();
+    let mut retry = false;
+    let mut check = tokio::time::interval(CHECK_EVERY);
+    loop {
+        tokio::select! {
+            wish = wished.recv() => {
+                let Some(wish) = wish else { return };
+                let ok = match wish {
+                    Wish::Subscribe(q) => { wanted.insert(q); conn.subscribe(channel(q)).await.is_ok() }
+                    Wish::Unsubscribe(q) => { wanted.remove(&q); conn.unsubscribe(channel(q)).await.is_ok() }
+                };
+                retry |= !ok;
+            }
+            push = pushes.recv() => {
+                let Some(push) = push else { return };
+                let Some(fanout) = fanout.upgrade() else { return };
+                match push.kind {
+                    PushKind::Message => {
+                        if let Some(event) = event_of(&push.data) {
+                            fanout.dispatch(Notification::Events(vec![event]));
+                        }
+                    }
+                    PushKind::Disconnection => {
+                        feed.up.store(false, Ordering::Relaxed);
+                        tracing::warn!("Redis disconnected; resynchronising the hubs from PostgreSQL");
+                        fanout.resync_all();
+                        retry = true;
+                    }
+                    _ => {}
+                }
+            }
+            _ = check.tick() => {
+                // A ping both detects half-open connections and tells /readyz how Redis is.
+                let up = redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok();
+                if up && !feed.up.swap(true, Ordering::Relaxed) {
+                    if let Some(fanout) = fanout.upgrade() {
+                        fanout.resync_all();
+                    }
+                }
+                feed.up.store(up, Ordering::Relaxed);
+                if up && retry {
+                    retry = false;
+                    for q in &wanted {
+                        retry |= conn.subscribe(channel(*q)).await.is_err();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn event_of(data: &[Value]) -> Option<Event> {
+    match data.get(1)? {
+        Value::BulkString(bytes) => serde_json::from_slice(bytes).ok(),
+        _ => None,
+    }
+}
+
+/// Publishes every batch this node commits, one pipeline per batch. Falling behind skips
+/// ahead: subscribers that miss an event fill the gap from PostgreSQL.
+async fn publish(mut conn: ConnectionManager, mut committed: broadcast::Receiver<Arc<Vec<Event>>>) {
+    loop {
+        let events = match committed.recv().await {
+            Ok(events) => events,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                tracing::debug!(skipped = n, "the Redis publisher fell behind");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let mut pipe = redis::pipe();
+        for e in events.iter() {
+            if let Ok(payload) = serde_json::to_string(e) {
+                pipe.cmd("PUBLISH").arg(channel(e.queue_id)).arg(payload).ignore();
+            }
+        }
+        if let Err(err) = pipe.query_async::<()>(&mut conn).await {
+            tracing::debug!(cause = ?err, "publishing to Redis failed");
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! The Redis feed carries events between nodes; with Redis cut, PostgreSQL carries them.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{redis_addr, spawn_app, Proxy};
+use queuecast::fanout::Feeds;
+
+async fn expect_seqs(ws: &mut common::Ws, from: i64, to: i64) {
+    for seq in from..=to {
+        let msg = ws.json().await;
+        assert_eq!((msg["type"].as_str(), msg["event"]["seq"].as_i64()), (Some("event"), Some(seq)), "{msg}");
+    }
+}
+
+#[tokio::test]
+async fn redis_alone_carries_a_change_from_one_node_to_another() {
+    let app = spawn_app().await;
+    let url = std::env::var("REDIS_URL").expect("REDIS_URL");
+    // Node B hears only Redis: no LISTEN, no own commits, no poll.
+    let b = app.on(&app
+        .second_node_with(|s| s.feeds = Some(Feeds { postgres: false, local: false, redis_url: Some(url), poll_every: None }))
+        .await);
+    let mut ws = b.staff_socket(app.queue, None).await;
+    assert_eq!(ws.json().await["seq"], 0);
+    tokio::time::sleep(Duration::from_millis(300)).await; // the subscription is asynchronous
+    for _ in 0..3 {
+        app.joined(app.queue).await;
+    }
+    app.call_next(&app.admin, app.queue, "1").await.expect(200);
+    expect_seqs(&mut ws, 1, 4).await;
+}
+
+#[tokio::test]
+async fn with_redis_cut_and_back_every_event_still_arrives_once_in_order() {
+    let app = spawn_app().await;
+    let proxy = Proxy::start(redis_addr()).await;
+    let via_proxy = format!("redis://127.0.0.1:{}/?protocol=resp3", proxy.port);
+    // Node B: Redis through the proxy, and LISTEN; no poll.
+    let b = app.on(&app
+        .second_node_with(|s| s.feeds = Some(Feeds { postgres: true, local: true, redis_url: Some(via_proxy), poll_every: None }))
+        .await);
+    let mut ws = b.staff_socket(app.queue, None).await;
+    ws.json().await;
+    let ready = b.get("/readyz", None).await.expect(200);
+    assert_eq!(ready["redis"], "up");
+
+    app.joined(app.queue).await;
+    expect_seqs(&mut ws, 1, 1).await;
+    proxy.cut();
+    for _ in 0..20 {
+        app.joined(app.queue).await;
+    }
+    expect_seqs(&mut ws, 2, 21).await;
+    // /readyz tells, and writes on B itself still work with Redis gone.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(b.get("/readyz", None).await.expect(200)["redis"], "down");
+    b.joined(app.queue).await;
+    expect_seqs(&mut ws, 22, 22).await;
+
+    proxy.restore();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for _ in 0..5 {
+        app.joined(app.queue).await;
+    }
+    expect_seqs(&mut ws, 23, 27).await;
+    assert_eq!(b.get("/readyz", None).await.expect(200)["redis"], "up");
+}
