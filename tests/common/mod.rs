@@ -259,6 +259,8 @@ impl Drop for TestApp {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 if let Ok(mut conn) = PgConnection::connect(&format!("{server}/postgres")).await {
+                    // The nodes' feeds keep reconnecting until the runtime ends: shut the door first.
+                    let _ = conn.execute(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))).await;
                     let _ = conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
                 }
             });
