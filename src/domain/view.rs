@@ -33,9 +33,12 @@ pub struct QueueView {
     queue: Value,
     tickets: HashMap<Uuid, Tracked>,
     line: Line,
-    calls: VecDeque<DateTime<Utc>>,
+    /// Recent calls and the counter each was made from.
+    calls: VecDeque<(DateTime<Utc>, Option<String>)>,
     history: CallHistory,
     prior_secs: f64,
+    /// Idle open counters, as of the last event.
+    free: u32,
 }
 
 /// What the display board shows: numbers and counters, never names or phone numbers.
@@ -58,7 +61,13 @@ pub struct Serving {
 impl QueueView {
     /// From a snapshot at `seq`: the queue, its unfinished tickets with their `line_seq`, and
     /// recent call times.
-    pub fn new(seq: i64, queue: Value, tickets: Vec<(Ticket, i64)>, calls: Vec<DateTime<Utc>>, prior_secs: f64) -> Self {
+    pub fn new(
+        seq: i64,
+        queue: Value,
+        tickets: Vec<(Ticket, i64)>,
+        calls: Vec<(DateTime<Utc>, Option<String>)>,
+        prior_secs: f64,
+    ) -> Self {
         let mut view = QueueView {
             seq,
             queue,
@@ -67,6 +76,7 @@ impl QueueView {
             calls: VecDeque::new(),
             history: CallHistory::default(),
             prior_secs,
+            free: 0,
         };
         for (ticket, line_seq) in tickets {
             if ticket.position.is_some() {
@@ -77,7 +87,8 @@ impl QueueView {
         let mut calls = calls;
         calls.sort_unstable();
         view.calls = calls.into_iter().rev().take(CALLS_KEPT).rev().collect();
-        view.history = CallHistory::from_calls(view.calls.iter().copied().collect(), MAX_GAP_SECS);
+        view.history = CallHistory::from_calls(view.calls.iter().map(|c| c.0).collect(), MAX_GAP_SECS);
+        view.free = view.free_desks();
         view
     }
 
@@ -98,6 +109,7 @@ impl QueueView {
             "ticket.transferred_out" => {
                 self.line.remove(id);
                 self.tickets.remove(&id);
+                self.free = self.free_desks();
                 return;
             }
             "ticket.joined" | "ticket.transferred_in" => {
@@ -105,7 +117,7 @@ impl QueueView {
             }
             kind => {
                 if kind == "ticket.called" {
-                    self.record_call(event.at);
+                    self.record_call(event.at, ticket.counter.clone());
                 }
                 let line_seq = self.tickets.get(&id).map_or(event.seq, |t| t.line_seq);
                 self.tickets.insert(id, Tracked { ticket: ticket.clone(), line_seq });
@@ -121,18 +133,33 @@ impl QueueView {
         if ticket.finished_at.is_some() {
             self.tickets.remove(&id);
         }
+        self.free = self.free_desks();
     }
 
-    fn record_call(&mut self, at: DateTime<Utc>) {
-        self.calls.push_back(at);
+    fn record_call(&mut self, at: DateTime<Utc>, counter: Option<String>) {
+        self.calls.push_back((at, counter));
         while self.calls.len() > CALLS_KEPT {
             self.calls.pop_front();
         }
-        self.history = CallHistory::from_calls(self.calls.iter().copied().collect(), MAX_GAP_SECS);
+        self.history = CallHistory::from_calls(self.calls.iter().map(|c| c.0).collect(), MAX_GAP_SECS);
+        self.free = self.free_desks();
+    }
+
+    /// Open counters (those that called recently) with nobody at them now.
+    fn free_desks(&self) -> u32 {
+        let open: std::collections::HashSet<&str> = self.calls.iter().filter_map(|c| c.1.as_deref()).collect();
+        let busy: std::collections::HashSet<&str> = self
+            .tickets
+            .values()
+            .filter(|t| !self.line.contains(t.ticket.id) && t.ticket.status != "no_show")
+            .filter_map(|t| t.ticket.counter.as_deref())
+            .filter(|c| open.contains(c))
+            .collect();
+        (open.len() - busy.len()) as u32
     }
 
     fn estimate(&self, position: u32) -> Estimate {
-        self.history.estimate(position, self.prior_secs)
+        self.history.estimate_with_free(position, self.free, self.prior_secs)
     }
 
     /// A ticket as its customer sees it now, if this queue holds it.
@@ -261,8 +288,17 @@ mod tests {
         let json = serde_json::to_string(&board).unwrap();
         assert!(!json.contains("Person"), "no names on a display: {json}");
 
+        // Desk 4 is busy with A001, so nobody is free: A002 waits about one call.
+        assert!(v.ticket(Uuid::from_u128(2)).unwrap().eta_seconds.unwrap() > 0);
+        let mut absent = called.clone();
+        absent.status = "no_show".into();
+        v.apply(&event(5, EventKind::Transition("no_show".into()), absent));
+        // Desk 4 is free now: the next in line is called at once.
+        assert_eq!(v.ticket(Uuid::from_u128(2)).unwrap().eta_seconds, Some(0));
+        assert!(v.ticket(Uuid::from_u128(3)).unwrap().eta_seconds.unwrap() > 0);
+
         // Requeued: back to its original place at the front.
-        v.apply(&event(5, EventKind::Transition("requeue".into()), ticket(1, Some(1))));
+        v.apply(&event(6, EventKind::Transition("requeue".into()), ticket(1, Some(1))));
         assert_eq!(v.ticket(Uuid::from_u128(1)).unwrap().position, Some(1));
         assert_eq!(v.ticket(Uuid::from_u128(2)).unwrap().position, Some(2));
         assert_eq!(v.waiting().len(), 3);

@@ -19,8 +19,8 @@ pub struct Snapshot {
     pub queue: Queue,
     /// Tickets not finished (in line, called, serving…), with the `line_seq` that orders the line.
     pub tickets: Vec<(TicketRow, i64)>,
-    /// Recent call times, for the estimate.
-    pub calls: Vec<DateTime<Utc>>,
+    /// Recent calls and their counters, for the estimate.
+    pub calls: Vec<(DateTime<Utc>, Option<String>)>,
     /// The configured service time, if any.
     pub service_seconds: Option<f64>,
 }
@@ -58,8 +58,8 @@ impl Store {
         .bind(queue.id)
         .fetch_all(&mut *tx)
         .await?;
-        let calls: Vec<DateTime<Utc>> = sqlx::query_scalar(
-            "SELECT called_at FROM tickets WHERE queue_id = $1 AND called_at IS NOT NULL ORDER BY called_at DESC LIMIT 21",
+        let calls: Vec<(DateTime<Utc>, Option<String>)> = sqlx::query_as(
+            "SELECT called_at, counter FROM tickets WHERE queue_id = $1 AND called_at IS NOT NULL ORDER BY called_at DESC LIMIT 21",
         )
         .bind(queue.id)
         .fetch_all(&mut *tx)
