@@ -21,7 +21,7 @@ pub struct Application {
     port: u16,
     server: Server,
     store: Store,
-    shutdown: tokio::sync::watch::Sender<bool>,
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Application {
@@ -56,7 +56,7 @@ impl Application {
             .disable_signals()
             .listen(listener)?
             .run();
-        Ok(Application { port, server, store, shutdown })
+        Ok(Application { port, server, store, shutdown: Arc::new(shutdown) })
     }
 
     pub fn port(&self) -> u16 {
@@ -72,18 +72,35 @@ impl Application {
         self.server.await
     }
 
-    /// Serves until SIGINT or SIGTERM; then closes every socket with a "reconnect" code (so
-    /// clients move to another node), finishes the requests in flight, and returns.
+    /// Serves until SIGINT or SIGTERM, then stops as [`Stopper::stop`] does.
     pub async fn run_until_signalled(self) -> std::io::Result<()> {
-        let handle = self.server.handle();
-        let shutdown = self.shutdown;
+        let stopper = self.stopper();
         tokio::spawn(async move {
             stop_signal().await;
-            tracing::info!("stopping: closing sockets, finishing requests");
-            let _ = shutdown.send(true);
-            handle.stop(true).await;
+            stopper.stop().await;
         });
         self.server.await
+    }
+
+    /// A handle that stops this node gracefully.
+    pub fn stopper(&self) -> Stopper {
+        Stopper { server: self.server.handle(), shutdown: self.shutdown.clone() }
+    }
+}
+
+/// Stops a node: closes every socket with a "reconnect" code (so clients move to another node),
+/// finishes the requests in flight, then ends the server.
+#[derive(Clone)]
+pub struct Stopper {
+    server: actix_web::dev::ServerHandle,
+    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Stopper {
+    pub async fn stop(&self) {
+        tracing::info!("stopping: closing sockets, finishing requests");
+        let _ = self.shutdown.send(true);
+        self.server.stop(true).await;
     }
 }
 

@@ -43,17 +43,17 @@ async fn staff_race(staff: usize) {
     assert_eq!(events.iter().filter(|e| e["kind"] == "ticket.called").count(), staff);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_staff_calling_next_at_once_get_different_tickets() {
     staff_race(2).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_staff_calling_next_at_once_get_different_tickets() {
     staff_race(20).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_desks_calling_than_people_waiting_leaves_the_rest_with_queue_empty() {
     let app = spawn_app().await;
     for _ in 0..3 {
@@ -69,7 +69,7 @@ async fn more_desks_calling_than_people_waiting_leaves_the_rest_with_queue_empty
     assert_gapless(&app.all_events(&app.admin, app.queue).await, 6);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_joins_get_a_thousand_numbers_seqs_and_places() {
     let app = spawn_app().await;
     let joins = (0..1000).map(|i| {
@@ -97,7 +97,7 @@ async fn a_thousand_concurrent_joins_get_a_thousand_numbers_seqs_and_places() {
     assert_eq!(summary["waiting"], 1000);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_replayed_with_its_idempotency_key_answers_the_same_ticket() {
     let app = spawn_app().await;
     let path = format!("{}/api/v1/queues/{}/tickets", app.base, app.queue);
@@ -142,7 +142,7 @@ async fn pause() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_the_database_rejects_fails_alone_and_the_rest_of_its_batch_commits() {
     let app = spawn_app().await;
     // Fault injection in this test's own database: one customer's ticket cannot be stored.
@@ -188,7 +188,7 @@ async fn a_change_the_database_rejects_fails_alone_and_the_rest_of_its_batch_com
     assert_eq!(numbers.len(), 11, "the refused join took no number");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_racing_another_nodes_join_with_the_same_key_is_refused_alone() {
     let app = spawn_app().await;
     // Another writer (as if on another node) holds an uncommitted record for key "k-held".

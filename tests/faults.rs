@@ -19,7 +19,7 @@ async fn all_until(ws: &mut common::Ws, from: i64, last: i64) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_made_on_one_node_reaches_sockets_on_another() {
     let app = spawn_app().await;
     let b = app.on(&app.second_node().await);
@@ -35,7 +35,7 @@ async fn a_change_made_on_one_node_reaches_sockets_on_another() {
     assert_eq!((called["ticket"]["status"].as_str(), called["ticket"]["counter"].as_str()), (Some("called"), Some("A-desk")));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_listener_twenty_times_during_writes_loses_nothing() {
     let app = spawn_app().await;
     let mut ws = app.staff_socket(app.queue, None).await;

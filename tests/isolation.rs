@@ -6,7 +6,7 @@ use common::{spawn_app, ADMIN_EMAIL, PASSWORD};
 use serde_json::json;
 use sqlx::{Connection, Executor};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_tenants_staff_get_404_for_our_queues_and_tickets() {
     let app = spawn_app().await;
     let (ticket, _) = app.joined(app.queue).await;
@@ -37,7 +37,7 @@ async fn another_tenants_staff_get_404_for_our_queues_and_tickets() {
     assert_eq!(app.all_events(&app.admin, q).await.len(), 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_role_with_another_tenants_setting_sees_no_row_of_ours() {
     let app = spawn_app().await;
     app.joined(app.queue).await;
@@ -87,7 +87,7 @@ async fn the_service_role_with_another_tenants_setting_sees_no_row_of_ours() {
     conn.close().await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_are_refused_alike() {
     let app = spawn_app().await;
     for (tenant, email, password) in [
@@ -115,7 +115,7 @@ async fn wrong_credentials_are_refused_alike() {
     app.get(&format!("/api/v1/tickets/{}", mine["id"].as_str().unwrap()), None).await.expect_problem(401, "unauthorized");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_role_does_what_it_may_and_no_more() {
     let app = spawn_app().await;
     let pw = "staff-password";
@@ -138,7 +138,7 @@ async fn each_role_does_what_it_may_and_no_more() {
     assert!(pass["pass"].is_string() && pass["expires_at"].is_string());
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_tokens_keys_and_passes_are_purged_and_live_ones_kept() {
     let app = spawn_app().await;
     let path = format!("{}/api/v1/queues/{}/tickets", app.base, app.queue);

@@ -9,7 +9,7 @@ async fn ticket(app: &TestApp, id: &str, token: &str) -> Value {
     app.get(&format!("/api/v1/tickets/{id}?token={token}"), None).await.expect(200)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ticket_goes_from_joining_to_completed_and_every_step_is_an_event() {
     let app = spawn_app().await;
     let staff = &app.admin;
@@ -69,7 +69,7 @@ async fn a_ticket_goes_from_joining_to_completed_and_every_step_is_an_event() {
     assert_eq!(stats["estimate_error"]["samples"], 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_transition_the_state_machine_does_not_allow_answers_409() {
     let app = spawn_app().await;
     let staff = &app.admin;
@@ -118,7 +118,7 @@ async fn every_transition_the_state_machine_does_not_allow_answers_409() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recall_requeue_no_show_and_cancel_move_tickets_in_and_out_of_line() {
     let app = spawn_app().await;
     let staff = &app.admin;
@@ -144,7 +144,7 @@ async fn recall_requeue_no_show_and_cancel_move_tickets_in_and_out_of_line() {
     app.call_next(staff, app.queue, "2").await.expect_problem(409, "queue_empty");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transferred_ticket_joins_the_end_of_the_other_line() {
     let app = spawn_app().await;
     let staff = &app.admin;
@@ -170,7 +170,7 @@ async fn a_transferred_ticket_joins_the_end_of_the_other_line() {
         .expect_problem(400, "bad_request");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_custom_ticket_type_drives_its_own_states_and_checks_its_fields() {
     let app = spawn_app().await;
     let staff = &app.admin;

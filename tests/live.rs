@@ -6,7 +6,7 @@ use common::{spawn_app, WsEvent};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_sees_their_place_fall_from_five_to_one_then_their_call() {
     let app = spawn_app().await;
     let mut mine = (Value::Null, String::new());
@@ -57,7 +57,7 @@ async fn events_until(ws: &mut common::Ws, last: i64) -> Vec<i64> {
     seqs
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_staff_socket_gets_every_event_of_a_burst_once_in_order_and_resumes_exactly() {
     let app = spawn_app().await;
     let mut ws = app.staff_socket(app.queue, None).await;
@@ -94,7 +94,7 @@ async fn a_staff_socket_gets_every_event_of_a_burst_once_in_order_and_resumes_ex
     assert_eq!(app.all_events(&app.admin, app.queue).await.len() as i64, committed);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_staff_socket_resuming_long_after_gets_what_it_missed_from_the_log() {
     let app = spawn_app().await;
     for _ in 0..30 {
@@ -107,7 +107,7 @@ async fn a_staff_socket_resuming_long_after_gets_what_it_missed_from_the_log() {
     assert_eq!(events_until(&mut ws, 31).await, vec![31]);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_display_shows_numbers_and_counters_and_never_names_or_phones() {
     let app = spawn_app().await;
     let key = app.post(&format!("/api/v1/queues/{}/display-keys", app.queue), Some(&app.admin), json!({})).await.expect(200);
@@ -136,7 +136,7 @@ async fn a_display_shows_numbers_and_counters_and_never_names_or_phones() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_with_wrong_credentials_or_origin_are_refused() {
     let app = spawn_app().await;
     let q = app.queue;
@@ -180,7 +180,7 @@ async fn sockets_with_wrong_credentials_or_origin_are_refused() {
     assert_eq!(fine.json().await["type"], "snapshot");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversize_frames_and_unknown_messages_close_the_socket_with_their_codes() {
     let app = spawn_app().await;
     let (ticket, token) = app.joined(app.queue).await;
@@ -210,4 +210,65 @@ async fn oversize_frames_and_unknown_messages_close_the_socket_with_their_codes(
         }
     }
     assert_eq!(code, Some(4429));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_node_closes_its_sockets_with_the_reconnect_code() {
+    let app = spawn_app().await;
+    let (base, stopper) = app.node(|_| {}).await;
+    let b = app.on(&base);
+    let mut staff = b.staff_socket(app.queue, None).await;
+    staff.json().await;
+    let (ticket, token) = app.joined(app.queue).await;
+    let mut customer = b.ws(&format!("/ws/tickets/{}?token={token}", ticket["id"].as_str().unwrap())).await;
+    customer.json().await;
+
+    stopper.stop().await;
+    assert_eq!(staff.closed().await, 4000);
+    assert_eq!(customer.closed().await, 4000);
+    // The other node still serves, and a client that reconnects there resumes.
+    let mut again = app.staff_socket(app.queue, Some(0)).await;
+    assert_eq!(again.json().await["event"]["seq"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_dropped_while_the_others_get_everything() {
+    use futures_util::StreamExt;
+    let app = spawn_app().await;
+    // A line long enough that every staff frame is sizeable.
+    futures_util::future::join_all((0..200).map(|_| app.join(app.queue, json!({"name": "x".repeat(90)})))).await;
+    let pass = app.pass(&app.admin).await;
+    let mut stalled = app.stalled_ws(&format!("/ws/queues/{}?pass={pass}", app.queue)).await;
+    let mut healthy = app.staff_socket(app.queue, None).await;
+    healthy.json().await;
+
+    // ~9 MB of frames (30 KB of custom fields each): more than loopback buffers can absorb.
+    let mut last = 200;
+    for _ in 0..6 {
+        let burst = join_all((0..50).map(|_| app.join(app.queue, json!({"fields": {"blob": "y".repeat(30_000)}})))).await;
+        last += burst.iter().filter(|r| r.status.is_success()).count() as i64;
+    }
+    let seqs = events_until(&mut healthy, last).await;
+    assert_eq!(seqs, (201..=last).collect::<Vec<_>>(), "the healthy console missed nothing");
+
+    // The stalled one was given up on: reading now finds the stream ends before the last event.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    let mut got_last = false;
+    let mut closed_slow = false;
+    while let Ok(Some(msg)) = tokio::time::timeout(std::time::Duration::from_secs(5), stalled.next()).await {
+        match msg {
+            Ok(tokio_tungstenite::tungstenite::Message::Text(t)) => {
+                let v: serde_json::Value = serde_json::from_str(&t).unwrap();
+                got_last |= v["event"]["seq"].as_i64() == Some(last);
+            }
+            Ok(tokio_tungstenite::tungstenite::Message::Close(frame)) => {
+                closed_slow = frame.is_some_and(|f| u16::from(f.code) == 4001);
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(!got_last, "a client that never read cannot have been sent everything");
+    let _ = closed_slow; // the close frame may not fit in a full buffer; the connection ending is what counts
 }

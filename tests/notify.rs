@@ -11,7 +11,7 @@ use queuecast::domain::Notification;
 use serde_json::json;
 use sqlx::postgres::PgListener;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_committed_event_is_notified_inline_or_as_a_range() {
     let app = spawn_app().await;
     let mut listener = PgListener::connect(&app.db_url).await.unwrap();

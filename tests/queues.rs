@@ -6,7 +6,7 @@ use common::spawn_app;
 use reqwest::Method;
 use serde_json::json;
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paused_closed_and_full_queues_turn_joins_away_and_keep_their_line() {
     let app = spawn_app().await;
     let staff = &app.admin;
@@ -45,7 +45,7 @@ async fn paused_closed_and_full_queues_turn_joins_away_and_keep_their_line() {
     patch(json!({"capacity": 0})).await.expect_problem(400, "bad_request");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_get_a_problem_with_a_reason() {
     let app = spawn_app().await;
     let (staff, q) = (&app.admin, app.queue);

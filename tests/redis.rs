@@ -14,7 +14,7 @@ async fn expect_seqs(ws: &mut common::Ws, from: i64, to: i64) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_alone_carries_a_change_from_one_node_to_another() {
     let app = spawn_app().await;
     let url = std::env::var("REDIS_URL").expect("REDIS_URL");
@@ -32,7 +32,7 @@ async fn redis_alone_carries_a_change_from_one_node_to_another() {
     expect_seqs(&mut ws, 1, 4).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_cut_and_back_every_event_still_arrives_once_in_order() {
     let app = spawn_app().await;
     let proxy = Proxy::start(redis_addr()).await;

@@ -286,8 +286,10 @@ impl Ws {
     pub async fn next(&mut self) -> WsEvent {
         use futures_util::StreamExt;
         use tokio_tungstenite::tungstenite::Message;
+        // One deadline for the message, not per frame: the server's pings must not extend it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let msg = tokio::time::timeout(Duration::from_secs(15), self.stream.next()).await.expect("a message within 15 s");
+            let msg = tokio::time::timeout_at(deadline, self.stream.next()).await.expect("a message within 15 s");
             match msg {
                 Some(Ok(Message::Text(t))) => return WsEvent::Json(serde_json::from_str(&t).unwrap()),
                 Some(Ok(Message::Close(frame))) => return WsEvent::Closed(frame.map_or(1005, |f| u16::from(f.code))),
@@ -359,6 +361,11 @@ impl TestApp {
     }
 
     pub async fn second_node_with(&self, tweak: impl FnOnce(&mut Settings)) -> String {
+        self.node(tweak).await.0
+    }
+
+    /// Another node over the same database: its base URL and a handle that stops it.
+    pub async fn node(&self, tweak: impl FnOnce(&mut Settings)) -> (String, queuecast::startup::Stopper) {
         let mut settings = Settings::new("127.0.0.1:0", self.db_url.clone());
         settings.redis_url = std::env::var("REDIS_URL").ok();
         settings.workers = Some(2);
@@ -366,8 +373,20 @@ impl TestApp {
         tweak(&mut settings);
         let node = Application::build(settings).await.expect("building a second node");
         let base = format!("http://127.0.0.1:{}", node.port());
+        let stopper = node.stopper();
         tokio::spawn(node.run_until_stopped());
-        base
+        (base, stopper)
+    }
+
+    /// A socket whose client never reads: a tiny receive buffer, and nobody draining it.
+    pub async fn stalled_ws(&self, path: &str) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+        let addr: std::net::SocketAddr = self.base.trim_start_matches("http://").parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(2048).unwrap();
+        let tcp = socket.connect(addr).await.unwrap();
+        let url = format!("ws://{addr}{path}");
+        let (ws, _) = tokio_tungstenite::client_async(url, tcp).await.unwrap();
+        ws
     }
 
     /// This app's client pointed at another node.
