@@ -73,4 +73,18 @@ async fn killing_the_listener_twenty_times_during_writes_loses_nothing() {
     assert_eq!(killed, 20, "the listener was killed {killed} times");
     // Every event arrives once, in order, however it got here (listener, resync or poll).
     all_until(&mut ws, 1, written).await;
+
+    // And the hub ends where the database is: the same line, in the same order.
+    let mut fresh = app.staff_socket(app.queue, None).await;
+    let snap = fresh.json().await;
+    assert_eq!(snap["seq"].as_i64(), Some(written));
+    let in_hub: Vec<String> = snap["waiting"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect();
+    let in_db: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM tickets WHERE queue_id = $1 AND in_line ORDER BY priority DESC, line_seq")
+        .bind(app.queue)
+        .fetch_all(&mut sqlx::PgConnection::connect(&app.db_url).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(in_hub, in_db.iter().map(|id| id.to_string()).collect::<Vec<_>>());
+    let positions: Vec<i64> = snap["waiting"].as_array().unwrap().iter().map(|t| t["position"].as_i64().unwrap()).collect();
+    assert_eq!(positions, (1..=in_db.len() as i64).collect::<Vec<_>>());
 }
