@@ -55,6 +55,8 @@ struct ServeArgs {
     write_batch_max: usize,
 }
 
+// The variants are the commands' names (`create-tenant`, …).
+#[allow(clippy::enum_variant_names)]
 #[derive(Subcommand)]
 enum Admin {
     /// Create a tenant with its first admin.

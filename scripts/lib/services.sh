@@ -8,8 +8,9 @@
 
 QC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 QC_LOCAL=${QC_LOCAL:-$QC_ROOT/.local}
-QC_PG_PORT=${QC_PG_PORT:-54329}
-QC_REDIS_PORT=${QC_REDIS_PORT:-63799}
+# Below the ephemeral range (32768–60999), so no outgoing connection can be holding them.
+QC_PG_PORT=${QC_PG_PORT:-25432}
+QC_REDIS_PORT=${QC_REDIS_PORT:-26379}
 QC_PG_PASSWORD=queuecast-dev
 QC_STARTED_PG=
 QC_STARTED_REDIS=

@@ -81,7 +81,7 @@ pub struct QueuePatch {
 }
 
 /// A ticket type as saved.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct TicketType {
     pub id: Uuid,
     pub code: String,
@@ -272,16 +272,11 @@ impl Store {
     /// The ticket types of the user's tenant.
     pub async fn list_ticket_types(&self, who: &Identity) -> Result<Vec<TicketType>> {
         let mut tx = self.begin(who.tenant_id).await?;
-        let rows: Vec<(Uuid, String, String, Value, Option<Value>, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT id, code, name, fsm, fields_schema, created_at FROM ticket_types ORDER BY code",
-        )
-        .fetch_all(&mut *tx)
-        .await?;
+        let types = sqlx::query_as("SELECT id, code, name, fsm, fields_schema, created_at FROM ticket_types ORDER BY code")
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(rows
-            .into_iter()
-            .map(|(id, code, name, fsm, fields_schema, created_at)| TicketType { id, code, name, fsm, fields_schema, created_at })
-            .collect())
+        Ok(types)
     }
 
     /// The tenant and ticket type of any queue, for public calls. Cached: neither ever changes.

@@ -288,21 +288,9 @@ impl Store {
         }
     }
 
-    /// A queue's events after `after`, in seq order.
+    /// A queue's events after `after`, in seq order (at most `MAX_EVENTS_PAGE`).
     pub async fn events(&self, who: &Identity, queue_id: Uuid, after: i64, limit: i64) -> Result<Vec<Event>> {
-        let mut tx = self.begin(who.tenant_id).await?;
-        ensure_queue(&mut tx, queue_id).await?;
-        let rows: Vec<EventRow> = sqlx::query_as(
-            "SELECT seq, queue_id, kind, actor, at, from_state, to_state, data FROM queue_events \
-             WHERE queue_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(queue_id)
-        .bind(after)
-        .bind(limit.clamp(1, MAX_EVENTS_PAGE))
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        rows.into_iter().map(EventRow::into_event).collect()
+        self.events_in(who.tenant_id, queue_id, after, limit.clamp(1, MAX_EVENTS_PAGE)).await
     }
 }
 

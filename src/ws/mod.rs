@@ -122,11 +122,10 @@ impl Audience for StaffAudience {
     }
 }
 
+/// `since=` is accepted and needs nothing: a display always starts from the board as it is now.
 #[derive(Deserialize)]
 pub struct KeyQuery {
     key: String,
-    #[allow(dead_code)] // accepted: a display always starts from the board as it is now
-    since: Option<i64>,
 }
 
 pub async fn display(
@@ -169,11 +168,10 @@ impl Audience for DisplayAudience {
     }
 }
 
+/// `since=` is accepted and needs nothing: a customer always gets their ticket as it is now.
 #[derive(Deserialize)]
 pub struct TokenQuery {
     token: String,
-    #[allow(dead_code)] // accepted: a customer always gets their ticket as it is now
-    since: Option<i64>,
 }
 
 pub async fn customer(
@@ -211,11 +209,14 @@ pub async fn customer(
     Ok(response)
 }
 
+/// What a customer was last shown: position, estimate, status, counter.
+type Shown = (Option<u32>, Option<i64>, String, Option<String>);
+
 /// Customers: their own ticket, whenever its position, estimate, status or counter changes.
 struct CustomerAudience {
     hub: Arc<Hub>,
     ticket: Uuid,
-    last: Option<(Option<u32>, Option<i64>, String, Option<String>)>,
+    last: Option<Shown>,
 }
 
 impl CustomerAudience {

@@ -300,7 +300,6 @@ impl Ws {
     }
 
     /// The next message, which must be JSON.
-    #[track_caller]
     pub async fn json(&mut self) -> Value {
         match self.next().await {
             WsEvent::Json(v) => v,

@@ -186,8 +186,9 @@ enum Mode {
 }
 
 /// The counters of a locked queue, as the batch moves them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 struct QueueState {
+    id: Uuid,
     tenant_id: Uuid,
     status: String,
     capacity: Option<i32>,
@@ -196,6 +197,8 @@ struct QueueState {
     next_number: i32,
     prefix: String,
     ticket_type_id: Uuid,
+    /// Moved by this batch: its counters are stored at the end.
+    #[sqlx(default)]
     dirty: bool,
 }
 
@@ -203,14 +206,20 @@ struct QueueState {
 #[derive(Default)]
 struct Unwritten {
     events: Vec<(Uuid, Event)>,
-    keys: Vec<(Vec<u8>, Vec<u8>, Uuid, Vec<u8>)>,
+    keys: Vec<KeyRow>,
 }
+
+/// An idempotency record as stored: (key hash, request hash, ticket id, sealed token).
+type KeyRow = (Vec<u8>, Vec<u8>, Uuid, Vec<u8>);
+
+/// An idempotency record: (request hash, ticket id, sealed token), by key hash.
+type Keys = HashMap<Vec<u8>, (Vec<u8>, Uuid, Vec<u8>)>;
 
 /// Everything of the batch so far that later changes may need to see.
 struct BatchState {
     queues: HashMap<Uuid, QueueState>,
-    /// Idempotency records by key hash: (request hash, ticket id, sealed token).
-    keys: HashMap<Vec<u8>, (Vec<u8>, Uuid, Vec<u8>)>,
+    /// Idempotency records by key hash.
+    keys: Keys,
     unwritten: Unwritten,
     events: Vec<Event>,
 }
@@ -333,29 +342,21 @@ async fn apply_alone(
 
 /// Locks the queues' rows in id order and reads their counters.
 async fn lock_queues(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, QueueState>> {
-    let rows: Vec<(Uuid, Uuid, String, Option<i32>, i32, i64, i32, String, Uuid)> = sqlx::query_as(
+    let rows: Vec<(Uuid, QueueState)> = sqlx::query_as::<_, QueueState>(
         "SELECT id, tenant_id, status, capacity, waiting, last_seq, next_number, prefix, ticket_type_id \
          FROM queues WHERE id = ANY($1) ORDER BY id FOR UPDATE",
     )
     .bind(ids)
     .fetch_all(&mut *tx)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, tenant_id, status, capacity, waiting, last_seq, next_number, prefix, ticket_type_id)| {
-            let state =
-                QueueState { tenant_id, status, capacity, waiting, last_seq, next_number, prefix, ticket_type_id, dirty: false };
-            (id, state)
-        })
-        .collect())
+    .await?
+    .into_iter()
+    .map(|q| (q.id, q))
+    .collect();
+    Ok(rows.into_iter().collect())
 }
 
 /// The live idempotency records of the batch's joins.
-async fn load_keys(
-    tx: &mut PgConnection,
-    tenant: Uuid,
-    group: &[Pending],
-) -> Result<HashMap<Vec<u8>, (Vec<u8>, Uuid, Vec<u8>)>> {
+async fn load_keys(tx: &mut PgConnection, tenant: Uuid, group: &[Pending]) -> Result<Keys> {
     let hashes: Vec<&[u8]> = group
         .iter()
         .filter_map(|p| match &p.change {
@@ -366,7 +367,7 @@ async fn load_keys(
     if hashes.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(Vec<u8>, Vec<u8>, Uuid, Vec<u8>)> = sqlx::query_as(
+    let rows: Vec<KeyRow> = sqlx::query_as(
         "SELECT key_hash, request_hash, ticket_id, token_sealed FROM idempotency_keys \
          WHERE tenant_id = $1 AND key_hash = ANY($2) AND expires_at > now()",
     )
