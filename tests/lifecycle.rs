@@ -52,6 +52,9 @@ async fn a_ticket_goes_from_joining_to_completed_and_every_step_is_an_event() {
 
     // Assert: the customer sees it, and the log tells the whole story in order.
     assert_eq!(ticket(&app, id, token).await["status"], "completed");
+    // Desk 4 is free again: the next in line is expected to be called at once.
+    let next = ticket(&app, second["id"].as_str().unwrap(), &second_token).await;
+    assert_eq!((next["position"].as_i64(), next["eta_seconds"].as_i64()), (Some(1), Some(0)));
     let events = app.all_events(staff, app.queue).await;
     let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["ticket.joined", "ticket.joined", "ticket.joined", "ticket.called", "ticket.started", "ticket.completed"]);

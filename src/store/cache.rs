@@ -39,6 +39,15 @@ pub struct Pace {
     pub history: CallHistory,
     /// The queue's configured service time, used until there is history.
     pub prior_secs: f64,
+    /// Open counters (those among the recent calls) with nobody at them.
+    pub free: u32,
+}
+
+impl Pace {
+    /// The estimate for the person at `position`.
+    pub fn estimate(&self, position: u32) -> crate::domain::Estimate {
+        self.history.estimate_with_free(position, self.free, self.prior_secs)
+    }
 }
 
 #[derive(Default)]

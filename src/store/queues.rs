@@ -195,7 +195,7 @@ impl Store {
         let (name, status, waiting) = row.ok_or(StoreError::NotFound)?;
         let pace = self.pace_in(&mut tx, id).await?;
         tx.commit().await?;
-        let eta = pace.history.estimate(waiting as u32 + 1, pace.prior_secs);
+        let eta = pace.estimate(waiting as u32 + 1);
         Ok(QueueSummary { id, name, status, waiting, eta_new_seconds: eta.p50, eta_new_p90_seconds: eta.p90 })
     }
 
@@ -306,10 +306,16 @@ impl Store {
         if let Some(pace) = self.caches.pace(queue) {
             return Ok(pace);
         }
-        let (prior, calls): (Option<f64>, Vec<DateTime<Utc>>) = sqlx::query_as(
-            "SELECT (SELECT (settings->>'service_seconds')::float8 FROM queues WHERE id = $1), \
-                    array(SELECT called_at FROM tickets WHERE queue_id = $1 AND called_at IS NOT NULL \
-                          ORDER BY called_at DESC LIMIT 21)",
+        // Open counters are those among the recent calls; a free one has no called or serving
+        // ticket at it (the same rule as the hubs' view).
+        let (prior, calls, free): (Option<f64>, Vec<DateTime<Utc>>, i64) = sqlx::query_as(
+            "WITH recent AS (SELECT called_at, counter FROM tickets WHERE queue_id = $1 AND called_at IS NOT NULL \
+                             ORDER BY called_at DESC LIMIT 21) \
+             SELECT (SELECT (settings->>'service_seconds')::float8 FROM queues WHERE id = $1), \
+                    array(SELECT called_at FROM recent), \
+                    (SELECT count(DISTINCT r.counter) FROM recent r WHERE r.counter IS NOT NULL AND NOT EXISTS ( \
+                       SELECT 1 FROM tickets b WHERE b.queue_id = $1 AND NOT b.in_line AND b.finished_at IS NULL \
+                         AND b.status <> 'no_show' AND b.counter = r.counter))",
         )
         .bind(queue)
         .fetch_one(&mut *conn)
@@ -317,6 +323,7 @@ impl Store {
         let pace = Arc::new(Pace {
             history: CallHistory::from_calls(calls, MAX_GAP_SECS),
             prior_secs: prior.unwrap_or(DEFAULT_SERVICE_SECS),
+            free: free as u32,
         });
         self.caches.paces.insert(queue, (std::time::Instant::now(), pace.clone()));
         Ok(pace)

@@ -102,7 +102,7 @@ fn check_counter(counter: &str) -> Result<()> {
 /// Fills in the estimate of a view in line.
 fn with_eta(mut ticket: Ticket, pace: &Pace) -> Ticket {
     if let Some(p) = ticket.position {
-        let e = pace.history.estimate(p, pace.prior_secs);
+        let e = pace.estimate(p);
         ticket.eta_seconds = Some(e.p50);
         ticket.eta_p90_seconds = Some(e.p90);
     }

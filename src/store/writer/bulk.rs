@@ -94,7 +94,7 @@ pub(super) async fn joins(
         let q = queue(state, *queue_id)?;
         // Joins enter at priority 0 behind everyone in line, so their place is the count.
         let place = (q.waiting + 1) as u32;
-        let estimate = pace.history.estimate(place, pace.prior_secs);
+        let estimate = pace.estimate(place);
         let seq = q.last_seq + 1;
         let row = TicketRow {
             id: *ticket_id,

@@ -138,6 +138,10 @@ async fn run(
         let size = batch.len();
         let started = std::time::Instant::now();
         let events = run_batch(&pool, &caches, std::mem::take(&mut batch)).await;
+        // Calls, finishes and moves change a queue's pace; joins do not.
+        for e in events.iter().filter(|e| e.kind != "ticket.joined") {
+            caches.paces.remove(&e.queue_id);
+        }
         if !events.is_empty() {
             // No listener is fine: nobody in this process is watching.
             let _ = committed.send(Arc::new(events));
