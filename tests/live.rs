@@ -50,8 +50,11 @@ async fn a_customer_sees_their_place_fall_from_five_to_one_then_their_call() {
 async fn events_until(ws: &mut common::Ws, last: i64) -> Vec<i64> {
     let mut seqs = Vec::new();
     while seqs.last().copied().unwrap_or(0) < last {
-        let msg = ws.json().await;
-        assert_eq!(msg["type"], "event", "{msg}");
+        let msg = match ws.next().await {
+            WsEvent::Json(msg) => msg,
+            WsEvent::Closed(code) => panic!("closed with {code} after seqs up to {:?} of {last}", seqs.last()),
+        };
+        assert_eq!(msg["type"], "event", "after {:?}: {msg}", seqs.last());
         seqs.push(msg["event"]["seq"].as_i64().unwrap());
     }
     seqs

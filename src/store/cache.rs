@@ -58,7 +58,10 @@ pub struct Caches {
     pub ticket_types: DashMap<Uuid, Arc<TicketRules>>,
     /// Staff bearer tokens by hash.
     pub staff: DashMap<Vec<u8>, (Identity, Instant)>,
-    pub paces: DashMap<Uuid, (Instant, Arc<Pace>)>,
+    /// Each queue's pace and when it was read (None: known to be out of date).
+    pub paces: DashMap<Uuid, (Option<Instant>, Arc<Pace>)>,
+    /// Queues whose pace someone is re-reading now; the others use the old one meanwhile.
+    pub refreshing: DashMap<Uuid, ()>,
 }
 
 impl Caches {
@@ -81,10 +84,28 @@ impl Caches {
         self.staff.insert(hash, (identity, Instant::now()));
     }
 
+    /// A queue's pace if it is fresh, or if it is stale but someone else is already re-reading
+    /// it (so a burst of requests re-reads it once, not once each).
     pub fn pace(&self, queue: Uuid) -> Option<Arc<Pace>> {
-        self.paces
-            .get(&queue)
-            .filter(|e| e.value().0.elapsed() < HISTORY_TTL)
-            .map(|e| e.value().1.clone())
+        let (read_at, pace) = self.paces.get(&queue).map(|e| e.value().clone())?;
+        if read_at.is_some_and(|at| at.elapsed() < HISTORY_TTL) {
+            return Some(pace);
+        }
+        match self.refreshing.insert(queue, ()) {
+            Some(()) => Some(pace),
+            None => None, // ours to re-read; `remember_pace` ends the claim
+        }
+    }
+
+    pub fn remember_pace(&self, queue: Uuid, pace: Arc<Pace>) {
+        self.paces.insert(queue, (Some(Instant::now()), pace));
+        self.refreshing.remove(&queue);
+    }
+
+    /// Marks a queue's pace out of date (a call or a finish changed it).
+    pub fn pace_changed(&self, queue: Uuid) {
+        if let Some(mut e) = self.paces.get_mut(&queue) {
+            e.value_mut().0 = None;
+        }
     }
 }

@@ -303,9 +303,22 @@ impl Store {
 
     /// The pace of a queue for estimates, cached for a couple of seconds.
     pub(super) async fn pace_in(&self, conn: &mut PgConnection, queue: Uuid) -> Result<Arc<Pace>> {
-        if let Some(pace) = self.caches.pace(queue) {
-            return Ok(pace);
+        match self.caches.pace(queue) {
+            Some(pace) => Ok(pace),
+            None => self.load_pace(conn, queue).await,
         }
+    }
+
+    /// Reads a queue's pace (for a caller that found the cache out of date and holds the claim).
+    pub(super) async fn load_pace(&self, conn: &mut PgConnection, queue: Uuid) -> Result<Arc<Pace>> {
+        let read = self.read_pace(conn, queue).await;
+        if read.is_err() {
+            self.caches.refreshing.remove(&queue);
+        }
+        read
+    }
+
+    async fn read_pace(&self, conn: &mut PgConnection, queue: Uuid) -> Result<Arc<Pace>> {
         // Open counters are those among the recent calls; a free one has no called or serving
         // ticket at it (the same rule as the hubs' view).
         let (prior, calls, free): (Option<f64>, Vec<DateTime<Utc>>, i64) = sqlx::query_as(
@@ -325,7 +338,7 @@ impl Store {
             prior_secs: prior.unwrap_or(DEFAULT_SERVICE_SECS),
             free: free as u32,
         });
-        self.caches.paces.insert(queue, (std::time::Instant::now(), pace.clone()));
+        self.caches.remember_pace(queue, pace.clone());
         Ok(pace)
     }
 }

@@ -119,7 +119,7 @@ impl Store {
             Some(pace) => pace,
             None => {
                 let mut tx = self.begin(meta.tenant_id).await?;
-                let pace = self.pace_in(&mut tx, queue_id).await?;
+                let pace = self.load_pace(&mut tx, queue_id).await?;
                 tx.commit().await?;
                 pace
             }

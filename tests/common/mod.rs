@@ -282,14 +282,17 @@ pub enum WsEvent {
 }
 
 impl Ws {
-    /// The next text message (pings and pongs skipped), or how the socket closed.
+    /// The next text message (pings and pongs skipped), or how the socket closed (`Closed(0)`:
+    /// nothing came for 15 s).
     pub async fn next(&mut self) -> WsEvent {
         use futures_util::StreamExt;
         use tokio_tungstenite::tungstenite::Message;
         // One deadline for the message, not per frame: the server's pings must not extend it.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let msg = tokio::time::timeout_at(deadline, self.stream.next()).await.expect("a message within 15 s");
+            let Ok(msg) = tokio::time::timeout_at(deadline, self.stream.next()).await else {
+                return WsEvent::Closed(0); // 0: nothing came within 15 s
+            };
             match msg {
                 Some(Ok(Message::Text(t))) => return WsEvent::Json(serde_json::from_str(&t).unwrap()),
                 Some(Ok(Message::Close(frame))) => return WsEvent::Closed(frame.map_or(1005, |f| u16::from(f.code))),

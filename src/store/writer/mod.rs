@@ -140,7 +140,7 @@ async fn run(
         let events = run_batch(&pool, &caches, std::mem::take(&mut batch)).await;
         // Calls, finishes and moves change a queue's pace; joins do not.
         for e in events.iter().filter(|e| e.kind != "ticket.joined") {
-            caches.paces.remove(&e.queue_id);
+            caches.pace_changed(e.queue_id);
         }
         if !events.is_empty() {
             // No listener is fine: nobody in this process is watching.
