@@ -58,8 +58,8 @@ pub struct Caches {
     pub ticket_types: DashMap<Uuid, Arc<TicketRules>>,
     /// Staff bearer tokens by hash.
     pub staff: DashMap<Vec<u8>, (Identity, Instant)>,
-    /// Each queue's pace and when it was read (None: known to be out of date).
-    pub paces: DashMap<Uuid, (Option<Instant>, Arc<Pace>)>,
+    /// Each queue's pace, when it was read, and whether a call or finish has changed it since.
+    pub paces: DashMap<Uuid, (Instant, bool, Arc<Pace>)>,
     /// Queues whose pace someone is re-reading now; the others use the old one meanwhile.
     pub refreshing: DashMap<Uuid, ()>,
 }
@@ -85,10 +85,12 @@ impl Caches {
     }
 
     /// A queue's pace if it is fresh, or if it is stale but someone else is already re-reading
-    /// it (so a burst of requests re-reads it once, not once each).
-    pub fn pace(&self, queue: Uuid) -> Option<Arc<Pace>> {
-        let (read_at, pace) = self.paces.get(&queue).map(|e| e.value().clone())?;
-        if read_at.is_some_and(|at| at.elapsed() < HISTORY_TTL) {
+    /// it (so a burst of requests re-reads it once, not once each). `exact` callers (a customer
+    /// reading their ticket) also want a change committed since the last read; joins take a pace
+    /// up to `HISTORY_TTL` old, which keeps a busy queue's joins from re-reading it after every call.
+    pub fn pace(&self, queue: Uuid, exact: bool) -> Option<Arc<Pace>> {
+        let (read_at, changed, pace) = self.paces.get(&queue).map(|e| e.value().clone())?;
+        if read_at.elapsed() < HISTORY_TTL && !(exact && changed) {
             return Some(pace);
         }
         match self.refreshing.insert(queue, ()) {
@@ -98,14 +100,14 @@ impl Caches {
     }
 
     pub fn remember_pace(&self, queue: Uuid, pace: Arc<Pace>) {
-        self.paces.insert(queue, (Some(Instant::now()), pace));
+        self.paces.insert(queue, (Instant::now(), false, pace));
         self.refreshing.remove(&queue);
     }
 
     /// Marks a queue's pace out of date (a call or a finish changed it).
     pub fn pace_changed(&self, queue: Uuid) {
         if let Some(mut e) = self.paces.get_mut(&queue) {
-            e.value_mut().0 = None;
+            e.value_mut().1 = true;
         }
     }
 }

@@ -303,7 +303,7 @@ impl Store {
 
     /// The pace of a queue for estimates, cached for a couple of seconds.
     pub(super) async fn pace_in(&self, conn: &mut PgConnection, queue: Uuid) -> Result<Arc<Pace>> {
-        match self.caches.pace(queue) {
+        match self.caches.pace(queue, true) {
             Some(pace) => Ok(pace),
             None => self.load_pace(conn, queue).await,
         }

@@ -115,7 +115,7 @@ impl Store {
     pub async fn join(&self, queue_id: Uuid, mut request: JoinRequest, idempotency_key: Option<&str>) -> Result<Joined> {
         check_join(&mut request)?;
         let meta = self.queue_meta(queue_id).await?.ok_or(StoreError::NotFound)?;
-        let pace = match self.caches.pace(queue_id) {
+        let pace = match self.caches.pace(queue_id, false) {
             Some(pace) => pace,
             None => {
                 let mut tx = self.begin(meta.tenant_id).await?;
