@@ -2,7 +2,7 @@
 //! forward one event at a time. From it come the customer's ticket view (position in O(log n)),
 //! the staff snapshot and the display board.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -33,6 +33,9 @@ pub struct QueueView {
     queue: Value,
     tickets: HashMap<Uuid, Tracked>,
     line: Line,
+    /// Tickets out of line but not finished (called, serving, no-show): few, unlike the line,
+    /// so the board and the idle-desk count never walk the whole line.
+    active: HashSet<Uuid>,
     /// Recent calls and the counter each was made from.
     calls: VecDeque<(DateTime<Utc>, Option<String>)>,
     history: CallHistory,
@@ -73,6 +76,7 @@ impl QueueView {
             queue,
             tickets: HashMap::with_capacity(tickets.len()),
             line: Line::new(),
+            active: HashSet::new(),
             calls: VecDeque::new(),
             history: CallHistory::default(),
             prior_secs,
@@ -81,6 +85,8 @@ impl QueueView {
         for (ticket, line_seq) in tickets {
             if ticket.position.is_some() {
                 view.line.insert(ticket.id, ticket.priority, line_seq);
+            } else {
+                view.active.insert(ticket.id);
             }
             view.tickets.insert(ticket.id, Tracked { ticket, line_seq });
         }
@@ -108,6 +114,7 @@ impl QueueView {
         match event.kind.as_str() {
             "ticket.transferred_out" => {
                 self.line.remove(id);
+                self.active.remove(&id);
                 self.tickets.remove(&id);
                 self.free = self.free_desks();
                 return;
@@ -127,13 +134,19 @@ impl QueueView {
         let line_seq = self.tickets[&id].line_seq;
         if ticket.position.is_some() {
             self.line.insert(id, ticket.priority, line_seq);
+            self.active.remove(&id);
         } else {
             self.line.remove(id);
+            self.active.insert(id);
         }
         if ticket.finished_at.is_some() {
             self.tickets.remove(&id);
+            self.active.remove(&id);
         }
-        self.free = self.free_desks();
+        // A join neither opens nor frees a desk.
+        if event.kind != "ticket.joined" {
+            self.free = self.free_desks();
+        }
     }
 
     fn record_call(&mut self, at: DateTime<Utc>, counter: Option<String>) {
@@ -147,11 +160,12 @@ impl QueueView {
 
     /// Open counters (those that called recently) with nobody at them now.
     fn free_desks(&self) -> u32 {
-        let open: std::collections::HashSet<&str> = self.calls.iter().filter_map(|c| c.1.as_deref()).collect();
-        let busy: std::collections::HashSet<&str> = self
-            .tickets
-            .values()
-            .filter(|t| !self.line.contains(t.ticket.id) && t.ticket.status != "no_show")
+        let open: HashSet<&str> = self.calls.iter().filter_map(|c| c.1.as_deref()).collect();
+        let busy: HashSet<&str> = self
+            .active
+            .iter()
+            .filter_map(|id| self.tickets.get(id))
+            .filter(|t| t.ticket.status != "no_show")
             .filter_map(|t| t.ticket.counter.as_deref())
             .filter(|c| open.contains(c))
             .collect();
@@ -196,7 +210,7 @@ impl QueueView {
     /// Tickets out of line but not finished (called, being served, no-shows), latest call first.
     pub fn active(&self) -> Vec<Ticket> {
         let mut active: Vec<Ticket> =
-            self.tickets.values().filter(|t| !self.line.contains(t.ticket.id)).map(|t| self.present(&t.ticket)).collect();
+            self.active.iter().filter_map(|id| self.tickets.get(id)).map(|t| self.present(&t.ticket)).collect();
         active.sort_by(|a, b| b.called_at.cmp(&a.called_at).then(a.number.cmp(&b.number)));
         active
     }
@@ -302,6 +316,24 @@ mod tests {
         assert_eq!(v.ticket(Uuid::from_u128(1)).unwrap().position, Some(1));
         assert_eq!(v.ticket(Uuid::from_u128(2)).unwrap().position, Some(2));
         assert_eq!(v.waiting().len(), 3);
+    }
+
+    #[test]
+    fn a_long_line_keeps_the_board_small_and_the_active_set_exact() {
+        let mut v = view();
+        for n in 1..=2_000u128 {
+            v.apply(&event(n as i64, EventKind::Joined, ticket(n, Some(n as u32))));
+        }
+        let mut called = ticket(1, None);
+        called.counter = Some("1".into());
+        called.called_at = Some(DateTime::from_timestamp(1_700_200_000, 0).unwrap());
+        v.apply(&event(2_001, EventKind::Transition("call".into()), called));
+        assert_eq!(v.active().len(), 1);
+        let board = v.board();
+        assert_eq!((board.waiting, board.next.len(), board.now_serving.len()), (1_999, 5, 1));
+        v.apply(&event(2_002, EventKind::Transition("requeue".into()), ticket(1, Some(1))));
+        assert!(v.active().is_empty());
+        assert_eq!(v.ticket(Uuid::from_u128(1)).unwrap().position, Some(1));
     }
 
     #[test]
