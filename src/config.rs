@@ -19,6 +19,9 @@ pub struct Settings {
     /// HTTP worker threads; defaults to the number of cores.
     pub workers: Option<usize>,
     pub store: StoreSettings,
+    /// Sockets are pinged this often, and closed when silent for `socket_silence`.
+    pub socket_ping: std::time::Duration,
+    pub socket_silence: std::time::Duration,
     /// Which live feeds run; all of them unless a test says otherwise.
     pub feeds: Option<crate::fanout::Feeds>,
 }
@@ -34,6 +37,8 @@ impl Settings {
             allowed_origins: Vec::new(),
             workers: None,
             store: StoreSettings::default(),
+            socket_ping: std::time::Duration::from_secs(15),
+            socket_silence: std::time::Duration::from_secs(45),
             feeds: None,
         }
     }

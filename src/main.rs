@@ -126,7 +126,7 @@ async fn serve(database_url: &str, args: ServeArgs, demo: bool) -> anyhow::Resul
         allowed_origins: args.allowed_origins,
         workers: args.workers,
         store: StoreSettings { pool_size: args.db_pool_size, max_batch: args.write_batch_max, ..StoreSettings::default() },
-        feeds: None,
+        ..Settings::new("", "")
     };
     let public = settings.public_url.clone();
     let app = Application::build(settings).await?;

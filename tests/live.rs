@@ -278,3 +278,38 @@ async fn a_client_that_never_reads_is_dropped_while_the_others_get_everything() 
     assert!(!got_last, "a client that never read cannot have been sent everything");
     let _ = closed_slow; // the close frame may not fit in a full buffer; the connection ending is what counts
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_socket_is_closed_and_one_that_answers_pings_is_kept() {
+    use futures_util::StreamExt;
+    use std::time::Duration;
+    let app = common::spawn_app_with(|s| {
+        s.socket_ping = Duration::from_millis(200);
+        s.socket_silence = Duration::from_millis(800);
+    })
+    .await;
+    let (ticket, token) = app.joined(app.queue).await;
+    let path = format!("/ws/tickets/{}?token={token}", ticket["id"].as_str().unwrap());
+
+    // This one reads (and so answers pings) for well over the silence limit.
+    let mut lively = app.ws(&path).await;
+    assert_eq!(lively.json().await["type"], "ticket");
+    let quiet = tokio::time::timeout(Duration::from_secs(3), lively.next()).await;
+    assert!(quiet.is_err(), "a socket answering pings stayed open: {quiet:?}");
+
+    // This one never reads, so never answers a ping: the server lets it go (the close frame may
+    // not get through to a client that does not read; the connection ending is what counts).
+    let mut silent = app.stalled_ws(&path).await;
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        loop {
+            match silent.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    })
+    .await;
+    assert!(matches!(ended, Ok(None | Some(4002))), "the silent socket was not let go: {ended:?}");
+}

@@ -38,6 +38,10 @@ fn upgrade(req: &HttpRequest, body: web::Payload) -> Result<Upgraded, ApiError> 
     Ok((response, session, stream))
 }
 
+fn timing(state: &AppState) -> session::Timing {
+    session::Timing { ping_every: state.settings.socket_ping, silent_for: state.settings.socket_silence }
+}
+
 /// Closes a socket whose credentials failed.
 async fn refuse(session: actix_ws::Session, code: u16, why: &str) {
     let _ = session.close(Some(close::reason(code, why))).await;
@@ -94,7 +98,7 @@ pub async fn staff(
             StaffStart::Fetch { .. } => vec![hub.snapshot().1],
         };
         let audience = StaffAudience { hub, last: seq };
-        session::run(session, stream, membership, rx, first, audience, state.shutdown.clone()).await;
+        session::run(session, stream, membership, rx, first, audience, state.shutdown.clone(), timing(&state)).await;
     });
     Ok(response)
 }
@@ -148,7 +152,8 @@ pub async fn display(
         };
         let hub = membership.hub.clone();
         let (rx, board) = hub.subscribe_display();
-        session::run(session, stream, membership, rx, vec![board], DisplayAudience { hub }, state.shutdown.clone()).await;
+        let audience = DisplayAudience { hub };
+        session::run(session, stream, membership, rx, vec![board], audience, state.shutdown.clone(), timing(&state)).await;
     });
     Ok(response)
 }
@@ -204,7 +209,7 @@ pub async fn customer(
         };
         let mut audience = CustomerAudience { hub, ticket, last: None };
         let first = audience.changed(&now).into_iter().collect();
-        session::run(session, stream, membership, rx, first, audience, state.shutdown.clone()).await;
+        session::run(session, stream, membership, rx, first, audience, state.shutdown.clone(), timing(&state)).await;
     });
     Ok(response)
 }

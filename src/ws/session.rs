@@ -13,10 +13,13 @@ use tokio::sync::{broadcast, watch};
 use super::close;
 use crate::fanout::{Frame, Membership};
 
-/// The server pings this often…
-const PING_EVERY: Duration = Duration::from_secs(15);
-/// …and closes sockets it has not heard from for this long.
-const SILENT_FOR: Duration = Duration::from_secs(45);
+/// How often the server pings, and how long a socket may stay silent (15 s and 45 s by the
+/// protocol; settings, so tests can shorten them).
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub ping_every: Duration,
+    pub silent_for: Duration,
+}
 /// A send that takes longer than this marks the client as too slow.
 const SEND_DEADLINE: Duration = Duration::from_secs(5);
 /// Incoming frames larger than this close the socket.
@@ -40,10 +43,19 @@ enum End {
 }
 
 async fn send(session: &mut Session, text: ByteString) -> Result<(), End> {
-    match tokio::time::timeout(SEND_DEADLINE, session.text(text)).await {
+    within_deadline(session.text(text), End::Close(close::SLOW, "too slow to keep up; reconnect with since=")).await
+}
+
+/// Every write to the client has a deadline: a write to a client that stopped reading never
+/// completes (the session's flush waits on it), and would hold the socket forever.
+async fn within_deadline(
+    write: impl std::future::Future<Output = Result<(), actix_ws::Closed>>,
+    late: End,
+) -> Result<(), End> {
+    match tokio::time::timeout(SEND_DEADLINE, write).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_closed)) => Err(End::Gone),
-        Err(_late) => Err(End::Close(close::SLOW, "too slow to keep up; reconnect with since=")),
+        Err(_late) => Err(late),
     }
 }
 
@@ -56,13 +68,14 @@ pub async fn run<A: Audience>(
     first: Vec<ByteString>,
     mut audience: A,
     mut shutdown: watch::Receiver<bool>,
+    timing: Timing,
 ) {
     let end = async {
         for text in first {
             send(&mut session, text).await?;
         }
         let mut heard = Instant::now();
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY);
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + timing.ping_every, timing.ping_every);
         let (mut window, mut messages) = (Instant::now(), 0u32);
         loop {
             tokio::select! {
@@ -70,7 +83,7 @@ pub async fn run<A: Audience>(
                     heard = Instant::now();
                     match msg {
                         Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                            session.pong(&bytes).await.map_err(|_| End::Gone)?;
+                            within_deadline(session.pong(&bytes), End::Close(close::SLOW, "not reading")).await?;
                         }
                         Some(Ok(AggregatedMessage::Pong(_))) => {}
                         Some(Ok(AggregatedMessage::Text(text))) => {
@@ -120,10 +133,10 @@ pub async fn run<A: Audience>(
                     }
                 },
                 _ = ping.tick() => {
-                    if heard.elapsed() > SILENT_FOR {
+                    if heard.elapsed() > timing.silent_for {
                         return Err(End::Close(close::IDLE, "silent for too long"));
                     }
-                    session.ping(b"").await.map_err(|_| End::Gone)?;
+                    within_deadline(session.ping(b""), End::Close(close::IDLE, "not answering")).await?;
                 }
                 _ = shutdown.changed() => {
                     return Err(End::Close(close::SHUTTING_DOWN, "the server is restarting; reconnect"));
