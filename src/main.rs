@@ -125,7 +125,11 @@ async fn serve(database_url: &str, args: ServeArgs, demo: bool) -> anyhow::Resul
         public_url: args.public_url,
         allowed_origins: args.allowed_origins,
         workers: args.workers,
-        store: StoreSettings { pool_size: args.db_pool_size, max_batch: args.write_batch_max, ..StoreSettings::default() },
+        store: StoreSettings {
+            pool_size: args.db_pool_size,
+            max_batch: args.write_batch_max,
+            ..StoreSettings::default()
+        },
         ..Settings::new("", "")
     };
     let public = settings.public_url.clone();

@@ -8,8 +8,8 @@ use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 
 use crate::config::Settings;
-use crate::http::{self, AppState};
 use crate::fanout::{Fanout, Feeds};
+use crate::http::{self, AppState};
 use crate::store::{self, Store};
 use crate::ws;
 
@@ -50,12 +50,14 @@ impl Application {
             shutdown: shutdown_rx,
             settings: Arc::new(settings),
         });
-        let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(ws::configure).configure(http::configure))
-            .workers(workers)
-            .backlog(4096)
-            .disable_signals()
-            .listen(listener)?
-            .run();
+        let server = HttpServer::new(move || {
+            App::new().app_data(state.clone()).configure(ws::configure).configure(http::configure)
+        })
+        .workers(workers)
+        .backlog(4096)
+        .disable_signals()
+        .listen(listener)?
+        .run();
         Ok(Application { port, server, store, shutdown: Arc::new(shutdown) })
     }
 

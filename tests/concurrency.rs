@@ -114,7 +114,11 @@ async fn a_join_replayed_with_its_idempotency_key_answers_the_same_ticket() {
     other.expect_problem(409, "idempotency_conflict");
 
     // Concurrent replays of one key make one ticket.
-    let burst: Vec<Value> = join_all((0..20).map(|_| send("burst-1", json!({"party_size": 3})))).await.into_iter().map(|r| r.expect(201)).collect();
+    let burst: Vec<Value> = join_all((0..20).map(|_| send("burst-1", json!({"party_size": 3}))))
+        .await
+        .into_iter()
+        .map(|r| r.expect(201))
+        .collect();
     let ids: HashSet<&str> = burst.iter().map(|b| b["ticket"]["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), 1);
     assert_gapless(&app.all_events(&app.admin, app.queue).await, 2);
@@ -124,7 +128,8 @@ async fn a_join_replayed_with_its_idempotency_key_answers_the_same_ticket() {
     let token = first["token"].as_str().unwrap();
     app.get(&format!("/api/v1/tickets/{id}?token={token}"), None).await.expect(200);
     let mut conn = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
-    let sealed: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_sealed FROM idempotency_keys").fetch_all(&mut conn).await.unwrap();
+    let sealed: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT token_sealed FROM idempotency_keys").fetch_all(&mut conn).await.unwrap();
     assert_eq!(sealed.len(), 2);
     assert!(sealed.iter().all(|s| !String::from_utf8_lossy(s).contains(token)));
 }
@@ -195,7 +200,11 @@ async fn a_join_racing_another_nodes_join_with_the_same_key_is_refused_alone() {
     let tenant: uuid::Uuid = app.store.tenant_by_slug("acme").await.unwrap().unwrap();
     let mut other = app.app_role_connection().await;
     other.execute("BEGIN").await.unwrap();
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)").bind(tenant.to_string()).execute(&mut other).await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(tenant.to_string())
+        .execute(&mut other)
+        .await
+        .unwrap();
     sqlx::query(
         "INSERT INTO idempotency_keys (tenant_id, key_hash, request_hash, ticket_id, token_sealed, expires_at) \
          VALUES ($1, sha256('k-held'), '\\x00', gen_random_uuid(), '\\x00', now() + interval '1 hour')",

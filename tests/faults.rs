@@ -32,7 +32,10 @@ async fn a_change_made_on_one_node_reaches_sockets_on_another() {
     app.call_next(&app.admin, app.queue, "A-desk").await.expect(200);
     all_until(&mut on_b, 1, 2).await;
     let called = customer_on_b.json().await;
-    assert_eq!((called["ticket"]["status"].as_str(), called["ticket"]["counter"].as_str()), (Some("called"), Some("A-desk")));
+    assert_eq!(
+        (called["ticket"]["status"].as_str(), called["ticket"]["counter"].as_str()),
+        (Some("called"), Some("A-desk"))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,9 +49,11 @@ async fn killing_the_listener_twenty_times_during_writes_loses_nothing() {
         let mut n = 0;
         // Bounded: until the kills are over, at most 3,000 joins.
         while !done.load(std::sync::atomic::Ordering::Relaxed) && n < 3000 {
-            futures_util::future::join_all((0..5).map(|_| app.join(app.queue, json!({})))).await.into_iter().for_each(|r| {
-                r.expect(201);
-            });
+            futures_util::future::join_all((0..5).map(|_| app.join(app.queue, json!({})))).await.into_iter().for_each(
+                |r| {
+                    r.expect(201);
+                },
+            );
             n += 5;
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -78,13 +83,16 @@ async fn killing_the_listener_twenty_times_during_writes_loses_nothing() {
     let mut fresh = app.staff_socket(app.queue, None).await;
     let snap = fresh.json().await;
     assert_eq!(snap["seq"].as_i64(), Some(written));
-    let in_hub: Vec<String> = snap["waiting"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect();
-    let in_db: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM tickets WHERE queue_id = $1 AND in_line ORDER BY priority DESC, line_seq")
-        .bind(app.queue)
-        .fetch_all(&mut sqlx::PgConnection::connect(&app.db_url).await.unwrap())
-        .await
-        .unwrap();
+    let in_hub: Vec<String> =
+        snap["waiting"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect();
+    let in_db: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM tickets WHERE queue_id = $1 AND in_line ORDER BY priority DESC, line_seq")
+            .bind(app.queue)
+            .fetch_all(&mut sqlx::PgConnection::connect(&app.db_url).await.unwrap())
+            .await
+            .unwrap();
     assert_eq!(in_hub, in_db.iter().map(|id| id.to_string()).collect::<Vec<_>>());
-    let positions: Vec<i64> = snap["waiting"].as_array().unwrap().iter().map(|t| t["position"].as_i64().unwrap()).collect();
+    let positions: Vec<i64> =
+        snap["waiting"].as_array().unwrap().iter().map(|t| t["position"].as_i64().unwrap()).collect();
     assert_eq!(positions, (1..=in_db.len() as i64).collect::<Vec<_>>());
 }

@@ -18,7 +18,13 @@ async fn another_tenants_staff_get_404_for_our_queues_and_tickets() {
         app.get(&format!("/api/v1/queues/{q}/events"), Some(&beta)).await,
         app.get(&format!("/api/v1/queues/{q}/stats"), Some(&beta)).await,
         app.call_next(&beta, q, "1").await,
-        app.request(reqwest::Method::PATCH, &format!("/api/v1/queues/{q}"), Some(&beta), Some(json!({"status": "closed"}))).await,
+        app.request(
+            reqwest::Method::PATCH,
+            &format!("/api/v1/queues/{q}"),
+            Some(&beta),
+            Some(json!({"status": "closed"})),
+        )
+        .await,
         app.post(&format!("/api/v1/queues/{q}/display-keys"), Some(&beta), json!({})).await,
         app.get(&format!("/api/v1/tickets/{id}"), Some(&beta)).await,
         app.transition(&beta, id, "call").await,
@@ -53,21 +59,29 @@ async fn the_service_role_with_another_tenants_setting_sees_no_row_of_ours() {
             .await
             .unwrap();
     assert!(!is_super && !bypass);
-    let owns: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
+    let owns: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tableowner = current_user")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
     assert_eq!(owns, 0, "the service role owns no table");
 
     let tables = ["tenants", "users", "staff_tokens", "ticket_types", "queues", "tickets", "queue_events"];
     let count_acme = |table: &str| {
-        let sql = format!("SELECT count(*) FROM {table} WHERE {} = '{acme}'", if table == "tenants" { "id" } else { "tenant_id" });
+        let sql = format!(
+            "SELECT count(*) FROM {table} WHERE {} = '{acme}'",
+            if table == "tenants" { "id" } else { "tenant_id" }
+        );
         sqlx::AssertSqlSafe(sql)
     };
     for (tenant, expect_rows) in [(Some(beta), false), (None, false), (Some(acme), true)] {
         conn.execute("BEGIN").await.unwrap();
         if let Some(t) = tenant {
-            sqlx::query("SELECT set_config('app.tenant_id', $1, true)").bind(t.to_string()).execute(&mut conn).await.unwrap();
+            sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+                .bind(t.to_string())
+                .execute(&mut conn)
+                .await
+                .unwrap();
         }
         for table in tables {
             let n: i64 = sqlx::query_scalar(count_acme(table)).fetch_one(&mut conn).await.unwrap();
@@ -96,7 +110,8 @@ async fn wrong_credentials_are_refused_alike() {
         ("nope", ADMIN_EMAIL, PASSWORD),
         ("acme", ADMIN_EMAIL, ""),
     ] {
-        let reply = app.post("/api/v1/auth/login", None, json!({"tenant": tenant, "email": email, "password": password})).await;
+        let reply =
+            app.post("/api/v1/auth/login", None, json!({"tenant": tenant, "email": email, "password": password})).await;
         reply.expect_problem(401, "unauthorized");
         assert_eq!(reply.body["detail"], "wrong tenant, email or password");
     }
@@ -110,9 +125,13 @@ async fn wrong_credentials_are_refused_alike() {
     let (mine, token) = app.joined(app.queue).await;
     let (theirs, _) = app.joined(app.queue).await;
     app.call_next(&token, app.queue, "1").await.expect_problem(401, "unauthorized");
-    app.get(&format!("/api/v1/tickets/{}", theirs["id"].as_str().unwrap()), Some(&token)).await.expect_problem(404, "not_found");
+    app.get(&format!("/api/v1/tickets/{}", theirs["id"].as_str().unwrap()), Some(&token))
+        .await
+        .expect_problem(404, "not_found");
     app.get(&format!("/api/v1/tickets/{}", mine["id"].as_str().unwrap()), Some(&token)).await.expect(200);
-    app.get(&format!("/api/v1/tickets/{}", mine["id"].as_str().unwrap()), None).await.expect_problem(401, "unauthorized");
+    app.get(&format!("/api/v1/tickets/{}", mine["id"].as_str().unwrap()), None)
+        .await
+        .expect_problem(401, "unauthorized");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,11 +145,16 @@ async fn each_role_does_what_it_may_and_no_more() {
     let fsm = queuecast::domain::fsm::default_type_json();
 
     app.post("/api/v1/queues", Some(&staff), json!({"slug": "s", "name": "S"})).await.expect_problem(403, "forbidden");
-    app.post(&format!("/api/v1/queues/{}/display-keys", app.queue), Some(&staff), json!({})).await.expect_problem(403, "forbidden");
-    app.post("/api/v1/ticket-types", Some(&manager), json!({"code": "t", "name": "T", "fsm": fsm})).await.expect_problem(403, "forbidden");
+    app.post(&format!("/api/v1/queues/{}/display-keys", app.queue), Some(&staff), json!({}))
+        .await
+        .expect_problem(403, "forbidden");
+    app.post("/api/v1/ticket-types", Some(&manager), json!({"code": "t", "name": "T", "fsm": fsm}))
+        .await
+        .expect_problem(403, "forbidden");
 
     app.create_queue(&manager, "by-manager", json!({})).await;
-    let key = app.post(&format!("/api/v1/queues/{}/display-keys", app.queue), Some(&manager), json!({})).await.expect(200);
+    let key =
+        app.post(&format!("/api/v1/queues/{}/display-keys", app.queue), Some(&manager), json!({})).await.expect(200);
     assert_eq!(key["key"].as_str().unwrap().len(), 43);
     app.joined(app.queue).await;
     app.call_next(&staff, app.queue, "7").await.expect(200);
@@ -154,7 +178,10 @@ async fn expired_tokens_keys_and_passes_are_purged_and_live_ones_kept() {
         .execute(&mut owner)
         .await
         .unwrap();
-    owner.execute("UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key_hash = sha256('old')").await.unwrap();
+    owner
+        .execute("UPDATE idempotency_keys SET expires_at = now() - interval '1 second' WHERE key_hash = sha256('old')")
+        .await
+        .unwrap();
     owner.execute("UPDATE socket_passes SET expires_at = now() - interval '1 second'").await.unwrap();
 
     assert_eq!(app.store.purge_expired().await.unwrap(), 3);

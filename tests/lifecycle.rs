@@ -15,7 +15,8 @@ async fn a_ticket_goes_from_joining_to_completed_and_every_step_is_an_event() {
     let staff = &app.admin;
 
     // Arrange: three people join.
-    let first = app.join(app.queue, json!({"name": "Ann", "phone": "+44 20 7946 0000", "party_size": 2})).await.expect(201);
+    let first =
+        app.join(app.queue, json!({"name": "Ann", "phone": "+44 20 7946 0000", "party_size": 2})).await.expect(201);
     let (second, second_token) = app.joined(app.queue).await;
     let (third, _) = app.joined(app.queue).await;
     let (id, token) = (first["ticket"]["id"].as_str().unwrap(), first["token"].as_str().unwrap());
@@ -57,7 +58,10 @@ async fn a_ticket_goes_from_joining_to_completed_and_every_step_is_an_event() {
     assert_eq!((next["position"].as_i64(), next["eta_seconds"].as_i64()), (Some(1), Some(0)));
     let events = app.all_events(staff, app.queue).await;
     let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["ticket.joined", "ticket.joined", "ticket.joined", "ticket.called", "ticket.started", "ticket.completed"]);
+    assert_eq!(
+        kinds,
+        ["ticket.joined", "ticket.joined", "ticket.joined", "ticket.called", "ticket.started", "ticket.completed"]
+    );
     let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
     assert_eq!(events[3]["ticket"]["id"], id);
@@ -66,7 +70,10 @@ async fn a_ticket_goes_from_joining_to_completed_and_every_step_is_an_event() {
     assert_eq!(events[0]["actor"], "customer");
 
     let stats = app.get(&format!("/api/v1/queues/{}/stats", app.queue), Some(staff)).await.expect(200);
-    assert_eq!((stats["joined"].as_i64(), stats["served"].as_i64(), stats["waiting"].as_i64()), (Some(3), Some(1), Some(2)));
+    assert_eq!(
+        (stats["joined"].as_i64(), stats["served"].as_i64(), stats["waiting"].as_i64()),
+        (Some(3), Some(1), Some(2))
+    );
     assert_eq!(stats["by_status"]["waiting"], 2);
     assert_eq!(stats["wait_seconds"]["count"], 1);
     assert_eq!(stats["estimate_error"]["samples"], 1);
@@ -157,7 +164,10 @@ async fn a_transferred_ticket_joins_the_end_of_the_other_line() {
     let id = t["id"].as_str().unwrap();
     app.call_next(staff, app.queue, "1").await.expect(200);
 
-    let moved = app.post(&format!("/api/v1/tickets/{id}/transfer"), Some(staff), json!({"queue_id": pharmacy})).await.expect(200);
+    let moved = app
+        .post(&format!("/api/v1/tickets/{id}/transfer"), Some(staff), json!({"queue_id": pharmacy}))
+        .await
+        .expect(200);
     assert_eq!(moved["queue_id"], pharmacy.to_string());
     assert_eq!((moved["status"].as_str(), moved["position"].as_i64()), (Some("waiting"), Some(2)));
     assert_eq!(moved["number"], "A001", "the customer keeps their number");
@@ -185,7 +195,11 @@ async fn a_custom_ticket_type_drives_its_own_states_and_checks_its_fields() {
     let schema = json!({"type": "object", "required": ["reason"], "additionalProperties": false,
                         "properties": {"reason": {"type": "string", "enum": ["visa", "passport"]}}});
     let created = app
-        .post("/api/v1/ticket-types", Some(staff), json!({"code": "consular", "name": "Consular", "fsm": fsm, "fields_schema": schema}))
+        .post(
+            "/api/v1/ticket-types",
+            Some(staff),
+            json!({"code": "consular", "name": "Consular", "fsm": fsm, "fields_schema": schema}),
+        )
         .await
         .expect(201);
     assert_eq!(created["code"], "consular");
@@ -213,9 +227,13 @@ async fn a_custom_ticket_type_drives_its_own_states_and_checks_its_fields() {
             .await
             .expect_problem(400, "bad_request");
     }
-    app.post("/api/v1/ticket-types", Some(staff), json!({"code": "s", "name": "S", "fsm": fsm, "fields_schema": {"type": 12}}))
-        .await
-        .expect_problem(400, "bad_request");
+    app.post(
+        "/api/v1/ticket-types",
+        Some(staff),
+        json!({"code": "s", "name": "S", "fsm": fsm, "fields_schema": {"type": 12}}),
+    )
+    .await
+    .expect_problem(400, "bad_request");
     app.post("/api/v1/ticket-types", Some(staff), json!({"code": "consular", "name": "Again", "fsm": fsm}))
         .await
         .expect_problem(409, "already_exists");

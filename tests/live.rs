@@ -116,13 +116,16 @@ async fn a_staff_socket_resuming_long_after_gets_what_it_missed_from_the_log() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_display_shows_numbers_and_counters_and_never_names_or_phones() {
     let app = spawn_app().await;
-    let key = app.post(&format!("/api/v1/queues/{}/display-keys", app.queue), Some(&app.admin), json!({})).await.expect(200);
+    let key =
+        app.post(&format!("/api/v1/queues/{}/display-keys", app.queue), Some(&app.admin), json!({})).await.expect(200);
     let key = key["key"].as_str().unwrap();
     let mut ws = app.ws(&format!("/ws/queues/{}/display?key={key}", app.queue)).await;
     let board = ws.json().await;
     assert_eq!((board["type"].as_str(), board["waiting"].as_i64()), (Some("display"), Some(0)));
 
-    app.join(app.queue, json!({"name": "Zelda Secretname", "phone": "+1 555 0199", "fields": {"note": "private"}})).await.expect(201);
+    app.join(app.queue, json!({"name": "Zelda Secretname", "phone": "+1 555 0199", "fields": {"note": "private"}}))
+        .await
+        .expect(201);
     app.joined(app.queue).await;
     app.call_next(&app.admin, app.queue, "Window 3").await.expect(200);
     let mut boards = Vec::new();
@@ -251,7 +254,8 @@ async fn a_client_that_never_reads_is_dropped_while_the_others_get_everything() 
     // ~9 MB of frames (30 KB of custom fields each): more than loopback buffers can absorb.
     let mut last = 200;
     for _ in 0..6 {
-        let burst = join_all((0..50).map(|_| app.join(app.queue, json!({"fields": {"blob": "y".repeat(30_000)}})))).await;
+        let burst =
+            join_all((0..50).map(|_| app.join(app.queue, json!({"fields": {"blob": "y".repeat(30_000)}})))).await;
         last += burst.iter().filter(|r| r.status.is_success()).count() as i64;
     }
     let seqs = events_until(&mut healthy, 200, last).await;
@@ -304,7 +308,9 @@ async fn a_silent_socket_is_closed_and_one_that_answers_pings_is_kept() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         loop {
             match silent.next().await {
-                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Close(frame))) => {
+                    return frame.map(|f| u16::from(f.code))
+                }
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return None,
             }

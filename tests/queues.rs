@@ -35,7 +35,11 @@ async fn paused_closed_and_full_queues_turn_joins_away_and_keep_their_line() {
         app.joined(q).await;
     }
     let events = app.all_events(staff, q).await;
-    let updates: Vec<&str> = events.iter().filter(|e| e["kind"] == "queue.updated").map(|e| e["queue"]["status"].as_str().unwrap()).collect();
+    let updates: Vec<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "queue.updated")
+        .map(|e| e["queue"]["status"].as_str().unwrap())
+        .collect();
     assert_eq!(updates, ["paused", "closed", "open"]);
     let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert_eq!(seqs, (1..=events.len() as i64).collect::<Vec<_>>());
@@ -50,7 +54,12 @@ async fn malformed_requests_get_a_problem_with_a_reason() {
     let app = spawn_app().await;
     let (staff, q) = (&app.admin, app.queue);
     let raw = |method: Method, path: String, body: &'static str| {
-        let req = app.http.request(method, format!("{}{path}", app.base)).bearer_auth(staff).header("content-type", "application/json").body(body);
+        let req = app
+            .http
+            .request(method, format!("{}{path}", app.base))
+            .bearer_auth(staff)
+            .header("content-type", "application/json")
+            .body(body);
         async move { common::into_reply(req.send().await.unwrap()).await }
     };
 
@@ -66,10 +75,18 @@ async fn malformed_requests_get_a_problem_with_a_reason() {
     assert!(unknown.body["detail"].as_str().unwrap().contains("nmae"));
     app.call_next(staff, q, "").await.expect_problem(400, "bad_request");
     app.post(&format!("/api/v1/queues/{q}/call-next"), Some(staff), json!({})).await.expect_problem(400, "bad_request");
-    app.post("/api/v1/queues", Some(staff), json!({"slug": "Bad Slug", "name": "x"})).await.expect_problem(400, "bad_request");
-    app.post("/api/v1/queues", Some(staff), json!({"slug": "ok", "name": "x", "prefix": "abc"})).await.expect_problem(400, "bad_request");
-    app.post("/api/v1/queues", Some(staff), json!({"slug": "ok", "name": "x", "ticket_type": "nope"})).await.expect_problem(400, "bad_request");
-    app.post("/api/v1/queues", Some(staff), json!({"slug": "main", "name": "again"})).await.expect_problem(409, "already_exists");
+    app.post("/api/v1/queues", Some(staff), json!({"slug": "Bad Slug", "name": "x"}))
+        .await
+        .expect_problem(400, "bad_request");
+    app.post("/api/v1/queues", Some(staff), json!({"slug": "ok", "name": "x", "prefix": "abc"}))
+        .await
+        .expect_problem(400, "bad_request");
+    app.post("/api/v1/queues", Some(staff), json!({"slug": "ok", "name": "x", "ticket_type": "nope"}))
+        .await
+        .expect_problem(400, "bad_request");
+    app.post("/api/v1/queues", Some(staff), json!({"slug": "main", "name": "again"}))
+        .await
+        .expect_problem(409, "already_exists");
     app.get(&format!("/api/v1/queues/{q}/events?after=-1"), Some(staff)).await.expect_problem(400, "bad_request");
     app.get(&format!("/api/v1/queues/{q}/events?limit=5000"), Some(staff)).await.expect_problem(400, "bad_request");
     app.get(&format!("/api/v1/queues/{q}/events?after=abc"), Some(staff)).await.expect_problem(400, "bad_request");
@@ -77,7 +94,13 @@ async fn malformed_requests_get_a_problem_with_a_reason() {
     app.get(&format!("/api/v1/queues/{}", uuid::Uuid::new_v4()), None).await.expect_problem(404, "not_found");
     app.get("/api/v1/nowhere", None).await.expect_problem(404, "not_found");
     app.join(q, json!({})).await.expect(201); // and a good one still works
-    let idem = app.http.post(format!("{}/api/v1/queues/{q}/tickets", app.base)).header("Idempotency-Key", "x".repeat(300)).send().await.unwrap();
+    let idem = app
+        .http
+        .post(format!("{}/api/v1/queues/{q}/tickets", app.base))
+        .header("Idempotency-Key", "x".repeat(300))
+        .send()
+        .await
+        .unwrap();
     common::into_reply(idem).await.expect_problem(400, "bad_request");
 
     // Bodies over 64 KiB, on every kind of endpoint.

@@ -20,7 +20,9 @@ async fn redis_alone_carries_a_change_from_one_node_to_another() {
     let url = std::env::var("REDIS_URL").expect("REDIS_URL");
     // Node B hears only Redis: no LISTEN, no own commits, no poll.
     let b = app.on(&app
-        .second_node_with(|s| s.feeds = Some(Feeds { postgres: false, local: false, redis_url: Some(url), poll_every: None }))
+        .second_node_with(|s| {
+            s.feeds = Some(Feeds { postgres: false, local: false, redis_url: Some(url), poll_every: None })
+        })
         .await);
     let mut ws = b.staff_socket(app.queue, None).await;
     assert_eq!(ws.json().await["seq"], 0);
@@ -39,7 +41,9 @@ async fn with_redis_cut_and_back_every_event_still_arrives_once_in_order() {
     let via_proxy = format!("redis://127.0.0.1:{}/?protocol=resp3", proxy.port);
     // Node B: Redis through the proxy, and LISTEN; no poll.
     let b = app.on(&app
-        .second_node_with(|s| s.feeds = Some(Feeds { postgres: true, local: true, redis_url: Some(via_proxy), poll_every: None }))
+        .second_node_with(|s| {
+            s.feeds = Some(Feeds { postgres: true, local: true, redis_url: Some(via_proxy), poll_every: None })
+        })
         .await);
     let mut ws = b.staff_socket(app.queue, None).await;
     ws.json().await;

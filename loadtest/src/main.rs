@@ -97,10 +97,8 @@ async fn write(args: WriteArgs) -> anyhow::Result<()> {
     if !(host == "localhost" || host.starts_with("127.") || host == "[::1]") {
         bail!("the load generator only targets loopback addresses, not {host}");
     }
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    let http =
+        reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).timeout(Duration::from_secs(30)).build()?;
     let api = format!("{}/api/v1", args.url.trim_end_matches('/'));
 
     let login: Value = http

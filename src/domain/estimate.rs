@@ -54,8 +54,7 @@ impl CallHistory {
         let sum: f64 = self.gaps.iter().sum();
         let mean = (sum + PRIOR_WEIGHT * prior_secs) / (n + PRIOR_WEIGHT);
         // The spread of the prior is taken as its mean (an exponential service time).
-        let var = (self.gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>()
-            + PRIOR_WEIGHT * prior_secs.powi(2))
+        let var = (self.gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() + PRIOR_WEIGHT * prior_secs.powi(2))
             / (n + PRIOR_WEIGHT);
         let p = f64::from(position);
         let p50 = p * mean;
@@ -114,7 +113,13 @@ mod tests {
     /// One simulated day: `counters` desks, Poisson arrivals, exponential service times, staff
     /// calling the next person whenever a desk frees up. Each joiner is told an estimate made
     /// from the calls seen so far; returns (median |error| s, share of waits ≤ p90, mean wait s).
-    fn simulate_day(seed: u64, counters: usize, service_secs: f64, arrivals_per_hour: f64, prior_secs: f64) -> (f64, f64, f64) {
+    fn simulate_day(
+        seed: u64,
+        counters: usize,
+        service_secs: f64,
+        arrivals_per_hour: f64,
+        prior_secs: f64,
+    ) -> (f64, f64, f64) {
         use rand::{Rng, SeedableRng};
         use std::collections::VecDeque;
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -139,11 +144,12 @@ mod tests {
         let mut next = 0;
         let clock = |secs: f64| DateTime::from_timestamp_millis(1_700_000_000_000 + (secs * 1000.0) as i64).unwrap();
         loop {
-            let (desk, desk_free) =
-                free_at.iter().copied().enumerate().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+            let (desk, desk_free) = free_at.iter().copied().enumerate().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
             let arrival = arrivals.get(next).copied();
             // Next: a desk calls the head of the line, or someone arrives.
-            if let Some((joined, estimate, i)) = line.front().copied().filter(|_| arrival.is_none_or(|a| desk_free.max(line[0].0) <= a)) {
+            if let Some((joined, estimate, i)) =
+                line.front().copied().filter(|_| arrival.is_none_or(|a| desk_free.max(line[0].0) <= a))
+            {
                 let now = desk_free.max(joined);
                 line.pop_front();
                 calls.push(clock(now));
@@ -188,7 +194,11 @@ mod tests {
         let n = report.len() as f64;
         let coverage = report.iter().map(|r| r.1).sum::<f64>() / n;
         let relative_error = report.iter().map(|r| r.0 / r.2).sum::<f64>() / n;
-        eprintln!("over {n} days: waits within p90 {:.1}%, median |error| {:.0}% of the mean wait", coverage * 100.0, relative_error * 100.0);
+        eprintln!(
+            "over {n} days: waits within p90 {:.1}%, median |error| {:.0}% of the mean wait",
+            coverage * 100.0,
+            relative_error * 100.0
+        );
         assert!((0.82..=0.97).contains(&coverage), "p90 covered {coverage:.2} of waits");
         assert!(relative_error < 0.3, "median error {relative_error:.2} of the mean wait");
     }

@@ -98,10 +98,7 @@ impl Notification {
             }
         }
         // A range is ~60 bytes: chunks of 100 stay far under the limit.
-        ranges
-            .chunks(100)
-            .map(|c| serde_json::to_string(&Notification::Ranges(c.to_vec())).unwrap())
-            .collect()
+        ranges.chunks(100).map(|c| serde_json::to_string(&Notification::Ranges(c.to_vec())).unwrap()).collect()
     }
 }
 

@@ -77,8 +77,7 @@ fn valid_name(name: &str) -> bool {
 impl Fsm {
     /// Parses and validates a machine as clients send it.
     pub fn parse(value: &Value) -> Result<Fsm, FsmError> {
-        let raw: RawFsm =
-            serde_json::from_value(value.clone()).map_err(|e| FsmError::Shape(e.to_string()))?;
+        let raw: RawFsm = serde_json::from_value(value.clone()).map_err(|e| FsmError::Shape(e.to_string()))?;
         let invalid = |msg: String| Err(FsmError::Invalid(msg));
 
         if raw.states.is_empty() || raw.states.len() > MAX_STATES {
@@ -238,10 +237,7 @@ mod tests {
             ("cancelled", "call"),
             ("waiting", "teleport"),
         ] {
-            assert_eq!(
-                fsm.check(from, name),
-                Err(FsmError::NotAllowed { name: name.into(), from: from.into() })
-            );
+            assert_eq!(fsm.check(from, name), Err(FsmError::NotAllowed { name: name.into(), from: from.into() }));
         }
     }
 
@@ -268,26 +264,28 @@ mod tests {
             .contains("unknown field"));
         assert!(refused(json!({"init": "z", "states": ["a","b"], "transitions": ok_transitions}))
             .contains("init state `z`"));
-        assert!(refused(json!({"init": "a", "states": ["a","a"], "transitions": ok_transitions}))
-            .contains("twice"));
-        assert!(refused(json!({"init": "a", "states": ["a","B"], "transitions": ok_transitions}))
-            .contains("lowercase"));
+        assert!(refused(json!({"init": "a", "states": ["a","a"], "transitions": ok_transitions})).contains("twice"));
+        assert!(refused(json!({"init": "a", "states": ["a","B"], "transitions": ok_transitions})).contains("lowercase"));
         assert!(refused(json!({"init": "a", "states": [], "transitions": ok_transitions})).contains("1 to"));
         assert!(refused(json!({"init": "a", "states": ["a","b"], "transitions": []})).contains("1 to"));
         assert!(refused(json!({"init": "a", "states": ["a","b"],
-            "transitions": [{"name": "call", "from": "a", "to": "c"}]})).contains("unknown state `c`"));
+            "transitions": [{"name": "call", "from": "a", "to": "c"}]}))
+        .contains("unknown state `c`"));
         assert!(refused(json!({"init": "a", "states": ["a","b"],
-            "transitions": [{"name": "call", "from": [], "to": "b"}]})).contains("no `from`"));
+            "transitions": [{"name": "call", "from": [], "to": "b"}]}))
+        .contains("no `from`"));
         assert!(refused(json!({"init": "a", "states": ["a","b"], "transitions": [
             {"name": "call", "from": "a", "to": "b"}, {"name": "call", "from": "b", "to": "a"}]}))
-            .contains("defined twice"));
+        .contains("defined twice"));
         assert!(refused(json!({"init": "a", "states": ["a","b"], "transitions": [
             {"name": "call", "from": "a", "to": "b"}, {"name": "joined", "from": "b", "to": "a"}]}))
-            .contains("reserved"));
+        .contains("reserved"));
         assert!(refused(json!({"init": "a", "states": ["a","b"],
-            "transitions": [{"name": "go", "from": "a", "to": "b"}]})).contains("needs a `call`"));
+            "transitions": [{"name": "go", "from": "a", "to": "b"}]}))
+        .contains("needs a `call`"));
         assert!(refused(json!({"init": "a", "states": ["a","b"],
-            "transitions": [{"name": "call", "from": "b", "to": "a"}]})).contains("needs a `call`"));
+            "transitions": [{"name": "call", "from": "b", "to": "a"}]}))
+        .contains("needs a `call`"));
         let many: Vec<String> = (0..40).map(|i| format!("s{i}")).collect();
         assert!(refused(json!({"init": "s0", "states": many, "transitions": ok_transitions})).contains("1 to 32"));
     }

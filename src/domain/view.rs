@@ -224,7 +224,13 @@ impl QueueView {
             .take(NOW_SERVING)
             .map(|t| Serving { number: t.number, counter: t.counter, called_at: t.called_at })
             .collect();
-        let next = self.line.first(NEXT).iter().filter_map(|id| self.tickets.get(id)).map(|t| t.ticket.number.clone()).collect();
+        let next = self
+            .line
+            .first(NEXT)
+            .iter()
+            .filter_map(|id| self.tickets.get(id))
+            .map(|t| t.ticket.number.clone())
+            .collect();
         Board {
             seq: self.seq,
             now_serving,
@@ -298,7 +304,10 @@ mod tests {
         let board = v.board();
         assert_eq!(board.next, vec!["A002", "A003"]);
         assert_eq!(board.waiting, 2);
-        assert_eq!(board.now_serving, vec![Serving { number: "A001".into(), counter: Some("4".into()), called_at: called.called_at }]);
+        assert_eq!(
+            board.now_serving,
+            vec![Serving { number: "A001".into(), counter: Some("4".into()), called_at: called.called_at }]
+        );
         let json = serde_json::to_string(&board).unwrap();
         assert!(!json.contains("Person"), "no names on a display: {json}");
 

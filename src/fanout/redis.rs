@@ -46,7 +46,12 @@ pub(super) fn start(fanout: &Arc<Fanout>, url: String) -> Arc<RedisFeed> {
     feed
 }
 
-async fn run(fanout: std::sync::Weak<Fanout>, feed: Arc<RedisFeed>, url: String, mut wished: mpsc::UnboundedReceiver<Wish>) {
+async fn run(
+    fanout: std::sync::Weak<Fanout>,
+    feed: Arc<RedisFeed>,
+    url: String,
+    mut wished: mpsc::UnboundedReceiver<Wish>,
+) {
     // Pushes are drained at once by the loop below, which only parses and dispatches.
     let (push_tx, mut pushes) = mpsc::unbounded_channel::<PushInfo>();
     let client = match redis::Client::open(url.as_str()) {

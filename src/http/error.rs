@@ -116,7 +116,9 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(c) => ApiError::Conflict(c),
             StoreError::Invalid(msg) => ApiError::BadRequest(msg),
             StoreError::Overloaded | StoreError::Unavailable => ApiError::Unavailable(err.to_string()),
-            StoreError::Db(e) if crate::store::is_unreachable(&e) => ApiError::Unavailable("the database is unreachable".into()),
+            StoreError::Db(e) if crate::store::is_unreachable(&e) => {
+                ApiError::Unavailable("the database is unreachable".into())
+            }
             StoreError::Db(e) => ApiError::Internal(e.into()),
             StoreError::Other(e) => ApiError::Internal(e),
         }

@@ -85,26 +85,27 @@ impl<T: DeserializeOwned + Default + 'static> FromRequest for OptionalJson<T> {
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(OptionalJson(T::default()));
             }
-            serde_json::from_slice(&body).map(OptionalJson).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+            serde_json::from_slice(&body)
+                .map(OptionalJson)
+                .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
         })
     }
 }
 
 /// How `web::Json`, `web::Path` and `web::Query` report bad input: as problems.
 pub fn json_config() -> web::JsonConfig {
-    web::JsonConfig::default().limit(MAX_BODY).content_type_required(false).error_handler(|err, _| {
-        match err {
-            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
-                ApiError::PayloadTooLarge(MAX_BODY).into()
-            }
-            JsonPayloadError::Deserialize(e) => ApiError::BadRequest(format!("invalid JSON body: {e}")).into(),
-            other => ApiError::BadRequest(format!("invalid JSON body: {other}")).into(),
+    web::JsonConfig::default().limit(MAX_BODY).content_type_required(false).error_handler(|err, _| match err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            ApiError::PayloadTooLarge(MAX_BODY).into()
         }
+        JsonPayloadError::Deserialize(e) => ApiError::BadRequest(format!("invalid JSON body: {e}")).into(),
+        other => ApiError::BadRequest(format!("invalid JSON body: {other}")).into(),
     })
 }
 
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|err: PathError, _| ApiError::BadRequest(format!("invalid path: {err}")).into())
+    web::PathConfig::default()
+        .error_handler(|err: PathError, _| ApiError::BadRequest(format!("invalid path: {err}")).into())
 }
 
 pub fn query_config() -> web::QueryConfig {

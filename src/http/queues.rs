@@ -22,7 +22,11 @@ pub struct CreateBody {
     settings: Option<Value>,
 }
 
-pub async fn create(state: web::Data<AppState>, staff: Staff, body: web::Json<CreateBody>) -> Result<HttpResponse, ApiError> {
+pub async fn create(
+    state: web::Data<AppState>,
+    staff: Staff,
+    body: web::Json<CreateBody>,
+) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
     let b = body.into_inner();
     let new = NewQueue {
@@ -74,7 +78,11 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(state.store.update_queue(who, id.into_inner(), patch).await?))
 }
 
-pub async fn display_key(state: web::Data<AppState>, staff: Staff, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn display_key(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
     let (key_id, key) = state.store.create_display_key(who, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(json!({"key": key, "id": key_id})))

@@ -31,7 +31,8 @@ pub async fn join(
         None => None,
     };
     let b = body.0;
-    let request = JoinRequest { name: b.name, phone: b.phone, party_size: b.party_size, fields: b.fields.unwrap_or(Value::Null) };
+    let request =
+        JoinRequest { name: b.name, phone: b.phone, party_size: b.party_size, fields: b.fields.unwrap_or(Value::Null) };
     let joined = state.store.join(id.into_inner(), request, key).await?;
     let mut response = HttpResponse::Created();
     if joined.replayed {

@@ -57,12 +57,14 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(|e| unique_violation(e, format!("a tenant with slug `{}`", new.slug)))?;
-        sqlx::query("INSERT INTO ticket_types (id, tenant_id, code, name, fsm) VALUES ($1, $2, 'default', 'Standard', $3)")
-            .bind(Uuid::new_v4())
-            .bind(id)
-            .bind(default_type_json())
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO ticket_types (id, tenant_id, code, name, fsm) VALUES ($1, $2, 'default', 'Standard', $3)",
+        )
+        .bind(Uuid::new_v4())
+        .bind(id)
+        .bind(default_type_json())
+        .execute(&mut *tx)
+        .await?;
         insert_user(&mut tx, id, &email, &hash, Role::Admin).await?;
         tx.commit().await?;
         Ok(id)

@@ -79,12 +79,11 @@ impl Store {
     pub async fn login(&self, tenant_slug: &str, email: &str, password: &str) -> Result<Option<Login>> {
         let email = email.trim().to_lowercase();
         let mut tx = self.pool.begin().await?;
-        let tenant: Option<String> = sqlx::query_scalar(
-            "SELECT set_config('app.tenant_id', coalesce(qc_tenant_by_slug($1)::text, ''), true)",
-        )
-        .bind(tenant_slug)
-        .fetch_one(&mut *tx)
-        .await?;
+        let tenant: Option<String> =
+            sqlx::query_scalar("SELECT set_config('app.tenant_id', coalesce(qc_tenant_by_slug($1)::text, ''), true)")
+                .bind(tenant_slug)
+                .fetch_one(&mut *tx)
+                .await?;
         let tenant = tenant.and_then(|t| t.parse::<Uuid>().ok());
         let user: Option<UserRow> = match tenant {
             Some(_) => {

@@ -93,10 +93,9 @@ impl Caches {
         if read_at.elapsed() < HISTORY_TTL && !(exact && changed) {
             return Some(pace);
         }
-        match self.refreshing.insert(queue, ()) {
-            Some(()) => Some(pace),
-            None => None, // ours to re-read; `remember_pace` ends the claim
-        }
+        // Someone else holds the claim: use the old pace. None: ours to re-read, and
+        // `remember_pace` (or a failed read) ends the claim.
+        self.refreshing.insert(queue, ()).map(|()| pace)
     }
 
     pub fn remember_pace(&self, queue: Uuid, pace: Arc<Pace>) {

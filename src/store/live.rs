@@ -158,7 +158,8 @@ impl Store {
     /// Announces that this node is alive on the NOTIFY channel, so listeners can tell a quiet
     /// channel from a dead connection.
     pub async fn heartbeat(&self, node: Uuid) -> Result<()> {
-        let payload = serde_json::to_string(&crate::domain::Notification::Heartbeat(node)).map_err(anyhow::Error::from)?;
+        let payload =
+            serde_json::to_string(&crate::domain::Notification::Heartbeat(node)).map_err(anyhow::Error::from)?;
         sqlx::query("SELECT pg_notify('queuecast', $1)").bind(payload).execute(&self.pool).await?;
         Ok(())
     }

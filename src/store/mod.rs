@@ -25,7 +25,7 @@ use uuid::Uuid;
 pub use admin::NewTenant;
 pub use auth::{Identity, Login, Role};
 pub use live::{Opened, Snapshot};
-pub use queues::{DEFAULT_SERVICE_SECS, NewQueue, NewTicketType, Queue, QueuePatch, QueueSummary, TicketType};
+pub use queues::{NewQueue, NewTicketType, Queue, QueuePatch, QueueSummary, TicketType, DEFAULT_SERVICE_SECS};
 pub use stats::QueueStats;
 pub use tickets::{JoinRequest, Joined, TicketAccess, MAX_EVENTS_PAGE};
 
@@ -142,10 +142,7 @@ impl Store {
 
 /// Names the tenant of the current transaction.
 async fn set_tenant(conn: &mut PgConnection, tenant: Uuid) -> Result<()> {
-    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
-        .bind(tenant.to_string())
-        .execute(conn)
-        .await?;
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)").bind(tenant.to_string()).execute(conn).await?;
     Ok(())
 }
 

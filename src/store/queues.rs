@@ -168,9 +168,7 @@ impl Store {
     /// The queues of the user's tenant.
     pub async fn list_queues(&self, who: &Identity) -> Result<Vec<Queue>> {
         let mut tx = self.begin(who.tenant_id).await?;
-        let queues = sqlx::query_as(concat_queue_select!(" ORDER BY q.created_at, q.slug"))
-            .fetch_all(&mut *tx)
-            .await?;
+        let queues = sqlx::query_as(concat_queue_select!(" ORDER BY q.created_at, q.slug")).fetch_all(&mut *tx).await?;
         tx.commit().await?;
         Ok(queues)
     }
@@ -217,10 +215,8 @@ impl Store {
     /// A new display key for a queue's kiosk screens.
     pub async fn create_display_key(&self, who: &Identity, queue_id: Uuid) -> Result<(Uuid, String)> {
         let mut tx = self.begin(who.tenant_id).await?;
-        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM queues WHERE id = $1")
-            .bind(queue_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM queues WHERE id = $1").bind(queue_id).fetch_optional(&mut *tx).await?;
         exists.ok_or(StoreError::NotFound)?;
         let (id, key) = (Uuid::new_v4(), secret::new_token());
         sqlx::query("INSERT INTO display_keys (id, tenant_id, queue_id, key_hash) VALUES ($1, $2, $3, $4)")
@@ -272,9 +268,10 @@ impl Store {
     /// The ticket types of the user's tenant.
     pub async fn list_ticket_types(&self, who: &Identity) -> Result<Vec<TicketType>> {
         let mut tx = self.begin(who.tenant_id).await?;
-        let types = sqlx::query_as("SELECT id, code, name, fsm, fields_schema, created_at FROM ticket_types ORDER BY code")
-            .fetch_all(&mut *tx)
-            .await?;
+        let types =
+            sqlx::query_as("SELECT id, code, name, fsm, fields_schema, created_at FROM ticket_types ORDER BY code")
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
         Ok(types)
     }
@@ -342,7 +339,6 @@ impl Store {
         Ok(pace)
     }
 }
-
 
 pub(super) async fn fetch_queue(conn: &mut PgConnection, id: Uuid) -> Result<Option<Queue>> {
     Ok(sqlx::query_as(concat_queue_select!(" WHERE q.id = $1")).bind(id).fetch_optional(&mut *conn).await?)

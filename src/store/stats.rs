@@ -112,7 +112,12 @@ impl Store {
             cancelled: by_status.get("cancelled").copied().unwrap_or(0),
             by_status,
             wait_seconds: Spread { count: r.wait_n, mean: r.wait_mean, p50: r.wait_p50, p90: r.wait_p90 },
-            service_seconds: Spread { count: r.service_n, mean: r.service_mean, p50: r.service_p50, p90: r.service_p90 },
+            service_seconds: Spread {
+                count: r.service_n,
+                mean: r.service_mean,
+                p50: r.service_p50,
+                p90: r.service_p90,
+            },
             estimate_error: EstimateError {
                 samples: r.err_n,
                 mean_abs_seconds: r.err_mean,

@@ -112,7 +112,12 @@ fn with_eta(mut ticket: Ticket, pace: &Pace) -> Ticket {
 impl Store {
     /// Joins a queue. With an Idempotency-Key, the same request answers the same ticket.
     #[tracing::instrument(skip(self, request, idempotency_key))]
-    pub async fn join(&self, queue_id: Uuid, mut request: JoinRequest, idempotency_key: Option<&str>) -> Result<Joined> {
+    pub async fn join(
+        &self,
+        queue_id: Uuid,
+        mut request: JoinRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<Joined> {
         check_join(&mut request)?;
         let meta = self.queue_meta(queue_id).await?.ok_or(StoreError::NotFound)?;
         let pace = match self.caches.pace(queue_id, false) {
@@ -168,7 +173,9 @@ impl Store {
             Outcome::Ticket { row, seq, position, replayed } => {
                 let ticket = with_eta(row.view(seq, position), &pace);
                 Ok(match (replayed, idempotency_key) {
-                    (Some(sealed), Some(key)) => Joined { ticket, token: secret::unseal_token(&sealed, key), replayed: true },
+                    (Some(sealed), Some(key)) => {
+                        Joined { ticket, token: secret::unseal_token(&sealed, key), replayed: true }
+                    }
                     _ => Joined { ticket, token, replayed: false },
                 })
             }
@@ -329,6 +336,7 @@ impl EventRow {
 
 /// Not found unless the queue is the current tenant's.
 pub(super) async fn ensure_queue(conn: &mut PgConnection, id: Uuid) -> Result<()> {
-    let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM queues WHERE id = $1").bind(id).fetch_optional(&mut *conn).await?;
+    let found: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM queues WHERE id = $1").bind(id).fetch_optional(&mut *conn).await?;
     found.map(|_| ()).ok_or(StoreError::NotFound)
 }

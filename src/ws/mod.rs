@@ -38,8 +38,12 @@ fn upgrade(req: &HttpRequest, body: web::Payload) -> Result<Upgraded, ApiError> 
     Ok((response, session, stream))
 }
 
-fn timing(state: &AppState) -> session::Timing {
-    session::Timing { ping_every: state.settings.socket_ping, silent_for: state.settings.socket_silence }
+fn limits(state: &AppState) -> session::Limits {
+    session::Limits {
+        ping_every: state.settings.socket_ping,
+        silent_for: state.settings.socket_silence,
+        shutdown: state.shutdown.clone(),
+    }
 }
 
 /// Closes a socket whose credentials failed.
@@ -91,14 +95,17 @@ pub async fn staff(
             StaffStart::Replay(frames) => frames.iter().map(|f| f.staff.clone()).collect(),
             StaffStart::Fetch { after, upto } if upto - after <= MAX_REPLAY => {
                 match state.store.events_in(hub.tenant_id, queue, after, upto - after).await {
-                    Ok(events) => events.iter().map(|e| ByteString::from(json!({"type": "event", "event": e}).to_string())).collect(),
+                    Ok(events) => events
+                        .iter()
+                        .map(|e| ByteString::from(json!({"type": "event", "event": e}).to_string()))
+                        .collect(),
                     Err(_) => vec![hub.snapshot().1],
                 }
             }
             StaffStart::Fetch { .. } => vec![hub.snapshot().1],
         };
         let audience = StaffAudience { hub, last: seq };
-        session::run(session, stream, membership, rx, first, audience, state.shutdown.clone(), timing(&state)).await;
+        session::run(session, stream, membership, rx, first, audience, limits(&state)).await;
     });
     Ok(response)
 }
@@ -153,7 +160,7 @@ pub async fn display(
         let hub = membership.hub.clone();
         let (rx, board) = hub.subscribe_display();
         let audience = DisplayAudience { hub };
-        session::run(session, stream, membership, rx, vec![board], audience, state.shutdown.clone(), timing(&state)).await;
+        session::run(session, stream, membership, rx, vec![board], audience, limits(&state)).await;
     });
     Ok(response)
 }
@@ -209,7 +216,7 @@ pub async fn customer(
         };
         let mut audience = CustomerAudience { hub, ticket, last: None };
         let first = audience.changed(&now).into_iter().collect();
-        session::run(session, stream, membership, rx, first, audience, state.shutdown.clone(), timing(&state)).await;
+        session::run(session, stream, membership, rx, first, audience, limits(&state)).await;
     });
     Ok(response)
 }

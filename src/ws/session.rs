@@ -13,12 +13,14 @@ use tokio::sync::{broadcast, watch};
 use super::close;
 use crate::fanout::{Frame, Membership};
 
-/// How often the server pings, and how long a socket may stay silent (15 s and 45 s by the
-/// protocol; settings, so tests can shorten them).
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
+/// What every socket of the server shares: how often it pings, how long a socket may stay
+/// silent (15 s and 45 s by the protocol; settings, so tests can shorten them), and the signal
+/// that the server is stopping.
+#[derive(Debug, Clone)]
+pub struct Limits {
     pub ping_every: Duration,
     pub silent_for: Duration,
+    pub shutdown: watch::Receiver<bool>,
 }
 /// A send that takes longer than this marks the client as too slow.
 const SEND_DEADLINE: Duration = Duration::from_secs(5);
@@ -67,15 +69,15 @@ pub async fn run<A: Audience>(
     mut rx: broadcast::Receiver<Arc<Frame>>,
     first: Vec<ByteString>,
     mut audience: A,
-    mut shutdown: watch::Receiver<bool>,
-    timing: Timing,
+    limits: Limits,
 ) {
+    let Limits { ping_every, silent_for, mut shutdown } = limits;
     let end = async {
         for text in first {
             send(&mut session, text).await?;
         }
         let mut heard = Instant::now();
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + timing.ping_every, timing.ping_every);
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
         let (mut window, mut messages) = (Instant::now(), 0u32);
         loop {
             tokio::select! {
@@ -133,7 +135,7 @@ pub async fn run<A: Audience>(
                     }
                 },
                 _ = ping.tick() => {
-                    if heard.elapsed() > timing.silent_for {
+                    if heard.elapsed() > silent_for {
                         return Err(End::Close(close::IDLE, "silent for too long"));
                     }
                     within_deadline(session.ping(b""), End::Close(close::IDLE, "not answering")).await?;

@@ -139,7 +139,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("creating the tenant");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-    let mut app = TestApp { base, http, store, db_url, db_name, server_url: server, admin: String::new(), queue: Uuid::nil() };
+    let mut app =
+        TestApp { base, http, store, db_url, db_name, server_url: server, admin: String::new(), queue: Uuid::nil() };
     app.admin = app.login("acme", ADMIN_EMAIL, PASSWORD).await;
     app.queue = app.create_queue(&app.admin.clone(), "main", json!({"prefix": "A"})).await;
     app
@@ -186,7 +187,12 @@ impl TestApp {
     pub async fn new_tenant(&self, slug: &str) -> (String, Uuid) {
         let email = format!("admin@{slug}.test");
         self.store
-            .create_tenant(NewTenant { slug: slug.into(), name: slug.into(), admin_email: email.clone(), admin_password: PASSWORD.into() })
+            .create_tenant(NewTenant {
+                slug: slug.into(),
+                name: slug.into(),
+                admin_email: email.clone(),
+                admin_password: PASSWORD.into(),
+            })
             .await
             .unwrap();
         let token = self.login(slug, &email, PASSWORD).await;
@@ -218,7 +224,10 @@ impl TestApp {
         let mut all = Vec::new();
         loop {
             let after = all.last().map_or(0, |e: &Value| e["seq"].as_i64().unwrap());
-            let page = self.get(&format!("/api/v1/queues/{queue}/events?after={after}&limit=1000"), Some(token)).await.expect(200);
+            let page = self
+                .get(&format!("/api/v1/queues/{queue}/events?after={after}&limit=1000"), Some(token))
+                .await
+                .expect(200);
             let page = page.as_array().unwrap().clone();
             if page.is_empty() {
                 return all;
@@ -237,12 +246,7 @@ impl TestApp {
 
 pub async fn into_reply(resp: reqwest::Response) -> Reply {
     let status = resp.status();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
     let bytes = resp.bytes().await.unwrap_or_default();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     Reply { status, body, content_type }
@@ -260,8 +264,11 @@ impl Drop for TestApp {
             rt.block_on(async move {
                 if let Ok(mut conn) = PgConnection::connect(&format!("{server}/postgres")).await {
                     // The nodes' feeds keep reconnecting until the runtime ends: shut the door first.
-                    let _ = conn.execute(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))).await;
-                    let _ = conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
+                    let _ = conn
+                        .execute(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")))
+                        .await;
+                    let _ =
+                        conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
                 }
             });
         })

@@ -109,9 +109,8 @@ pub(super) async fn apply(
             .bind(terminal)
             .fetch_optional(&mut *tx)
             .await?;
-            let moved = moved.ok_or_else(|| {
-                Conflict::InvalidTransition("a finished ticket cannot be transferred".into())
-            })?;
+            let moved =
+                moved.ok_or_else(|| Conflict::InvalidTransition("a finished ticket cannot be transferred".into()))?;
             let place = position(Some(
                 sqlx::query_scalar::<_, i64>(
                     "SELECT count(*) FROM tickets WHERE queue_id = $1 AND in_line AND priority >= $2",
@@ -131,7 +130,11 @@ pub(super) async fn apply(
             to.waiting += 1;
             let out_view = moved.row.view(seq_out, None);
             let kind = EventKind::TransferredOut;
-            record(state, tenant, event(*queue_id, seq_out, kind, Some(out_view), actor, Some(&moved.from_state), None));
+            record(
+                state,
+                tenant,
+                event(*queue_id, seq_out, kind, Some(out_view), actor, Some(&moved.from_state), None),
+            );
             let in_view = moved.row.view(seq_in, place);
             let init = Some(to_rules.fsm.init());
             record(state, tenant, event(*to_queue, seq_in, EventKind::TransferredIn, Some(in_view), actor, None, init));
@@ -221,8 +224,14 @@ pub(super) fn record(state: &mut BatchState, tenant: Uuid, event: Event) {
 }
 
 pub(super) async fn placed_ticket(tx: &mut PgConnection, id: Uuid) -> Result<PlacedRow> {
-    Ok(sqlx::query_as(concat!("SELECT ", position_of_t!(), " AS position, ", ticket_cols!(), " FROM tickets t WHERE t.id = $1"))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?)
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        position_of_t!(),
+        " AS position, ",
+        ticket_cols!(),
+        " FROM tickets t WHERE t.id = $1"
+    ))
+    .bind(id)
+    .fetch_one(&mut *tx)
+    .await?)
 }

@@ -67,7 +67,12 @@ pub(super) async fn joins(
                 let outcome = if *request_hash != idem.request_hash {
                     Err(Conflict::IdempotencyConflict.into())
                 } else if let Some((row, seq, place)) = fresh.get(original) {
-                    Ok(Outcome::Ticket { row: row.clone(), seq: *seq, position: Some(*place), replayed: Some(sealed.clone()) })
+                    Ok(Outcome::Ticket {
+                        row: row.clone(),
+                        seq: *seq,
+                        position: Some(*place),
+                        replayed: Some(sealed.clone()),
+                    })
                 } else {
                     let sealed = sealed.clone();
                     let placed = placed_ticket(tx, *original).await?;

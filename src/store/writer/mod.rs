@@ -43,11 +43,38 @@ const QUEUE_DEPTH: usize = 65_536;
 
 /// One change to one queue (a transfer touches two).
 pub(crate) enum Change {
-    Join { queue_id: Uuid, ticket_id: Uuid, request: JoinRequest, token_hash: Vec<u8>, idempotency: Option<Idempotency>, pace: Arc<Pace> },
-    CallNext { queue_id: Uuid, counter: String, actor: String },
-    Transition { queue_id: Uuid, ticket_id: Uuid, ticket_type_id: Uuid, name: String, counter: Option<String>, actor: String },
-    Transfer { queue_id: Uuid, ticket_id: Uuid, to_queue: Uuid, actor: String },
-    UpdateQueue { queue_id: Uuid, patch: QueuePatch, actor: String },
+    Join {
+        queue_id: Uuid,
+        ticket_id: Uuid,
+        request: JoinRequest,
+        token_hash: Vec<u8>,
+        idempotency: Option<Idempotency>,
+        pace: Arc<Pace>,
+    },
+    CallNext {
+        queue_id: Uuid,
+        counter: String,
+        actor: String,
+    },
+    Transition {
+        queue_id: Uuid,
+        ticket_id: Uuid,
+        ticket_type_id: Uuid,
+        name: String,
+        counter: Option<String>,
+        actor: String,
+    },
+    Transfer {
+        queue_id: Uuid,
+        ticket_id: Uuid,
+        to_queue: Uuid,
+        actor: String,
+    },
+    UpdateQueue {
+        queue_id: Uuid,
+        patch: QueuePatch,
+        actor: String,
+    },
 }
 
 impl Change {
@@ -299,7 +326,13 @@ async fn apply_group(
 }
 
 /// One change, by whichever path applies it.
-async fn apply_one(tx: &mut PgConnection, caches: &Caches, state: &mut BatchState, tenant: Uuid, change: &Change) -> Result<Outcome> {
+async fn apply_one(
+    tx: &mut PgConnection,
+    caches: &Caches,
+    state: &mut BatchState,
+    tenant: Uuid,
+    change: &Change,
+) -> Result<Outcome> {
     let one = [(0, change)];
     let outcomes = match change {
         Change::Join { .. } => bulk::joins(tx, caches, state, tenant, &one).await?,
