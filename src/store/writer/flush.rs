@@ -1,0 +1,121 @@
+//! Appending what a batch produced: its events and idempotency records, and the counters of
+//! the queues it moved, each in one set-based statement.
+
+use std::collections::HashMap;
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::{QueueState, Unwritten};
+use crate::domain::Event;
+use crate::store::{Conflict, Result, StoreError};
+
+/// Appends the events and idempotency records produced so far, in two statements.
+pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, unwritten: &mut Unwritten) -> Result<()> {
+    let events = std::mem::take(&mut unwritten.events);
+    if !events.is_empty() {
+        let mut cols = EventColumns::default();
+        for (tenant_id, e) in &events {
+            cols.push(*tenant_id, e);
+        }
+        sqlx::query(
+            "INSERT INTO queue_events (queue_id, seq, tenant_id, kind, ticket_id, from_state, to_state, actor, data, at) \
+             SELECT * FROM unnest($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], \
+                                  $7::text[], $8::text[], $9::jsonb[], $10::timestamptz[])",
+        )
+        .bind(cols.queue_id)
+        .bind(cols.seq)
+        .bind(cols.tenant_id)
+        .bind(cols.kind)
+        .bind(cols.ticket_id)
+        .bind(cols.from)
+        .bind(cols.to)
+        .bind(cols.actor)
+        .bind(cols.data)
+        .bind(cols.at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let keys = std::mem::take(&mut unwritten.keys);
+    if !keys.is_empty() {
+        let n = keys.len() as u64;
+        let (mut k, mut r, mut t, mut s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (key, request, ticket, sealed) in keys {
+            k.push(key);
+            r.push(request);
+            t.push(ticket);
+            s.push(sealed);
+        }
+        // An expired record with the same key is replaced; a live one (a concurrent request with
+        // the same key on another node) makes the insert come up short, which fails the attempt.
+        let done = sqlx::query(
+            "INSERT INTO idempotency_keys AS k (tenant_id, key_hash, request_hash, ticket_id, token_sealed, expires_at) \
+             SELECT $1, v.k, v.r, v.t, v.s, now() + interval '24 hours' \
+             FROM unnest($2::bytea[], $3::bytea[], $4::uuid[], $5::bytea[]) AS v(k, r, t, s) \
+             ON CONFLICT (tenant_id, key_hash) DO UPDATE SET request_hash = EXCLUDED.request_hash, \
+                ticket_id = EXCLUDED.ticket_id, token_sealed = EXCLUDED.token_sealed, \
+                created_at = now(), expires_at = EXCLUDED.expires_at \
+             WHERE k.expires_at <= now()",
+        )
+        .bind(tenant)
+        .bind(k)
+        .bind(r)
+        .bind(t)
+        .bind(s)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != n {
+            return Err(StoreError::Conflict(Conflict::IdempotencyConflict));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+struct EventColumns {
+    queue_id: Vec<Uuid>,
+    seq: Vec<i64>,
+    tenant_id: Vec<Uuid>,
+    kind: Vec<String>,
+    ticket_id: Vec<Option<Uuid>>,
+    from: Vec<Option<String>>,
+    to: Vec<Option<String>>,
+    actor: Vec<String>,
+    data: Vec<serde_json::Value>,
+    at: Vec<chrono::DateTime<chrono::Utc>>,
+}
+
+impl EventColumns {
+    fn push(&mut self, tenant_id: Uuid, e: &Event) {
+        self.queue_id.push(e.queue_id);
+        self.seq.push(e.seq);
+        self.tenant_id.push(tenant_id);
+        self.kind.push(e.kind.clone());
+        self.ticket_id.push(e.ticket.as_ref().map(|t| t.id));
+        self.from.push(e.from.clone());
+        self.to.push(e.to.clone());
+        self.actor.push(e.actor.clone());
+        self.data.push(serde_json::json!({ "ticket": e.ticket, "queue": e.queue }));
+        self.at.push(e.at);
+    }
+}
+
+/// Stores the counters of every queue the batch moved, in one statement.
+pub(super) async fn store_counters(tx: &mut PgConnection, queues: &HashMap<Uuid, QueueState>) -> Result<()> {
+    let moved: Vec<(&Uuid, &QueueState)> = queues.iter().filter(|(_, q)| q.dirty).collect();
+    if moved.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE queues q SET last_seq = v.last_seq, next_number = v.next_number, waiting = v.waiting, updated_at = now() \
+         FROM unnest($1::uuid[], $2::int8[], $3::int4[], $4::int4[]) AS v(id, last_seq, next_number, waiting) \
+         WHERE q.id = v.id",
+    )
+    .bind(moved.iter().map(|(id, _)| **id).collect::<Vec<_>>())
+    .bind(moved.iter().map(|(_, q)| q.last_seq).collect::<Vec<_>>())
+    .bind(moved.iter().map(|(_, q)| q.next_number).collect::<Vec<_>>())
+    .bind(moved.iter().map(|(_, q)| q.waiting).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
