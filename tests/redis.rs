@@ -7,6 +7,19 @@ use std::time::Duration;
 use common::{redis_addr, spawn_app, Proxy};
 use queuecast::fanout::Feeds;
 
+/// Waits (at most 20 s) until the node's /readyz reports Redis as `state`.
+async fn redis_becomes(node: &common::TestApp, state: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = node.get("/readyz", None).await.expect(200)["redis"].clone();
+        if now == state {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "Redis still {now} after 20 s, expected {state}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 async fn expect_seqs(ws: &mut common::Ws, from: i64, to: i64) {
     for seq in from..=to {
         let msg = ws.json().await;
@@ -26,7 +39,20 @@ async fn redis_alone_carries_a_change_from_one_node_to_another() {
         .await);
     let mut ws = b.staff_socket(app.queue, None).await;
     assert_eq!(ws.json().await["seq"], 0);
-    tokio::time::sleep(Duration::from_millis(300)).await; // the subscription is asynchronous
+    // The subscription is asynchronous: wait until Redis counts B on the queue's channel.
+    let redis = redis::Client::open(std::env::var("REDIS_URL").unwrap()).unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let channel = format!("queuecast:q:{}", app.queue);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, subscribers): (String, i64) =
+            redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).query_async(&mut conn).await.unwrap();
+        if subscribers > 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "node B never subscribed to {channel}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     for _ in 0..3 {
         app.joined(app.queue).await;
     }
@@ -47,8 +73,7 @@ async fn with_redis_cut_and_back_every_event_still_arrives_once_in_order() {
         .await);
     let mut ws = b.staff_socket(app.queue, None).await;
     ws.json().await;
-    let ready = b.get("/readyz", None).await.expect(200);
-    assert_eq!(ready["redis"], "up");
+    redis_becomes(&b, "up").await;
 
     app.joined(app.queue).await;
     expect_seqs(&mut ws, 1, 1).await;
@@ -58,16 +83,14 @@ async fn with_redis_cut_and_back_every_event_still_arrives_once_in_order() {
     }
     expect_seqs(&mut ws, 2, 21).await;
     // /readyz tells, and writes on B itself still work with Redis gone.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(b.get("/readyz", None).await.expect(200)["redis"], "down");
+    redis_becomes(&b, "down").await;
     b.joined(app.queue).await;
     expect_seqs(&mut ws, 22, 22).await;
 
     proxy.restore();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    redis_becomes(&b, "up").await;
     for _ in 0..5 {
         app.joined(app.queue).await;
     }
     expect_seqs(&mut ws, 23, 27).await;
-    assert_eq!(b.get("/readyz", None).await.expect(200)["redis"], "up");
 }
