@@ -81,12 +81,17 @@ pub enum Notification {
 
 impl Notification {
     /// The payloads that announce one committed batch, each under [`MAX_NOTIFY_PAYLOAD`].
-    pub fn payloads(events: &[Event]) -> Vec<String> {
+    pub fn payloads(events: &[&Event]) -> Vec<String> {
         if events.is_empty() {
             return Vec::new();
         }
+        /// `Notification::Events` without copying the events.
+        #[derive(Serialize)]
+        struct Inline<'a> {
+            e: &'a [&'a Event],
+        }
         // unwrap: serializing our own plain structs cannot fail.
-        let full = serde_json::to_string(&Notification::Events(events.to_vec())).unwrap();
+        let full = serde_json::to_string(&Inline { e: events }).unwrap();
         if full.len() <= MAX_NOTIFY_PAYLOAD {
             return vec![full];
         }
@@ -137,7 +142,7 @@ mod tests {
     fn a_small_batch_is_notified_with_its_events() {
         let q = Uuid::new_v4();
         let events = vec![event(q, 1), event(q, 2)];
-        let payloads = Notification::payloads(&events);
+        let payloads = Notification::payloads(&events.iter().collect::<Vec<_>>());
         assert_eq!(payloads.len(), 1);
         let back: Notification = serde_json::from_str(&payloads[0]).unwrap();
         assert_eq!(back, Notification::Events(events));
@@ -149,7 +154,7 @@ mod tests {
         let mut events: Vec<Event> = (1..=40).map(|s| event(a, s)).collect();
         events.extend((7..=9).map(|s| event(b, s)));
         events.push(event(a, 41));
-        let payloads = Notification::payloads(&events);
+        let payloads = Notification::payloads(&events.iter().collect::<Vec<_>>());
         assert_eq!(payloads.len(), 1);
         assert!(payloads[0].len() <= MAX_NOTIFY_PAYLOAD);
         let back: Notification = serde_json::from_str(&payloads[0]).unwrap();
@@ -159,7 +164,7 @@ mod tests {
     #[test]
     fn ranges_of_many_queues_are_split_into_several_payloads() {
         let events: Vec<Event> = (0..250).map(|_| event(Uuid::new_v4(), 1)).collect();
-        let payloads = Notification::payloads(&events);
+        let payloads = Notification::payloads(&events.iter().collect::<Vec<_>>());
         assert_eq!(payloads.len(), 3);
         assert!(payloads.iter().all(|p| p.len() <= MAX_NOTIFY_PAYLOAD));
     }

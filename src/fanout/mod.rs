@@ -14,7 +14,7 @@ use dashmap::DashMap;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::domain::Notification;
+use crate::domain::{Event, Notification};
 use crate::store::{Result, Store};
 pub use hub::{Frame, Hub, Offer, StaffStart};
 
@@ -102,10 +102,6 @@ impl Fanout {
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// Joins the hub of a queue (of `tenant`), building it from a snapshot on first use.
     pub async fn join(self: &Arc<Self>, tenant: Uuid, queue: Uuid) -> Result<Membership> {
         loop {
@@ -159,14 +155,7 @@ impl Fanout {
     /// Feeds a notification to the hubs it concerns.
     pub(crate) fn dispatch(self: &Arc<Self>, note: Notification) {
         match note {
-            Notification::Events(events) => {
-                for event in events {
-                    let Some(hub) = self.hub(event.queue_id) else { continue };
-                    if hub.offer(Arc::new(event)) == Offer::Gap {
-                        self.fill_later(hub);
-                    }
-                }
-            }
+            Notification::Events(events) => self.offer_all(events.into_iter().map(Arc::new)),
             Notification::Ranges(ranges) => {
                 for range in ranges {
                     if let Some(hub) = self.hub(range.0).filter(|h| h.seq() < range.2) {
@@ -175,6 +164,16 @@ impl Fanout {
                 }
             }
             Notification::Heartbeat(_) => {}
+        }
+    }
+
+    /// Offers events to their hubs, filling any gap they reveal.
+    fn offer_all(self: &Arc<Self>, events: impl IntoIterator<Item = Arc<Event>>) {
+        for event in events {
+            let Some(hub) = self.hub(event.queue_id) else { continue };
+            if hub.offer(event) == Offer::Gap {
+                self.fill_later(hub);
+            }
         }
     }
 
@@ -196,7 +195,7 @@ async fn local(fanout: std::sync::Weak<Fanout>) {
         match committed.recv().await {
             Ok(events) => {
                 let Some(fanout) = fanout.upgrade() else { return };
-                fanout.dispatch(Notification::Events(events.as_ref().clone()));
+                fanout.offer_all(events.iter().cloned());
             }
             // Skipped events are gaps the other feeds and the poll fill.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

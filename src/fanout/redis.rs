@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::Fanout;
 use crate::domain::{Event, Notification};
+use crate::store::writer::Committed;
 
 /// How often the connection is checked and failed subscriptions retried.
 const CHECK_EVERY: Duration = Duration::from_secs(2);
@@ -137,7 +138,7 @@ fn event_of(data: &[Value]) -> Option<Event> {
 
 /// Publishes every batch this node commits, one pipeline per batch. Falling behind skips
 /// ahead: subscribers that miss an event fill the gap from PostgreSQL.
-async fn publish(mut conn: ConnectionManager, mut committed: broadcast::Receiver<Arc<Vec<Event>>>) {
+async fn publish(mut conn: ConnectionManager, mut committed: broadcast::Receiver<Committed>) {
     loop {
         let events = match committed.recv().await {
             Ok(events) => events,
@@ -149,7 +150,7 @@ async fn publish(mut conn: ConnectionManager, mut committed: broadcast::Receiver
         };
         let mut pipe = redis::pipe();
         for e in events.iter() {
-            if let Ok(payload) = serde_json::to_string(e) {
+            if let Ok(payload) = serde_json::to_string(&**e) {
                 pipe.cmd("PUBLISH").arg(channel(e.queue_id)).arg(payload).ignore();
             }
         }

@@ -40,11 +40,6 @@ pub struct Opened {
 }
 
 impl Store {
-    /// The tenant of a queue, for the hubs (any tenant).
-    pub async fn queue_tenant(&self, queue: Uuid) -> Result<Option<Uuid>> {
-        Ok(self.queue_meta(queue).await?.map(|m| m.tenant_id))
-    }
-
     /// A consistent picture of a queue: every read sees the same committed state.
     pub async fn snapshot(&self, tenant: Uuid, queue: Uuid) -> Result<Snapshot> {
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;

@@ -123,7 +123,7 @@ impl Store {
     }
 
     /// The events of every batch this node commits, after the commit.
-    pub fn committed(&self) -> tokio::sync::broadcast::Receiver<std::sync::Arc<Vec<crate::domain::Event>>> {
+    pub fn committed(&self) -> tokio::sync::broadcast::Receiver<writer::Committed> {
         self.writer.committed()
     }
 

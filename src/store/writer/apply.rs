@@ -70,10 +70,9 @@ pub(super) async fn apply(
             let q = queue(state, *queue_id)?;
             let seq = bump(q);
             q.waiting += i32::from(to_line) - i32::from(moved.was_in_line);
-            let tenant = q.tenant_id;
             let view = moved.row.view(seq, place);
             let kind = EventKind::Transition(name.clone());
-            record(state, tenant, event(*queue_id, seq, kind, Some(view), actor, Some(&moved.from_state), Some(&t.to)));
+            record(state, event(*queue_id, seq, kind, Some(view), actor, Some(&moved.from_state), Some(&t.to)));
             Ok(Outcome::Ticket { row: moved.row, seq, position: place, replayed: None })
         }
 
@@ -124,20 +123,15 @@ pub(super) async fn apply(
             let from = queue(state, *queue_id)?;
             let seq_out = bump(from);
             from.waiting -= i32::from(moved.was_in_line);
-            let tenant = from.tenant_id;
             let to = queue(state, *to_queue)?;
             let seq_in = bump(to);
             to.waiting += 1;
             let out_view = moved.row.view(seq_out, None);
             let kind = EventKind::TransferredOut;
-            record(
-                state,
-                tenant,
-                event(*queue_id, seq_out, kind, Some(out_view), actor, Some(&moved.from_state), None),
-            );
+            record(state, event(*queue_id, seq_out, kind, Some(out_view), actor, Some(&moved.from_state), None));
             let in_view = moved.row.view(seq_in, place);
             let init = Some(to_rules.fsm.init());
-            record(state, tenant, event(*to_queue, seq_in, EventKind::TransferredIn, Some(in_view), actor, None, init));
+            record(state, event(*to_queue, seq_in, EventKind::TransferredIn, Some(in_view), actor, None, init));
             Ok(Outcome::Ticket { row: moved.row, seq: seq_in, position: place, replayed: None })
         }
 
@@ -163,10 +157,9 @@ pub(super) async fn apply(
             q.capacity = updated.capacity;
             updated.last_seq = seq;
             updated.waiting = q.waiting;
-            let tenant = q.tenant_id;
             let mut e = event(*queue_id, seq, EventKind::QueueUpdated, None, actor, None, None);
             e.queue = Some(serde_json::to_value(&updated).map_err(anyhow::Error::from)?);
-            record(state, tenant, e);
+            record(state, e);
             Ok(Outcome::Queue(updated))
         }
     }
@@ -218,9 +211,8 @@ pub(super) fn event(
     }
 }
 
-pub(super) fn record(state: &mut BatchState, tenant: Uuid, event: Event) {
-    state.unwritten.events.push((tenant, event.clone()));
-    state.events.push(event);
+pub(super) fn record(state: &mut BatchState, event: Event) {
+    state.events.push(std::sync::Arc::new(event));
 }
 
 pub(super) async fn placed_ticket(tx: &mut PgConnection, id: Uuid) -> Result<PlacedRow> {

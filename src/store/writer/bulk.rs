@@ -146,7 +146,7 @@ pub(super) async fn joins(
         view.eta_seconds = Some(estimate.p50);
         view.eta_p90_seconds = Some(estimate.p90);
         let init = Some(rules.fsm.init());
-        record(state, tenant, event(*queue_id, seq, EventKind::Joined, Some(view), "customer", None, init));
+        record(state, event(*queue_id, seq, EventKind::Joined, Some(view), "customer", None, init));
         fresh.insert(row.id, (row.clone(), seq, place));
         out.push((i, Ok(Outcome::Ticket { row, seq, position: Some(place), replayed: None })));
     }
@@ -194,7 +194,6 @@ pub(super) async fn calls(
     tx: &mut PgConnection,
     caches: &Caches,
     state: &mut BatchState,
-    tenant: Uuid,
     changes: &[(usize, &Change)],
 ) -> Result<Outcomes> {
     let mut out = Vec::with_capacity(changes.len());
@@ -275,7 +274,7 @@ pub(super) async fn calls(
         let (init, to) = &init_of[&queue_id];
         let kind = EventKind::Transition("call".into());
         let e = event(queue_id, seq, kind, Some(row.view(seq, None)), actor, Some(init), Some(to));
-        record(state, tenant, e);
+        record(state, e);
         out.push((i, Ok(Outcome::Ticket { row, seq, position: None, replayed: None })));
     }
     Ok(out)

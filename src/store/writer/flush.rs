@@ -6,17 +6,17 @@ use std::collections::HashMap;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{QueueState, Unwritten};
+use super::{BatchState, QueueState};
 use crate::domain::Event;
 use crate::store::{Conflict, Result, StoreError};
 
 /// Appends the events and idempotency records produced so far, in two statements.
-pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, unwritten: &mut Unwritten) -> Result<()> {
-    let events = std::mem::take(&mut unwritten.events);
+pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: &mut BatchState) -> Result<()> {
+    let events = &state.events[state.written..];
     if !events.is_empty() {
         let mut cols = EventColumns::default();
-        for (tenant_id, e) in &events {
-            cols.push(*tenant_id, e);
+        for e in events {
+            cols.push(tenant, e);
         }
         sqlx::query(
             "INSERT INTO queue_events (queue_id, seq, tenant_id, kind, ticket_id, from_state, to_state, actor, data, at) \
@@ -36,7 +36,8 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, unwritt
         .execute(&mut *tx)
         .await?;
     }
-    let keys = std::mem::take(&mut unwritten.keys);
+    state.written = state.events.len();
+    let keys = std::mem::take(&mut state.unwritten.keys);
     if !keys.is_empty() {
         let n = keys.len() as u64;
         let (mut k, mut r, mut t, mut s) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());

@@ -119,6 +119,9 @@ struct Pending {
     reply: oneshot::Sender<Result<Outcome>>,
 }
 
+/// The events of one committed batch, shared by every in-process listener.
+pub type Committed = Arc<[Arc<Event>]>;
+
 /// Committed batches kept for in-process listeners. One that falls further behind skips ahead
 /// (the NOTIFY feed and the poll still bring it everything).
 const COMMITTED: usize = 1024;
@@ -127,7 +130,7 @@ const COMMITTED: usize = 1024;
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Pending>,
-    committed: broadcast::Sender<Arc<Vec<Event>>>,
+    committed: broadcast::Sender<Committed>,
 }
 
 impl Writer {
@@ -139,7 +142,7 @@ impl Writer {
     }
 
     /// The events of every batch this node commits, after the commit.
-    pub fn committed(&self) -> broadcast::Receiver<Arc<Vec<Event>>> {
+    pub fn committed(&self) -> broadcast::Receiver<Committed> {
         self.committed.subscribe()
     }
 
@@ -159,7 +162,7 @@ async fn run(
     caches: Arc<Caches>,
     mut rx: mpsc::Receiver<Pending>,
     max_batch: usize,
-    committed: broadcast::Sender<Arc<Vec<Event>>>,
+    committed: broadcast::Sender<Committed>,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
@@ -172,7 +175,7 @@ async fn run(
         }
         if !events.is_empty() {
             // No listener is fine: nobody in this process is watching.
-            let _ = committed.send(Arc::new(events));
+            let _ = committed.send(Arc::from(events));
         }
         tracing::debug!(size, elapsed_us = started.elapsed().as_micros() as u64, "committed batch");
     }
@@ -180,7 +183,7 @@ async fn run(
 
 /// Runs one batch: fast, then with savepoints if anything failed; answers every change and
 /// returns the events it committed.
-async fn run_batch(pool: &PgPool, caches: &Caches, mut batch: Vec<Pending>) -> Vec<Event> {
+async fn run_batch(pool: &PgPool, caches: &Caches, mut batch: Vec<Pending>) -> Vec<Arc<Event>> {
     // Tenants in a fixed order (lock order across nodes); within a tenant, arrival order.
     batch.sort_by_key(|p| p.tenant);
     let (results, events) = match attempt(pool, caches, &batch, Mode::Fast).await {
@@ -221,7 +224,6 @@ enum Mode {
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct QueueState {
     id: Uuid,
-    tenant_id: Uuid,
     status: String,
     capacity: Option<i32>,
     waiting: i32,
@@ -234,10 +236,9 @@ struct QueueState {
     dirty: bool,
 }
 
-/// What one tenant's part of a batch has produced but not yet written.
+/// Idempotency records one tenant's part of a batch has produced but not yet written.
 #[derive(Default)]
 struct Unwritten {
-    events: Vec<(Uuid, Event)>,
     keys: Vec<KeyRow>,
 }
 
@@ -253,10 +254,12 @@ struct BatchState {
     /// Idempotency records by key hash.
     keys: Keys,
     unwritten: Unwritten,
-    events: Vec<Event>,
+    /// This tenant's events so far, in seq order per queue; `events[..written]` are inserted.
+    events: Vec<Arc<Event>>,
+    written: usize,
 }
 
-type Attempt = (Vec<Result<Outcome>>, Vec<Event>);
+type Attempt = (Vec<Result<Outcome>>, Vec<Arc<Event>>);
 
 async fn attempt(pool: &PgPool, caches: &Caches, batch: &[Pending], mode: Mode) -> Result<Attempt> {
     let mut tx = pool.begin().await?;
@@ -274,6 +277,7 @@ async fn attempt(pool: &PgPool, caches: &Caches, batch: &[Pending], mode: Mode) 
             keys: load_keys(&mut tx, tenant, group).await?,
             unwritten: Unwritten::default(),
             events: Vec::new(),
+            written: 0,
         };
 
         match mode {
@@ -284,12 +288,13 @@ async fn attempt(pool: &PgPool, caches: &Caches, batch: &[Pending], mode: Mode) 
                 }
             }
         }
-        flush::write_unwritten(&mut tx, tenant, &mut state.unwritten).await?;
+        flush::write_unwritten(&mut tx, tenant, &mut state).await?;
         flush::store_counters(&mut tx, &state.queues).await?;
         all_events.append(&mut state.events);
     }
 
-    for payload in Notification::payloads(&all_events) {
+    let borrowed: Vec<&Event> = all_events.iter().map(|e| &**e).collect();
+    for payload in Notification::payloads(&borrowed) {
         sqlx::query("SELECT pg_notify('queuecast', $1)").bind(payload).execute(&mut *tx).await?;
     }
     tx.commit().await.map_err(commit_error)?;
@@ -310,7 +315,7 @@ async fn apply_group(
     let (calls, rest): (Vec<_>, Vec<_>) = rest.into_iter().partition(|(_, c)| matches!(c, Change::CallNext { .. }));
     let mut results: Vec<Option<Result<Outcome>>> = group.iter().map(|_| None).collect();
     let mut outcomes = bulk::joins(tx, caches, state, tenant, &joins).await?;
-    outcomes.extend(bulk::calls(tx, caches, state, tenant, &calls).await?);
+    outcomes.extend(bulk::calls(tx, caches, state, &calls).await?);
     for (i, change) in rest {
         match apply::apply(tx, caches, state, change).await {
             Err(StoreError::Db(err)) => return Err(StoreError::Db(err)),
@@ -337,7 +342,7 @@ async fn apply_one(
     let one = [(0, change)];
     let outcomes = match change {
         Change::Join { .. } => bulk::joins(tx, caches, state, tenant, &one).await?,
-        Change::CallNext { .. } => bulk::calls(tx, caches, state, tenant, &one).await?,
+        Change::CallNext { .. } => bulk::calls(tx, caches, state, &one).await?,
         _ => return apply::apply(tx, caches, state, change).await,
     };
     outcomes
@@ -359,7 +364,7 @@ async fn apply_alone(
     let (events_before, keys_before) = (state.events.len(), state.keys.clone());
     sqlx::query("SAVEPOINT change").execute(&mut *tx).await?;
     let result = match apply_one(&mut *tx, caches, state, tenant, change).await {
-        Ok(outcome) => flush::write_unwritten(&mut *tx, tenant, &mut state.unwritten).await.map(|()| outcome),
+        Ok(outcome) => flush::write_unwritten(&mut *tx, tenant, state).await.map(|()| outcome),
         Err(err) => Err(err),
     };
     match result {
@@ -371,6 +376,8 @@ async fn apply_alone(
             sqlx::query("ROLLBACK TO SAVEPOINT change").execute(&mut *tx).await?;
             state.queues = queues_before;
             state.events.truncate(events_before);
+            // Each change before this one was written when it succeeded.
+            state.written = events_before;
             state.keys = keys_before;
             state.unwritten = Unwritten::default();
             Err(apply::meaning_of(err))
@@ -381,7 +388,7 @@ async fn apply_alone(
 /// Locks the queues' rows in id order and reads their counters.
 async fn lock_queues(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, QueueState>> {
     let rows: Vec<(Uuid, QueueState)> = sqlx::query_as::<_, QueueState>(
-        "SELECT id, tenant_id, status, capacity, waiting, last_seq, next_number, prefix, ticket_type_id \
+        "SELECT id, status, capacity, waiting, last_seq, next_number, prefix, ticket_type_id \
          FROM queues WHERE id = ANY($1) ORDER BY id FOR UPDATE",
     )
     .bind(ids)
