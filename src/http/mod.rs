@@ -3,6 +3,7 @@
 mod error;
 mod extract;
 mod health;
+mod pages;
 mod queues;
 mod staff;
 mod tickets;
@@ -48,11 +49,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/queues/{queue_id}/call-next", web::post().to(tickets::call_next))
                 .route("/queues/{queue_id}/events", web::get().to(queues::events))
                 .route("/queues/{queue_id}/stats", web::get().to(queues::stats))
+                .route("/queues/{queue_id}/history", web::get().to(queues::history))
+                .route("/queues/{queue_id}/qr.svg", web::get().to(queues::qr_svg))
                 .route("/tickets/{ticket_id}", web::get().to(tickets::get))
                 .route("/tickets/{ticket_id}/cancel", web::post().to(tickets::cancel))
                 .route("/tickets/{ticket_id}/transitions", web::post().to(tickets::transition))
                 .route("/tickets/{ticket_id}/transfer", web::post().to(tickets::transfer)),
         )
+        .configure(pages::configure)
         .default_service(web::to(|| async { ApiError::NotFound }));
 }
 

@@ -129,3 +129,53 @@ pub async fn stats(
     let since = chrono::Utc::now() - chrono::Duration::hours(hours);
     Ok(HttpResponse::Ok().json(state.store.stats(&staff.0, id.into_inner(), since).await?))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// How far back, in minutes (1 to 1440; 60 unless told).
+    minutes: Option<u32>,
+}
+
+pub async fn history(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    q: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let minutes = q.minutes.unwrap_or(60);
+    if !(1..=1440).contains(&minutes) {
+        return Err(ApiError::BadRequest("minutes: 1 to 1440".into()));
+    }
+    Ok(HttpResponse::Ok().json(state.store.history(&staff.0, id.into_inner(), minutes).await?))
+}
+
+/// The QR code of a queue's join page, as SVG: what the kiosk shows and managers print.
+pub async fn qr_svg(
+    state: web::Data<AppState>,
+    req: actix_web::HttpRequest,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    // Only queues that exist get a code; of another tenant's or a missing one, nothing is said.
+    state.store.queue_summary(id).await?;
+    let base = match &state.settings.public_url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}", info.scheme(), info.host())
+        }
+    };
+    let code = qrcode::QrCode::with_error_correction_level(format!("{base}/q/{id}"), qrcode::EcLevel::M)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("QR code: {e}")))?;
+    let svg = code
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(256, 256)
+        .dark_color(qrcode::render::svg::Color("#000000"))
+        .light_color(qrcode::render::svg::Color("#ffffff"))
+        .build();
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(svg))
+}

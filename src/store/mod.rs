@@ -26,7 +26,7 @@ pub use admin::NewTenant;
 pub use auth::{Identity, Login, Role};
 pub use live::{Opened, Snapshot};
 pub use queues::{NewQueue, NewTicketType, Queue, QueuePatch, QueueSummary, TicketType, DEFAULT_SERVICE_SECS};
-pub use stats::QueueStats;
+pub use stats::{History, HistoryPoint, QueueStats};
 pub use tickets::{JoinRequest, Joined, TicketAccess, MAX_EVENTS_PAGE};
 
 use cache::Caches;

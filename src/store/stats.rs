@@ -127,3 +127,83 @@ impl Store {
         })
     }
 }
+
+/// The recent past of a queue, minute by minute: for the staff console's chart.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub from: DateTime<Utc>,
+    pub step_seconds: u32,
+    /// True when the queue had more than [`HISTORY_EVENTS`] events in the window, so the oldest
+    /// minutes are missing their joins and calls.
+    pub truncated: bool,
+    pub points: Vec<HistoryPoint>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct HistoryPoint {
+    /// The minute's start.
+    pub at: DateTime<Utc>,
+    /// People in line at the end of the minute.
+    pub waiting: i32,
+    pub joined: i64,
+    pub called: i64,
+    /// The mean wait of the people called in that minute.
+    pub mean_wait_seconds: Option<f64>,
+}
+
+/// The most events a history reads, newest first: the window is bounded by the primary key,
+/// whatever the queue's age.
+pub const HISTORY_EVENTS: i64 = 50_000;
+
+impl Store {
+    /// The last `minutes` minutes of a queue, read from its events: how many waited at the end
+    /// of each minute (walking back from the queue's current count), joined, were called, and
+    /// how long those called had waited.
+    #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
+    pub async fn history(&self, who: &Identity, queue_id: Uuid, minutes: u32) -> Result<History> {
+        let mut tx = self.begin(who.tenant_id).await?;
+        ensure_queue(&mut tx, queue_id).await?;
+        let from: DateTime<Utc> =
+            sqlx::query_scalar("SELECT date_trunc('minute', now()) - make_interval(mins => $1 - 1)")
+                .bind(minutes as i32)
+                .fetch_one(&mut *tx)
+                .await?;
+        let truncated: bool = sqlx::query_scalar(
+            "SELECT count(*) = $3 AND min(at) > $2 FROM \
+               (SELECT at FROM queue_events WHERE queue_id = $1 ORDER BY seq DESC LIMIT $3) r",
+        )
+        .bind(queue_id)
+        .bind(from)
+        .bind(HISTORY_EVENTS)
+        .fetch_one(&mut *tx)
+        .await?;
+        // A ticket enters the line when it reaches its type's initial state and leaves it when
+        // it moves on from there; summing those steps backwards from now gives each minute's line.
+        let points: Vec<HistoryPoint> = sqlx::query_as(
+            "WITH q AS (SELECT q.waiting, tt.fsm->>'init' AS init FROM queues q \
+                        JOIN ticket_types tt ON tt.id = q.ticket_type_id WHERE q.id = $1), \
+             recent AS (SELECT * FROM queue_events WHERE queue_id = $1 ORDER BY seq DESC LIMIT $3), \
+             e AS (SELECT date_trunc('minute', at) AS at, \
+                     sum(((to_state = (SELECT init FROM q)) IS TRUE)::int \
+                       - ((from_state = (SELECT init FROM q)) IS TRUE)::int) AS delta, \
+                     count(*) FILTER (WHERE kind = 'ticket.joined') AS joined, \
+                     count(*) FILTER (WHERE kind = 'ticket.called') AS called, \
+                     (avg(EXTRACT(epoch FROM (data->'ticket'->>'called_at')::timestamptz \
+                                          - (data->'ticket'->>'joined_at')::timestamptz)) \
+                       FILTER (WHERE kind = 'ticket.called'))::float8 AS mean_wait_seconds \
+                   FROM recent WHERE at >= $2 GROUP BY 1), \
+             b AS (SELECT generate_series($2, date_trunc('minute', now()), interval '1 minute') AS at) \
+             SELECT b.at, coalesce(e.joined, 0) AS joined, coalesce(e.called, 0) AS called, e.mean_wait_seconds, \
+               ((SELECT waiting FROM q) - coalesce(sum(coalesce(e.delta, 0)) OVER \
+                  (ORDER BY b.at DESC ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0))::int AS waiting \
+             FROM b LEFT JOIN e USING (at) ORDER BY b.at",
+        )
+        .bind(queue_id)
+        .bind(from)
+        .bind(HISTORY_EVENTS)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(History { from, step_seconds: 60, truncated, points })
+    }
+}

@@ -1,0 +1,264 @@
+// Shared by every page: the REST calls of PROTOCOL.md, errors in plain words, a live socket that
+// reconnects by itself, and how times are written. No framework, no build step.
+
+/** An error answer of the API (application/problem+json), or a network failure (code "network"). */
+export class Problem extends Error {
+  constructor(status, code, title, detail) {
+    super(detail || title || code);
+    this.status = status;
+    this.code = code;
+    this.title = title;
+    this.detail = detail;
+  }
+
+  /** What to tell a person, in plain words. */
+  get plain() {
+    return PLAIN[this.code] || this.detail || this.title || 'Something went wrong. Please try again.';
+  }
+}
+
+const PLAIN = {
+  network: 'Cannot reach the server. Check the connection; we keep trying.',
+  unauthorized: 'Your session has ended. Please sign in again.',
+  forbidden: 'You are not allowed to do that.',
+  not_found: 'Not found. It may have been removed.',
+  queue_closed: 'This queue is closed right now.',
+  queue_paused: 'This queue is paused for a moment. Please try again shortly.',
+  queue_full: 'This queue is full right now.',
+  queue_empty: 'Nobody is waiting.',
+  invalid_transition: 'That ticket cannot do that now: someone may have changed it a moment ago.',
+  idempotency_conflict: 'That request was already sent with different details.',
+  rate_limited: 'Too many attempts. Please wait a moment.',
+  payload_too_large: 'That is too long.',
+  unavailable: 'The server is busy or restarting. Please try again in a few seconds.',
+  already_exists: 'That already exists.',
+};
+
+/**
+ * Calls the API. `body` is sent as JSON; `token` as a bearer token. Answers the parsed JSON (or
+ * null for an empty answer) and throws a `Problem` otherwise.
+ */
+export async function api(method, path, { body, token, headers = {} } = {}) {
+  const init = { method, headers: { Accept: 'application/json', ...headers } };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  if (token) init.headers.Authorization = `Bearer ${token}`;
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch {
+    throw new Problem(0, 'network', 'Network error');
+  }
+  const text = await res.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    /* not JSON: handled below */
+  }
+  if (!res.ok) {
+    if (json && json.code) throw new Problem(res.status, json.code, json.title, json.detail);
+    throw new Problem(res.status, res.status >= 500 ? 'unavailable' : 'bad_request', res.statusText);
+  }
+  return json;
+}
+
+/**
+ * A socket that stays connected: it reconnects with growing, jittered delays (0.5 s to 10 s),
+ * resuming with `since=` the last seq the page saw.
+ *
+ * - `url(since)` answers the socket URL (it may be async, e.g. to fetch a fresh staff pass);
+ * - `onMessage(msg)` gets every parsed frame;
+ * - `onState(state)` gets `'connecting'`, `'live'`, `'reconnecting'` or `'ended'`;
+ * - `onEnd(code, reason)` when the server says not to come back (close codes 4400–4499).
+ * The page tells it the last seq it applied with `seen(seq)`.
+ */
+export class LiveSocket {
+  constructor({ url, onMessage, onState = () => {}, onEnd = () => {} }) {
+    Object.assign(this, { url, onMessage, onState, onEnd });
+    this.since = null;
+    this.attempt = 0;
+    this.stopped = false;
+    this.ws = null;
+    this.timer = null;
+    this.onOnline = () => this.retryNow();
+    addEventListener('online', this.onOnline);
+  }
+
+  seen(seq) {
+    if (typeof seq === 'number' && (this.since === null || seq > this.since)) this.since = seq;
+  }
+
+  start() {
+    this.stopped = false;
+    this.connect();
+    return this;
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    removeEventListener('online', this.onOnline);
+    if (this.ws) this.ws.close(1000);
+  }
+
+  retryNow() {
+    if (this.stopped || (this.ws && this.ws.readyState <= WebSocket.OPEN)) return;
+    clearTimeout(this.timer);
+    this.connect();
+  }
+
+  async connect() {
+    this.onState(this.attempt === 0 ? 'connecting' : 'reconnecting');
+    let url;
+    try {
+      url = await this.url(this.since);
+    } catch (e) {
+      if (e instanceof Problem && (e.status === 401 || e.status === 403 || e.status === 404)) {
+        this.stopped = true;
+        this.onState('ended');
+        this.onEnd(e.status, e.plain);
+        return;
+      }
+      this.later();
+      return;
+    }
+    if (this.stopped) return;
+    const abs = new URL(url, location.href);
+    abs.protocol = abs.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(abs);
+    this.ws = ws;
+    let opened = false;
+    ws.onopen = () => {
+      opened = true;
+    };
+    ws.onmessage = (ev) => {
+      if (this.attempt !== 0 || !this.live) {
+        this.attempt = 0;
+        this.live = true;
+        this.onState('live');
+      }
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch {
+        return;
+      }
+      this.onMessage(msg);
+    };
+    ws.onclose = (ev) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.live = false;
+      if (this.stopped) return;
+      if (ev.code >= 4400 && ev.code < 4500) {
+        this.stopped = true;
+        this.onState('ended');
+        this.onEnd(ev.code, ev.reason);
+        return;
+      }
+      // A node going away (4000) or a moved ticket (4003) asks to come back at once.
+      if (opened && (ev.code === 4000 || ev.code === 4003)) this.attempt = 0;
+      this.later();
+    };
+  }
+
+  later() {
+    if (this.stopped) return;
+    this.onState('reconnecting');
+    const base = Math.min(10_000, 500 * 2 ** Math.min(this.attempt, 5));
+    this.attempt += 1;
+    this.timer = setTimeout(() => this.connect(), base / 2 + Math.random() * (base / 2));
+  }
+}
+
+/** "4 min", "1 h 05 min", "under a minute". */
+export function minutes(seconds) {
+  if (seconds == null) return '—';
+  const m = Math.round(seconds / 60);
+  if (m < 1) return 'under a minute';
+  if (m < 60) return `${m} min`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
+}
+
+/** A wait as a range: "about 8–12 min", "a few minutes", "about 1–2 h". */
+export function waitRange(p50, p90) {
+  if (p50 == null) return '—';
+  const lo = Math.max(0, Math.floor(p50 / 60));
+  const hi = Math.max(lo + 1, Math.ceil((p90 ?? p50) / 60));
+  if (hi <= 2) return 'a minute or two';
+  if (hi < 90) return lo === 0 ? `under ${hi} min` : `about ${lo}–${hi} min`;
+  return `about ${Math.floor(lo / 60)}–${Math.ceil(hi / 60)} h`;
+}
+
+/** Seconds since an RFC 3339 time, as "3 min" or "45 s". */
+export function since(at, now = Date.now()) {
+  const s = Math.max(0, Math.round((now - Date.parse(at)) / 1000));
+  return s < 60 ? `${s} s` : minutes(s);
+}
+
+/** A short element builder: h('li', {class: 'x'}, 'text', child). */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === false || v == null) continue;
+    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (k === 'class') el.className = v;
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  for (const c of children.flat()) if (c != null && c !== false) el.append(c);
+  return el;
+}
+
+/** A short tone pattern made in the browser (no audio file): the chime of a call. */
+export function chime(notes = [660, 880, 1320]) {
+  try {
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    chime.ctx ||= new Ctx();
+    const ctx = chime.ctx;
+    if (ctx.state === 'suspended') ctx.resume();
+    notes.forEach((freq, i) => {
+      const t = ctx.currentTime + i * 0.22;
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.type = 'sine';
+      osc.frequency.value = freq;
+      gain.gain.setValueAtTime(0.0001, t);
+      gain.gain.exponentialRampToValueAtTime(0.35, t + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + 0.6);
+      osc.connect(gain).connect(ctx.destination);
+      osc.start(t);
+      osc.stop(t + 0.65);
+    });
+  } catch {
+    /* sound is a nicety */
+  }
+}
+
+/** localStorage that never throws (private modes, full or blocked storage): get, set, del. */
+export const store = {
+  get(k) {
+    try { return localStorage.getItem(k); } catch { return null; }
+  },
+  set(k, v) {
+    try { localStorage.setItem(k, v); return true; } catch { return false; }
+  },
+  del(k) {
+    try { localStorage.removeItem(k); } catch { /* nothing to forget */ }
+  },
+};
+
+/** A random id for `Idempotency-Key`: a UUID where the browser has one (secure contexts), else 128 random bits in hex. */
+export function randomId() {
+  if (globalThis.crypto?.randomUUID) return crypto.randomUUID();
+  const b = new Uint8Array(16);
+  if (globalThis.crypto?.getRandomValues) crypto.getRandomValues(b);
+  else for (let i = 0; i < 16; i++) b[i] = Math.floor(Math.random() * 256);
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+/** The ticket statuses after which nothing more happens (of the built-in ticket type). */
+export const FINAL = ['completed', 'cancelled', 'no_show'];
