@@ -131,15 +131,15 @@ export class LiveSocket {
     const ws = new WebSocket(abs);
     this.ws = ws;
     let opened = false;
+    // Open means current: the server sends what was missed (or a snapshot) first, and a resume
+    // with nothing missed sends nothing until the next change.
     ws.onopen = () => {
       opened = true;
+      this.attempt = 0;
+      this.live = true;
+      this.onState('live');
     };
     ws.onmessage = (ev) => {
-      if (this.attempt !== 0 || !this.live) {
-        this.attempt = 0;
-        this.live = true;
-        this.onState('live');
-      }
       let msg;
       try {
         msg = JSON.parse(ev.data);
@@ -262,3 +262,29 @@ export function randomId() {
 
 /** The ticket statuses after which nothing more happens (of the built-in ticket type). */
 export const FINAL = ['completed', 'cancelled', 'no_show'];
+
+/**
+ * The `Idempotency-Key` of one form fill: sending the same body again (a double tap, a retry after
+ * a network error, a reload) reuses the key, so the server answers the same result; another body
+ * gets a new key. Kept in sessionStorage under `scope` until `doneKey(scope)`.
+ */
+export function fillKey(scope, body) {
+  const fill = JSON.stringify(body);
+  let saved = null;
+  try { saved = JSON.parse(sessionStorage.getItem(scope)); } catch { /* none kept */ }
+  if (saved && saved.fill === fill) return saved.key;
+  const key = randomId();
+  try { sessionStorage.setItem(scope, JSON.stringify({ key, fill })); } catch { /* storage blocked */ }
+  return key;
+}
+
+export function doneKey(scope) {
+  try { sessionStorage.removeItem(scope); } catch { /* fine */ }
+}
+
+/** Shows a state on a `.status-pill` (`live`, `reconnecting`, `ended`, …) with `data-state`. */
+export function pill(el, state, text) {
+  el.dataset.state = state;
+  el.className = `status-pill ${state}`;
+  el.textContent = text;
+}

@@ -102,6 +102,21 @@ qc_redis_up() {
   qc_log "Redis did not start (see $QC_LOCAL/redis.log)"; return 1
 }
 
+# Headless Chromium and ChromeDriver from Debian's packages, for the browser tests.
+browser_up() {
+  if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      qc_log "installing chromium and chromium-driver from Debian's packages"
+      local pkgs="chromium chromium-driver fonts-dejavu-core fonts-noto-core"
+      { apt-get install -y -q $pkgs || { apt-get update -q && apt-get install -y -q $pkgs; }; } \
+        >"$QC_LOCAL/apt-chromium.log" 2>&1 || { qc_log "could not install Chromium (see $QC_LOCAL/apt-chromium.log)"; return 1; }
+    else
+      qc_log "chromium and chromedriver are missing: install them for the browser tests"; return 1
+    fi
+  fi
+  export QC_CHROMEDRIVER="${QC_CHROMEDRIVER:-$(command -v chromedriver)}"
+}
+
 services_up() {
   mkdir -p "$QC_LOCAL"
   qc_postgres_up || return 1
