@@ -162,13 +162,19 @@ async fn set_up_demo(store: &Store, base: &str) -> anyhow::Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
+    // A fresh kiosk key per run: keys are stored hashed, so an old one cannot be shown again.
+    let login = store.login(DEMO_TENANT, DEMO_EMAIL, DEMO_PASSWORD).await?;
     println!("\nQueuecast demo is ready.\n");
-    println!("  Staff login:  tenant `{DEMO_TENANT}`, {DEMO_EMAIL} / {DEMO_PASSWORD}");
-    println!("  API:          {base}/api/v1   (health: {base}/readyz)");
+    println!("  Staff console:  {base}/staff   (tenant `{DEMO_TENANT}`, {DEMO_EMAIL} / {DEMO_PASSWORD})");
     for q in store.queues_of(DEMO_TENANT).await? {
-        println!("  Queue {:<10} join: POST {base}/api/v1/queues/{}/tickets", q.slug, q.id);
+        println!("\n  {} ({})", q.name, q.slug);
+        println!("    customers join:  {base}/q/{}", q.id);
+        if let Some(login) = &login {
+            let (_, key) = store.create_display_key(&login.identity, q.id).await?;
+            println!("    kiosk display:   {base}/display/{}?key={key}", q.id);
+        }
     }
-    println!("\n  Try:  curl -s -XPOST {base}/api/v1/auth/login -d '{{\"tenant\":\"demo\",\"email\":\"{DEMO_EMAIL}\",\"password\":\"{DEMO_PASSWORD}\"}}'\n");
+    println!("\n  API: {base}/api/v1   health: {base}/readyz\n");
     Ok(())
 }
 

@@ -146,6 +146,35 @@ async fn a_display_shows_numbers_and_counters_and_never_names_or_phones() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recall_is_announced_again_to_the_customer_and_the_display() {
+    let app = spawn_app().await;
+    let key =
+        app.post(&format!("/api/v1/queues/{}/display-keys", app.queue), Some(&app.admin), json!({})).await.expect(200);
+    let mut display = app.ws(&format!("/ws/queues/{}/display?key={}", app.queue, key["key"].as_str().unwrap())).await;
+    display.json().await;
+    let (ticket, token) = app.joined(app.queue).await;
+    let id = ticket["id"].as_str().unwrap();
+    let mut phone = app.ws(&format!("/ws/tickets/{id}?token={token}")).await;
+    assert_eq!(phone.json().await["ticket"]["status"], "waiting");
+    assert!(display.json().await.get("announce").is_none(), "a join announces no one");
+
+    app.call_next(&app.admin, app.queue, "Desk 4").await.expect(200);
+    let called = phone.json().await;
+    assert_eq!(called["ticket"]["status"], "called");
+    let board = display.json().await;
+    assert_eq!(board["announce"], json!({"number": "A001", "counter": "Desk 4", "recall": false}));
+
+    // A recall changes neither status nor counter, yet both screens hear of it.
+    app.transition(&app.admin, id, "recall").await.expect(200);
+    let recalled = phone.json().await;
+    assert_eq!(recalled["ticket"]["status"], "called");
+    assert!(recalled["ticket"]["seq"].as_i64() > called["ticket"]["seq"].as_i64());
+    let board = display.json().await;
+    assert_eq!(board["announce"], json!({"number": "A001", "counter": "Desk 4", "recall": true}));
+    assert_eq!(board["now_serving"][0]["number"], "A001");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sockets_with_wrong_credentials_or_origin_are_refused() {
     let app = spawn_app().await;
     let q = app.queue;

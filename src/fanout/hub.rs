@@ -73,9 +73,25 @@ fn text(value: &serde_json::Value) -> ByteString {
 }
 
 fn display_frame(view: &QueueView) -> ByteString {
+    text(&board(view))
+}
+
+fn board(view: &QueueView) -> serde_json::Value {
     let mut board = serde_json::to_value(view.board()).unwrap_or_default();
     board["type"] = "display".into();
-    text(&board)
+    board
+}
+
+/// The board after `event`: after a call or a recall it also names who to announce, so a
+/// screen chimes again for a recall, which changes nothing else on the board.
+fn display_after(view: &QueueView, event: &Event) -> (ByteString, ByteString) {
+    let recall = event.kind == "ticket.recalled";
+    let called = event.ticket.as_ref().filter(|_| recall || event.kind == "ticket.called");
+    let mut board = board(view);
+    let plain = text(&board);
+    let Some(t) = called else { return (plain.clone(), plain) };
+    board["announce"] = json!({"number": t.number, "counter": t.counter, "recall": recall});
+    (plain, text(&board))
 }
 
 impl Hub {
@@ -123,9 +139,9 @@ impl Hub {
             return Offer::Gap;
         }
         inner.view.apply(&event);
-        let display = display_frame(&inner.view);
+        let (display, announced) = display_after(&inner.view, &event);
         let staff = text(&json!({"type": "event", "event": &*event}));
-        let frame = Arc::new(Frame { seq: event.seq, event, staff, display: display.clone() });
+        let frame = Arc::new(Frame { seq: event.seq, event, staff, display: announced });
         inner.display = display;
         if inner.recent.len() == RECENT {
             inner.recent.pop_front();

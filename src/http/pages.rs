@@ -30,13 +30,19 @@ const PAGE_POLICY: &str = "default-src 'self'; connect-src 'self'; img-src 'self
      style-src 'self' 'unsafe-inline'; script-src 'self'; base-uri 'none'; form-action 'self'";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(|| async { redirect("/staff") }))
-        .route("/staff", web::get().to(|req: HttpRequest| async move { page(&req, "staff.html") }))
-        .route("/q/{queue_id}", web::get().to(|req: HttpRequest| async move { page(&req, "join.html") }))
-        .route("/t/{ticket_id}", web::get().to(|req: HttpRequest| async move { page(&req, "ticket.html") }))
-        .route("/display", web::get().to(|req: HttpRequest| async move { page(&req, "display.html") }))
-        .route("/display/{queue_id}", web::get().to(|req: HttpRequest| async move { page(&req, "display.html") }))
-        .route("/static/{file:.+}", web::get().to(asset));
+    cfg.route("/", web::get().to(|| async { redirect("/staff") }));
+    for (path, file) in [
+        ("/staff", "staff.html"),
+        ("/q/{queue_id}", "join.html"),
+        ("/t/{ticket_id}", "ticket.html"),
+        ("/display", "display.html"),
+        ("/display/{queue_id}", "display.html"),
+    ] {
+        let handler = move |req: HttpRequest| async move { page(&req, file) };
+        cfg.service(web::resource(path).route(web::get().to(handler)).route(web::head().to(handler)));
+    }
+    cfg.service(web::resource("/static/{file:.+}").route(web::get().to(asset)).route(web::head().to(asset)));
+    cfg.route("/favicon.ico", web::get().to(|req: HttpRequest| async move { serve(&req, "icon.svg") }));
 }
 
 fn redirect(to: &'static str) -> HttpResponse {
@@ -75,9 +81,7 @@ fn serve(req: &HttpRequest, file: &str) -> HttpResponse {
     }
     res.content_type(prepared.content_type);
     match &prepared.gzip {
-        Some(gzip) if accepts_gzip(req) => {
-            res.insert_header((header::CONTENT_ENCODING, "gzip")).body(gzip.clone())
-        }
+        Some(gzip) if accepts_gzip(req) => res.insert_header((header::CONTENT_ENCODING, "gzip")).body(gzip.clone()),
         _ => res.body(prepared.plain.clone()),
     }
 }
@@ -145,7 +149,9 @@ mod tests {
 
     #[test]
     fn gzip_is_accepted_unless_refused() {
-        let with = |v: &str| accepts_gzip(&TestRequest::default().insert_header((header::ACCEPT_ENCODING, v)).to_http_request());
+        let with = |v: &str| {
+            accepts_gzip(&TestRequest::default().insert_header((header::ACCEPT_ENCODING, v)).to_http_request())
+        };
         assert!(with("gzip"));
         assert!(with("br, gzip;q=0.8"));
         assert!(with("*"));

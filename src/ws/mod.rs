@@ -51,6 +51,9 @@ async fn refuse(session: actix_ws::Session, code: u16, why: &str) {
     let _ = session.close(Some(close::reason(code, why))).await;
 }
 
+/// How a socket is refused when the store failed: a missing queue is final; anything else (the
+/// database unreachable, say) is worth a reconnect, never a "bad credential" that would make
+/// every phone and screen give up during an outage.
 fn refusal(err: &StoreError) -> (u16, &'static str) {
     match err {
         StoreError::NotFound => (close::NOT_FOUND, "no such queue"),
@@ -82,7 +85,8 @@ pub async fn staff(
     actix_web::rt::spawn(async move {
         let who = match state.store.consume_socket_pass(&q.pass).await {
             Ok(Some(who)) => who,
-            _ => return refuse(session, close::UNAUTHORIZED, "the pass is wrong, used or expired").await,
+            Ok(None) => return refuse(session, close::UNAUTHORIZED, "the pass is wrong, used or expired").await,
+            Err(e) => return refuse(session, refusal(&e).0, refusal(&e).1).await,
         };
         let membership = match state.fanout.join(who.tenant_id, queue).await {
             Ok(m) => m,
@@ -151,7 +155,8 @@ pub async fn display(
     actix_web::rt::spawn(async move {
         let opened = match state.store.open_display(&q.key).await {
             Ok(Some(o)) if o.queue_id == queue => o,
-            _ => return refuse(session, close::UNAUTHORIZED, "the key does not open this display").await,
+            Ok(_) => return refuse(session, close::UNAUTHORIZED, "the key does not open this display").await,
+            Err(e) => return refuse(session, refusal(&e).0, refusal(&e).1).await,
         };
         let membership = match state.fanout.join(opened.tenant_id, queue).await {
             Ok(m) => m,
@@ -198,7 +203,8 @@ pub async fn customer(
     actix_web::rt::spawn(async move {
         let opened = match state.store.open_ticket(ticket, &q.token).await {
             Ok(Some(o)) => o,
-            _ => return refuse(session, close::UNAUTHORIZED, "the token does not open this ticket").await,
+            Ok(None) => return refuse(session, close::UNAUTHORIZED, "the token does not open this ticket").await,
+            Err(e) => return refuse(session, refusal(&e).0, refusal(&e).1).await,
         };
         let membership: Membership = match state.fanout.join(opened.tenant_id, opened.queue_id).await {
             Ok(m) => m,
@@ -224,7 +230,8 @@ pub async fn customer(
 /// What a customer was last shown: position, estimate, status, counter.
 type Shown = (Option<u32>, Option<i64>, String, Option<String>);
 
-/// Customers: their own ticket, whenever its position, estimate, status or counter changes.
+/// Customers: their own ticket, whenever its position, estimate, status or counter changes, and
+/// after every event about it.
 struct CustomerAudience {
     hub: Arc<Hub>,
     ticket: Uuid,
@@ -245,6 +252,11 @@ impl CustomerAudience {
 impl Audience for CustomerAudience {
     fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
         let about_me = frame.event.ticket.as_ref().filter(|t| t.id == self.ticket);
+        if about_me.is_some() {
+            // Every event about the ticket is shown, even one that changes none of the four
+            // (a recall calls the customer again).
+            self.last = None;
+        }
         let moved = about_me.is_some() && frame.event.kind == "ticket.transferred_out";
         let view = match (moved, self.hub.ticket(self.ticket)) {
             (false, Some(t)) => Some(t),

@@ -162,12 +162,6 @@ impl Page {
         el.send_keys(text).await.unwrap_or_else(|e| panic!("typing into {css}: {e}"));
     }
 
-    /// Text of the first element matching `css` ("" when none).
-    pub async fn text(&self, css: &str) -> String {
-        let v = self.eval(&format!("const e = document.querySelector({css:?}); return e ? e.textContent.trim() : ''")).await;
-        v.as_str().unwrap_or_default().to_owned()
-    }
-
     /// Saves a screenshot as `target/screenshots/<name>.png`.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.expect("taking a screenshot");

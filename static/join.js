@@ -1,0 +1,111 @@
+// Join page /q/{queue_id}: the queue's summary, and a form that makes one ticket per fill.
+import { api, Problem, minutes, store, fillKey, doneKey, pill, FINAL } from '/static/qc.js';
+
+const $ = (id) => document.getElementById(id);
+const qid = decodeURIComponent(location.pathname.split('/')[2] || '');
+const form = $('join-form');
+const btn = $('join');
+const IDEM = `qc.idem.${qid}`;
+const STATUS = { open: ['live', 'Open'], paused: ['reconnecting', 'Paused'], closed: ['ended', 'Closed'] };
+let sending = false;
+
+function notice(text) {
+  $('notice').textContent = text;
+  $('notice').hidden = !text;
+}
+
+function gone(title, text) {
+  $('queue-name').textContent = title;
+  $('join-card').hidden = true;
+  notice(text);
+}
+
+async function refresh() {
+  try {
+    const q = await api('GET', `/api/v1/queues/${encodeURIComponent(qid)}`);
+    $('queue-name').textContent = q.name;
+    document.title = `${q.name} · Join the queue`;
+    const [cls, word] = STATUS[q.status] || ['', q.status];
+    pill($('queue-status'), cls, word);
+    $('waiting').textContent = q.waiting;
+    $('eta').textContent = q.waiting === 0 && q.status === 'open' ? 'no wait' : minutes(q.eta_new_seconds);
+    notice(q.status === 'paused' ? 'Joining is paused for a moment. Please try again shortly.'
+      : q.status === 'closed' ? 'This queue is closed right now.' : '');
+    pill($('conn'), 'live', 'Live');
+  } catch (e) {
+    if (e instanceof Problem && (e.status === 404 || e.status === 400)) {
+      gone('Queue not found', 'This link does not lead to a queue. Please check it, or scan the code again.');
+      pill($('conn'), 'ended', 'Not found');
+      return true;
+    }
+    pill($('conn'), 'reconnecting', 'Offline');
+  }
+}
+
+// A live ticket this browser already holds for this queue: link to it instead of a second one.
+async function existing() {
+  const tid = store.get(`qc.queue.${qid}`);
+  const token = tid && store.get(`qc.ticket.${tid}`);
+  if (!token) return;
+  let what = 'a ticket';
+  try {
+    const t = await api('GET', `/api/v1/tickets/${tid}`, { token });
+    if (FINAL.includes(t.status)) return store.del(`qc.queue.${qid}`);
+    what = t.number;
+  } catch (e) {
+    if (!['network', 'unavailable', 'rate_limited'].includes(e.code)) return store.del(`qc.queue.${qid}`);
+  }
+  const a = Object.assign(document.createElement('a'), { href: `/t/${tid}`, textContent: `${what} — see your place` });
+  $('existing').replaceChildren('You already have ', a);
+  $('existing').hidden = false;
+  $('join-card').hidden = true;
+}
+
+form.addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  if (sending) return;
+  const err = $('join-error');
+  const f = new FormData(form);
+  const body = { party_size: Math.round(Number(f.get('party_size'))) };
+  if (!(body.party_size >= 1 && body.party_size <= 20)) {
+    err.textContent = 'Party size must be between 1 and 20.';
+    return;
+  }
+  for (const k of ['name', 'phone']) {
+    const v = String(f.get(k) || '').trim();
+    if (v) body[k] = v;
+  }
+  err.textContent = '';
+  sending = btn.disabled = true;
+  btn.textContent = 'Joining…';
+  try {
+    const { ticket, token } = await api('POST', `/api/v1/queues/${encodeURIComponent(qid)}/tickets`, {
+      body,
+      headers: { 'Idempotency-Key': fillKey(IDEM, body) },
+    });
+    doneKey(IDEM);
+    const kept = store.set(`qc.ticket.${ticket.id}`, token);
+    store.set(`qc.queue.${qid}`, ticket.id);
+    if (ticket.position) store.set(`qc.first.${ticket.id}`, String(ticket.position));
+    location.assign(`/t/${ticket.id}${kept ? '' : `?token=${encodeURIComponent(token)}`}`);
+  } catch (e) {
+    err.textContent = e instanceof Problem ? e.plain : 'Something went wrong. Please try again.';
+    sending = btn.disabled = false;
+    btn.textContent = 'Join the queue';
+    refresh();
+  }
+});
+
+form.addEventListener('click', (ev) => {
+  const step = ev.target.closest('[data-step]');
+  if (!step) return;
+  const input = form.elements.party_size;
+  input.value = Math.min(20, Math.max(1, (Number(input.value) || 1) + Number(step.dataset.step)));
+});
+
+if (!qid) {
+  gone('No queue chosen', 'Please scan the queue\'s code or open the link you were given.');
+} else {
+  existing();
+  refresh().then((stop) => stop || setInterval(() => document.hidden || refresh(), 15000));
+}
