@@ -28,6 +28,12 @@ enum Command {
     Admin(Admin),
     /// Serve with a demo tenant ready to click through.
     Demo(ServeArgs),
+    /// Exit 0 when the server at `--url` answers 200 (a container's health check: the image has
+    /// no curl).
+    Healthcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -104,6 +110,9 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
         .init();
     let cli = Cli::parse();
+    if let Command::Healthcheck { url } = &cli.command {
+        return healthcheck(url);
+    }
     let database_url = cli.database_url.context("DATABASE_URL is not set (flag --database-url or the environment)")?;
     match cli.command {
         Command::Serve(args) => serve(&database_url, args, false).await,
@@ -114,6 +123,26 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin(admin) => run_admin(&database_url, admin).await,
+        Command::Healthcheck { .. } => unreachable!("answered above"),
+    }
+}
+
+/// One plain HTTP/1.1 GET over loopback, with a 3 s budget.
+fn healthcheck(url: &str) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").context("the health check speaks plain http")?;
+    let (authority, path) = rest.split_once('/').map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(authority)?.next().context("no address")?;
+    let timeout = std::time::Duration::from_secs(3);
+    let mut tcp = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    tcp.set_read_timeout(Some(timeout))?;
+    write!(tcp, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    tcp.read_exact(&mut head)?;
+    if head.starts_with(b"HTTP/1.1 200") {
+        Ok(())
+    } else {
+        bail!("{url} answered {}", String::from_utf8_lossy(&head))
     }
 }
 
