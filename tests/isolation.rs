@@ -195,3 +195,45 @@ async fn expired_tokens_keys_and_passes_are_purged_and_live_ones_kept() {
     assert_eq!(left, (1, 1, 0));
     app.get("/api/v1/queues", Some(&app.admin)).await.expect(200);
 }
+
+/// Each weakening is tried inside a transaction that is rolled back (role attributes are
+/// cluster-wide: other tests must never see them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refuses_to_serve_when_isolation_is_weakened() {
+    let app = spawn_app().await;
+    let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let mut tx = owner.begin().await.unwrap();
+    tx.execute("SET LOCAL ROLE queuecast_app").await.unwrap();
+    queuecast::store::verify_isolation(&mut tx).await.expect("the migrated database is sound");
+    tx.rollback().await.unwrap();
+
+    // A member of a table's owning role may do what the owner may.
+    let other = format!("qc_owner_{}", uuid::Uuid::new_v4().simple());
+    for (weaken, expect) in [
+        ("ALTER TABLE tickets NO FORCE ROW LEVEL SECURITY".to_owned(), "tickets does not force row-level security"),
+        ("ALTER TABLE queue_events DISABLE ROW LEVEL SECURITY".into(), "queue_events has row-level security disabled"),
+        ("ALTER TABLE tenants OWNER TO queuecast_app".into(), "tenants is owned by the app role"),
+        (
+            format!("CREATE ROLE {other}; ALTER TABLE queues OWNER TO {other}; GRANT {other} TO queuecast_app"),
+            "queues is owned by the app role",
+        ),
+        ("ALTER ROLE queuecast_app BYPASSRLS".into(), "bypasses row-level security"),
+    ] {
+        let weaken = weaken.as_str();
+        let mut tx = owner.begin().await.unwrap();
+        tx.execute(sqlx::AssertSqlSafe(weaken)).await.unwrap();
+        tx.execute("SET LOCAL ROLE queuecast_app").await.unwrap();
+        let err = queuecast::store::verify_isolation(&mut tx).await.expect_err(weaken).to_string();
+        assert!(err.contains(expect), "{weaken}: {err}");
+        tx.rollback().await.unwrap();
+    }
+
+    // And the server itself will not start over a weakened database.
+    owner.execute("ALTER TABLE tickets NO FORCE ROW LEVEL SECURITY").await.unwrap();
+    let err = queuecast::startup::Application::build(queuecast::config::Settings::new("127.0.0.1:0", &app.db_url))
+        .await
+        .err()
+        .expect("a node over a weakened database must not start");
+    assert!(format!("{err:#}").contains("tickets does not force row-level security"), "{err:#}");
+    owner.execute("ALTER TABLE tickets FORCE ROW LEVEL SECURITY").await.unwrap();
+}

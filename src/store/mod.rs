@@ -8,6 +8,7 @@
 mod admin;
 mod auth;
 mod cache;
+mod guard;
 mod live;
 mod queues;
 mod rows;
@@ -24,6 +25,7 @@ use uuid::Uuid;
 
 pub use admin::NewTenant;
 pub use auth::{Identity, Login, Role};
+pub use guard::verify_isolation;
 pub use live::{Opened, Snapshot};
 pub use queues::{NewQueue, NewTicketType, Queue, QueuePatch, QueueSummary, TicketType, DEFAULT_SERVICE_SECS};
 pub use stats::{History, HistoryPoint, QueueStats};
@@ -117,6 +119,7 @@ impl Store {
             .connect_with(options.application_name("queuecast"))
             .await
             .context("connecting to PostgreSQL")?;
+        verify_isolation(&mut *pool.acquire().await.context("connecting to PostgreSQL")?).await?;
         let caches = std::sync::Arc::new(Caches::default());
         let writer = Writer::start(pool.clone(), caches.clone(), settings.max_batch);
         Ok(Store { pool, writer, caches, staff_token_ttl: settings.staff_token_ttl })
