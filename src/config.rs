@@ -22,6 +22,8 @@ pub struct Settings {
     /// Sockets are pinged this often, and closed when silent for `socket_silence`.
     pub socket_ping: std::time::Duration,
     pub socket_silence: std::time::Duration,
+    /// Joins and sign-ins allowed per client address; off unless configured.
+    pub rate_limits: crate::http::limit::RateLimits,
     /// Which live feeds run; all of them unless a test says otherwise.
     pub feeds: Option<crate::fanout::Feeds>,
 }
@@ -39,6 +41,7 @@ impl Settings {
             store: StoreSettings::default(),
             socket_ping: std::time::Duration::from_secs(15),
             socket_silence: std::time::Duration::from_secs(45),
+            rate_limits: crate::http::limit::RateLimits::OFF,
             feeds: None,
         }
     }

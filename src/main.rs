@@ -59,6 +59,15 @@ struct ServeArgs {
     /// Most changes committed in one transaction.
     #[arg(long, env = "WRITE_BATCH_MAX", default_value_t = 1024)]
     write_batch_max: usize,
+    /// Joins per minute from one client address (0: no limit; turn it off for load tests).
+    #[arg(long, env = "JOIN_RATE_LIMIT", default_value_t = 60)]
+    join_rate_limit: u32,
+    /// Sign-in attempts per minute from one client address (0: no limit).
+    #[arg(long, env = "LOGIN_RATE_LIMIT", default_value_t = 20)]
+    login_rate_limit: u32,
+    /// Behind a reverse proxy that appends the client to X-Forwarded-For (the last entry counts).
+    #[arg(long, env = "TRUST_PROXY")]
+    trust_proxy: bool,
 }
 
 // The variants are the commands' names (`create-tenant`, …).
@@ -158,6 +167,12 @@ async fn serve(database_url: &str, args: ServeArgs, demo: bool) -> anyhow::Resul
             pool_size: args.db_pool_size,
             max_batch: args.write_batch_max,
             ..StoreSettings::default()
+        },
+        rate_limits: queuecast::http::limit::RateLimits {
+            joins_per_minute: args.join_rate_limit,
+            logins_per_minute: args.login_rate_limit,
+            trust_proxy: args.trust_proxy,
+            ..queuecast::http::limit::RateLimits::OFF
         },
         ..Settings::new("", "")
     };

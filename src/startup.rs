@@ -44,11 +44,14 @@ impl Application {
         }
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let limits = Arc::new(crate::http::limit::Limiter::new(settings.rate_limits));
+        tokio::spawn(sweep_limits(Arc::downgrade(&limits)));
         let state = web::Data::new(AppState {
             store: store.clone(),
             fanout,
             shutdown: shutdown_rx,
             settings: Arc::new(settings),
+            limits,
         });
         let server = HttpServer::new(move || {
             App::new().app_data(state.clone()).configure(ws::configure).configure(http::configure)
@@ -107,6 +110,16 @@ impl Stopper {
 }
 
 /// Purges expired records now and then, for as long as the process runs.
+/// Forgets clients whose allowance is full again, every minute, for as long as the node lives.
+async fn sweep_limits(limits: std::sync::Weak<crate::http::limit::Limiter>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        let Some(limits) = limits.upgrade() else { return };
+        limits.sweep();
+    }
+}
+
 async fn housekeeping(store: Store) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
     loop {

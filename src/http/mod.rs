@@ -3,6 +3,7 @@
 mod error;
 mod extract;
 mod health;
+pub mod limit;
 mod pages;
 mod queues;
 mod staff;
@@ -24,6 +25,7 @@ pub struct AppState {
     /// Turns true when the server is stopping: sockets close with a "reconnect" code.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     pub settings: std::sync::Arc<Settings>,
+    pub limits: std::sync::Arc<limit::Limiter>,
 }
 
 /// Registers every route, the body limits and the problem+json handlers of bad input.

@@ -1,6 +1,6 @@
 //! Logins, socket passes and ticket types.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -17,10 +17,19 @@ pub struct LoginBody {
     password: String,
 }
 
-pub async fn login(state: web::Data<AppState>, body: web::Json<LoginBody>) -> Result<HttpResponse, ApiError> {
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let login = state.store.login(&body.tenant, &body.email, &body.password).await?;
-    let login = login.ok_or_else(|| ApiError::Unauthorized("wrong tenant, email or password".into()))?;
+    let account = format!("{}\n{}", body.tenant.trim().to_lowercase(), body.email.trim().to_lowercase());
+    state.limits.login(&req, &account)?;
+    let Some(login) = state.store.login(&body.tenant, &body.email, &body.password).await? else {
+        state.limits.login_failed(&account);
+        return Err(ApiError::Unauthorized("wrong tenant, email or password".into()));
+    };
+    state.limits.login_succeeded(&account);
     let who = &login.identity;
     Ok(HttpResponse::Ok().json(json!({
         "token": login.token,

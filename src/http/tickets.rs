@@ -26,6 +26,7 @@ pub async fn join(
     id: web::Path<Uuid>,
     body: OptionalJson<JoinBody>,
 ) -> Result<HttpResponse, ApiError> {
+    state.limits.join(&req)?;
     let key = match req.headers().get("Idempotency-Key") {
         Some(v) => Some(v.to_str().map_err(|_| ApiError::BadRequest("Idempotency-Key must be ASCII".into()))?),
         None => None,
