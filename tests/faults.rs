@@ -96,3 +96,68 @@ async fn killing_the_listener_twenty_times_during_writes_loses_nothing() {
         snap["waiting"].as_array().unwrap().iter().map(|t| t["position"].as_i64().unwrap()).collect();
     assert_eq!(positions, (1..=in_db.len() as i64).collect::<Vec<_>>());
 }
+
+/// The node's connections to PostgreSQL go silent (no error, no answer) for 20 s, while another
+/// node keeps writing: the silent node answers 503 within seconds instead of hanging, says it
+/// is unready, keeps its sockets (Redis still brings them every change), and catches up after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_holed_database_answers_503_quickly_and_everything_catches_up() {
+    use std::time::Instant;
+    let app = spawn_app().await;
+    let (server, db) = app.db_url.rsplit_once('/').unwrap();
+    let host_port = server.rsplit('@').next().unwrap();
+    let pg = std::net::ToSocketAddrs::to_socket_addrs(host_port).unwrap().next().unwrap();
+    let proxy = common::Proxy::start(pg).await;
+    let proxied = format!("{}@127.0.0.1:{}/{db}", server.rsplit_once('@').unwrap().0, proxy.port);
+    let node = app.on(&app.second_node_with(|s| s.database_url = proxied).await);
+
+    let (ticket, token) = node.joined(app.queue).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    let mut phone = node.ws(&format!("/ws/tickets/{id}?token={token}")).await;
+    assert_eq!(phone.json().await["ticket"]["position"], 1);
+    let mut console = node.staff_socket(app.queue, None).await;
+    assert_eq!(console.json().await["seq"], 1);
+
+    proxy.blackhole();
+    let silent = Instant::now();
+    node.join(app.queue, json!({})).await.expect_problem(503, "unavailable");
+    let took = silent.elapsed();
+    assert!(took < Duration::from_secs(9), "a write waited {took:?}");
+    let ready = node.get("/readyz", None).await;
+    assert_eq!((ready.status.as_u16(), ready.body["postgres"].as_str()), (503, Some("down")));
+    let read = Instant::now();
+    node.get(&format!("/api/v1/tickets/{id}?token={token}"), None).await.expect_problem(503, "unavailable");
+    assert!(read.elapsed() < Duration::from_secs(10), "a read waited {:?}", read.elapsed());
+
+    // The other node writes on; the silent node's sockets hear of it all.
+    for _ in 0..3 {
+        app.joined(app.queue).await;
+    }
+    app.call_next(&app.admin, app.queue, "Desk 9").await.expect(200);
+    loop {
+        let t = phone.json().await;
+        if t["ticket"]["status"] == "called" {
+            break;
+        }
+    }
+    all_until(&mut console, 2, 5).await;
+
+    tokio::time::sleep(Duration::from_secs(20).saturating_sub(silent.elapsed())).await;
+    proxy.restore();
+    let back = Instant::now();
+    let joined = loop {
+        let reply = node.join(app.queue, json!({})).await;
+        if reply.status == 201 {
+            break reply.body;
+        }
+        assert!(back.elapsed() < Duration::from_secs(20), "writes did not come back: {:?}", reply.body);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    println!("writes answered again {:?} after the database came back", back.elapsed());
+    node.get("/readyz", None).await.expect(200);
+    // Every event reached the console once, in order, and the database agrees on the last one.
+    let last = joined["ticket"]["seq"].as_i64().unwrap();
+    all_until(&mut console, 6, last).await;
+    let events = app.all_events(&app.admin, app.queue).await;
+    assert_eq!(events.last().unwrap()["seq"].as_i64(), Some(last));
+}

@@ -150,8 +150,9 @@ async fn a_customer_joins_on_the_phone_and_every_screen_follows_the_call() {
     phone.wait_for("location.pathname.startsWith('/t/')", SOON).await;
     live(&phone).await;
     // The number shows once the first frame arrives (a dash until then).
-    let number =
-        phone.wait_for("(t => /[0-9]/.test(t) && t)(document.querySelector('#number')?.textContent.trim())", SOON).await;
+    let number = phone
+        .wait_for("(t => /[0-9]/.test(t) && t)(document.querySelector('#number')?.textContent.trim())", SOON)
+        .await;
     assert_eq!(number, "A003");
     phone.wait_for("document.querySelector('#ahead')?.dataset.position === '1'", SOON).await;
     let summary = app.get(&format!("/api/v1/queues/{}", app.queue), None).await.expect(200);

@@ -9,6 +9,9 @@ mod queues;
 mod staff;
 mod tickets;
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Next};
 use actix_web::web;
 
 pub use error::ApiError;
@@ -38,6 +41,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/readyz", web::get().to(health::readyz))
         .service(
             web::scope("/api/v1")
+                .wrap(from_fn(deadline))
                 .route("/auth/login", web::post().to(staff::login))
                 .route("/socket-passes", web::post().to(staff::socket_pass))
                 .route("/ticket-types", web::post().to(staff::create_ticket_type))
@@ -60,6 +64,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .configure(pages::configure)
         .default_service(web::to(|| async { ApiError::NotFound }));
+}
+
+/// No API request waits on a silent database for long: past this it answers 503 `unavailable`.
+/// (A black-holed connection never fails by itself; the writer's own deadline is shorter.)
+const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(8);
+
+async fn deadline(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    match tokio::time::timeout(REQUEST_DEADLINE, next.call(req)).await {
+        Ok(res) => res.map(ServiceResponse::map_into_boxed_body),
+        Err(_) => Err(ApiError::Unavailable("the database did not answer in time".into()).into()),
+    }
 }
 
 impl actix_web::Responder for ApiError {

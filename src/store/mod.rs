@@ -34,8 +34,11 @@ pub use tickets::{JoinRequest, Joined, TicketAccess, MAX_EVENTS_PAGE};
 use cache::Caches;
 use writer::Writer;
 
-/// The role every query of the service runs as: not the owner, no BYPASSRLS.
-const APP_ROLE_SQL: &str = "SET ROLE queuecast_app";
+/// The role every query of the service runs as: not the owner, no BYPASSRLS. A transaction of
+/// ours never idles: one left open by a node that went silent mid-batch (a black-holed network
+/// never tells PostgreSQL) is ended after 10 s, so the queue rows it locked do not stall the
+/// other nodes for as long as TCP keepalive takes (hours).
+const APP_ROLE_SQL: &str = "SET ROLE queuecast_app; SET idle_in_transaction_session_timeout = '10s'";
 
 /// Why a store call did not do what was asked.
 #[derive(Debug, thiserror::Error)]

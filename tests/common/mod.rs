@@ -414,10 +414,12 @@ impl TestApp {
     }
 }
 
-/// A TCP proxy between a node and a service, that a test can cut and restore.
+/// A TCP proxy between a node and a service, that a test can cut (connections dropped and
+/// refused), black-hole (connections kept, bytes held back: no error, no answer) and restore.
 pub struct Proxy {
     pub port: u16,
     cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    held: std::sync::Arc<std::sync::atomic::AtomicBool>,
     links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
@@ -428,22 +430,31 @@ impl Proxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let held = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Default::default();
-        let (c, l) = (cut.clone(), links.clone());
+        let (c, h, l) = (cut.clone(), held.clone(), links.clone());
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if c.load(Ordering::SeqCst) {
                     continue; // dropped: the connection is refused while cut
                 }
+                let held = h.clone();
                 let link = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    if let Ok(outbound) = tokio::net::TcpStream::connect(target).await {
+                        let (from_client, to_client) = inbound.into_split();
+                        let (from_server, to_server) = outbound.into_split();
+                        tokio::join!(pump(from_client, to_server, held.clone()), pump(from_server, to_client, held));
                     }
                 });
                 l.lock().unwrap().push(link.abort_handle());
             }
         });
-        Proxy { port, cut, links }
+        Proxy { port, cut, held, links }
+    }
+
+    /// Keeps every connection open but passes no byte either way until `restore`.
+    pub fn blackhole(&self) {
+        self.held.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Drops every connection through the proxy and refuses new ones.
@@ -456,7 +467,31 @@ impl Proxy {
 
     pub fn restore(&self) {
         self.cut.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.held.store(false, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// Copies one direction, holding bytes back while `held`.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    held: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        while held.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 /// The Redis the tests run against (scripts/test brings one up).

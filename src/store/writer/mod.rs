@@ -168,7 +168,14 @@ async fn run(
     while rx.recv_many(&mut batch, max_batch).await > 0 {
         let size = batch.len();
         let started = std::time::Instant::now();
-        let events = run_batch(&pool, &caches, std::mem::take(&mut batch)).await;
+        let (events, stalled) = run_batch(&pool, &caches, std::mem::take(&mut batch)).await;
+        if stalled {
+            // The database did not answer in time: what waits now would meet the same silence.
+            // Answer it at once rather than one deadline after another.
+            while let Ok(pending) = rx.try_recv() {
+                let _ = pending.reply.send(Err(StoreError::Unavailable));
+            }
+        }
         // Calls, finishes and moves change a queue's pace; joins do not.
         for e in events.iter().filter(|e| e.kind != "ticket.joined") {
             caches.pace_changed(e.queue_id);
@@ -181,20 +188,39 @@ async fn run(
     }
 }
 
+/// How long one attempt at a batch may take. Past it the database is taken as unreachable (a
+/// black-holed connection never errors by itself) and the batch's changes answer `unavailable`:
+/// not known to be done. If its commit did reach PostgreSQL, its events still arrive through
+/// the other feeds, and an idempotent join retried gets the same ticket.
+const ATTEMPT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// Runs one batch: fast, then with savepoints if anything failed; answers every change and
-/// returns the events it committed.
-async fn run_batch(pool: &PgPool, caches: &Caches, mut batch: Vec<Pending>) -> Vec<Arc<Event>> {
+/// returns the events it committed, and whether the database stopped answering.
+async fn run_batch(pool: &PgPool, caches: &Caches, mut batch: Vec<Pending>) -> (Vec<Arc<Event>>, bool) {
     // Tenants in a fixed order (lock order across nodes); within a tenant, arrival order.
     batch.sort_by_key(|p| p.tenant);
-    let (results, events) = match attempt(pool, caches, &batch, Mode::Fast).await {
+    let pending = &batch;
+    let within =
+        |mode| async move { tokio::time::timeout(ATTEMPT_DEADLINE, attempt(pool, caches, pending, mode)).await.ok() };
+    let Some(first) = within(Mode::Fast).await else {
+        tracing::warn!(size = batch.len(), "the database did not answer a batch in time");
+        for pending in batch {
+            let _ = pending.reply.send(Err(StoreError::Unavailable));
+        }
+        return (Vec::new(), true);
+    };
+    let (results, events) = match first {
         Ok(results) => results,
         Err(err) => {
             tracing::warn!(cause = ?err, size = batch.len(), "batch failed; running it again change by change");
-            match attempt(pool, caches, &batch, Mode::Savepoints).await {
+            match within(Mode::Savepoints).await.unwrap_or(Err(StoreError::Unavailable)) {
                 Ok(results) => results,
                 Err(err) => {
                     tracing::error!(cause = ?err, size = batch.len(), "batch failed");
-                    let unreachable = matches!(&err, StoreError::Db(e) if super::is_unreachable(e));
+                    let unreachable = match &err {
+                        StoreError::Db(e) => super::is_unreachable(e),
+                        e => matches!(e, StoreError::Unavailable),
+                    };
                     let message = err.to_string();
                     let answer = || match unreachable {
                         true => StoreError::Unavailable,
@@ -209,7 +235,7 @@ async fn run_batch(pool: &PgPool, caches: &Caches, mut batch: Vec<Pending>) -> V
         // A requester that gave up (client gone) no longer listens; the change stands.
         let _ = pending.reply.send(result);
     }
-    events
+    (events, false)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
