@@ -22,6 +22,8 @@ pub struct Settings {
     /// Sockets are pinged this often, and closed when silent for `socket_silence`.
     pub socket_ping: std::time::Duration,
     pub socket_silence: std::time::Duration,
+    /// How often a display socket checks that its key was not revoked.
+    pub credential_recheck: std::time::Duration,
     /// Joins and sign-ins allowed per client address; off unless configured.
     pub rate_limits: crate::http::limit::RateLimits,
     /// Which live feeds run; all of them unless a test says otherwise.
@@ -41,6 +43,7 @@ impl Settings {
             store: StoreSettings::default(),
             socket_ping: std::time::Duration::from_secs(15),
             socket_silence: std::time::Duration::from_secs(45),
+            credential_recheck: std::time::Duration::from_secs(30),
             rate_limits: crate::http::limit::RateLimits::OFF,
             feeds: None,
         }

@@ -2,7 +2,9 @@
 
 mod common;
 
-use common::{spawn_app, WsEvent};
+use std::time::Duration;
+
+use common::{spawn_app, spawn_app_with, WsEvent};
 use futures_util::future::join_all;
 use serde_json::{json, Value};
 
@@ -347,4 +349,40 @@ async fn a_silent_socket_is_closed_and_one_that_answers_pings_is_kept() {
     })
     .await;
     assert!(matches!(ended, Ok(None | Some(4002))), "the silent socket was not let go: {ended:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_display_key_closes_its_screens() {
+    let app = spawn_app_with(|s| s.credential_recheck = Duration::from_millis(200)).await;
+    let created =
+        app.post(&format!("/api/v1/queues/{}/display-keys", app.queue), Some(&app.admin), json!({})).await.expect(200);
+    let (key, key_id) = (created["key"].as_str().unwrap(), created["id"].as_str().unwrap());
+    let path = format!("/ws/queues/{}/display?key={key}", app.queue);
+    let mut screen = app.ws(&path).await;
+    assert_eq!(screen.json().await["type"], "display");
+
+    let revoke = format!("/api/v1/queues/{}/display-keys/{key_id}", app.queue);
+    let res = app.http.delete(format!("{}{revoke}", app.base)).bearer_auth(&app.admin).send().await.unwrap();
+    assert_eq!(res.status(), 204);
+    let started = std::time::Instant::now();
+    assert_eq!(screen.closed().await, 4401);
+    assert!(started.elapsed() < Duration::from_secs(3), "closed after {:?}", started.elapsed());
+    assert_eq!(app.ws(&path).await.closed().await, 4401, "a revoked key opens nothing");
+    let again = app.http.delete(format!("{}{revoke}", app.base)).bearer_auth(&app.admin).send().await.unwrap();
+    assert_eq!(again.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_socket_closes_when_its_sign_in_expires() {
+    let app = spawn_app().await;
+    // A node whose sign-ins last two seconds, sharing the database.
+    let short = app.on(&app.second_node_with(|s| s.store.staff_token_ttl = chrono::Duration::seconds(2)).await);
+    let token = short.login("acme", common::ADMIN_EMAIL, common::PASSWORD).await;
+    let pass = short.pass(&token).await;
+    let mut console = short.ws(&format!("/ws/queues/{}?pass={pass}", app.queue)).await;
+    assert_eq!(console.json().await["type"], "snapshot");
+    let started = std::time::Instant::now();
+    assert_eq!(console.closed().await, 4401);
+    let after = started.elapsed();
+    assert!(after > Duration::from_millis(1000) && after < Duration::from_secs(4), "closed after {after:?}");
 }

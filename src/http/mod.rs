@@ -51,6 +51,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/queues/{queue_id}", web::get().to(queues::summary))
                 .route("/queues/{queue_id}", web::patch().to(queues::update))
                 .route("/queues/{queue_id}/display-keys", web::post().to(queues::display_key))
+                .route("/queues/{queue_id}/display-keys/{key_id}", web::delete().to(queues::revoke_display_key))
                 .route("/queues/{queue_id}/tickets", web::post().to(tickets::join))
                 .route("/queues/{queue_id}/call-next", web::post().to(tickets::call_next))
                 .route("/queues/{queue_id}/events", web::get().to(queues::events))

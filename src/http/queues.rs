@@ -88,6 +88,17 @@ pub async fn display_key(
     Ok(HttpResponse::Ok().json(json!({"key": key, "id": key_id})))
 }
 
+pub async fn revoke_display_key(
+    state: web::Data<AppState>,
+    staff: Staff,
+    ids: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
+    let who = staff.require(Role::Manager)?;
+    let (queue, key) = ids.into_inner();
+    state.store.revoke_display_key(who, queue, key).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {

@@ -160,13 +160,17 @@ impl Store {
         let pass = secret::new_token();
         let expires_at = Utc::now() + SOCKET_PASS_TTL;
         let mut tx = self.begin(who.tenant_id).await?;
-        sqlx::query("INSERT INTO socket_passes (pass_hash, tenant_id, user_id, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(secret::hash_token(&pass))
-            .bind(who.tenant_id)
-            .bind(who.user_id)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO socket_passes (pass_hash, tenant_id, user_id, expires_at, token_expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(secret::hash_token(&pass))
+        .bind(who.tenant_id)
+        .bind(who.user_id)
+        .bind(expires_at)
+        .bind(who.expires_at)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok((pass, expires_at))
     }

@@ -100,18 +100,19 @@ impl Store {
             .bind(&hash)
             .execute(&mut *tx)
             .await?;
-        let row: Option<(Uuid, Uuid, String, String)> = sqlx::query_as(
+        let row: Option<(Uuid, Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
             "UPDATE socket_passes p SET used_at = now() FROM users u \
              WHERE p.pass_hash = $1 AND p.used_at IS NULL AND p.expires_at > now() \
                AND u.id = p.user_id AND u.disabled_at IS NULL \
-             RETURNING u.id, u.tenant_id, u.email, u.role",
+             RETURNING u.id, u.tenant_id, u.email, u.role, coalesce(p.token_expires_at, p.expires_at)",
         )
         .bind(&hash)
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(row.and_then(|(user_id, tenant_id, email, role)| {
-            Some(Identity { user_id, tenant_id, email, role: super::Role::parse(&role)?, expires_at: Utc::now() })
+        // The identity lasts as long as the sign-in the pass was made with.
+        Ok(row.and_then(|(user_id, tenant_id, email, role, expires_at)| {
+            Some(Identity { user_id, tenant_id, email, role: super::Role::parse(&role)?, expires_at })
         }))
     }
 

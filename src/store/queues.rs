@@ -213,6 +213,23 @@ impl Store {
     }
 
     /// A new display key for a queue's kiosk screens.
+    /// Revokes a display key of a queue: its screens are closed within a recheck period.
+    pub async fn revoke_display_key(&self, who: &Identity, queue_id: Uuid, key_id: Uuid) -> Result<()> {
+        let mut tx = self.begin(who.tenant_id).await?;
+        let done = sqlx::query(
+            "UPDATE display_keys SET revoked_at = now() WHERE id = $1 AND queue_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(key_id)
+        .bind(queue_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
     pub async fn create_display_key(&self, who: &Identity, queue_id: Uuid) -> Result<(Uuid, String)> {
         let mut tx = self.begin(who.tenant_id).await?;
         let exists: Option<i32> =

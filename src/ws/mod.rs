@@ -109,7 +109,12 @@ pub async fn staff(
             StaffStart::Fetch { .. } => vec![hub.snapshot().1],
         };
         let audience = StaffAudience { hub, last: seq };
-        session::run(session, stream, membership, rx, first, audience, limits(&state)).await;
+        let left = (who.expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
+        let expired = async move {
+            tokio::time::sleep(left).await;
+            "the sign-in has expired"
+        };
+        session::run(session, stream, membership, rx, first, audience, limits(&state), expired).await;
     });
     Ok(response)
 }
@@ -165,7 +170,19 @@ pub async fn display(
         let hub = membership.hub.clone();
         let (rx, board) = hub.subscribe_display();
         let audience = DisplayAudience { hub };
-        session::run(session, stream, membership, rx, vec![board], audience, limits(&state)).await;
+        let (store, every, key) = (state.store.clone(), state.settings.credential_recheck, q.key);
+        let revoked = async move {
+            loop {
+                tokio::time::sleep(every).await;
+                // Unknown (the database unreachable) is not revoked.
+                if let Ok(o) = store.open_display(&key).await {
+                    if o.is_none_or(|o| o.queue_id != queue) {
+                        return "the display key was revoked";
+                    }
+                }
+            }
+        };
+        session::run(session, stream, membership, rx, vec![board], audience, limits(&state), revoked).await;
     });
     Ok(response)
 }
@@ -222,7 +239,8 @@ pub async fn customer(
         };
         let mut audience = CustomerAudience { hub, ticket, last: None };
         let first = audience.changed(&now).into_iter().collect();
-        session::run(session, stream, membership, rx, first, audience, limits(&state)).await;
+        let never = std::future::pending();
+        session::run(session, stream, membership, rx, first, audience, limits(&state), never).await;
     });
     Ok(response)
 }

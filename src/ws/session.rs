@@ -61,7 +61,9 @@ async fn within_deadline(
     }
 }
 
-/// Runs a socket until it ends. `first` is sent before anything else.
+/// Runs a socket until it ends. `first` is sent before anything else; when `revoked` completes
+/// (the credential that opened the socket expired or was withdrawn), the socket closes with
+/// 4401 and its reason.
 pub async fn run<A: Audience>(
     mut session: Session,
     mut stream: AggregatedMessageStream,
@@ -70,9 +72,11 @@ pub async fn run<A: Audience>(
     first: Vec<ByteString>,
     mut audience: A,
     limits: Limits,
+    revoked: impl std::future::Future<Output = &'static str> + Send,
 ) {
     let Limits { ping_every, silent_for, mut shutdown } = limits;
     let end = async {
+        tokio::pin!(revoked);
         for text in first {
             send(&mut session, text).await?;
         }
@@ -140,6 +144,7 @@ pub async fn run<A: Audience>(
                     }
                     within_deadline(session.ping(b""), End::Close(close::IDLE, "not answering")).await?;
                 }
+                why = &mut revoked => return Err(End::Close(close::UNAUTHORIZED, why)),
                 _ = shutdown.changed() => {
                     return Err(End::Close(close::SHUTTING_DOWN, "the server is restarting; reconnect"));
                 }
