@@ -1,8 +1,10 @@
-//! The REST API of `PROTOCOL.md`.
+//! The REST API of `PROTOCOL.md`, its OpenAPI document, and the operators' endpoints.
 
 mod error;
 mod extract;
 mod health;
+pub mod metrics;
+pub mod openapi;
 mod pages;
 mod queues;
 mod staff;
@@ -10,7 +12,7 @@ mod tickets;
 
 use actix_web::web;
 
-pub use error::ApiError;
+pub use error::{ApiError, Problem};
 pub use extract::MAX_BODY;
 
 use crate::config::Settings;
@@ -34,6 +36,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::scrape))
+        .service(openapi::explorer())
+        .route(
+            openapi::EXPLORER_PATH.trim_end_matches('/'),
+            web::get().to(|| async {
+                actix_web::HttpResponse::MovedPermanently()
+                    .insert_header((actix_web::http::header::LOCATION, openapi::EXPLORER_PATH))
+                    .finish()
+            }),
+        )
         .service(
             web::scope("/api/v1")
                 .route("/auth/login", web::post().to(staff::login))

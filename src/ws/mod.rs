@@ -118,6 +118,8 @@ struct StaffAudience {
 }
 
 impl Audience for StaffAudience {
+    const KIND: &'static str = "staff";
+
     fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
         if frame.seq <= self.last {
             return (None, None);
@@ -171,6 +173,8 @@ struct DisplayAudience {
 }
 
 impl Audience for DisplayAudience {
+    const KIND: &'static str = "display";
+
     fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
         (Some(frame.display.clone()), None)
     }
@@ -243,6 +247,8 @@ impl CustomerAudience {
 }
 
 impl Audience for CustomerAudience {
+    const KIND: &'static str = "customer";
+
     fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
         let about_me = frame.event.ticket.as_ref().filter(|t| t.id == self.ticket);
         let moved = about_me.is_some() && frame.event.kind == "ticket.transferred_out";

@@ -32,6 +32,8 @@ const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 
 /// What an audience makes of the hub's frames.
 pub trait Audience: Send + 'static {
+    /// `customer`, `staff` or `display`, as metrics label sockets.
+    const KIND: &'static str;
     /// The text to send for this frame, if any; or a close code to end with after sending it.
     fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>);
     /// A fresh start after falling behind the broadcast.
@@ -72,6 +74,8 @@ pub async fn run<A: Audience>(
     limits: Limits,
 ) {
     let Limits { ping_every, silent_for, mut shutdown } = limits;
+    let open = metrics::gauge!("queuecast_sockets_open", "kind" => A::KIND);
+    open.increment(1);
     let end = async {
         for text in first {
             send(&mut session, text).await?;
@@ -126,6 +130,7 @@ pub async fn run<A: Audience>(
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
+                        metrics::counter!("queuecast_sockets_lagged_total", "kind" => A::KIND).increment(1);
                         if let Some(text) = audience.on_lag() {
                             send(&mut session, text).await?;
                         }
@@ -150,7 +155,10 @@ pub async fn run<A: Audience>(
     }
     .await;
     drop(membership);
+    open.decrement(1);
     if let Err(End::Close(code, why)) = end {
+        metrics::counter!("queuecast_sockets_closed_total", "kind" => A::KIND, "reason" => close::name(code))
+            .increment(1);
         let _ = tokio::time::timeout(SEND_DEADLINE, session.close(Some(close::reason(code, why)))).await;
     }
 }
