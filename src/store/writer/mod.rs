@@ -120,7 +120,9 @@ struct Pending {
 }
 
 /// What the writer receives: a change, or a request to be told once every change received
-/// before it is committed (or refused).
+/// before it is committed (or refused). Not boxed: nearly every message is a change, which the
+/// channel held unboxed before flushes existed.
+#[allow(clippy::large_enum_variant)]
 enum Message {
     Change(Pending),
     Flushed(oneshot::Sender<()>),
