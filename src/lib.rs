@@ -7,7 +7,8 @@
 //! - [`store`]: all SQL. Reads run in tenant-scoped transactions under row-level security; every
 //!   change goes through the [`store::writer`], which batches concurrent changes into one
 //!   transaction per moment: numbered events, one NOTIFY, one commit, then the answers.
-//! - [`http`]: the REST API of `PROTOCOL.md`: routes, auth extractors, problem+json errors, health.
+//! - [`http`]: the REST API of `PROTOCOL.md`: routes, auth extractors, problem+json errors, health,
+//!   `/metrics` and the OpenAPI document with its explorer.
 //! - [`fanout`]: one hub per live queue, fed by PostgreSQL NOTIFY and a safety-net poll; each
 //!   event applied in seq order and broadcast, serialized once per audience.
 //! - [`ws`]: the customer, staff and display sockets.

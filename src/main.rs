@@ -115,9 +115,7 @@ const DEMO_PASSWORD: &str = "demo-password";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
-        .init();
+    init_logs();
     let cli = Cli::parse();
     if let Command::Healthcheck { url } = &cli.command {
         return healthcheck(url);
@@ -152,6 +150,21 @@ fn healthcheck(url: &str) -> anyhow::Result<()> {
         Ok(())
     } else {
         bail!("{url} answered {}", String::from_utf8_lossy(&head))
+    }
+}
+
+/// Logs for people by default; `LOG_FORMAT=json` writes one JSON object per line instead (for
+/// log collectors). `RUST_LOG` filters as usual (`queuecast::access=debug` adds access logs).
+fn init_logs() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match std::env::var("LOG_FORMAT").as_deref() {
+        Ok("json") => builder.json().with_current_span(true).with_span_list(false).init(),
+        Ok("text") | Err(_) => builder.init(),
+        Ok(other) => {
+            builder.init();
+            tracing::warn!(LOG_FORMAT = other, "unknown LOG_FORMAT (json or text); logging as text");
+        }
     }
 }
 

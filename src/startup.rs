@@ -28,6 +28,8 @@ impl Application {
     /// Migrates the database, connects, and binds the listener (so `port()` is known before
     /// serving; port 0 picks a free one). Serve with [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        // First, so the series recorded from here on are kept.
+        http::metrics::install();
         store::migrate(&settings.database_url).await?;
         let store = Store::connect(&settings.database_url, settings.store.clone()).await?;
         tokio::spawn(housekeeping(store.clone()));
@@ -54,7 +56,11 @@ impl Application {
             limits,
         });
         let server = HttpServer::new(move || {
-            App::new().app_data(state.clone()).configure(ws::configure).configure(http::configure)
+            App::new()
+                .wrap(actix_web::middleware::from_fn(http::metrics::observe))
+                .app_data(state.clone())
+                .configure(ws::configure)
+                .configure(http::configure)
         })
         .workers(workers)
         .backlog(4096)
@@ -72,33 +78,43 @@ impl Application {
         &self.store
     }
 
-    /// Serves until stopped. Does not watch signals: see [`Application::run_until_signalled`].
+    /// Serves until stopped, then waits for the writer to commit what it holds. Does not watch
+    /// signals: see [`Application::run_until_signalled`].
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.store.flush().await;
+        served
     }
 
     /// Serves until SIGINT or SIGTERM, then stops as [`Stopper::stop`] does.
     pub async fn run_until_signalled(self) -> std::io::Result<()> {
         let stopper = self.stopper();
-        tokio::spawn(async move {
+        let signalled = tokio::spawn(async move {
             stop_signal().await;
             stopper.stop().await;
         });
-        self.server.await
+        let served = self.server.await;
+        // The server has finished its requests; before the process (and the writer's task with
+        // it) ends, the writer commits what it still holds.
+        self.store.flush().await;
+        signalled.abort();
+        served
     }
 
     /// A handle that stops this node gracefully.
     pub fn stopper(&self) -> Stopper {
-        Stopper { server: self.server.handle(), shutdown: self.shutdown.clone() }
+        Stopper { server: self.server.handle(), shutdown: self.shutdown.clone(), store: self.store.clone() }
     }
 }
 
 /// Stops a node: closes every socket with a "reconnect" code (so clients move to another node),
-/// finishes the requests in flight, then ends the server.
+/// finishes the requests in flight, ends the server, then waits for the writer to commit what
+/// it still holds (changes whose requester went away are still committed, as while running).
 #[derive(Clone)]
 pub struct Stopper {
     server: actix_web::dev::ServerHandle,
     shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    store: Store,
 }
 
 impl Stopper {
@@ -106,6 +122,8 @@ impl Stopper {
         tracing::info!("stopping: closing sockets, finishing requests");
         let _ = self.shutdown.send(true);
         self.server.stop(true).await;
+        self.store.flush().await;
+        tracing::info!("stopped: every request answered, every change committed");
     }
 }
 

@@ -10,7 +10,15 @@ use super::ticket::Ticket;
 pub const MAX_NOTIFY_PAYLOAD: usize = 7000;
 
 /// An event as the protocol defines it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "seq": 58, "queue_id": "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b", "kind": "ticket.called",
+    "ticket": {"id": "0b9e5a53-2f4d-4a53-9a8e-3f1c2d7f1a01", "queue_id": "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b",
+        "number": "A042", "status": "called", "position": null, "eta_seconds": null, "eta_p90_seconds": null,
+        "counter": "Desk 2", "joined_at": "2026-11-23T09:30:00Z", "called_at": "2026-11-23T09:41:12Z", "seq": 58,
+        "served_at": null, "finished_at": null, "priority": 0, "name": "Ada", "party_size": 2, "fields": {}},
+    "actor": "staff:3c2b1a00-1111-4222-8333-944455556666", "at": "2026-11-23T09:41:12Z", "from": "waiting", "to": "called"
+}))]
 pub struct Event {
     pub seq: i64,
     pub queue_id: Uuid,
@@ -25,6 +33,7 @@ pub struct Event {
     pub to: Option<String>,
     /// The queue after a `queue.updated` event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub queue: Option<serde_json::Value>,
 }
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Open queues take joins; paused ones keep their line but take no one new; closed ones neither.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum QueueStatus {
     Open,

@@ -8,7 +8,13 @@ use uuid::Uuid;
 ///
 /// `position` is 1 for the next person and null when not in line; `seq` is the queue's event
 /// number this view reflects.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "id": "0b9e5a53-2f4d-4a53-9a8e-3f1c2d7f1a01", "queue_id": "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b",
+    "number": "A042", "status": "waiting", "position": 3, "eta_seconds": 540, "eta_p90_seconds": 900,
+    "counter": null, "joined_at": "2026-11-23T09:30:00Z", "called_at": null, "seq": 57,
+    "served_at": null, "finished_at": null, "priority": 0, "name": "Ada", "party_size": 2, "fields": {}
+}))]
 pub struct Ticket {
     pub id: Uuid,
     pub queue_id: Uuid,
@@ -26,6 +32,7 @@ pub struct Ticket {
     pub priority: i16,
     pub name: Option<String>,
     pub party_size: Option<i32>,
+    #[schema(value_type = Object)]
     pub fields: serde_json::Value,
 }
 

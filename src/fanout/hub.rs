@@ -139,6 +139,7 @@ impl Hub {
             return Offer::Gap;
         }
         inner.view.apply(&event);
+        let at = event.at;
         let (display, announced) = display_after(&inner.view, &event);
         let staff = text(&json!({"type": "event", "event": &*event}));
         let frame = Arc::new(Frame { seq: event.seq, event, staff, display: announced });
@@ -149,21 +150,28 @@ impl Hub {
         inner.recent.push_back(frame.clone());
         // Sent under the lock, so subscribe-then-snapshot (also under it) misses nothing.
         let _ = self.tx.send(frame);
+        // Clocks of other nodes may be behind ours: a negative latency counts as none.
+        let latency = (chrono::Utc::now() - at).to_std().unwrap_or_default();
+        metrics::histogram!("queuecast_fanout_latency_seconds").record(latency.as_secs_f64());
         Offer::Applied
     }
 
-    /// Reads and applies whatever the hub has not seen, up to the queue's last event.
-    pub async fn fill(&self, store: &Store) -> crate::store::Result<()> {
+    /// Reads and applies whatever the hub has not seen, up to the queue's last event; how many
+    /// it applied. `feed` names who asked, for the metrics.
+    pub async fn fill(&self, store: &Store, feed: &'static str) -> crate::store::Result<usize> {
         let _one_at_a_time = self.filling.lock().await;
+        let mut applied = 0;
         loop {
             let after = self.seq();
             let events = store.events_in(self.tenant_id, self.queue_id, after, FILL_PAGE).await?;
             let n = events.len();
             for e in events {
-                self.offer(Arc::new(e));
+                let offer = self.offer(Arc::new(e));
+                applied += usize::from(offer == Offer::Applied);
+                super::record(&offer, feed);
             }
             if (n as i64) < FILL_PAGE {
-                return Ok(());
+                return Ok(applied);
             }
         }
     }

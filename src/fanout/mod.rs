@@ -21,6 +21,24 @@ pub use hub::{Frame, Hub, Offer, StaffStart};
 /// An idle hub lingers this long, so a client that reconnects finds it warm.
 const GRACE: Duration = Duration::from_secs(10);
 
+/// The feeds, as metrics name them: which one brought an event to a hub first. `fill` is a read
+/// of `queue_events` after a gap, a pointer notification, a resync or a hub's first client; `poll`
+/// is the safety-net poll's.
+pub(crate) const LOCAL: &str = "local";
+pub(crate) const POSTGRES: &str = "postgres";
+pub(crate) const REDIS: &str = "redis";
+pub(crate) const POLL: &str = "poll";
+pub(crate) const FILL: &str = "fill";
+
+/// Counts what became of an event that `feed` brought.
+fn record(offer: &Offer, feed: &'static str) {
+    match offer {
+        Offer::Applied => metrics::counter!("queuecast_events_applied_total", "feed" => feed).increment(1),
+        Offer::Duplicate => metrics::counter!("queuecast_events_duplicate_total", "feed" => feed).increment(1),
+        Offer::Gap => {}
+    }
+}
+
 /// Which feeds a node runs (all, normally; tests switch some off to prove the others).
 #[derive(Debug, Clone)]
 pub struct Feeds {
@@ -122,7 +140,7 @@ impl Fanout {
             if self.hubs.get(&queue).is_some_and(|c| Arc::ptr_eq(&c, &cell)) {
                 self.wish(redis::Wish::Subscribe(queue));
                 // Events committed while the snapshot was read reached no one: catch up.
-                hub.fill(&self.store).await?;
+                hub.fill(&self.store, FILL).await?;
                 return Ok(Membership { hub, fanout: self.clone() });
             }
             hub.leave();
@@ -142,24 +160,28 @@ impl Fanout {
         self.hubs.get(&queue).and_then(|c| c.get().cloned())
     }
 
-    /// Fills a hub's gap in the background.
-    fn fill_later(self: &Arc<Self>, hub: Arc<Hub>) {
+    /// Fills a hub's gap in the background; `feed` names who asked, for the metrics.
+    fn fill_later(self: &Arc<Self>, hub: Arc<Hub>, feed: &'static str) {
         let store = self.store.clone();
         tokio::spawn(async move {
-            if let Err(err) = hub.fill(&store).await {
-                tracing::warn!(cause = ?err, queue = %hub.queue_id, "filling a hub failed; the poll will retry");
+            match hub.fill(&store, feed).await {
+                Ok(0) => {}
+                Ok(_) => metrics::counter!("queuecast_gaps_filled_total").increment(1),
+                Err(err) => {
+                    tracing::warn!(cause = ?err, queue = %hub.queue_id, "filling a hub failed; the poll will retry")
+                }
             }
         });
     }
 
-    /// Feeds a notification to the hubs it concerns.
-    pub(crate) fn dispatch(self: &Arc<Self>, note: Notification) {
+    /// Feeds a notification that `feed` brought to the hubs it concerns.
+    pub(crate) fn dispatch(self: &Arc<Self>, note: Notification, feed: &'static str) {
         match note {
-            Notification::Events(events) => self.offer_all(events.into_iter().map(Arc::new)),
+            Notification::Events(events) => self.offer_all(events.into_iter().map(Arc::new), feed),
             Notification::Ranges(ranges) => {
                 for range in ranges {
                     if let Some(hub) = self.hub(range.0).filter(|h| h.seq() < range.2) {
-                        self.fill_later(hub);
+                        self.fill_later(hub, FILL);
                     }
                 }
             }
@@ -168,11 +190,13 @@ impl Fanout {
     }
 
     /// Offers events to their hubs, filling any gap they reveal.
-    fn offer_all(self: &Arc<Self>, events: impl IntoIterator<Item = Arc<Event>>) {
+    fn offer_all(self: &Arc<Self>, events: impl IntoIterator<Item = Arc<Event>>, feed: &'static str) {
         for event in events {
             let Some(hub) = self.hub(event.queue_id) else { continue };
-            if hub.offer(event) == Offer::Gap {
-                self.fill_later(hub);
+            let offer = hub.offer(event);
+            record(&offer, feed);
+            if offer == Offer::Gap {
+                self.fill_later(hub, FILL);
             }
         }
     }
@@ -180,7 +204,7 @@ impl Fanout {
     /// Brings every live hub up to date from the database (after a feed may have lost events).
     pub(crate) fn resync_all(self: &Arc<Self>) {
         for hub in self.hubs() {
-            self.fill_later(hub);
+            self.fill_later(hub, FILL);
         }
     }
 }
@@ -195,7 +219,7 @@ async fn local(fanout: std::sync::Weak<Fanout>) {
         match committed.recv().await {
             Ok(events) => {
                 let Some(fanout) = fanout.upgrade() else { return };
-                fanout.offer_all(events.iter().cloned());
+                fanout.offer_all(events.iter().cloned(), LOCAL);
             }
             // Skipped events are gaps the other feeds and the poll fill.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}

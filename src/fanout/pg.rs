@@ -58,7 +58,7 @@ async fn session(fanout: &Arc<Fanout>, database_url: &str, listened: &mut bool) 
     loop {
         match tokio::time::timeout(SILENCE, listener.try_recv()).await {
             Ok(Ok(Some(n))) => match serde_json::from_str::<Notification>(n.payload()) {
-                Ok(note) => fanout.dispatch(note),
+                Ok(note) => fanout.dispatch(note, super::POSTGRES),
                 Err(err) => tracing::warn!(cause = ?err, "an unreadable notification"),
             },
             Ok(Ok(None)) => anyhow::bail!("the listener's connection was lost"),

@@ -21,7 +21,7 @@ pub(super) async fn run(fanout: Arc<Fanout>, every: Duration) {
                 for (id, last) in seqs {
                     if let Some(hub) = hubs.get(&id).filter(|h| h.seq() < last) {
                         tracing::debug!(queue = %id, behind = last - hub.seq(), "the poll found a hub behind");
-                        fanout.fill_later(hub.clone());
+                        fanout.fill_later(hub.clone(), super::POLL);
                     }
                 }
             }

@@ -97,7 +97,7 @@ async fn run(
                 match push.kind {
                     PushKind::Message => {
                         if let Some(event) = event_of(&push.data) {
-                            fanout.dispatch(Notification::Events(vec![event]));
+                            fanout.dispatch(Notification::Events(vec![event]), super::REDIS);
                         }
                     }
                     PushKind::Disconnection => {

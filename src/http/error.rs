@@ -28,13 +28,25 @@ pub enum ApiError {
     Internal(#[source] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An error answer (RFC 9457 problem details, `application/problem+json`).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "urn:queuecast:problem:queue_empty",
+    "title": "Conflict",
+    "status": 409,
+    "detail": "no one is waiting",
+    "code": "queue_empty"
+}))]
+pub struct Problem {
+    /// `urn:queuecast:problem:<code>`.
     r#type: String,
-    title: &'a str,
+    title: &'static str,
+    /// The HTTP status, repeated.
     status: u16,
+    /// What went wrong, for people.
     detail: String,
-    code: &'a str,
+    /// The stable machine word clients branch on (see the API description for the list).
+    code: &'static str,
 }
 
 impl ApiError {
@@ -58,6 +70,18 @@ impl ApiError {
             ApiError::Unavailable(_) => "unavailable",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The problem+json body of this error.
+    pub fn problem(&self) -> Problem {
+        let code = self.code();
+        Problem {
+            r#type: format!("urn:queuecast:problem:{code}"),
+            title: self.title(),
+            status: self.status_code().as_u16(),
+            detail: self.to_string(),
+            code,
         }
     }
 
@@ -96,16 +120,7 @@ impl ResponseError for ApiError {
             // Logged once, here, where the request ends; the client gets an opaque 500.
             tracing::error!(cause = ?err, "request failed");
         }
-        let status = self.status_code();
-        let code = self.code();
-        let problem = Problem {
-            r#type: format!("urn:queuecast:problem:{code}"),
-            title: self.title(),
-            status: status.as_u16(),
-            detail: self.to_string(),
-            code,
-        };
-        let mut response = HttpResponse::build(status);
+        let mut response = HttpResponse::build(self.status_code());
         response.content_type("application/problem+json");
         match self {
             ApiError::Unauthorized(_) => {
@@ -116,7 +131,7 @@ impl ResponseError for ApiError {
             }
             _ => {}
         }
-        response.json(problem)
+        response.json(self.problem())
     }
 }
 

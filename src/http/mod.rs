@@ -1,9 +1,11 @@
-//! The REST API of `PROTOCOL.md`.
+//! The REST API of `PROTOCOL.md`, its OpenAPI document, and the operators' endpoints.
 
 mod error;
 mod extract;
 mod health;
 pub mod limit;
+pub mod metrics;
+pub mod openapi;
 mod pages;
 mod queues;
 mod staff;
@@ -14,7 +16,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::web;
 
-pub use error::ApiError;
+pub use error::{ApiError, Problem};
 pub use extract::MAX_BODY;
 
 use crate::config::Settings;
@@ -39,6 +41,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::PayloadConfig::new(MAX_BODY))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/metrics", web::get().to(metrics::scrape))
+        .service(openapi::explorer())
+        .route(
+            openapi::EXPLORER_PATH.trim_end_matches('/'),
+            web::get().to(|| async {
+                actix_web::HttpResponse::MovedPermanently()
+                    .insert_header((actix_web::http::header::LOCATION, openapi::EXPLORER_PATH))
+                    .finish()
+            }),
+        )
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(deadline))

@@ -1,27 +1,39 @@
 //! Queues: setup, status, events and stats.
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Deserializer};
-use serde_json::{json, Value};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
 use super::extract::Staff;
 use super::AppState;
-use crate::domain::QueueStatus;
-use crate::store::{NewQueue, QueuePatch, Role};
+use crate::domain::{Event, QueueStatus};
+use crate::store::{History, NewQueue, Queue, QueuePatch, QueueStats, QueueSummary, Role};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"slug": "main", "name": "Main desk", "prefix": "A", "capacity": 200}))]
 pub struct CreateBody {
+    /// Lowercase letters, digits and dashes; unique in the tenant.
     slug: String,
     name: String,
+    /// Up to three capital letters before ticket numbers (`A` → `A042`).
     prefix: Option<String>,
+    /// The most people in line; none when absent.
     capacity: Option<i32>,
+    /// A ticket type's `code`; `default` when absent.
     ticket_type: Option<String>,
+    #[schema(value_type = Option<Object>)]
     settings: Option<Value>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/queues", operation_id = "create_queue", tag = "setup",
+    security(("bearer" = [])), request_body = CreateBody,
+    responses((status = 201, description = "Created (managers and admins)", body = Queue)),
+)]
 pub async fn create(
     state: web::Data<AppState>,
     staff: Staff,
@@ -40,21 +52,33 @@ pub async fn create(
     Ok(HttpResponse::Created().json(state.store.create_queue(who, new).await?))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/queues", operation_id = "list_queues", tag = "setup",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The tenant's queues", body = Vec<Queue>)),
+)]
 pub async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.store.list_queues(&staff.0).await?))
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/queues/{queue_id}", operation_id = "queue_summary", tag = "queues",
+    params(("queue_id" = Uuid, Path)),
+    responses((status = 200, description = "What anyone may know of a queue (the join page)", body = QueueSummary)),
+)]
 pub async fn summary(state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.store.queue_summary(id.into_inner()).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "paused"}))]
 pub struct PatchBody {
     status: Option<QueueStatus>,
     name: Option<String>,
     /// Absent: unchanged; null: no limit; a number: the new limit.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i32>)]
     capacity: Option<Option<i32>>,
 }
 
@@ -63,6 +87,12 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i32>>, D::Er
     Option::<i32>::deserialize(d).map(Some)
 }
 
+#[utoipa::path(
+    patch, path = "/api/v1/queues/{queue_id}", operation_id = "update_queue", tag = "setup",
+    params(("queue_id" = Uuid, Path)), security(("bearer" = [])),
+    request_body(content = PatchBody, description = "At least one of `status`, `name`, `capacity`"),
+    responses((status = 200, description = "Changed (managers and admins); a `queue.updated` event follows", body = Queue)),
+)]
 pub async fn update(
     state: web::Data<AppState>,
     staff: Staff,
@@ -78,6 +108,19 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(state.store.update_queue(who, id.into_inner(), patch).await?))
 }
 
+/// A kiosk's key: opens `/ws/queues/{queue_id}/display?key=` and `/display/{queue_id}?key=`.
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"key": "ZGlzcGxheSBrZXkgZm9yIHRoZSBraW9zaw", "id": "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b"}))]
+pub struct DisplayKey {
+    key: String,
+    id: Uuid,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/queues/{queue_id}/display-keys", operation_id = "create_display_key", tag = "setup",
+    params(("queue_id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "A new display key (managers and admins); shown once", body = DisplayKey)),
+)]
 pub async fn display_key(
     state: web::Data<AppState>,
     staff: Staff,
@@ -85,9 +128,16 @@ pub async fn display_key(
 ) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
     let (key_id, key) = state.store.create_display_key(who, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(json!({"key": key, "id": key_id})))
+    Ok(HttpResponse::Ok().json(DisplayKey { key, id: key_id }))
 }
 
+#[utoipa::path(
+    delete, path = "/api/v1/queues/{queue_id}/display-keys/{key_id}", operation_id = "revoke_display_key",
+    tag = "setup",
+    params(("queue_id" = Uuid, Path), ("key_id" = Uuid, Path, description = "The `id` given with the key")),
+    security(("bearer" = [])),
+    responses((status = 204, description = "Revoked: screens using the key close (4401) within 30 s")),
+)]
 pub async fn revoke_display_key(
     state: web::Data<AppState>,
     staff: Staff,
@@ -99,14 +149,24 @@ pub async fn revoke_display_key(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
+    /// Events with a greater `seq` (0 unless told).
     #[serde(default)]
+    #[param(minimum = 0)]
     after: i64,
+    /// 1 to 1000; 100 unless told.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/queues/{queue_id}/events", operation_id = "queue_events", tag = "queues",
+    params(("queue_id" = Uuid, Path), EventsQuery), security(("bearer" = [])),
+    responses((status = 200, description = "Events in `seq` order", body = Vec<Event>)),
+)]
 pub async fn events(
     state: web::Data<AppState>,
     staff: Staff,
@@ -120,13 +180,20 @@ pub async fn events(
     Ok(HttpResponse::Ok().json(state.store.events(&staff.0, id.into_inner(), q.after, limit).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
-    /// The window, in hours back from now.
+    /// The window, in hours back from now (1 to 2160; 24 unless told).
+    #[param(minimum = 1, maximum = 2160)]
     hours: Option<i64>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/queues/{queue_id}/stats", operation_id = "queue_stats", tag = "queues",
+    params(("queue_id" = Uuid, Path), StatsQuery), security(("bearer" = [])),
+    responses((status = 200, description = "Volumes, waits, service times and estimate error", body = QueueStats)),
+)]
 pub async fn stats(
     state: web::Data<AppState>,
     staff: Staff,
@@ -141,13 +208,20 @@ pub async fn stats(
     Ok(HttpResponse::Ok().json(state.store.stats(&staff.0, id.into_inner(), since).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct HistoryQuery {
     /// How far back, in minutes (1 to 1440; 60 unless told).
+    #[param(minimum = 1, maximum = 1440)]
     minutes: Option<u32>,
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/queues/{queue_id}/history", operation_id = "queue_history", tag = "queues",
+    params(("queue_id" = Uuid, Path), HistoryQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The queue minute by minute", body = History)),
+)]
 pub async fn history(
     state: web::Data<AppState>,
     staff: Staff,
@@ -162,6 +236,12 @@ pub async fn history(
 }
 
 /// The QR code of a queue's join page, as SVG: what the kiosk shows and managers print.
+#[utoipa::path(
+    get, path = "/api/v1/queues/{queue_id}/qr.svg", operation_id = "queue_qr_svg", tag = "queues",
+    params(("queue_id" = Uuid, Path)),
+    responses((status = 200, description = "The QR code of `/q/{queue_id}` (the join page)",
+               content_type = "image/svg+xml", body = String)),
+)]
 pub async fn qr_svg(
     state: web::Data<AppState>,
     req: actix_web::HttpRequest,

@@ -1,8 +1,9 @@
 //! Joining and moving tickets.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
@@ -11,15 +12,40 @@ use super::AppState;
 use crate::domain::Ticket;
 use crate::store::{JoinRequest, StoreError, TicketAccess};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Ada", "phone": "+44 20 7946 0000", "party_size": 2}))]
 pub struct JoinBody {
+    /// Shown to staff only; never to displays.
     name: Option<String>,
+    /// Shown to staff only; never to displays.
     phone: Option<String>,
     party_size: Option<i32>,
+    /// Checked against the ticket type's `fields_schema`.
+    #[schema(value_type = Option<Object>)]
     fields: Option<Value>,
 }
 
+/// A new ticket and the secret that follows it.
+#[derive(Serialize, ToSchema)]
+pub struct JoinAnswer {
+    ticket: Ticket,
+    /// The ticket's secret: `?token=` on the customer socket and page, or `Authorization: Bearer`.
+    token: String,
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/queues/{queue_id}/tickets", operation_id = "join", tag = "tickets",
+    params(
+        ("queue_id" = Uuid, Path, description = "The queue to join"),
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "The same key with the same body answers the same ticket (for 24 h); with another body, 409 `idempotency_conflict`"),
+    ),
+    request_body(content = Option<JoinBody>, description = "All fields optional; the body may be empty"),
+    responses((status = 201, description = "In line. `Idempotent-Replayed: true` when this answers an earlier request with the same key",
+               body = JoinAnswer,
+               headers(("Idempotent-Replayed" = String, description = "`true` on a replay")))),
+)]
 pub async fn join(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -39,11 +65,13 @@ pub async fn join(
     if joined.replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
     }
-    Ok(response.json(json!({"ticket": joined.ticket, "token": joined.token})))
+    Ok(response.json(JoinAnswer { ticket: joined.ticket, token: joined.token }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokenQuery {
+    /// The ticket's token (or give it as `Authorization: Bearer`).
     token: Option<String>,
 }
 
@@ -73,6 +101,12 @@ async fn access(
     }
 }
 
+#[utoipa::path(
+    get, path = "/api/v1/tickets/{ticket_id}", operation_id = "get_ticket", tag = "tickets",
+    params(("ticket_id" = Uuid, Path), TokenQuery),
+    security(("ticket_token" = []), ("bearer" = [])),
+    responses((status = 200, description = "The ticket now", body = Ticket)),
+)]
 pub async fn get(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -87,6 +121,12 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(ticket))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/tickets/{ticket_id}/cancel", operation_id = "cancel_ticket", tag = "tickets",
+    params(("ticket_id" = Uuid, Path), TokenQuery),
+    security(("ticket_token" = []), ("bearer" = [])),
+    responses((status = 200, description = "Cancelled", body = Ticket)),
+)]
 pub async fn cancel(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -98,12 +138,20 @@ pub async fn cancel(
     Ok(HttpResponse::Ok().json(state.store.cancel(id, &who).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"counter": "Desk 2"}))]
 pub struct CallNextBody {
+    /// Where the customer is called to.
     counter: String,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/queues/{queue_id}/call-next", operation_id = "call_next", tag = "tickets",
+    params(("queue_id" = Uuid, Path)), security(("bearer" = [])), request_body = CallNextBody,
+    responses((status = 200, description = "The called ticket. Two staff calling at once never get the same one",
+               body = Ticket)),
+)]
 pub async fn call_next(
     state: web::Data<AppState>,
     staff: Staff,
@@ -113,13 +161,21 @@ pub async fn call_next(
     Ok(HttpResponse::Ok().json(state.store.call_next(&staff.0, id.into_inner(), body.into_inner().counter).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "start"}))]
 pub struct TransitionBody {
+    /// A transition of the ticket type (`call`, `recall`, `start`, `complete`, `no_show`, `requeue`,
+    /// `cancel` for the built-in type).
     name: String,
     counter: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/tickets/{ticket_id}/transitions", operation_id = "transition_ticket", tag = "tickets",
+    params(("ticket_id" = Uuid, Path)), security(("bearer" = [])), request_body = TransitionBody,
+    responses((status = 200, description = "Moved", body = Ticket)),
+)]
 pub async fn transition(
     state: web::Data<AppState>,
     staff: Staff,
@@ -130,12 +186,19 @@ pub async fn transition(
     Ok(HttpResponse::Ok().json(state.store.transition(&staff.0, id.into_inner(), &b.name, b.counter).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"queue_id": "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d"}))]
 pub struct TransferBody {
+    /// The queue whose line the ticket joins (at the end).
     queue_id: Uuid,
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/tickets/{ticket_id}/transfer", operation_id = "transfer_ticket", tag = "tickets",
+    params(("ticket_id" = Uuid, Path)), security(("bearer" = [])), request_body = TransferBody,
+    responses((status = 200, description = "In the other line", body = Ticket)),
+)]
 pub async fn transfer(
     state: web::Data<AppState>,
     staff: Staff,

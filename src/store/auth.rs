@@ -12,7 +12,7 @@ const SOCKET_PASS_TTL: chrono::Duration = chrono::Duration::seconds(60);
 
 /// What a staff user may do: staff run the line, managers also set up queues and displays,
 /// admins also define ticket types. Ordered: `Staff < Manager < Admin`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Staff,

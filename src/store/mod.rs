@@ -133,6 +133,11 @@ impl Store {
         self.writer.committed()
     }
 
+    /// Waits until every change submitted so far is committed or refused.
+    pub async fn flush(&self) {
+        self.writer.flush().await;
+    }
+
     /// The pool, for health checks.
     pub fn pool(&self) -> &PgPool {
         &self.pool

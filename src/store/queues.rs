@@ -21,7 +21,12 @@ pub const DEFAULT_SERVICE_SECS: f64 = 180.0;
 const MAX_GAP_SECS: f64 = 1800.0;
 
 /// A queue as staff see it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(example = json!({
+    "id": "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b", "slug": "main", "name": "Main desk", "prefix": "A",
+    "capacity": null, "status": "open", "ticket_type": "default", "waiting": 12, "last_seq": 57,
+    "settings": {}, "location_id": null, "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T09:41:12Z"
+}))]
 pub struct Queue {
     pub id: Uuid,
     pub slug: String,
@@ -32,6 +37,7 @@ pub struct Queue {
     pub ticket_type: String,
     pub waiting: i32,
     pub last_seq: i64,
+    #[schema(value_type = Object)]
     pub settings: Value,
     pub location_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
@@ -51,7 +57,11 @@ macro_rules! concat_queue_select {
 }
 
 /// What anyone may know of a queue (the join page).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "id": "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b", "name": "Main desk", "status": "open", "waiting": 12,
+    "eta_new_seconds": 1980, "eta_new_p90_seconds": 2700
+}))]
 pub struct QueueSummary {
     pub id: Uuid,
     pub name: String,
@@ -81,12 +91,14 @@ pub struct QueuePatch {
 }
 
 /// A ticket type as saved.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct TicketType {
     pub id: Uuid,
     pub code: String,
     pub name: String,
+    #[schema(value_type = Object)]
     pub fsm: Value,
+    #[schema(value_type = Option<Object>)]
     pub fields_schema: Option<Value>,
     pub created_at: DateTime<Utc>,
 }

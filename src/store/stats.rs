@@ -10,7 +10,7 @@ use super::tickets::ensure_queue;
 use super::{Identity, Result, Store};
 
 /// Figures over the tickets that joined since `since`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QueueStats {
     pub queue_id: Uuid,
     pub since: DateTime<Utc>,
@@ -31,7 +31,7 @@ pub struct QueueStats {
     pub estimate_error: EstimateError,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct Spread {
     pub count: i64,
     pub mean: Option<f64>,
@@ -39,7 +39,7 @@ pub struct Spread {
     pub p90: Option<f64>,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Default, utoipa::ToSchema)]
 pub struct EstimateError {
     pub samples: i64,
     pub mean_abs_seconds: Option<f64>,
@@ -129,7 +129,7 @@ impl Store {
 }
 
 /// The recent past of a queue, minute by minute: for the staff console's chart.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct History {
     pub from: DateTime<Utc>,
     pub step_seconds: u32,
@@ -139,7 +139,7 @@ pub struct History {
     pub points: Vec<HistoryPoint>,
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct HistoryPoint {
     /// The minute's start.
     pub at: DateTime<Utc>,

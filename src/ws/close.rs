@@ -23,6 +23,22 @@ pub const TOO_BIG: u16 = 4413;
 /// Too many messages too fast.
 pub const FLOOD: u16 = 4429;
 
+/// A close code's name, as metrics label it.
+pub fn name(code: u16) -> &'static str {
+    match code {
+        SHUTTING_DOWN => "shutting_down",
+        SLOW => "slow",
+        IDLE => "idle",
+        MOVED => "moved",
+        UNKNOWN_MESSAGE => "unknown_message",
+        UNAUTHORIZED => "unauthorized",
+        NOT_FOUND => "not_found",
+        TOO_BIG => "too_big",
+        FLOOD => "flood",
+        _ => "other",
+    }
+}
+
 pub fn reason(code: u16, description: &str) -> CloseReason {
     CloseReason { code: CloseCode::Other(code), description: Some(description.to_owned()) }
 }

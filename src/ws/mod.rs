@@ -18,7 +18,7 @@ use crate::domain::Ticket;
 use crate::fanout::{Frame, Hub, Membership, StaffStart};
 use crate::http::{ApiError, AppState};
 use crate::store::{StoreError, TicketAccess};
-use session::{Audience, MAX_FRAME};
+use session::{Audience, Start, MAX_FRAME};
 
 /// Missed events replayed from the database at most; further behind gets a snapshot.
 const MAX_REPLAY: i64 = 5000;
@@ -114,7 +114,7 @@ pub async fn staff(
             tokio::time::sleep(left).await;
             "the sign-in has expired"
         };
-        session::run(session, stream, membership, rx, first, audience, limits(&state), expired).await;
+        session::run(session, stream, Start { membership, rx, first }, audience, limits(&state), expired).await;
     });
     Ok(response)
 }
@@ -127,6 +127,8 @@ struct StaffAudience {
 }
 
 impl Audience for StaffAudience {
+    const KIND: &'static str = "staff";
+
     fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
         if frame.seq <= self.last {
             return (None, None);
@@ -182,7 +184,8 @@ pub async fn display(
                 }
             }
         };
-        session::run(session, stream, membership, rx, vec![board], audience, limits(&state), revoked).await;
+        session::run(session, stream, Start { membership, rx, first: vec![board] }, audience, limits(&state), revoked)
+            .await;
     });
     Ok(response)
 }
@@ -193,6 +196,8 @@ struct DisplayAudience {
 }
 
 impl Audience for DisplayAudience {
+    const KIND: &'static str = "display";
+
     fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
         (Some(frame.display.clone()), None)
     }
@@ -240,7 +245,7 @@ pub async fn customer(
         let mut audience = CustomerAudience { hub, ticket, last: None };
         let first = audience.changed(&now).into_iter().collect();
         let never = std::future::pending();
-        session::run(session, stream, membership, rx, first, audience, limits(&state), never).await;
+        session::run(session, stream, Start { membership, rx, first }, audience, limits(&state), never).await;
     });
     Ok(response)
 }
@@ -268,6 +273,8 @@ impl CustomerAudience {
 }
 
 impl Audience for CustomerAudience {
+    const KIND: &'static str = "customer";
+
     fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
         let about_me = frame.event.ticket.as_ref().filter(|t| t.id == self.ticket);
         if about_me.is_some() {

@@ -32,6 +32,8 @@ const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 
 /// What an audience makes of the hub's frames.
 pub trait Audience: Send + 'static {
+    /// `customer`, `staff` or `display`, as metrics label sockets.
+    const KIND: &'static str;
     /// The text to send for this frame, if any; or a close code to end with after sending it.
     fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>);
     /// A fresh start after falling behind the broadcast.
@@ -61,20 +63,28 @@ async fn within_deadline(
     }
 }
 
+/// Where a socket starts: its place in the hub, its subscription, and what to send first.
+pub struct Start {
+    pub membership: Membership,
+    pub rx: broadcast::Receiver<Arc<Frame>>,
+    pub first: Vec<ByteString>,
+}
+
 /// Runs a socket until it ends. `first` is sent before anything else; when `revoked` completes
 /// (the credential that opened the socket expired or was withdrawn), the socket closes with
 /// 4401 and its reason.
 pub async fn run<A: Audience>(
     mut session: Session,
     mut stream: AggregatedMessageStream,
-    membership: Membership,
-    mut rx: broadcast::Receiver<Arc<Frame>>,
-    first: Vec<ByteString>,
+    start: Start,
     mut audience: A,
     limits: Limits,
     revoked: impl std::future::Future<Output = &'static str> + Send,
 ) {
     let Limits { ping_every, silent_for, mut shutdown } = limits;
+    let Start { membership, mut rx, first } = start;
+    let open = metrics::gauge!("queuecast_sockets_open", "kind" => A::KIND);
+    open.increment(1);
     let end = async {
         tokio::pin!(revoked);
         for text in first {
@@ -130,6 +140,7 @@ pub async fn run<A: Audience>(
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
+                        metrics::counter!("queuecast_sockets_lagged_total", "kind" => A::KIND).increment(1);
                         if let Some(text) = audience.on_lag() {
                             send(&mut session, text).await?;
                         }
@@ -155,7 +166,10 @@ pub async fn run<A: Audience>(
     }
     .await;
     drop(membership);
+    open.decrement(1);
     if let Err(End::Close(code, why)) = end {
+        metrics::counter!("queuecast_sockets_closed_total", "kind" => A::KIND, "reason" => close::name(code))
+            .increment(1);
         let _ = tokio::time::timeout(SEND_DEADLINE, session.close(Some(close::reason(code, why)))).await;
     }
 }

@@ -119,6 +119,15 @@ struct Pending {
     reply: oneshot::Sender<Result<Outcome>>,
 }
 
+/// What the writer receives: a change, or a request to be told once every change received
+/// before it is committed (or refused). Not boxed: nearly every message is a change, which the
+/// channel held unboxed before flushes existed.
+#[allow(clippy::large_enum_variant)]
+enum Message {
+    Change(Pending),
+    Flushed(oneshot::Sender<()>),
+}
+
 /// The events of one committed batch, shared by every in-process listener.
 pub type Committed = Arc<[Arc<Event>]>;
 
@@ -129,7 +138,7 @@ const COMMITTED: usize = 1024;
 /// The handle the store submits changes through. Cheap to clone.
 #[derive(Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Pending>,
+    tx: mpsc::Sender<Message>,
     committed: broadcast::Sender<Committed>,
 }
 
@@ -149,31 +158,64 @@ impl Writer {
     /// Submits a change and waits until it is committed (or refused).
     pub(crate) async fn submit(&self, tenant: Uuid, change: Change) -> Result<Outcome> {
         let (reply, answer) = oneshot::channel();
-        self.tx.try_send(Pending { tenant, change, reply }).map_err(|e| match e {
+        self.tx.try_send(Message::Change(Pending { tenant, change, reply })).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => StoreError::Other(anyhow::anyhow!("the writer has stopped")),
         })?;
         answer.await.map_err(|_| StoreError::Other(anyhow::anyhow!("the writer dropped a change")))?
+    }
+
+    /// Waits until every change submitted before this call is committed or refused: so a node
+    /// that stops does not drop a batch whose requester has gone away.
+    pub async fn flush(&self) {
+        let (done, flushed) = oneshot::channel();
+        // Waits for room rather than failing: stopping is when the queue may be full.
+        if self.tx.send(Message::Flushed(done)).await.is_ok() {
+            let _ = flushed.await;
+        }
     }
 }
 
 async fn run(
     pool: PgPool,
     caches: Arc<Caches>,
-    mut rx: mpsc::Receiver<Pending>,
+    mut rx: mpsc::Receiver<Message>,
     max_batch: usize,
     committed: broadcast::Sender<Committed>,
 ) {
-    let mut batch = Vec::with_capacity(max_batch);
-    while rx.recv_many(&mut batch, max_batch).await > 0 {
+    let mut received = Vec::with_capacity(max_batch);
+    let mut flushed = Vec::new();
+    while rx.recv_many(&mut received, max_batch).await > 0 {
+        let mut batch = Vec::with_capacity(received.len());
+        for message in received.drain(..) {
+            match message {
+                Message::Change(pending) => batch.push(pending),
+                // Answered after this batch: every change received before it is in it or earlier.
+                Message::Flushed(done) => flushed.push(done),
+            }
+        }
+        if batch.is_empty() {
+            for done in flushed.drain(..) {
+                let _ = done.send(());
+            }
+            continue;
+        }
         let size = batch.len();
         let started = std::time::Instant::now();
-        let (events, stalled) = run_batch(&pool, &caches, std::mem::take(&mut batch)).await;
+        let (events, stalled) = run_batch(&pool, &caches, batch).await;
+        metrics::histogram!("queuecast_write_batch_size").record(size as f64);
+        metrics::histogram!("queuecast_write_commit_seconds").record(started.elapsed().as_secs_f64());
         if stalled {
             // The database did not answer in time: what waits now would meet the same silence.
-            // Answer it at once rather than one deadline after another.
-            while let Ok(pending) = rx.try_recv() {
-                let _ = pending.reply.send(Err(StoreError::Unavailable));
+            // Answer it at once rather than one deadline after another (a flush is answered
+            // with this batch).
+            while let Ok(message) = rx.try_recv() {
+                match message {
+                    Message::Change(pending) => {
+                        let _ = pending.reply.send(Err(StoreError::Unavailable));
+                    }
+                    Message::Flushed(done) => flushed.push(done),
+                }
             }
         }
         // Calls, finishes and moves change a queue's pace; joins do not.
@@ -185,6 +227,9 @@ async fn run(
             let _ = committed.send(Arc::from(events));
         }
         tracing::debug!(size, elapsed_us = started.elapsed().as_micros() as u64, "committed batch");
+        for done in flushed.drain(..) {
+            let _ = done.send(());
+        }
     }
 }
 

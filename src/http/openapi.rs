@@ -1,0 +1,259 @@
+//! The REST API as an OpenAPI 3.1 document (`GET /api/openapi.json`) and an offline explorer
+//! (`/api/docs/`, Swagger UI compiled into the binary).
+//!
+//! Each handler carries its own `#[utoipa::path]` (path, parameters, body, success answer). The
+//! error answers are added here from one table, [`problems`], so every operation lists the
+//! problem+json answers it can give, each with an example per stable `code`, built from the
+//! real [`ApiError`] so a document and the wire cannot disagree on a status or a code.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use utoipa::openapi::example::ExampleBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use super::error::{ApiError, Problem};
+use super::{health, queues, staff, tickets};
+use crate::store::Conflict;
+
+/// Where the document is served.
+pub const DOCUMENT_PATH: &str = "/api/openapi.json";
+/// Where the explorer is served.
+pub const EXPLORER_PATH: &str = "/api/docs/";
+
+/// The part of the description OpenAPI cannot express: the live sockets and their close codes.
+/// (tests/openapi.rs checks that every close code of `ws::close` is listed.)
+const DESCRIPTION: &str = r#"The REST API of Queuecast, a real-time virtual queue server. `PROTOCOL.md` is the contract; this document is the same contract, machine-readable.
+
+**Errors** are `application/problem+json`: `{"type", "title", "status", "detail", "code"}`. Clients branch on `code`, a stable machine word: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `queue_closed`, `queue_paused`, `queue_full`, `queue_empty`, `invalid_transition`, `idempotency_conflict`, `already_exists`, `payload_too_large`, `unavailable`, `internal` (and `rate_limited` where limits are configured). A resource of another tenant answers `not_found`, never `forbidden`. Each operation below lists the codes it can answer.
+
+**Authentication.** Staff send `Authorization: Bearer <token>` from `POST /api/v1/auth/login`. Customers use their ticket's `token` (query `token=` or `Authorization: Bearer`). Kiosks use a display `key` (query `key=`).
+
+## Live sockets (WebSocket; not expressible in OpenAPI)
+
+Text frames of JSON. The server pings every 15 s and closes sockets silent for 45 s. A client that lost its socket reconnects with `since=<last seq seen>` and receives exactly what it missed. The only message a client may send is `{"type":"ping"}` (answered `{"type":"pong"}`).
+
+- **Customer** `GET /ws/tickets/{ticket_id}?token=T[&since=S]`: first `{"type":"ticket","ticket":{...}}`, then the same message whenever the ticket's position, estimate, status or counter changes.
+- **Staff** `GET /ws/queues/{queue_id}?pass=P[&since=S]` (a single-use pass from `POST /api/v1/socket-passes`; a browser's `Origin` must be allowed): first `{"type":"snapshot","seq":S,"queue":{...},"waiting":[ticket...],"active":[ticket...]}` (or, with `since`, the missed events), then `{"type":"event","event":{...}}` for every event, in `seq` order, with no gap and no repeat.
+- **Display** `GET /ws/queues/{queue_id}/display?key=K`: `{"type":"display","seq":S,"now_serving":[{number, counter, called_at}],"next":[number...],"waiting":N,"eta_new_seconds":E}` first and after every change. No names or phone numbers ever reach a display.
+
+### Close codes
+
+4000–4099: reconnect (with `since=`). 4400–4499: do not reconnect; it would fail the same way.
+
+| code | meaning |
+|---|---|
+| 4000 | the server is shutting down: reconnect (to another node) |
+| 4001 | the client did not keep up: reconnect with `since=` |
+| 4002 | nothing heard from the client for 45 s |
+| 4003 | the ticket moved to another queue: reconnect to follow it |
+| 4400 | a message the protocol does not have |
+| 4401 | the pass, token or key does not open this socket |
+| 4404 | no such queue or ticket |
+| 4413 | a frame over the size limit (4 KiB) |
+| 4429 | too many messages too fast |
+
+## Operations
+
+`GET /metrics` serves Prometheus text (not described here)."#;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Queuecast", version = "1", description = "See the description below."),
+    paths(
+        health::healthz,
+        health::readyz,
+        staff::login,
+        staff::socket_pass,
+        staff::create_ticket_type,
+        staff::list_ticket_types,
+        queues::create,
+        queues::list,
+        queues::summary,
+        queues::update,
+        queues::display_key,
+        queues::revoke_display_key,
+        queues::events,
+        queues::stats,
+        queues::history,
+        queues::qr_svg,
+        tickets::join,
+        tickets::call_next,
+        tickets::get,
+        tickets::cancel,
+        tickets::transition,
+        tickets::transfer,
+    ),
+    components(schemas(Problem)),
+    modifiers(&Described, &Security, &Problems),
+    tags(
+        (name = "tickets", description = "Joining and moving tickets"),
+        (name = "queues", description = "A queue's status, events, figures and QR code"),
+        (name = "setup", description = "Queues, display keys and ticket types (managers and admins)"),
+        (name = "staff", description = "Signing in and socket passes"),
+        (name = "operations", description = "Health and readiness"),
+    ),
+)]
+pub struct ApiDoc;
+
+/// The document, built once per process.
+pub static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
+
+/// The explorer page, serving the document at [`DOCUMENT_PATH`] too.
+pub fn explorer() -> utoipa_swagger_ui::SwaggerUi {
+    utoipa_swagger_ui::SwaggerUi::new(format!("{EXPLORER_PATH}{{_:.*}}")).url(DOCUMENT_PATH, DOCUMENT.clone())
+}
+
+struct Described;
+
+impl Modify for Described {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi.info.description = Some(DESCRIPTION.to_owned());
+    }
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut bearer = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build();
+        bearer.description =
+            Some("A staff token from `POST /api/v1/auth/login` (or a ticket's token where allowed)".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+        components.add_security_scheme(
+            "ticket_token",
+            SecurityScheme::ApiKey(ApiKey::Query(ApiKeyValue::with_description(
+                "token",
+                "The ticket's token, as the join answered it",
+            ))),
+        );
+    }
+}
+
+/// The problems an operation can answer, by operation id. Every operation but the health probes
+/// can also answer 500 `internal` and 503 `unavailable` (the database is unreachable or the
+/// writer is overloaded).
+fn problems(operation_id: &str) -> Vec<ApiError> {
+    let bad = || ApiError::BadRequest("invalid JSON body: missing field `counter`".into());
+    let bad_path = || ApiError::BadRequest("invalid path: UUID parsing failed".into());
+    let signed_out = || ApiError::Unauthorized("sign in: Authorization: Bearer <token>".into());
+    let role = |r: &str| ApiError::Forbidden(format!("this needs the {r} role"));
+    let big = || ApiError::PayloadTooLarge(super::MAX_BODY);
+    let transition =
+        || ApiError::Conflict(Conflict::InvalidTransition("the ticket cannot `start` in its current state".into()));
+    use ApiError::NotFound;
+    let mut found = match operation_id {
+        "healthz" | "readyz" => return Vec::new(),
+        "login" => vec![
+            bad(),
+            ApiError::Unauthorized("wrong tenant, email or password".into()),
+            big(),
+            ApiError::RateLimited(std::time::Duration::from_secs(4)),
+        ],
+        "create_socket_pass" | "list_ticket_types" | "list_queues" => vec![signed_out()],
+        "create_ticket_type" => vec![
+            ApiError::BadRequest("fsm: the init state is not a state".into()),
+            signed_out(),
+            role("admin"),
+            ApiError::Conflict(Conflict::AlreadyExists("ticket type `pharmacy`".into())),
+            big(),
+        ],
+        "create_queue" => vec![
+            ApiError::BadRequest("slug: lowercase letters, digits and dashes, at most 63".into()),
+            signed_out(),
+            role("manager"),
+            ApiError::Conflict(Conflict::AlreadyExists("queue `main`".into())),
+            big(),
+        ],
+        "queue_summary" | "queue_qr_svg" => vec![bad_path(), NotFound],
+        "update_queue" => vec![
+            ApiError::BadRequest("nothing to change: give status, name or capacity".into()),
+            signed_out(),
+            role("manager"),
+            NotFound,
+            big(),
+        ],
+        "create_display_key" | "revoke_display_key" => vec![bad_path(), signed_out(), role("manager"), NotFound],
+        "queue_events" => vec![ApiError::BadRequest("after ≥ 0; limit 1 to 1000".into()), signed_out(), NotFound],
+        "queue_stats" => vec![ApiError::BadRequest("hours: 1 to 2160".into()), signed_out(), NotFound],
+        "queue_history" => vec![ApiError::BadRequest("minutes: 1 to 1440".into()), signed_out(), NotFound],
+        "join" => vec![
+            ApiError::BadRequest("Idempotency-Key: 1 to 255 visible ASCII characters".into()),
+            NotFound,
+            ApiError::Conflict(Conflict::QueueClosed),
+            ApiError::Conflict(Conflict::QueuePaused),
+            ApiError::Conflict(Conflict::QueueFull),
+            ApiError::Conflict(Conflict::IdempotencyConflict),
+            big(),
+            ApiError::RateLimited(std::time::Duration::from_secs(12)),
+        ],
+        "call_next" => vec![bad(), signed_out(), NotFound, ApiError::Conflict(Conflict::QueueEmpty), big()],
+        "get_ticket" => vec![
+            bad_path(),
+            ApiError::Unauthorized("give the ticket's token (?token= or Authorization: Bearer)".into()),
+            NotFound,
+        ],
+        "cancel_ticket" => vec![
+            bad_path(),
+            ApiError::Unauthorized("give the ticket's token (?token= or Authorization: Bearer)".into()),
+            NotFound,
+            transition(),
+        ],
+        "transition_ticket" => vec![bad(), signed_out(), NotFound, transition(), big()],
+        "transfer_ticket" => vec![
+            ApiError::BadRequest("the ticket is already in that queue".into()),
+            signed_out(),
+            NotFound,
+            ApiError::Conflict(Conflict::QueueClosed),
+            transition(),
+            big(),
+        ],
+        // An operation missing here still gets the generic answers below; tests/openapi.rs
+        // fails on it, so it is noticed.
+        _ => Vec::new(),
+    };
+    found.push(ApiError::Unavailable("the database is unreachable".into()));
+    found.push(ApiError::Internal(anyhow::anyhow!("example")));
+    found
+}
+
+/// Adds each operation's problem+json answers: one response per status, listing its codes, with
+/// an example per code.
+struct Problems;
+
+impl Modify for Problems {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.post, &mut item.patch, &mut item.put, &mut item.delete];
+            for operation in operations.into_iter().flatten() {
+                add_problems(operation);
+            }
+        }
+    }
+}
+
+fn add_problems(operation: &mut Operation) {
+    let id = operation.operation_id.clone().unwrap_or_default();
+    let mut by_status: BTreeMap<u16, Vec<ApiError>> = BTreeMap::new();
+    for err in problems(&id) {
+        by_status.entry(actix_web::ResponseError::status_code(&err).as_u16()).or_default().push(err);
+    }
+    for (status, errors) in by_status {
+        let codes: Vec<String> = errors.iter().map(|e| format!("`{}`", e.code())).collect();
+        let mut content = Content::new(Some(Ref::from_schema_name("Problem")));
+        for err in &errors {
+            let value = serde_json::to_value(err.problem()).unwrap_or_default();
+            let example = ExampleBuilder::new().summary(err.code()).value(Some(value)).build();
+            content.examples.insert(err.code().to_owned(), RefOr::T(example));
+        }
+        let response = ResponseBuilder::new()
+            .description(format!("Problem: {}", codes.join(", ")))
+            .content("application/problem+json", content)
+            .build();
+        operation.responses.responses.insert(status.to_string(), RefOr::T(response));
+    }
+}
