@@ -24,6 +24,10 @@ pub struct Settings {
     pub socket_silence: std::time::Duration,
     /// Which live feeds run; all of them unless a test says otherwise.
     pub feeds: Option<crate::fanout::Feeds>,
+    /// When set, names, phones and fields of tickets that finished more than this many days ago
+    /// are blanked by the housekeeping task (tickets and their events' copies); counts and times
+    /// stay. Off unless set.
+    pub retention_days: Option<u32>,
 }
 
 impl Settings {
@@ -40,6 +44,7 @@ impl Settings {
             socket_ping: std::time::Duration::from_secs(15),
             socket_silence: std::time::Duration::from_secs(45),
             feeds: None,
+            retention_days: None,
         }
     }
 }

@@ -143,3 +143,26 @@ pub async fn transfer(
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.store.transfer(&staff.0, id.into_inner(), body.queue_id).await?))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchQuery {
+    q: String,
+    queue_id: Option<Uuid>,
+    limit: Option<i64>,
+}
+
+/// The finder: the tenant's tickets by number (`A042`, or its start), phone (its last digits)
+/// or name, newest first, with name and phone.
+pub async fn search(
+    state: web::Data<AppState>,
+    staff: Staff,
+    q: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=crate::store::MAX_SEARCH).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("limit: 1 to {}", crate::store::MAX_SEARCH)));
+    }
+    Ok(HttpResponse::Ok().json(state.store.search_tickets(&staff.0, &q.q, q.queue_id, limit).await?))
+}
