@@ -266,6 +266,28 @@ async fn the_finder_never_shows_another_tenants_tickets() {
     }
     assert_eq!(numbers(&find(&app, &beta, "q=bob").await), ["A001"]);
     assert!(find(&app, &app.admin, "q=bob").await.is_empty());
+
+    // The search function itself answers only the tenant of the transaction, and nothing
+    // without one.
+    let acme = app.store.tenant_by_slug("acme").await.unwrap().unwrap();
+    let beta_id = app.store.tenant_by_slug("beta").await.unwrap().unwrap();
+    let mut conn = app.app_role_connection().await;
+    for (tenant, expected) in [(None, 0), (Some(beta_id), 0), (Some(acme), 1)] {
+        let mut tx = conn.begin().await.unwrap();
+        if let Some(t) = tenant {
+            sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+                .bind(t.to_string())
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM qc_find_tickets('name', 'Maria', NULL, NULL, 100)")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(n, expected, "as {tenant:?}");
+        tx.rollback().await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
