@@ -28,6 +28,10 @@ pub struct Settings {
     pub rate_limits: crate::http::limit::RateLimits,
     /// Which live feeds run; all of them unless a test says otherwise.
     pub feeds: Option<crate::fanout::Feeds>,
+    /// When set, names, phones and fields of tickets that finished more than this many days ago
+    /// are blanked by the housekeeping task (tickets and their events' copies); counts and times
+    /// stay. Off unless set.
+    pub retention_days: Option<u32>,
 }
 
 impl Settings {
@@ -46,6 +50,7 @@ impl Settings {
             credential_recheck: std::time::Duration::from_secs(30),
             rate_limits: crate::http::limit::RateLimits::OFF,
             feeds: None,
+            retention_days: None,
         }
     }
 }

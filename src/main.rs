@@ -68,6 +68,10 @@ struct ServeArgs {
     /// Behind a reverse proxy that appends the client to X-Forwarded-For (the last entry counts).
     #[arg(long, env = "TRUST_PROXY")]
     trust_proxy: bool,
+    /// Blank customers' names, phones and fields this many days after their ticket finished
+    /// (default: keep them).
+    #[arg(long, env = "RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    retention_days: Option<u32>,
 }
 
 // The variants are the commands' names (`create-tenant`, …).
@@ -176,6 +180,7 @@ async fn serve(database_url: &str, args: ServeArgs, demo: bool) -> anyhow::Resul
         public_url: args.public_url,
         allowed_origins: args.allowed_origins,
         workers: args.workers,
+        retention_days: args.retention_days,
         store: StoreSettings {
             pool_size: args.db_pool_size,
             max_batch: args.write_batch_max,

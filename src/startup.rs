@@ -13,8 +13,13 @@ use crate::http::{self, AppState};
 use crate::store::{self, Store};
 use crate::ws;
 
-/// How often expired records are purged.
+/// How often expired records are purged (and old personal data blanked, with retention on).
 const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+/// Tickets blanked per retention statement: small transactions that hold few row locks.
+const RETENTION_BATCH: u32 = 1000;
+/// Retention statements per housekeeping round at most, so a first run over years of tickets
+/// spreads over several rounds.
+const RETENTION_ROUNDS: usize = 200;
 
 /// A running Queuecast node.
 pub struct Application {
@@ -32,7 +37,7 @@ impl Application {
         http::metrics::install();
         store::migrate(&settings.database_url).await?;
         let store = Store::connect(&settings.database_url, settings.store.clone()).await?;
-        tokio::spawn(housekeeping(store.clone()));
+        tokio::spawn(housekeeping(store.clone(), settings.retention_days));
         let feeds = settings.feeds.clone().unwrap_or_else(|| Feeds::all(settings.redis_url.clone()));
         let fanout = Fanout::start(store.clone(), settings.database_url.clone(), feeds);
         let listener = TcpListener::bind(&settings.listen).with_context(|| format!("binding {}", settings.listen))?;
@@ -127,7 +132,6 @@ impl Stopper {
     }
 }
 
-/// Purges expired records now and then, for as long as the process runs.
 /// Forgets clients whose allowance is full again, every minute, for as long as the node lives.
 async fn sweep_limits(limits: std::sync::Weak<crate::http::limit::Limiter>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -138,7 +142,9 @@ async fn sweep_limits(limits: std::sync::Weak<crate::http::limit::Limiter>) {
     }
 }
 
-async fn housekeeping(store: Store) {
+/// Purges expired records now and then, for as long as the process runs; with retention on,
+/// also blanks the personal data of tickets that finished more than `retention_days` ago.
+async fn housekeeping(store: Store, retention_days: Option<u32>) {
     let mut tick = tokio::time::interval(HOUSEKEEPING_EVERY);
     loop {
         tick.tick().await;
@@ -146,6 +152,27 @@ async fn housekeeping(store: Store) {
             Ok(purged) => tracing::debug!(purged, "purged expired records"),
             Err(err) => tracing::warn!(cause = ?err, "purging expired records failed"),
         }
+        if let Some(days) = retention_days {
+            apply_retention(&store, days).await;
+        }
+    }
+}
+
+/// Blanks old personal data in batches until none is left (or this round's share is done).
+async fn apply_retention(store: &Store, days: u32) {
+    let mut changed = 0;
+    for _ in 0..RETENTION_ROUNDS {
+        match store.anonymise_finished(days, RETENTION_BATCH).await {
+            Ok(0) => break,
+            Ok(n) => changed += n,
+            Err(err) => {
+                tracing::warn!(cause = ?err, "blanking old personal data failed");
+                break;
+            }
+        }
+    }
+    if changed > 0 {
+        tracing::info!(changed, days, "blanked personal data of finished tickets");
     }
 }
 

@@ -65,6 +65,7 @@ impl ApiError {
                 Conflict::InvalidTransition(_) => "invalid_transition",
                 Conflict::IdempotencyConflict => "idempotency_conflict",
                 Conflict::AlreadyExists(_) => "already_exists",
+                Conflict::QueueNotEmpty => "queue_not_empty",
             },
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",

@@ -1,5 +1,6 @@
 //! The REST API of `PROTOCOL.md`, its OpenAPI document, and the operators' endpoints.
 
+mod csv;
 mod error;
 mod extract;
 mod health;
@@ -62,14 +63,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/queues", web::get().to(queues::list))
                 .route("/queues/{queue_id}", web::get().to(queues::summary))
                 .route("/queues/{queue_id}", web::patch().to(queues::update))
+                .route("/queues/{queue_id}", web::delete().to(queues::delete))
                 .route("/queues/{queue_id}/display-keys", web::post().to(queues::display_key))
                 .route("/queues/{queue_id}/display-keys/{key_id}", web::delete().to(queues::revoke_display_key))
                 .route("/queues/{queue_id}/tickets", web::post().to(tickets::join))
                 .route("/queues/{queue_id}/call-next", web::post().to(tickets::call_next))
                 .route("/queues/{queue_id}/events", web::get().to(queues::events))
                 .route("/queues/{queue_id}/stats", web::get().to(queues::stats))
+                .route("/queues/{queue_id}/stats.csv", web::get().to(queues::stats_csv))
                 .route("/queues/{queue_id}/history", web::get().to(queues::history))
                 .route("/queues/{queue_id}/qr.svg", web::get().to(queues::qr_svg))
+                .route("/tickets", web::get().to(tickets::search))
                 .route("/tickets/{ticket_id}", web::get().to(tickets::get))
                 .route("/tickets/{ticket_id}/cancel", web::post().to(tickets::cancel))
                 .route("/tickets/{ticket_id}/transitions", web::post().to(tickets::transition))

@@ -74,14 +74,17 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         queues::list,
         queues::summary,
         queues::update,
+        queues::delete,
         queues::display_key,
         queues::revoke_display_key,
         queues::events,
         queues::stats,
+        queues::stats_csv,
         queues::history,
         queues::qr_svg,
         tickets::join,
         tickets::call_next,
+        tickets::search,
         tickets::get,
         tickets::cancel,
         tickets::transition,
@@ -180,6 +183,13 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
         "create_display_key" | "revoke_display_key" => vec![bad_path(), signed_out(), role("manager"), NotFound],
         "queue_events" => vec![ApiError::BadRequest("after ≥ 0; limit 1 to 1000".into()), signed_out(), NotFound],
         "queue_stats" => vec![ApiError::BadRequest("hours: 1 to 2160".into()), signed_out(), NotFound],
+        "queue_stats_csv" => {
+            vec![ApiError::BadRequest("give both from and to (YYYY-MM-DD)".into()), signed_out(), NotFound]
+        }
+        "delete_queue" => {
+            vec![bad_path(), signed_out(), role("manager"), NotFound, ApiError::Conflict(Conflict::QueueNotEmpty)]
+        }
+        "search_tickets" => vec![ApiError::BadRequest("limit: 1 to 100".into()), signed_out()],
         "queue_history" => vec![ApiError::BadRequest("minutes: 1 to 1440".into()), signed_out(), NotFound],
         "join" => vec![
             ApiError::BadRequest("Idempotency-Key: 1 to 255 visible ASCII characters".into()),

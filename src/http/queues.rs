@@ -187,12 +187,17 @@ pub struct StatsQuery {
     /// The window, in hours back from now (1 to 2160; 24 unless told).
     #[param(minimum = 1, maximum = 2160)]
     hours: Option<i64>,
+    /// A day-by-day report instead: `YYYY-MM-DD`, both inclusive, in `tz` (UTC unless told).
+    from: Option<String>,
+    to: Option<String>,
+    tz: Option<String>,
 }
 
+/// The recent window (`hours`), or with `from` and `to` the day-by-day report.
 #[utoipa::path(
     get, path = "/api/v1/queues/{queue_id}/stats", operation_id = "queue_stats", tag = "queues",
     params(("queue_id" = Uuid, Path), StatsQuery), security(("bearer" = [])),
-    responses((status = 200, description = "Volumes, waits, service times and estimate error", body = QueueStats)),
+    responses((status = 200, description = "Volumes, waits, service times and estimate error over the last `hours`; with `from` and `to`, the day-by-day report (`days`, `totals`)", body = QueueStats)),
 )]
 pub async fn stats(
     state: web::Data<AppState>,
@@ -200,12 +205,73 @@ pub async fn stats(
     id: web::Path<Uuid>,
     q: web::Query<StatsQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    if q.from.is_some() || q.to.is_some() || q.tz.is_some() {
+        if q.hours.is_some() {
+            return Err(ApiError::BadRequest("give either hours, or from and to".into()));
+        }
+        let report = daily(&state, &staff, id.into_inner(), q).await?;
+        return Ok(HttpResponse::Ok().json(report));
+    }
     let hours = q.hours.unwrap_or(24);
     if !(1..=24 * 90).contains(&hours) {
         return Err(ApiError::BadRequest("hours: 1 to 2160".into()));
     }
     let since = chrono::Utc::now() - chrono::Duration::hours(hours);
     Ok(HttpResponse::Ok().json(state.store.stats(&staff.0, id.into_inner(), since).await?))
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/queues/{queue_id}/stats.csv", operation_id = "queue_stats_csv", tag = "queues",
+    params(("queue_id" = Uuid, Path), StatsQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The day-by-day report (from and to required): a header row, then a row per day",
+               content_type = "text/csv", body = String)),
+)]
+/// The day-by-day report as CSV: a header row, then one row per day.
+pub async fn stats_csv(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    q: web::Query<StatsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    if q.hours.is_some() {
+        return Err(ApiError::BadRequest("the CSV export takes from and to, not hours".into()));
+    }
+    let id = id.into_inner();
+    let report = daily(&state, &staff, id, q).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"queue-{id}-{}-{}.csv\"", report.from, report.to),
+        ))
+        .body(super::csv::daily(&report)))
+}
+
+async fn daily(state: &AppState, staff: &Staff, id: Uuid, q: StatsQuery) -> Result<crate::store::DailyStats, ApiError> {
+    let (Some(from), Some(to)) = (q.from, q.to) else {
+        return Err(ApiError::BadRequest("give both from and to (YYYY-MM-DD)".into()));
+    };
+    let day = |name: &str, s: &str| {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| ApiError::BadRequest(format!("{name}: `{s}` is not a date (YYYY-MM-DD)")))
+    };
+    let (from, to) = (day("from", &from)?, day("to", &to)?);
+    let tz = q.tz.unwrap_or_else(|| "UTC".into());
+    Ok(state.store.daily_stats(&staff.0, id, from, to, &tz).await?)
+}
+
+#[utoipa::path(
+    delete, path = "/api/v1/queues/{queue_id}", operation_id = "delete_queue", tag = "setup",
+    params(("queue_id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204, description = "Deleted softly: gone from lists, joins and pages; history and stats kept")),
+)]
+/// Deletes a queue softly (manager): see [`crate::store::Store::delete_queue`].
+pub async fn delete(state: web::Data<AppState>, staff: Staff, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+    let who = staff.require(Role::Manager)?;
+    state.store.delete_queue(who, id.into_inner()).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize, IntoParams)]

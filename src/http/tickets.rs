@@ -207,3 +207,38 @@ pub async fn transfer(
 ) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(state.store.transfer(&staff.0, id.into_inner(), body.queue_id).await?))
 }
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// A display number or its start (`A042`, `a04`), the last digits of a phone (3 or more), or
+    /// a name (3 characters or more).
+    q: String,
+    /// Only this queue's tickets.
+    queue_id: Option<Uuid>,
+    /// 1 to 100; 20 unless told.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/tickets", operation_id = "search_tickets", tag = "tickets",
+    params(SearchQuery), security(("bearer" = [])),
+    responses((status = 200, description = "Matching tickets of the tenant, newest first, with name and phone",
+               body = Vec<crate::store::Found>)),
+)]
+/// The finder: the tenant's tickets by number (`A042`, or its start), phone (its last digits)
+/// or name, newest first, with name and phone.
+pub async fn search(
+    state: web::Data<AppState>,
+    staff: Staff,
+    q: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=crate::store::MAX_SEARCH).contains(&limit) {
+        return Err(ApiError::BadRequest(format!("limit: 1 to {}", crate::store::MAX_SEARCH)));
+    }
+    Ok(HttpResponse::Ok().json(state.store.search_tickets(&staff.0, &q.q, q.queue_id, limit).await?))
+}

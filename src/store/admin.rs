@@ -98,6 +98,17 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT qc_purge_expired()").fetch_one(&self.pool).await?)
     }
 
+    /// Blanks the names, phones and fields of up to `batch` tickets that finished more than
+    /// `days` days ago, and of as many of their events' copies; how many rows changed (0 when
+    /// nothing is left to do).
+    pub async fn anonymise_finished(&self, days: u32, batch: u32) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT qc_anonymise_finished($1, $2)")
+            .bind(i32::try_from(days).unwrap_or(i32::MAX))
+            .bind(i32::try_from(batch).unwrap_or(i32::MAX))
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
     /// The tenant with this slug.
     pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Uuid>> {
         Ok(sqlx::query_scalar("SELECT qc_tenant_by_slug($1)").bind(slug).fetch_one(&self.pool).await?)

@@ -6,12 +6,14 @@
 //! which batches them into few commits; reads go straight to the pool.
 
 mod admin;
+mod analytics;
 mod auth;
 mod cache;
 mod guard;
 mod live;
 mod queues;
 mod rows;
+mod search;
 mod stats;
 mod tickets;
 pub mod writer;
@@ -24,10 +26,12 @@ use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 pub use admin::NewTenant;
+pub use analytics::{DailyStats, Figures, MAX_REPORT_DAYS};
 pub use auth::{Identity, Login, Role};
 pub use guard::verify_isolation;
 pub use live::{Opened, Snapshot};
 pub use queues::{NewQueue, NewTicketType, Queue, QueuePatch, QueueSummary, TicketType, DEFAULT_SERVICE_SECS};
+pub use search::{Found, MAX_SEARCH};
 pub use stats::{History, HistoryPoint, QueueStats};
 pub use tickets::{JoinRequest, Joined, TicketAccess, MAX_EVENTS_PAGE};
 
@@ -76,6 +80,8 @@ pub enum Conflict {
     IdempotencyConflict,
     #[error("{0} already exists")]
     AlreadyExists(String),
+    #[error("people are still in line or being served: close the queue and serve or cancel them first")]
+    QueueNotEmpty,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

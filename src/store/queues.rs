@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::cache::{Caches, Pace, QueueMeta, TicketRules};
 use super::writer::{Change, Outcome};
-use super::{unique_violation, Identity, Result, Store, StoreError};
+use super::{unique_violation, Conflict, Identity, Result, Store, StoreError};
 use crate::domain::queue::{valid_prefix, valid_slug};
 use crate::domain::{CallHistory, Fsm, QueueStatus};
 use crate::secret;
@@ -180,7 +180,9 @@ impl Store {
     /// The queues of the user's tenant.
     pub async fn list_queues(&self, who: &Identity) -> Result<Vec<Queue>> {
         let mut tx = self.begin(who.tenant_id).await?;
-        let queues = sqlx::query_as(concat_queue_select!(" ORDER BY q.created_at, q.slug")).fetch_all(&mut *tx).await?;
+        let queues = sqlx::query_as(concat_queue_select!(" WHERE q.deleted_at IS NULL ORDER BY q.created_at, q.slug"))
+            .fetch_all(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(queues)
     }
@@ -198,7 +200,7 @@ impl Store {
         let meta = self.queue_meta(id).await?.ok_or(StoreError::NotFound)?;
         let mut tx = self.begin(meta.tenant_id).await?;
         let row: Option<(String, String, i32)> =
-            sqlx::query_as("SELECT name, status, waiting FROM queues WHERE id = $1")
+            sqlx::query_as("SELECT name, status, waiting FROM queues WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
@@ -224,6 +226,31 @@ impl Store {
         }
     }
 
+    /// Deletes a queue softly: it leaves lists, takes no joins or changes (404), and frees its
+    /// slug; its tickets, events and stats stay readable. Refused while anyone is in line or
+    /// being served.
+    #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
+    pub async fn delete_queue(&self, who: &Identity, id: Uuid) -> Result<()> {
+        let mut tx = self.begin(who.tenant_id).await?;
+        // `waiting` is re-read on the row a concurrent writer commits (read committed re-checks
+        // the updated row), so a join that lands meanwhile keeps the queue.
+        let deleted: Option<i32> = sqlx::query_scalar(
+            "UPDATE queues SET deleted_at = now(), status = 'closed', updated_at = now() \
+             WHERE id = $1 AND deleted_at IS NULL AND waiting = 0 \
+               AND NOT EXISTS (SELECT 1 FROM tickets WHERE queue_id = $1 AND finished_at IS NULL) \
+             RETURNING 1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if deleted.is_none() {
+            let live = fetch_queue(&mut tx, id).await?;
+            return Err(if live.is_some() { Conflict::QueueNotEmpty.into() } else { StoreError::NotFound });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// A new display key for a queue's kiosk screens.
     /// Revokes a display key of a queue: its screens are closed within a recheck period.
     pub async fn revoke_display_key(&self, who: &Identity, queue_id: Uuid, key_id: Uuid) -> Result<()> {
@@ -244,8 +271,10 @@ impl Store {
 
     pub async fn create_display_key(&self, who: &Identity, queue_id: Uuid) -> Result<(Uuid, String)> {
         let mut tx = self.begin(who.tenant_id).await?;
-        let exists: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM queues WHERE id = $1").bind(queue_id).fetch_optional(&mut *tx).await?;
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM queues WHERE id = $1 AND deleted_at IS NULL")
+            .bind(queue_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         exists.ok_or(StoreError::NotFound)?;
         let (id, key) = (Uuid::new_v4(), secret::new_token());
         sqlx::query("INSERT INTO display_keys (id, tenant_id, queue_id, key_hash) VALUES ($1, $2, $3, $4)")
@@ -369,8 +398,12 @@ impl Store {
     }
 }
 
+/// A queue that is not deleted.
 pub(super) async fn fetch_queue(conn: &mut PgConnection, id: Uuid) -> Result<Option<Queue>> {
-    Ok(sqlx::query_as(concat_queue_select!(" WHERE q.id = $1")).bind(id).fetch_optional(&mut *conn).await?)
+    Ok(sqlx::query_as(concat_queue_select!(" WHERE q.id = $1 AND q.deleted_at IS NULL"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?)
 }
 
 /// A ticket type's rules, from the cache or the database (inside the caller's tenant).

@@ -456,11 +456,11 @@ async fn apply_alone(
     }
 }
 
-/// Locks the queues' rows in id order and reads their counters.
+/// Locks the queues' rows in id order and reads their counters. Deleted queues are not found.
 async fn lock_queues(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, QueueState>> {
     let rows: Vec<(Uuid, QueueState)> = sqlx::query_as::<_, QueueState>(
         "SELECT id, status, capacity, waiting, last_seq, next_number, prefix, ticket_type_id \
-         FROM queues WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+         FROM queues WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR UPDATE",
     )
     .bind(ids)
     .fetch_all(&mut *tx)
