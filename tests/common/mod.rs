@@ -309,6 +309,20 @@ impl Ws {
         }
     }
 
+    /// The next text message if one comes within `within` (pings and pongs skipped).
+    pub async fn json_within(&mut self, within: Duration) -> Option<Value> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await.ok()?? {
+                Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).unwrap()),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+
     /// The next message, which must be JSON.
     pub async fn json(&mut self) -> Value {
         match self.next().await {
