@@ -161,3 +161,74 @@ async fn a_black_holed_database_answers_503_quickly_and_everything_catches_up() 
     let events = app.all_events(&app.admin, app.queue).await;
     assert_eq!(events.last().unwrap()["seq"].as_i64(), Some(last));
 }
+
+/// A real server process is killed with SIGKILL while its clients watch and another node keeps
+/// writing: the clients reconnect to the other node with `since=` and end with every event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_of_a_killed_node_resume_on_another_with_every_event() {
+    let app = spawn_app().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_queuecast"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--join-rate-limit", "0"])
+        .env("DATABASE_URL", &app.db_url)
+        .env("REDIS_URL", std::env::var("REDIS_URL").unwrap())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting a server process");
+    let doomed = app.on(&format!("http://127.0.0.1:{port}"));
+    let started = std::time::Instant::now();
+    while doomed.http.get(format!("{}/readyz", doomed.base)).send().await.map_or(true, |r| r.status() != 200) {
+        assert!(started.elapsed() < Duration::from_secs(30), "the server process did not become ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let (ticket, token) = doomed.joined(app.queue).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    let mut phone = doomed.ws(&format!("/ws/tickets/{id}?token={token}")).await;
+    assert_eq!(phone.json().await["ticket"]["position"], 1);
+    let mut console = doomed.staff_socket(app.queue, None).await;
+    assert_eq!(console.json().await["seq"], 1);
+
+    // Another node writes 150 changes; the process dies partway.
+    let writer = {
+        let other = app.on(&app.base);
+        tokio::spawn(async move {
+            for _ in 0..150 {
+                other.joined(other.queue).await;
+            }
+            other
+        })
+    };
+    let mut seen = 1;
+    loop {
+        match console.next().await {
+            common::WsEvent::Json(m) => {
+                let seq = m["event"]["seq"].as_i64().unwrap();
+                assert_eq!(seq, seen + 1, "gap or repeat before the kill");
+                seen = seq;
+                if seen == 40 {
+                    child.kill().unwrap(); // SIGKILL: no goodbye to anyone
+                    child.wait().unwrap();
+                }
+            }
+            common::WsEvent::Closed(code) => {
+                assert_ne!(code, 0, "the socket hung instead of breaking");
+                break;
+            }
+        }
+    }
+    assert!(seen >= 40, "the console saw {seen} events before the kill");
+
+    // Back on the surviving node, from where each left off.
+    let mut console = app.staff_socket(app.queue, Some(seen)).await;
+    let other = writer.await.unwrap();
+    all_until(&mut console, seen + 1, 151).await;
+    let events = other.all_events(&app.admin, app.queue).await;
+    assert_eq!(events.len(), 151);
+    // The phone's socket broke too (it does not hang), and it resumes where it was.
+    assert_ne!(phone.closed().await, 0);
+    let mut phone = app.ws(&format!("/ws/tickets/{id}?token={token}")).await;
+    assert_eq!(phone.json().await["ticket"]["position"], 1);
+}
