@@ -39,7 +39,7 @@ async fn a_change_made_on_one_node_reaches_sockets_on_another() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killing_the_listener_twenty_times_during_writes_loses_nothing() {
+async fn killing_the_listener_a_hundred_times_during_writes_loses_nothing() {
     let app = spawn_app().await;
     let mut ws = app.staff_socket(app.queue, None).await;
     ws.json().await;
@@ -47,8 +47,8 @@ async fn killing_the_listener_twenty_times_during_writes_loses_nothing() {
     let done = std::sync::atomic::AtomicBool::new(false);
     let writes = async {
         let mut n = 0;
-        // Bounded: until the kills are over, at most 3,000 joins.
-        while !done.load(std::sync::atomic::Ordering::Relaxed) && n < 3000 {
+        // Bounded: until the kills are over, at most 10,000 joins.
+        while !done.load(std::sync::atomic::Ordering::Relaxed) && n < 10_000 {
             futures_util::future::join_all((0..5).map(|_| app.join(app.queue, json!({})))).await.into_iter().for_each(
                 |r| {
                     r.expect(201);
@@ -60,8 +60,8 @@ async fn killing_the_listener_twenty_times_during_writes_loses_nothing() {
         n
     };
     let kills = async {
-        let (mut killed, deadline) = (0, tokio::time::Instant::now() + Duration::from_secs(60));
-        while killed < 20 && tokio::time::Instant::now() < deadline {
+        let (mut killed, deadline) = (0, tokio::time::Instant::now() + Duration::from_secs(120));
+        while killed < 100 && tokio::time::Instant::now() < deadline {
             killed += sqlx::query_scalar::<_, i64>(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
                  WHERE datname = current_database() AND query LIKE 'LISTEN%'",
@@ -75,7 +75,7 @@ async fn killing_the_listener_twenty_times_during_writes_loses_nothing() {
         killed
     };
     let (written, killed) = tokio::join!(writes, kills);
-    assert_eq!(killed, 20, "the listener was killed {killed} times");
+    assert_eq!(killed, 100, "the listener was killed {killed} times");
     // Every event arrives once, in order, however it got here (listener, resync or poll).
     all_until(&mut ws, 1, written).await;
 
