@@ -94,3 +94,102 @@ async fn with_redis_cut_and_back_every_event_still_arrives_once_in_order() {
     }
     expect_seqs(&mut ws, 23, 27).await;
 }
+
+/// A Redis of this test's own, that it may kill and start again on the same port.
+struct PrivateRedis {
+    port: u16,
+    child: std::process::Child,
+}
+
+impl PrivateRedis {
+    fn start(port: u16) -> PrivateRedis {
+        let child = std::process::Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &port.to_string(), "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting redis-server");
+        PrivateRedis { port, child }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/?protocol=resp3", self.port)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits (at most 20 s) until `n` clients subscribe to the queue's channel of this Redis.
+async fn subscribed(url: &str, queue: uuid::Uuid, n: i64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let channel = format!("queuecast:q:{queue}");
+    loop {
+        let count = async {
+            let mut conn = redis::Client::open(url).ok()?.get_multiplexed_async_connection().await.ok()?;
+            let (_, count): (String, i64) =
+                redis::cmd("PUBSUB").arg("NUMSUB").arg(&channel).query_async(&mut conn).await.ok()?;
+            Some(count)
+        }
+        .await;
+        if count == Some(n) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{channel} has {count:?} subscribers, not {n}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Node B hears only Redis. Its pub/sub connection is killed (`CLIENT KILL TYPE pubsub`), then
+/// Redis itself is killed and started again while node A writes: B resubscribes, catches up from
+/// the database, and its console gets every event once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_pubsub_clients_and_a_restarted_redis_lose_nothing() {
+    let app = spawn_app().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut redis = PrivateRedis::start(port);
+    let url = redis.url();
+    let a = app.on(&app.second_node_with(|s| s.redis_url = Some(url.clone())).await);
+    let b = app.on(&app
+        .second_node_with(|s| {
+            s.feeds = Some(Feeds { postgres: false, local: false, redis_url: Some(url.clone()), poll_every: None })
+        })
+        .await);
+    let mut ws = b.staff_socket(app.queue, None).await;
+    assert_eq!(ws.json().await["seq"], 0);
+    subscribed(&url, app.queue, 1).await;
+    for _ in 0..3 {
+        a.joined(app.queue).await;
+    }
+    expect_seqs(&mut ws, 1, 3).await;
+
+    let mut conn = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query_async(&mut conn).await.unwrap();
+    assert!(killed >= 1, "no pub/sub client to kill");
+    for _ in 0..3 {
+        a.joined(app.queue).await;
+    }
+    subscribed(&url, app.queue, 1).await;
+    a.joined(app.queue).await;
+    expect_seqs(&mut ws, 4, 7).await;
+
+    redis.kill();
+    for _ in 0..3 {
+        a.joined(app.queue).await;
+    }
+    let mut redis = PrivateRedis::start(port);
+    subscribed(&redis.url(), app.queue, 1).await;
+    for _ in 0..3 {
+        a.joined(app.queue).await;
+    }
+    expect_seqs(&mut ws, 8, 13).await;
+    redis.kill();
+}
