@@ -162,21 +162,33 @@ async fn a_black_holed_database_answers_503_quickly_and_everything_catches_up() 
     assert_eq!(events.last().unwrap()["seq"].as_i64(), Some(last));
 }
 
+/// A child process that does not outlive its test, whatever happens.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A real server process is killed with SIGKILL while its clients watch and another node keeps
 /// writing: the clients reconnect to the other node with `since=` and end with every event once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_of_a_killed_node_resume_on_another_with_every_event() {
     let app = spawn_app().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_queuecast"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--join-rate-limit", "0"])
-        .env("DATABASE_URL", &app.db_url)
-        .env("REDIS_URL", std::env::var("REDIS_URL").unwrap())
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("starting a server process");
+    let mut child = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_queuecast"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--join-rate-limit", "0"])
+            .env("DATABASE_URL", &app.db_url)
+            .env("REDIS_URL", std::env::var("REDIS_URL").unwrap())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting a server process"),
+    );
     let doomed = app.on(&format!("http://127.0.0.1:{port}"));
     let started = std::time::Instant::now();
     while doomed.http.get(format!("{}/readyz", doomed.base)).send().await.map_or(true, |r| r.status() != 200) {
@@ -209,8 +221,8 @@ async fn clients_of_a_killed_node_resume_on_another_with_every_event() {
                 assert_eq!(seq, seen + 1, "gap or repeat before the kill");
                 seen = seq;
                 if seen == 40 {
-                    child.kill().unwrap(); // SIGKILL: no goodbye to anyone
-                    child.wait().unwrap();
+                    child.0.kill().unwrap(); // SIGKILL: no goodbye to anyone
+                    child.0.wait().unwrap();
                 }
             }
             common::WsEvent::Closed(code) => {
