@@ -244,3 +244,58 @@ async fn clients_of_a_killed_node_resume_on_another_with_every_event() {
     let mut phone = app.ws(&format!("/ws/tickets/{id}?token={token}")).await;
     assert_eq!(phone.json().await["ticket"]["position"], 1);
 }
+
+/// Transactions committed or rolled back in this test's database so far.
+async fn transactions(db_url: &str) -> i64 {
+    let mut conn = sqlx::PgConnection::connect(db_url).await.unwrap();
+    sqlx::query_scalar(
+        "SELECT (xact_commit + xact_rollback)::int8 FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .unwrap()
+}
+
+/// 2,000 customers lose their sockets at once and all come back at once: every one converges
+/// on its ticket as the database has it, with about one query each (opening the ticket), not
+/// one per event or per hub.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_storm_converges_with_about_one_query_per_client() {
+    const N: usize = 2000;
+    let app = spawn_app().await;
+    let mut tickets = Vec::with_capacity(N);
+    for _ in 0..N / 100 {
+        let joined = futures_util::future::join_all((0..100).map(|_| app.joined(app.queue))).await;
+        tickets.extend(
+            joined
+                .into_iter()
+                .map(|(t, token)| (t["id"].as_str().unwrap().to_owned(), token, t["position"].as_i64().unwrap())),
+        );
+    }
+    let paths: Vec<String> = tickets.iter().map(|(id, token, _)| format!("/ws/tickets/{id}?token={token}")).collect();
+    let mut sockets = futures_util::future::join_all(paths.iter().map(|p| app.ws(p))).await;
+    for ws in &mut sockets {
+        ws.json().await;
+    }
+    // The line moves while they are away.
+    for _ in 0..10 {
+        app.call_next(&app.admin, app.queue, "Desk 1").await.expect(200);
+    }
+    drop(sockets);
+    // Idle backends report their transaction counts after 10 s (PostgreSQL's PGSTAT_IDLE_INTERVAL).
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let before = transactions(&app.db_url).await;
+    let started = std::time::Instant::now();
+    let mut sockets = futures_util::future::join_all(paths.iter().map(|p| app.ws(p))).await;
+    let firsts = futures_util::future::join_all(sockets.iter_mut().map(|ws| ws.json())).await;
+    let took = started.elapsed();
+    for ((_, _, place), first) in tickets.iter().zip(&firsts) {
+        let t = &first["ticket"];
+        let expected = if *place <= 10 { json!(["called", null]) } else { json!(["waiting", place - 10]) };
+        assert_eq!(json!([t["status"], t["position"]]), expected, "the customer who joined {place}th");
+    }
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let used = transactions(&app.db_url).await - before;
+    println!("{N} clients converged in {took:?} with {used} transactions");
+    assert!(used <= (N as i64) + 100, "{used} transactions for {N} reconnections");
+}

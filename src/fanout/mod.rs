@@ -125,8 +125,10 @@ impl Fanout {
         loop {
             // Clone the cell out and drop the map guard before awaiting.
             let cell = self.hubs.entry(queue).or_insert_with(|| Arc::new(OnceCell::new())).clone();
+            let mut built = false;
             let hub = cell
                 .get_or_try_init(|| async {
+                    built = true;
                     let snapshot = self.store.snapshot(tenant, queue).await?;
                     Ok::<_, crate::store::StoreError>(Arc::new(Hub::new(tenant, snapshot)))
                 })
@@ -139,8 +141,12 @@ impl Fanout {
             // The map may have dropped this cell while we waited; then build again.
             if self.hubs.get(&queue).is_some_and(|c| Arc::ptr_eq(&c, &cell)) {
                 self.wish(redis::Wish::Subscribe(queue));
-                // Events committed while the snapshot was read reached no one: catch up.
-                hub.fill(&self.store, FILL).await?;
+                if built {
+                    // Events committed while the snapshot was read reached no one: catch up.
+                    // (A hub already live is kept current by the feeds: joining it costs no
+                    // query, which is what keeps a reconnect storm cheap.)
+                    hub.fill(&self.store, FILL).await?;
+                }
                 return Ok(Membership { hub, fanout: self.clone() });
             }
             hub.leave();
