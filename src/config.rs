@@ -1,6 +1,7 @@
 //! Settings from flags and the environment.
 
 use crate::store::StoreSettings;
+use crate::webhooks::WebhookSettings;
 
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct Settings {
     pub socket_silence: std::time::Duration,
     /// Which live feeds run; all of them unless a test says otherwise.
     pub feeds: Option<crate::fanout::Feeds>,
+    /// The webhook sender and which endpoints are allowed.
+    pub webhooks: WebhookSettings,
 }
 
 impl Settings {
@@ -40,6 +43,7 @@ impl Settings {
             socket_ping: std::time::Duration::from_secs(15),
             socket_silence: std::time::Duration::from_secs(45),
             feeds: None,
+            webhooks: WebhookSettings::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use queuecast::config::Settings;
 use queuecast::startup::Application;
 use queuecast::store::{self, NewQueue, NewTenant, Role, Store, StoreError, StoreSettings};
+use queuecast::webhooks::WebhookSettings;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -53,6 +54,12 @@ struct ServeArgs {
     /// Most changes committed in one transaction.
     #[arg(long, env = "WRITE_BATCH_MAX", default_value_t = 1024)]
     write_batch_max: usize,
+    /// Allow webhook endpoints over plain http to any host (otherwise https, or http to loopback).
+    #[arg(long, env = "WEBHOOKS_ALLOW_HTTP", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    webhooks_allow_http: bool,
+    /// Whether this node sends webhooks (the outbox is filled either way; any node may send).
+    #[arg(long, env = "WEBHOOKS_SENDER", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true)]
+    webhooks_sender: bool,
 }
 
 // The variants are the commands' names (`create-tenant`, …).
@@ -129,6 +136,11 @@ async fn serve(database_url: &str, args: ServeArgs, demo: bool) -> anyhow::Resul
             pool_size: args.db_pool_size,
             max_batch: args.write_batch_max,
             ..StoreSettings::default()
+        },
+        webhooks: WebhookSettings {
+            allow_http: args.webhooks_allow_http,
+            enabled: args.webhooks_sender,
+            ..WebhookSettings::default()
         },
         ..Settings::new("", "")
     };

@@ -43,6 +43,7 @@ impl Application {
             };
         }
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        crate::webhooks::start(store.clone(), settings.webhooks.clone(), shutdown_rx.clone())?;
         let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let state = web::Data::new(AppState {
             store: store.clone(),
@@ -91,7 +92,8 @@ impl Application {
 }
 
 /// Stops a node: closes every socket with a "reconnect" code (so clients move to another node),
-/// finishes the requests in flight, then ends the server.
+/// stops the webhook sender (it finishes the requests it has in flight), finishes the requests in
+/// flight, then ends the server.
 #[derive(Clone)]
 pub struct Stopper {
     server: actix_web::dev::ServerHandle,

@@ -13,6 +13,7 @@ mod queues;
 mod rows;
 mod stats;
 mod tickets;
+mod webhooks;
 pub mod writer;
 
 use std::time::Duration;
@@ -28,6 +29,7 @@ pub use live::{Opened, Snapshot};
 pub use queues::{NewQueue, NewTicketType, Queue, QueuePatch, QueueSummary, TicketType, DEFAULT_SERVICE_SECS};
 pub use stats::{History, HistoryPoint, QueueStats};
 pub use tickets::{JoinRequest, Joined, TicketAccess, MAX_EVENTS_PAGE};
+pub use webhooks::{AttemptOutcome, Claimed, Delivery, NewWebhook, Webhook};
 
 use cache::Caches;
 use writer::Writer;
