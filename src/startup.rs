@@ -22,6 +22,10 @@ pub struct Application {
     server: Server,
     store: Store,
     shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The webhook sender, awaited (briefly) after the server stops so no request is cut off.
+    sender: Option<tokio::task::JoinHandle<()>>,
+    /// How long the sender may take to finish what it has in flight.
+    sender_grace: std::time::Duration,
 }
 
 impl Application {
@@ -43,7 +47,8 @@ impl Application {
             };
         }
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-        crate::webhooks::start(store.clone(), settings.webhooks.clone(), shutdown_rx.clone())?;
+        let sender = crate::webhooks::start(store.clone(), settings.webhooks.clone(), shutdown_rx.clone())?;
+        let sender_grace = settings.webhooks.timeout + std::time::Duration::from_secs(1);
         let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let state = web::Data::new(AppState {
             store: store.clone(),
@@ -59,7 +64,7 @@ impl Application {
         .disable_signals()
         .listen(listener)?
         .run();
-        Ok(Application { port, server, store, shutdown: Arc::new(shutdown) })
+        Ok(Application { port, server, store, shutdown: Arc::new(shutdown), sender, sender_grace })
     }
 
     pub fn port(&self) -> u16 {
@@ -72,7 +77,13 @@ impl Application {
 
     /// Serves until stopped. Does not watch signals: see [`Application::run_until_signalled`].
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        // However the server ended, the sender stops too, after the requests it has in flight.
+        let _ = self.shutdown.send(true);
+        if let Some(sender) = self.sender {
+            let _ = tokio::time::timeout(self.sender_grace, sender).await;
+        }
+        served
     }
 
     /// Serves until SIGINT or SIGTERM, then stops as [`Stopper::stop`] does.
@@ -82,7 +93,7 @@ impl Application {
             stop_signal().await;
             stopper.stop().await;
         });
-        self.server.await
+        self.run_until_stopped().await
     }
 
     /// A handle that stops this node gracefully.

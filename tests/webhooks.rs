@@ -382,3 +382,25 @@ async fn deliveries_exist_only_for_committed_events() {
     assert_eq!(seen[0].json["event"]["ticket"]["id"], ticket["id"]);
     owner.close().await.ok();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sender_stops_with_its_node_and_leaves_the_rest_in_the_outbox() {
+    // Only the second node sends.
+    let app = spawn_app_with(|s| s.webhooks.enabled = false).await;
+    let (_, stopper) = app.node(|s| s.webhooks.poll = Duration::from_millis(100)).await;
+    let receiver = Receiver::start(vec![]).await;
+    let body = json!({"url": receiver.url, "queue_id": app.queue, "events": ["ticket.joined"]});
+    let hook = register(&app, &app.admin, body).await;
+
+    app.joined(app.queue).await;
+    receiver.wait_for(1).await;
+    stopper.stop().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.joined(app.queue).await;
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.seen().len(), 1, "a stopped node sends nothing more");
+    let log = log(&app, &app.admin, &hook).await;
+    let statuses: Vec<&str> = log.iter().map(|d| d["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, vec!["pending", "delivered"], "the second waits in the outbox for a sender");
+}

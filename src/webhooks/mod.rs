@@ -125,11 +125,13 @@ pub fn start(
     settings: WebhookSettings,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+    // rustls with ring, not aws-lc-rs. reqwest's `rustls-no-provider` panics when any client is
+    // built before a provider is installed, so install it whether or not this node sends;
+    // installing twice (several nodes in one process) is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     if !settings.enabled {
         return Ok(None);
     }
-    // rustls with ring, not aws-lc-rs; installing twice (several nodes in one process) is fine.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .timeout(settings.timeout)
         .connect_timeout(settings.timeout)
