@@ -1,9 +1,9 @@
 //! The web pages: served embedded and compressed, and used end to end in headless Chromium
 //! (customer phone, staff console, kiosk display), through a server restart.
 
+mod common;
 #[path = "common/browser.rs"]
 mod browser;
-mod common;
 
 use std::time::{Duration, Instant};
 
@@ -125,8 +125,7 @@ async fn a_customer_joins_on_the_phone_and_every_screen_follows_the_call() {
     let app = spawn_app().await;
     let key = display_key(&app, app.queue).await;
     let chrome = Chrome::start().await;
-    let (phone, desk, tv) =
-        tokio::join!(chrome.page(Screen::Phone), chrome.page(Screen::Desk), chrome.page(Screen::Tv));
+    let (phone, desk, tv) = tokio::join!(chrome.page(Screen::Phone), chrome.page(Screen::Desk), chrome.page(Screen::Tv));
 
     // Some people are already being served, so the board has something to show.
     for name in ["Ada Lovelace", "Alan Turing"] {
@@ -144,9 +143,7 @@ async fn a_customer_joins_on_the_phone_and_every_screen_follows_the_call() {
     phone.screenshot("customer-join").await;
     phone.fill("#join-form [name=name]", "Grace Hopper").await;
     phone.fill("#join-form [name=phone]", "+15550100").await;
-    phone
-        .eval("const f = document.querySelector('#join-form'); f.requestSubmit(); f.requestSubmit(); return true")
-        .await;
+    phone.eval("const f = document.querySelector('#join-form'); f.requestSubmit(); f.requestSubmit(); return true").await;
     phone.wait_for("location.pathname.startsWith('/t/')", SOON).await;
     live(&phone).await;
     let number = phone.wait_for("document.querySelector('#number')?.textContent.trim()", SOON).await;
@@ -218,8 +215,7 @@ async fn every_page_recovers_by_itself_after_the_server_restarts() {
     let ticket_id = ticket["id"].as_str().unwrap();
 
     let chrome = Chrome::start().await;
-    let (phone, desk, tv) =
-        tokio::join!(chrome.page(Screen::Phone), chrome.page(Screen::Desk), chrome.page(Screen::Tv));
+    let (phone, desk, tv) = tokio::join!(chrome.page(Screen::Phone), chrome.page(Screen::Desk), chrome.page(Screen::Tv));
     phone.goto(&format!("{base}/t/{ticket_id}?token={token}")).await;
     tv.goto(&format!("{base}/display/{}?key={key}", app.queue)).await;
     open_console(&desk, &base, app.queue, "Desk 5").await;

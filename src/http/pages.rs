@@ -75,7 +75,9 @@ fn serve(req: &HttpRequest, file: &str) -> HttpResponse {
     }
     res.content_type(prepared.content_type);
     match &prepared.gzip {
-        Some(gzip) if accepts_gzip(req) => res.insert_header((header::CONTENT_ENCODING, "gzip")).body(gzip.clone()),
+        Some(gzip) if accepts_gzip(req) => {
+            res.insert_header((header::CONTENT_ENCODING, "gzip")).body(gzip.clone())
+        }
         _ => res.body(prepared.plain.clone()),
     }
 }
@@ -143,9 +145,7 @@ mod tests {
 
     #[test]
     fn gzip_is_accepted_unless_refused() {
-        let with = |v: &str| {
-            accepts_gzip(&TestRequest::default().insert_header((header::ACCEPT_ENCODING, v)).to_http_request())
-        };
+        let with = |v: &str| accepts_gzip(&TestRequest::default().insert_header((header::ACCEPT_ENCODING, v)).to_http_request());
         assert!(with("gzip"));
         assert!(with("br, gzip;q=0.8"));
         assert!(with("*"));

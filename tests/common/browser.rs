@@ -164,9 +164,7 @@ impl Page {
 
     /// Text of the first element matching `css` ("" when none).
     pub async fn text(&self, css: &str) -> String {
-        let v = self
-            .eval(&format!("const e = document.querySelector({css:?}); return e ? e.textContent.trim() : ''"))
-            .await;
+        let v = self.eval(&format!("const e = document.querySelector({css:?}); return e ? e.textContent.trim() : ''")).await;
         v.as_str().unwrap_or_default().to_owned()
     }
 
