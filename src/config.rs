@@ -1,6 +1,7 @@
 //! Settings from flags and the environment.
 
 use crate::store::StoreSettings;
+use crate::webhooks::WebhookSettings;
 
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
@@ -32,6 +33,8 @@ pub struct Settings {
     /// are blanked by the housekeeping task (tickets and their events' copies); counts and times
     /// stay. Off unless set.
     pub retention_days: Option<u32>,
+    /// The webhook sender and which endpoints are allowed.
+    pub webhooks: WebhookSettings,
 }
 
 impl Settings {
@@ -51,6 +54,7 @@ impl Settings {
             rate_limits: crate::http::limit::RateLimits::OFF,
             feeds: None,
             retention_days: None,
+            webhooks: WebhookSettings::default(),
         }
     }
 }

@@ -12,6 +12,8 @@
 //! - [`fanout`]: one hub per live queue, fed by PostgreSQL NOTIFY and a safety-net poll; each
 //!   event applied in seq order and broadcast, serialized once per audience.
 //! - [`ws`]: the customer, staff and display sockets.
+//! - [`webhooks`]: the sender that drains the webhook outbox the writer fills, with signed,
+//!   retried requests.
 //! - [`startup`]: wires the store and the HTTP server into an [`startup::Application`].
 //! - [`config`]: settings from flags and the environment.
 //! - [`secret`]: tokens, hashes and passwords.
@@ -23,4 +25,5 @@ pub mod http;
 pub mod secret;
 pub mod startup;
 pub mod store;
+pub mod webhooks;
 pub mod ws;

@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 use queuecast::config::Settings;
 use queuecast::startup::Application;
 use queuecast::store::{self, NewQueue, NewTenant, Role, Store, StoreError, StoreSettings};
+use queuecast::webhooks::WebhookSettings;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -72,6 +73,12 @@ struct ServeArgs {
     /// (default: keep them).
     #[arg(long, env = "RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
     retention_days: Option<u32>,
+    /// Allow webhook endpoints over plain http to any host (otherwise https, or http to loopback).
+    #[arg(long, env = "WEBHOOKS_ALLOW_HTTP", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    webhooks_allow_http: bool,
+    /// Whether this node sends webhooks (the outbox is filled either way; any node may send).
+    #[arg(long, env = "WEBHOOKS_SENDER", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true)]
+    webhooks_sender: bool,
 }
 
 // The variants are the commands' names (`create-tenant`, …).
@@ -191,6 +198,11 @@ async fn serve(database_url: &str, args: ServeArgs, demo: bool) -> anyhow::Resul
             logins_per_minute: args.login_rate_limit,
             trust_proxy: args.trust_proxy,
             ..queuecast::http::limit::RateLimits::OFF
+        },
+        webhooks: WebhookSettings {
+            allow_http: args.webhooks_allow_http,
+            enabled: args.webhooks_sender,
+            ..WebhookSettings::default()
         },
         ..Settings::new("", "")
     };

@@ -27,6 +27,10 @@ pub struct Application {
     server: Server,
     store: Store,
     shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    /// The webhook sender, awaited (briefly) after the server stops so no request is cut off.
+    sender: Option<tokio::task::JoinHandle<()>>,
+    /// How long the sender may take to finish what it has in flight.
+    sender_grace: std::time::Duration,
 }
 
 impl Application {
@@ -50,6 +54,8 @@ impl Application {
             };
         }
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let sender = crate::webhooks::start(store.clone(), settings.webhooks.clone(), shutdown_rx.clone())?;
+        let sender_grace = settings.webhooks.timeout + std::time::Duration::from_secs(1);
         let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let limits = Arc::new(crate::http::limit::Limiter::new(settings.rate_limits));
         tokio::spawn(sweep_limits(Arc::downgrade(&limits)));
@@ -72,7 +78,7 @@ impl Application {
         .disable_signals()
         .listen(listener)?
         .run();
-        Ok(Application { port, server, store, shutdown: Arc::new(shutdown) })
+        Ok(Application { port, server, store, shutdown: Arc::new(shutdown), sender, sender_grace })
     }
 
     pub fn port(&self) -> u16 {
@@ -88,6 +94,11 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
         self.store.flush().await;
+        // However the server ended, the sender stops too, after the requests it has in flight.
+        let _ = self.shutdown.send(true);
+        if let Some(sender) = self.sender {
+            let _ = tokio::time::timeout(self.sender_grace, sender).await;
+        }
         served
     }
 
@@ -98,10 +109,7 @@ impl Application {
             stop_signal().await;
             stopper.stop().await;
         });
-        let served = self.server.await;
-        // The server has finished its requests; before the process (and the writer's task with
-        // it) ends, the writer commits what it still holds.
-        self.store.flush().await;
+        let served = self.run_until_stopped().await;
         signalled.abort();
         served
     }
@@ -113,8 +121,9 @@ impl Application {
 }
 
 /// Stops a node: closes every socket with a "reconnect" code (so clients move to another node),
-/// finishes the requests in flight, ends the server, then waits for the writer to commit what
-/// it still holds (changes whose requester went away are still committed, as while running).
+/// stops the webhook sender (it finishes the requests it has in flight), finishes the requests in
+/// flight, ends the server, then waits for the writer to commit what it still holds (changes
+/// whose requester went away are still committed, as while running).
 #[derive(Clone)]
 pub struct Stopper {
     server: actix_web::dev::ServerHandle,

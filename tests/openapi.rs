@@ -35,6 +35,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/tickets/{ticket_id}/cancel"),
     ("post", "/api/v1/tickets/{ticket_id}/transitions"),
     ("post", "/api/v1/tickets/{ticket_id}/transfer"),
+    ("post", "/api/v1/webhooks"),
+    ("get", "/api/v1/webhooks"),
+    ("delete", "/api/v1/webhooks/{webhook_id}"),
+    ("get", "/api/v1/webhooks/{webhook_id}/deliveries"),
 ];
 
 /// Routes that are not REST and so not in the document: the Prometheus text and the document

@@ -70,6 +70,8 @@ enum Mode {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Built with the workspace, reqwest needs a rustls provider before any client exists.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     match Cli::parse().command {
         Command::Write(args) => write(args).await,
     }

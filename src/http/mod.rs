@@ -11,6 +11,7 @@ mod pages;
 mod queues;
 mod staff;
 mod tickets;
+mod webhooks;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -77,7 +78,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/tickets/{ticket_id}", web::get().to(tickets::get))
                 .route("/tickets/{ticket_id}/cancel", web::post().to(tickets::cancel))
                 .route("/tickets/{ticket_id}/transitions", web::post().to(tickets::transition))
-                .route("/tickets/{ticket_id}/transfer", web::post().to(tickets::transfer)),
+                .route("/tickets/{ticket_id}/transfer", web::post().to(tickets::transfer))
+                .route("/webhooks", web::post().to(webhooks::create))
+                .route("/webhooks", web::get().to(webhooks::list))
+                .route("/webhooks/{webhook_id}", web::delete().to(webhooks::delete))
+                .route("/webhooks/{webhook_id}/deliveries", web::get().to(webhooks::deliveries)),
         )
         .configure(pages::configure)
         .default_service(web::to(|| async { ApiError::NotFound }));

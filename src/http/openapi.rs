@@ -16,7 +16,7 @@ use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ApiError, Problem};
-use super::{health, queues, staff, tickets};
+use super::{health, queues, staff, tickets, webhooks};
 use crate::store::Conflict;
 
 /// Where the document is served.
@@ -89,6 +89,10 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         tickets::cancel,
         tickets::transition,
         tickets::transfer,
+        webhooks::create,
+        webhooks::list,
+        webhooks::delete,
+        webhooks::deliveries,
     ),
     components(schemas(Problem)),
     modifiers(&Described, &Security, &Problems),
@@ -189,6 +193,15 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
         "delete_queue" => {
             vec![bad_path(), signed_out(), role("manager"), NotFound, ApiError::Conflict(Conflict::QueueNotEmpty)]
         }
+        "create_webhook" => vec![
+            ApiError::BadRequest("events: `ticket.teleported` is not one of …".into()),
+            signed_out(),
+            role("manager"),
+            NotFound,
+            big(),
+        ],
+        "list_webhooks" => vec![signed_out(), role("manager")],
+        "delete_webhook" | "webhook_deliveries" => vec![bad_path(), signed_out(), role("manager"), NotFound],
         "search_tickets" => vec![ApiError::BadRequest("limit: 1 to 100".into()), signed_out()],
         "queue_history" => vec![ApiError::BadRequest("minutes: 1 to 1440".into()), signed_out(), NotFound],
         "join" => vec![

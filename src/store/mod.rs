@@ -16,6 +16,7 @@ mod rows;
 mod search;
 mod stats;
 mod tickets;
+mod webhooks;
 pub mod writer;
 
 use std::time::Duration;
@@ -34,6 +35,7 @@ pub use queues::{NewQueue, NewTicketType, Queue, QueuePatch, QueueSummary, Ticke
 pub use search::{Found, MAX_SEARCH};
 pub use stats::{History, HistoryPoint, QueueStats};
 pub use tickets::{JoinRequest, Joined, TicketAccess, MAX_EVENTS_PAGE};
+pub use webhooks::{AttemptOutcome, Claimed, Delivery, NewWebhook, Webhook};
 
 use cache::Caches;
 use writer::Writer;

@@ -128,6 +128,17 @@ fn check_settings(settings: &Value) -> Result<()> {
             return Err(StoreError::Invalid("settings.service_seconds must be 1 to 86400".into()));
         }
     }
+    if let Some(v) = map.get("notify_ahead") {
+        let positions = super::writer::ahead_positions(v).filter(|p| p.len() <= 10);
+        let distinct =
+            positions.as_ref().is_some_and(|p| p.iter().collect::<std::collections::HashSet<_>>().len() == p.len());
+        if !distinct {
+            let max = super::writer::MAX_NOTIFY_AHEAD;
+            return Err(StoreError::Invalid(format!(
+                "settings.notify_ahead must be a list of at most 10 distinct positions, 1 to {max}"
+            )));
+        }
+    }
     Ok(())
 }
 

@@ -18,10 +18,18 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: 
         for e in events {
             cols.push(tenant, e);
         }
+        // The events, and in the same statement a delivery for each endpoint that subscribed to
+        // one: both commit together or not at all.
         sqlx::query(
-            "INSERT INTO queue_events (queue_id, seq, tenant_id, kind, ticket_id, from_state, to_state, actor, data, at) \
-             SELECT * FROM unnest($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], \
-                                  $7::text[], $8::text[], $9::jsonb[], $10::timestamptz[])",
+            "WITH ev AS ( \
+               INSERT INTO queue_events (queue_id, seq, tenant_id, kind, ticket_id, from_state, to_state, actor, data, at) \
+               SELECT * FROM unnest($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], \
+                                    $7::text[], $8::text[], $9::jsonb[], $10::timestamptz[]) \
+               RETURNING queue_id, seq, kind) \
+             INSERT INTO webhook_deliveries (id, tenant_id, webhook_id, queue_id, seq, kind) \
+             SELECT gen_random_uuid(), w.tenant_id, w.id, ev.queue_id, ev.seq, ev.kind \
+             FROM ev JOIN webhooks w ON w.tenant_id = $11 AND (w.queue_id IS NULL OR w.queue_id = ev.queue_id) \
+               AND ev.kind = ANY (w.events)",
         )
         .bind(cols.queue_id)
         .bind(cols.seq)
@@ -33,6 +41,7 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: 
         .bind(cols.actor)
         .bind(cols.data)
         .bind(cols.at)
+        .bind(tenant)
         .execute(&mut *tx)
         .await?;
     }
@@ -99,6 +108,62 @@ impl EventColumns {
         self.data.push(serde_json::json!({ "ticket": e.ticket, "queue": e.queue }));
         self.at.push(e.at);
     }
+}
+
+/// The positions of a queue's `notify_ahead` setting: whole numbers 1 to [`MAX_NOTIFY_AHEAD`].
+pub(crate) fn ahead_positions(setting: &serde_json::Value) -> Option<Vec<i32>> {
+    let list = setting.as_array()?;
+    let positions: Vec<i32> = list.iter().filter_map(|v| v.as_i64()).filter_map(|n| i32::try_from(n).ok()).collect();
+    let valid = positions.len() == list.len() && positions.iter().all(|n| (1..=MAX_NOTIFY_AHEAD).contains(n));
+    valid.then_some(positions)
+}
+
+/// The largest position `notify_ahead` may name: the writer reads that many tickets per queue.
+pub(crate) const MAX_NOTIFY_AHEAD: i32 = 50;
+
+/// Queues a `ticket.ahead` notification for each ticket now at a position its queue's
+/// `notify_ahead` names, in every queue this batch moved, for each endpoint subscribed to the kind.
+/// One statement: per queue, one read of the head of its line (`LIMIT max(N)` on `tickets_line`).
+/// A ticket is told once per endpoint and position (a unique index), however often the line
+/// behind it moves.
+pub(super) async fn notify_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid, QueueState>) -> Result<()> {
+    let (mut q_ids, mut q_pos, mut q_seq) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, q) in queues.iter().filter(|(_, q)| q.dirty) {
+        let Some(positions) = q.notify_ahead.as_ref().and_then(ahead_positions) else { continue };
+        for n in positions {
+            q_ids.push(*id);
+            q_pos.push(n);
+            q_seq.push(q.last_seq);
+        }
+    }
+    if q_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "WITH want AS (SELECT * FROM unnest($1::uuid[], $2::int4[], $3::int8[]) AS w(queue_id, pos, seq)), \
+         lim AS (SELECT queue_id, max(pos) AS k, max(seq) AS seq FROM want GROUP BY queue_id), \
+         head AS ( \
+           SELECT lim.queue_id, lim.seq, p.id, p.tenant_id, p.number, p.customer_phone, \
+                  row_number() OVER (PARTITION BY lim.queue_id ORDER BY p.priority DESC, p.line_seq)::int4 AS pos \
+           FROM lim CROSS JOIN LATERAL ( \
+             SELECT id, tenant_id, number, customer_phone, priority, line_seq FROM tickets \
+             WHERE queue_id = lim.queue_id AND in_line ORDER BY priority DESC, line_seq LIMIT lim.k) p), \
+         hit AS (SELECT head.* FROM head JOIN want ON want.queue_id = head.queue_id AND want.pos = head.pos) \
+         INSERT INTO webhook_deliveries (id, tenant_id, webhook_id, queue_id, seq, kind, ticket_id, position, payload) \
+         SELECT gen_random_uuid(), hit.tenant_id, w.id, hit.queue_id, hit.seq, 'ticket.ahead', hit.id, hit.pos, \
+           jsonb_build_object('ticket_id', hit.id, 'number', hit.number, 'position', hit.pos, \
+                              'queue_id', hit.queue_id, 'seq', hit.seq) \
+           || CASE WHEN w.include_phone THEN jsonb_build_object('phone', hit.customer_phone) ELSE '{}' END \
+         FROM hit JOIN webhooks w ON w.tenant_id = hit.tenant_id \
+           AND (w.queue_id IS NULL OR w.queue_id = hit.queue_id) AND 'ticket.ahead' = ANY (w.events) \
+         ON CONFLICT (webhook_id, ticket_id, position) WHERE kind = 'ticket.ahead' DO NOTHING",
+    )
+    .bind(q_ids)
+    .bind(q_pos)
+    .bind(q_seq)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// Stores the counters of every queue the batch moved, in one statement.

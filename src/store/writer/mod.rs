@@ -7,7 +7,9 @@
 //! 1. per tenant (sorted), name the tenant and lock the rows of every queue the changes touch,
 //!    in id order (so writers on other nodes can never deadlock with us), reading their counters;
 //! 2. apply each change with one statement, numbering its events from the locked counters;
-//! 3. append all events and store the counters in two set-based statements;
+//! 3. append all events (and, in the same statement, the webhook deliveries they match), queue
+//!    the `ticket.ahead` notifications of lines that moved, and store the counters, each in one
+//!    set-based statement;
 //! 4. one NOTIFY per ~7 KB of events, then COMMIT, and only then answer every request.
 //!
 //! Under light load a batch is one change and nothing waits; under a flash crowd thousands of
@@ -23,6 +25,8 @@
 mod apply;
 mod bulk;
 mod flush;
+
+pub(crate) use flush::{ahead_positions, MAX_NOTIFY_AHEAD};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -302,6 +306,8 @@ struct QueueState {
     next_number: i32,
     prefix: String,
     ticket_type_id: Uuid,
+    /// `settings.notify_ahead`: the positions whose ticket gets a `ticket.ahead` notification.
+    notify_ahead: Option<serde_json::Value>,
     /// Moved by this batch: its counters are stored at the end.
     #[sqlx(default)]
     dirty: bool,
@@ -360,6 +366,7 @@ async fn attempt(pool: &PgPool, caches: &Caches, batch: &[Pending], mode: Mode) 
             }
         }
         flush::write_unwritten(&mut tx, tenant, &mut state).await?;
+        flush::notify_ahead(&mut tx, &state.queues).await?;
         flush::store_counters(&mut tx, &state.queues).await?;
         all_events.append(&mut state.events);
     }
@@ -459,7 +466,8 @@ async fn apply_alone(
 /// Locks the queues' rows in id order and reads their counters. Deleted queues are not found.
 async fn lock_queues(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, QueueState>> {
     let rows: Vec<(Uuid, QueueState)> = sqlx::query_as::<_, QueueState>(
-        "SELECT id, status, capacity, waiting, last_seq, next_number, prefix, ticket_type_id \
+        "SELECT id, status, capacity, waiting, last_seq, next_number, prefix, ticket_type_id, \
+           settings->'notify_ahead' AS notify_ahead \
          FROM queues WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR UPDATE",
     )
     .bind(ids)
