@@ -13,8 +13,30 @@ async fn another_tenants_staff_get_404_for_our_queues_and_tickets() {
     let id = ticket["id"].as_str().unwrap();
     let (beta, beta_queue) = app.new_tenant("beta").await;
     let q = app.queue;
+    let key = app.post(&format!("/api/v1/queues/{q}/display-keys"), Some(&app.admin), json!({})).await.expect(200);
+    let key_id = key["id"].as_str().unwrap();
+    let hook = app
+        .post(
+            "/api/v1/webhooks",
+            Some(&app.admin),
+            json!({"url": "http://127.0.0.1:9/hook", "events": ["ticket.called"]}),
+        )
+        .await
+        .expect(201);
+    let hook_id = hook["id"].as_str().unwrap();
+    let delete = |path: String| {
+        let (app, beta) = (&app, &beta);
+        async move { app.request(reqwest::Method::DELETE, &path, Some(beta), None).await }
+    };
 
     for reply in [
+        app.get(&format!("/api/v1/queues/{q}/history"), Some(&beta)).await,
+        app.get(&format!("/api/v1/queues/{q}/stats?from=2026-01-01&to=2026-01-31"), Some(&beta)).await,
+        app.get(&format!("/api/v1/queues/{q}/stats.csv?from=2026-01-01&to=2026-01-31"), Some(&beta)).await,
+        delete(format!("/api/v1/queues/{q}/display-keys/{key_id}")).await,
+        delete(format!("/api/v1/webhooks/{hook_id}")).await,
+        app.get(&format!("/api/v1/webhooks/{hook_id}/deliveries"), Some(&beta)).await,
+        delete(format!("/api/v1/queues/{q}")).await,
         app.get(&format!("/api/v1/queues/{q}/events"), Some(&beta)).await,
         app.get(&format!("/api/v1/queues/{q}/stats"), Some(&beta)).await,
         app.call_next(&beta, q, "1").await,
