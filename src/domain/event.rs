@@ -111,8 +111,20 @@ impl Notification {
                 None => ranges.push(SeqRange(e.queue_id, e.seq, e.seq)),
             }
         }
-        // A range is ~60 bytes: chunks of 100 stay far under the limit.
-        ranges.chunks(100).map(|c| serde_json::to_string(&Notification::Ranges(c.to_vec())).unwrap()).collect()
+        // As many ranges per payload as fit (a range is 45 to 85 bytes, by the size of its seqs).
+        let empty = serde_json::to_string(&Notification::Ranges(Vec::new())).unwrap().len();
+        let mut chunks: Vec<(usize, Vec<SeqRange>)> = vec![(empty, Vec::new())];
+        for r in ranges {
+            let size = serde_json::to_string(&r).unwrap().len() + 1; // and its comma
+            let last = chunks.last_mut().unwrap();
+            if last.0 + size > MAX_NOTIFY_PAYLOAD && !last.1.is_empty() {
+                chunks.push((empty, Vec::new()));
+            }
+            let last = chunks.last_mut().unwrap();
+            last.0 += size;
+            last.1.push(r);
+        }
+        chunks.into_iter().map(|(_, c)| serde_json::to_string(&Notification::Ranges(c)).unwrap()).collect()
     }
 }
 
@@ -174,7 +186,67 @@ mod tests {
     fn ranges_of_many_queues_are_split_into_several_payloads() {
         let events: Vec<Event> = (0..250).map(|_| event(Uuid::new_v4(), 1)).collect();
         let payloads = Notification::payloads(&events.iter().collect::<Vec<_>>());
-        assert_eq!(payloads.len(), 3);
+        // 250 ranges of ~45 bytes: as many per payload as fit under the limit, so two.
+        assert_eq!(payloads.len(), 2);
         assert!(payloads.iter().all(|p| p.len() <= MAX_NOTIFY_PAYLOAD));
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn event(queue: u8, seq: i64, note: usize) -> Event {
+        Event {
+            seq,
+            queue_id: Uuid::from_u128(u128::from(queue) + 1),
+            kind: EventKind::QueueUpdated.name(),
+            ticket: None,
+            actor: "staff:someone".into(),
+            at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            from: None,
+            to: None,
+            queue: Some(serde_json::json!({"note": "x".repeat(note)})),
+        }
+    }
+
+    proptest! {
+        /// Whatever a batch holds (many queues, huge seqs, big events), every payload fits in a
+        /// NOTIFY and together they name every event of the batch, in order per queue.
+        #[test]
+        fn payloads_fit_and_cover_the_batch(
+            spec in prop::collection::vec((0u8..40, 0i64..=i64::MAX / 2, 0usize..3000, 1i64..4), 1..400)
+        ) {
+            let mut next = std::collections::HashMap::<u8, i64>::new();
+            let events: Vec<Event> = spec
+                .iter()
+                .map(|&(q, start, note, step)| {
+                    let seq = next.get(&q).map_or(start, |s| s + step);
+                    next.insert(q, seq);
+                    event(q, seq, note)
+                })
+                .collect();
+            let refs: Vec<&Event> = events.iter().collect();
+            let mut named = Vec::new();
+            for payload in Notification::payloads(&refs) {
+                prop_assert!(payload.len() <= MAX_NOTIFY_PAYLOAD, "a payload of {} bytes", payload.len());
+                match serde_json::from_str::<Notification>(&payload).unwrap() {
+                    Notification::Events(es) => named.extend(es.iter().map(|e| (e.queue_id, e.seq))),
+                    Notification::Ranges(rs) => {
+                        for SeqRange(q, first, last) in rs {
+                            named.extend((first..=last).map(|s| (q, s)));
+                        }
+                    }
+                    Notification::Heartbeat(_) => prop_assert!(false, "a heartbeat in a batch"),
+                }
+            }
+            let mut want: Vec<(Uuid, i64)> = events.iter().map(|e| (e.queue_id, e.seq)).collect();
+            let mut got = named.clone();
+            want.sort();
+            got.sort();
+            prop_assert_eq!(got, want);
+        }
     }
 }

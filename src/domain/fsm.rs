@@ -290,3 +290,78 @@ mod tests {
         assert!(refused(json!({"init": "s0", "states": many, "transitions": ok_transitions})).contains("1 to 32"));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    /// Any JSON at all, a few levels deep.
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[a-z_]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("init|states|transitions|name|from|to|[a-z]{1,3}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Machines made of a few names: mostly well formed, sometimes not (an unknown init, a
+    /// reserved or malformed transition name, no `call`, a call that stays put).
+    fn machine() -> impl Strategy<Value = Value> {
+        prop::sample::subsequence(vec!["waiting", "called", "serving", "done", "gone"], 1..=5)
+            .prop_flat_map(|states| {
+                let pick = prop::sample::select(states.clone());
+                let init = prop_oneof![9 => pick.clone(), 1 => Just("nowhere")];
+                let transitions =
+                    prop::sample::subsequence(vec!["call", "start", "finish", "recall", "seq", "Bad"], 1..=6)
+                        .prop_flat_map(move |names| {
+                            let n = names.len();
+                            let ends = (prop::collection::vec(pick.clone(), 1..3), pick.clone());
+                            (Just(names), prop::collection::vec(ends, n))
+                        })
+                        .prop_map(|(names, ends)| {
+                            names
+                                .into_iter()
+                                .zip(ends)
+                                .map(|(name, (from, to))| json!({"name": name, "from": from, "to": to}))
+                                .collect::<Vec<_>>()
+                        });
+                (Just(states), init, transitions)
+            })
+            .prop_map(|(states, init, transitions)| json!({"init": init, "states": states, "transitions": transitions}))
+    }
+
+    proptest! {
+        #[test]
+        fn any_document_is_refused_or_accepted_without_panic(doc in any_json()) {
+            let _ = Fsm::parse(&doc);
+        }
+
+        /// What is accepted is coherent: its states are named, its transitions join them, a call
+        /// leaves the init state, it survives its own JSON, and `check` follows its table.
+        #[test]
+        fn an_accepted_machine_is_coherent(doc in machine()) {
+            let Ok(fsm) = Fsm::parse(&doc) else { return Ok(()) };
+            prop_assert!(fsm.states().contains(&fsm.init().to_owned()));
+            let call = fsm.transition("call").unwrap();
+            prop_assert!(call.from.contains(&fsm.init().to_owned()) && call.to != fsm.init());
+            prop_assert_eq!(Fsm::parse(&fsm.to_json()).unwrap(), fsm.clone());
+            for state in fsm.states() {
+                for name in ["call", "start", "finish", "seq"] {
+                    let allowed = fsm.transition(name).is_some_and(|t| t.from.contains(state));
+                    prop_assert_eq!(fsm.check(state, name).is_ok(), allowed);
+                }
+            }
+        }
+    }
+}
