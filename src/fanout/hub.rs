@@ -150,6 +150,7 @@ impl Hub {
         inner.recent.push_back(frame.clone());
         // Sent under the lock, so subscribe-then-snapshot (also under it) misses nothing.
         let _ = self.tx.send(frame);
+        drop(inner);
         // Clocks of other nodes may be behind ours: a negative latency counts as none.
         let latency = (chrono::Utc::now() - at).to_std().unwrap_or_default();
         metrics::histogram!("queuecast_fanout_latency_seconds").record(latency.as_secs_f64());

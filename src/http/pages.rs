@@ -91,7 +91,7 @@ fn prepared(file: &str) -> Option<Arc<Prepared>> {
     let content_type = content_type(file)?;
     let found = Files::get(file)?;
     let hash = found.metadata.sha256_hash();
-    let etag = format!("\"{}\"", hex(&hash[..12]));
+    let etag = format!("\"{}\"", crate::secret::hex(&hash[..12]));
     if let Some(p) = PREPARED.get(file).filter(|p| p.etag == etag.as_str()) {
         return Some(p.clone());
     }
@@ -136,10 +136,6 @@ fn accepts_gzip(req: &HttpRequest) -> bool {
             (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
         })
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

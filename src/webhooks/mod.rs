@@ -115,8 +115,7 @@ pub fn signature(secret: &str, unix: i64, body: &[u8]) -> String {
     mac.update(unix.to_string().as_bytes());
     mac.update(b".");
     mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("t={unix},v1={hex}")
+    format!("t={unix},v1={}", crate::secret::hex(&mac.finalize().into_bytes()))
 }
 
 /// Starts this node's sender; it stops when `shutdown` turns true, after the requests in flight.
