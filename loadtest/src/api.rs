@@ -1,0 +1,155 @@
+//! The public REST API, as the load generator uses it.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+
+/// Refuses anything but this machine: the load generator never leaves loopback.
+pub fn ensure_loopback(url: &str) -> anyhow::Result<()> {
+    let host = reqwest::Url::parse(url)?.host_str().unwrap_or_default().to_owned();
+    if host == "localhost" || host.starts_with("127.") || host == "[::1]" {
+        Ok(())
+    } else {
+        bail!("the load generator only targets loopback addresses, not {host}")
+    }
+}
+
+/// A signed-in staff member of one node.
+#[derive(Clone)]
+pub struct Api {
+    pub http: reqwest::Client,
+    /// `http://host:port` of the node.
+    pub base: String,
+    pub token: String,
+}
+
+/// What a successful staff action answered: the queue's event number it made.
+pub struct Done {
+    pub seq: i64,
+    pub ticket: Value,
+}
+
+/// Why an action did not happen.
+pub enum Failed {
+    /// An expected refusal (409: the line is empty, the transition no longer applies).
+    Refused(String),
+    /// Anything else: counted as an error.
+    Error(String),
+}
+
+impl Api {
+    pub fn client(concurrency: usize) -> anyhow::Result<reqwest::Client> {
+        Ok(reqwest::Client::builder().pool_max_idle_per_host(concurrency).timeout(Duration::from_secs(30)).build()?)
+    }
+
+    pub async fn login(
+        http: reqwest::Client,
+        base: &str,
+        tenant: &str,
+        email: &str,
+        password: &str,
+    ) -> anyhow::Result<Api> {
+        ensure_loopback(base)?;
+        let base = base.trim_end_matches('/').to_owned();
+        let login: Value = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"tenant": tenant, "email": email, "password": password}))
+            .send()
+            .await?
+            .error_for_status()
+            .context("signing in")?
+            .json()
+            .await?;
+        let token = login["token"].as_str().context("no token in the sign-in answer")?.to_owned();
+        Ok(Api { http, base, token })
+    }
+
+    /// The same sign-in, against another node.
+    pub fn on(&self, base: &str) -> anyhow::Result<Api> {
+        ensure_loopback(base)?;
+        Ok(Api { base: base.trim_end_matches('/').to_owned(), ..self.clone() })
+    }
+
+    pub fn ws_base(&self) -> String {
+        self.base.replacen("http", "ws", 1)
+    }
+
+    async fn staff(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+        let mut req = self.http.request(method, format!("{}/api/v1{path}", self.base)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{path}: {status} {body}");
+        }
+        Ok(body)
+    }
+
+    pub async fn create_queue(&self, slug: &str) -> anyhow::Result<String> {
+        let q = self.staff(reqwest::Method::POST, "/queues", Some(json!({"slug": slug, "name": slug}))).await?;
+        Ok(q["id"].as_str().context("no queue id")?.to_owned())
+    }
+
+    pub async fn socket_pass(&self) -> anyhow::Result<String> {
+        let p = self.staff(reqwest::Method::POST, "/socket-passes", None).await?;
+        Ok(p["pass"].as_str().context("no pass")?.to_owned())
+    }
+
+    pub async fn display_key(&self, queue: &str) -> anyhow::Result<String> {
+        let k = self.staff(reqwest::Method::POST, &format!("/queues/{queue}/display-keys"), Some(json!({}))).await?;
+        Ok(k["key"].as_str().context("no key")?.to_owned())
+    }
+
+    pub async fn ticket(&self, id: &str) -> anyhow::Result<Value> {
+        self.staff(reqwest::Method::GET, &format!("/tickets/{id}"), None).await
+    }
+
+    /// A customer joins (no staff token): the ticket's id and its token.
+    pub async fn join(&self, queue: &str, name: &str) -> Result<(String, String, i64), Failed> {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1/queues/{queue}/tickets", self.base))
+            .json(&json!({"name": name}))
+            .send()
+            .await
+            .map_err(|e| Failed::Error(e.to_string()))?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(Failed::Error(format!("join: {status} {body}")));
+        }
+        let id = body["ticket"]["id"].as_str().unwrap_or_default().to_owned();
+        let token = body["token"].as_str().unwrap_or_default().to_owned();
+        Ok((id, token, body["ticket"]["seq"].as_i64().unwrap_or(0)))
+    }
+
+    pub async fn call_next(&self, queue: &str, counter: &str) -> Result<Done, Failed> {
+        self.action(&format!("/queues/{queue}/call-next"), json!({"counter": counter})).await
+    }
+
+    pub async fn transition(&self, ticket: &str, name: &str) -> Result<Done, Failed> {
+        self.action(&format!("/tickets/{ticket}/transitions"), json!({"name": name})).await
+    }
+
+    async fn action(&self, path: &str, body: Value) -> Result<Done, Failed> {
+        let resp = self
+            .http
+            .post(format!("{}/api/v1{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| Failed::Error(e.to_string()))?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        match status.as_u16() {
+            200..=299 => Ok(Done { seq: body["seq"].as_i64().unwrap_or(0), ticket: body }),
+            409 => Err(Failed::Refused(body["code"].as_str().unwrap_or("conflict").to_owned())),
+            _ => Err(Failed::Error(format!("{path}: {status} {body}"))),
+        }
+    }
+}
