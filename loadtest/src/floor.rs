@@ -42,6 +42,11 @@ pub async fn serve(listen: &str) -> anyhow::Result<()> {
     crate::api::ensure_loopback(&format!("http://{listen}"))?;
     let listener = TcpListener::bind(listen).await?;
     println!("listening on {}", listener.local_addr()?);
+    serve_on(listener).await
+}
+
+/// Serves on a bound listener until the task is dropped.
+pub async fn serve_on(listener: TcpListener) -> anyhow::Result<()> {
     let floor = Arc::new(Floor::default());
     loop {
         let (stream, _) = listener.accept().await?;

@@ -137,16 +137,22 @@ pub async fn run(args: Args) -> anyhow::Result<Value> {
 /// Where the customers are and how staff reach them (one per run).
 #[allow(clippy::large_enum_variant)]
 enum Service {
-    Queuecast {
-        api: Api,
-        nodes: Vec<Api>,
-        queues: Vec<String>,
-    },
-    /// The floor server's process lives as long as this (killed on drop).
-    Floor {
-        _child: tokio::process::Child,
-        staff: Mutex<FloorStaff>,
-    },
+    Queuecast { api: Api, nodes: Vec<Api>, queues: Vec<String> },
+    Floor { _server: FloorServer, staff: Mutex<FloorStaff> },
+}
+
+/// The floor server lives as long as this: a child process (killed on drop) or a task.
+enum FloorServer {
+    Process(#[allow(dead_code)] tokio::process::Child),
+    Task(tokio::task::JoinHandle<anyhow::Result<()>>),
+}
+
+impl Drop for FloorServer {
+    fn drop(&mut self) {
+        if let FloorServer::Task(t) = self {
+            t.abort();
+        }
+    }
 }
 
 type FloorStaff = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -171,16 +177,23 @@ async fn one(args: &Args, floor: bool) -> anyhow::Result<Value> {
     let mut slow = Vec::new();
     let mut pids = args.server_pid.clone();
     let target = if floor {
-        let mut child = tokio::process::Command::new(std::env::current_exe()?)
-            .args(["floor-serve", "--listen", "127.0.0.1:0"])
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        let mut out =
-            tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(child.stdout.take().context("stdout")?));
-        let line = out.next_line().await?.context("the floor server said nothing")?;
-        let addr = line.trim_start_matches("listening on ").to_owned();
-        pids = vec![child.id().context("floor pid")?];
+        // In a process of its own (measured from /proc), or with `--procs 0` in this one.
+        let (server, addr) = if args.procs == 0 {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?.to_string();
+            (FloorServer::Task(tokio::spawn(crate::floor::serve_on(listener))), addr)
+        } else {
+            let mut child = tokio::process::Command::new(std::env::current_exe()?)
+                .args(["floor-serve", "--listen", "127.0.0.1:0"])
+                .stdout(std::process::Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()?;
+            let stdout = child.stdout.take().context("stdout")?;
+            let mut out = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+            let line = out.next_line().await?.context("the floor server said nothing")?;
+            pids = vec![child.id().context("floor pid")?];
+            (FloorServer::Process(child), line.trim_start_matches("listening on ").to_owned())
+        };
         for i in 0..args.customers {
             let q = (i % args.queues as usize) as u32;
             targets.push(Target { url: format!("ws://{addr}/q/{q}"), ticket: i.to_string(), queue: q });
@@ -189,7 +202,7 @@ async fn one(args: &Args, floor: bool) -> anyhow::Result<Value> {
             slow.push(format!("ws://{addr}/q/{}", i % args.queues as usize));
         }
         let (staff, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/staff")).await?;
-        Service::Floor { _child: child, staff: Mutex::new(staff) }
+        Service::Floor { _server: server, staff: Mutex::new(staff) }
     } else {
         let api = Api::login(http.clone(), &args.url[0], &args.tenant, &args.email, &args.password).await?;
         let nodes = args.url.iter().map(|u| api.on(u)).collect::<anyhow::Result<Vec<_>>>()?;
