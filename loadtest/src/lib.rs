@@ -7,5 +7,6 @@ pub mod chart;
 pub mod floor;
 pub mod procstat;
 pub mod sockets;
+pub mod table;
 pub mod worker;
 pub mod write;

@@ -2,7 +2,7 @@
 //! scenario's command). Only ever point it at servers on this machine (loopback).
 
 use clap::{Parser, Subcommand};
-use queuecast_loadtest::{floor, sockets, worker, write};
+use queuecast_loadtest::{floor, sockets, table, worker, write};
 
 #[derive(Parser)]
 #[command(name = "loadtest", about = "Load generator for Queuecast (loopback only)")]
@@ -23,6 +23,8 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
     },
+    /// The median of each figure over several runs' JSON files, as a Markdown table.
+    Table { files: Vec<String> },
     /// A client process (started by `sockets --procs N`; speaks JSON lines on stdin/stdout).
     #[command(hide = true)]
     Worker,
@@ -44,6 +46,7 @@ fn main() -> anyhow::Result<()> {
             Command::Sockets(args) => sockets::run(args).await.map(|_| ()),
             Command::FloorServe { listen } => floor::serve(&listen).await,
             Command::Worker => worker::main().await,
+            Command::Table { files } => table::table(&files).map(|t| print!("{t}")),
         }
     })
 }

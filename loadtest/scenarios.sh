@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Runs BENCHMARKS.md's socket scenarios against release builds on this machine, RUNS times each
+# (default 3), and prints the table of medians. Results: target/loadtest/s*-runN.json (+ .svg).
+#
+#   loadtest/scenarios.sh                 # every scenario, 3 runs
+#   RUNS=1 loadtest/scenarios.sh s2 s5    # some scenarios, once
+#
+# Each scenario starts its own Queuecast node(s) on a fresh database `bench` (rate limits off)
+# and stops them afterwards. Everything stays on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/services.sh
+trap 'stop_nodes; services_down' EXIT
+services_up
+RUNS=${RUNS:-3}
+OUT=target/loadtest
+mkdir -p "$OUT"
+cargo build --release --workspace --bins -q
+QC=./target/release/queuecast
+LT=./target/release/loadtest
+BASE=${DATABASE_URL%/*}
+DB=$BASE/bench
+NODES=()
+
+fresh_db() {
+  psql "$BASE/postgres" -qc "DROP DATABASE IF EXISTS bench WITH (FORCE)" -c "CREATE DATABASE bench" >/dev/null
+  "$QC" migrate --database-url "$DB" >/dev/null
+}
+
+# start_nodes N: N nodes on 8091…, the first with the demo tenant; sets NODES (pids) and URLS.
+start_nodes() {
+  local n=$1 i port
+  URLS=""
+  for ((i = 1; i <= n; i++)); do
+    port=$((8090 + i))
+    local cmd=serve
+    [ "$i" = 1 ] && cmd=demo
+    "$QC" $cmd --database-url "$DB" --redis-url "$REDIS_URL" --listen "127.0.0.1:$port" \
+      --join-rate-limit 0 --login-rate-limit 0 >"$OUT/node$i.log" 2>&1 &
+    NODES+=($!)
+    for _ in $(seq 1 100); do
+      curl -fs "127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
+      sleep 0.2
+    done
+    URLS="${URLS:+$URLS,}http://127.0.0.1:$port"
+  done
+  PIDS=$(IFS=,; echo "${NODES[*]}")
+}
+
+stop_nodes() {
+  for p in "${NODES[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${NODES[@]}"; do wait "$p" 2>/dev/null || true; done
+  NODES=()
+}
+
+# scenario NAME NODES -- loadtest arguments…
+scenario() {
+  local name=$1 nodes=$2
+  shift 3
+  for ((r = 1; r <= RUNS; r++)); do
+    fresh_db
+    start_nodes "$nodes"
+    echo "== $name run $r: loadtest $*" >&2
+    "$LT" sockets --url "$URLS" --server-pid "$PIDS" --name "$name-run$r" --out "$OUT" "$@"
+    stop_nodes
+  done
+}
+
+write_scenario() {
+  local name=$1
+  shift
+  for ((r = 1; r <= RUNS; r++)); do
+    fresh_db
+    start_nodes 1
+    echo "== $name run $r: loadtest write $*" >&2
+    "$LT" write --url "$URLS" "$@" >"$OUT/$name-run$r.json"
+    stop_nodes
+  done
+}
+
+want() { [ $# -eq 0 ] || [[ " $WANT " == *" $1 "* ]]; }
+WANT="$*"
+want s1 && scenario s1-idle-19k 1 -- --customers 19000 --queues 19 --rate 0 --idle 30 --procs 2 --spread-sources
+want s2 && for n in 1000 5000 10000; do
+  scenario "s2-fanout-$((n / 1000))k" 1 -- --customers "$n" --queues 1 --rate 2 --seconds 30 --vs-floor --procs 2 --spread-sources
+done
+want s3 && scenario s3-200-queues 1 -- --customers 10000 --queues 200 --rate 500 --actions mixed --seconds 30 --vs-floor --procs 2 --spread-sources
+want s4 && write_scenario s4-write-100-queues --mode mixed --queues 100 --concurrency 200 --seconds 10
+want s4 && write_scenario s4-joins-1-queue --mode joins --queues 1 --concurrency 200 --seconds 10
+want s5 && scenario s5-storm-10k 1 -- --customers 10000 --queues 10 --rate 2 --seconds 10 --storm --database-url "$DB" --procs 2 --spread-sources
+want s6 && scenario s6-slow-100 1 -- --customers 5000 --slow 100 --queues 1 --rate 2 --seconds 30 --procs 2 --spread-sources
+want s7 && scenario s7-3-nodes-51k 3 -- --customers 51000 --queues 51 --rate 2 --seconds 30 --procs 4 --spread-sources
+"$LT" table "$OUT"/s*-run*.json
