@@ -375,7 +375,7 @@ async fn one(args: &Args, floor: bool) -> anyhow::Result<Value> {
     let sent = std::mem::take(&mut *sent.lock().await);
     let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
     let mut per_second: Vec<(u64, u64, u64)> = Vec::new();
-    let (mut frames, mut matched, mut duplicates, mut missed) = (0, 0, 0, 0);
+    let (mut frames, mut matched, mut duplicates, mut missed, mut coalesced) = (0, 0, 0, 0, 0);
     let mut closed: HashMap<u16, u64> = HashMap::new();
     let mut last = Vec::new();
     for mut w in workers {
@@ -396,6 +396,7 @@ async fn one(args: &Args, floor: bool) -> anyhow::Result<Value> {
         matched += r.matched;
         duplicates += r.duplicates;
         missed += r.missed;
+        coalesced += r.coalesced;
         for (k, v) in r.closed {
             *closed.entry(k).or_default() += v;
         }
@@ -438,7 +439,7 @@ async fn one(args: &Args, floor: bool) -> anyhow::Result<Value> {
         "latency_ms": {"p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "p999": q(0.999),
                         "max": round(hist.max() as f64 / 1000.0, 2), "count": hist.len()},
         "throughput": {"deliveries_per_second": if act_s > 0.0 { (matched as f64 / act_s).round() } else { 0.0 }},
-        "correctness": {"duplicates": duplicates, "missed": missed, "truth": truth, "watchers": watched},
+        "correctness": {"duplicates": duplicates, "missed": missed, "coalesced": coalesced, "truth": truth, "watchers": watched},
         "per_second": per_second,
         "latency_distribution": distribution,
         "storm": storm,

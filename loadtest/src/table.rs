@@ -64,7 +64,8 @@ pub fn table(files: &[String]) -> anyhow::Result<String> {
     }
     let used: Vec<_> =
         COLUMNS.iter().filter(|(_, p, _)| groups.values().flatten().any(|r| at(r, p).is_some())).collect();
-    let mut out = format!("| scenario | runs | {} | faults |\n", used.iter().map(|c| c.0).collect::<Vec<_>>().join(" | "));
+    let mut out =
+        format!("| scenario | runs | {} | faults |\n", used.iter().map(|c| c.0).collect::<Vec<_>>().join(" | "));
     out += &format!("|---|---|{}---|\n", "---|".repeat(used.len()));
     for (name, runs) in &groups {
         let cells: Vec<String> = used

@@ -96,8 +96,11 @@ pub struct Report {
     pub per_second: Vec<(u64, u64, u64)>,
     /// Frames not newer than the one before on the same connection.
     pub duplicates: u64,
-    /// Call-nexts a waiting customer never heard about.
+    /// Call-nexts a waiting customer never heard about (their last view is older).
     pub missed: u64,
+    /// Calls a customer learned of from a later frame (their view was computed after several
+    /// calls, so one frame carried them all): delivered, and timed, by that frame.
+    pub coalesced: u64,
     /// Close codes sent by the server, counted.
     pub closed: Vec<(u16, u64)>,
     /// Each ticket's last view: (ticket, status, position, seq).
@@ -416,58 +419,55 @@ fn summarize(spec: &Spec, logs: &[Log], sent: &[Sent]) -> Report {
             report.last.push((target.ticket.clone(), status.clone(), *position, *seq));
         }
         report.frames += log.frames.len() as u64;
-        let mut prev: Option<i64> = None;
-        for &(seq, recv, _, first) in &log.frames {
-            if let Some(p) = prev {
-                if seq < p || (seq == p && !first) {
-                    report.duplicates += 1;
-                }
+        let calls = calls.get(&target.queue).map(Vec::as_slice).unwrap_or(&[]);
+        let mut record = |sent_at: u64, recv: u64| {
+            let us = recv.saturating_sub(sent_at).max(1);
+            hist.saturating_record(us);
+            report.matched += 1;
+            let second = (sent_at.saturating_sub(spec.epoch_us) / 1_000_000) as usize;
+            if report.per_second.len() <= second {
+                report.per_second.resize(second + 1, (0, 0, 0));
             }
-            prev = Some(seq);
+            let b = &mut report.per_second[second];
+            *b = (b.0 + 1, b.1 + us, b.2.max(us));
+        };
+        let mut prev: Option<(i64, bool)> = None;
+        for &(seq, recv, waiting, first) in &log.frames {
+            let before = prev.replace((seq, waiting));
             if first {
+                // The ticket as it is when a connection opens: not a delivery, but never older
+                // than what the customer saw before.
+                report.duplicates += before.is_some_and(|(p, _)| seq < p) as u64;
                 continue;
             }
-            if let Some(&sent_at) = at.get(&(target.queue, seq)) {
-                let us = recv.saturating_sub(sent_at).max(1);
-                hist.saturating_record(us);
-                report.matched += 1;
-                let second = (sent_at.saturating_sub(spec.epoch_us) / 1_000_000) as usize;
-                if report.per_second.len() <= second {
-                    report.per_second.resize(second + 1, (0, 0, 0));
+            let Some((p, was_waiting)) = before else { continue };
+            if seq <= p {
+                report.duplicates += 1;
+                continue;
+            }
+            // A frame shows the ticket as of its seq: a waiting customer learns of every call
+            // since their last frame from it (a view computed after several calls carries them
+            // all, and is sent once), so each of those calls is delivered now.
+            let mut own = at.get(&(target.queue, seq)).copied();
+            if was_waiting {
+                for c in &calls[calls.partition_point(|&c| c <= p)..calls.partition_point(|&c| c <= seq)] {
+                    record(at[&(target.queue, *c)], recv);
+                    if *c == seq {
+                        own = None;
+                    } else {
+                        report.coalesced += 1;
+                    }
                 }
-                let b = &mut report.per_second[second];
-                *b = (b.0 + 1, b.1 + us, b.2.max(us));
+            }
+            if let Some(sent_at) = own {
+                record(sent_at, recv);
             }
         }
-        report.missed += missed(log, calls.get(&target.queue).map(Vec::as_slice).unwrap_or(&[]));
+        // Still waiting at the end, on an open connection: any later call never reached them.
+        if let (Some(&(seq, _, true, _)), None) = (log.frames.last(), log.closed) {
+            report.missed += (calls.len() - calls.partition_point(|&c| c <= seq)) as u64;
+        }
     }
     report.latency = hist.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect();
     report
-}
-
-/// Call-nexts of the customer's queue made while they waited, of which they got no frame.
-/// While waiting (after a frame saying so, until one that does not) every call moves them up.
-/// A reconnection starts afresh: what was missed while away is covered by the resumed view.
-fn missed(log: &Log, calls: &[i64]) -> u64 {
-    let seen: std::collections::HashSet<i64> = log.frames.iter().map(|f| f.0).collect();
-    let mut missed = 0;
-
-    let check = |from: i64, to: i64| {
-        let lo = calls.partition_point(|&c| c <= from);
-        let hi = calls.partition_point(|&c| c <= to);
-        calls[lo..hi].iter().filter(|c| !seen.contains(c)).count() as u64
-    };
-    for w in log.frames.windows(2) {
-        let (a, b) = (w[0], w[1]);
-        if a.2 && !b.3 {
-            missed += check(a.0, b.0);
-        }
-    }
-    // Still waiting at the end: every later call should have reached them.
-    if let Some(&(seq, _, true, _)) = log.frames.last() {
-        if log.closed.is_none() {
-            missed += check(seq, i64::MAX);
-        }
-    }
-    missed
 }
