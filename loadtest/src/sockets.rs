@@ -376,6 +376,8 @@ async fn one(args: &Args, floor: bool) -> anyhow::Result<Value> {
     let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
     let mut per_second: Vec<(u64, u64, u64)> = Vec::new();
     let (mut frames, mut matched, mut duplicates, mut missed, mut coalesced) = (0, 0, 0, 0, 0);
+    let mut last_delivery = 0u64;
+    let mut duplicate_examples = Vec::new();
     let mut closed: HashMap<u16, u64> = HashMap::new();
     let mut last = Vec::new();
     for mut w in workers {
@@ -397,6 +399,8 @@ async fn one(args: &Args, floor: bool) -> anyhow::Result<Value> {
         duplicates += r.duplicates;
         missed += r.missed;
         coalesced += r.coalesced;
+        duplicate_examples.extend(r.duplicate_examples);
+        last_delivery = last_delivery.max(r.last_delivery_us);
         for (k, v) in r.closed {
             *closed.entry(k).or_default() += v;
         }
@@ -418,6 +422,11 @@ async fn one(args: &Args, floor: bool) -> anyhow::Result<Value> {
 
     let q = |p: f64| round(hist.value_at_quantile(p) as f64 / 1000.0, 2);
     let actions = sent.len();
+    // From the first action sent to the last delivery: a server that falls behind is not
+    // credited for deliveries made after the load stopped.
+    let first_sent = sent.iter().map(|s| s.at_us).min().unwrap_or(0);
+    let span = last_delivery.saturating_sub(first_sent) as f64 / 1e6;
+    let per_second_rate = |n: u64| if span > 0.0 { (n as f64 / span).round() } else { 0.0 };
     let distribution: Vec<Value> =
         [0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0].iter().map(|p| json!([p, q(*p)])).collect();
     let per_second: Vec<Value> = per_second
@@ -438,8 +447,8 @@ async fn one(args: &Args, floor: bool) -> anyhow::Result<Value> {
         "deliveries": {"frames": frames, "matched": matched},
         "latency_ms": {"p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "p999": q(0.999),
                         "max": round(hist.max() as f64 / 1000.0, 2), "count": hist.len()},
-        "throughput": {"deliveries_per_second": if act_s > 0.0 { (matched as f64 / act_s).round() } else { 0.0 }},
-        "correctness": {"duplicates": duplicates, "missed": missed, "coalesced": coalesced, "truth": truth, "watchers": watched},
+        "throughput": {"deliveries_per_second": per_second_rate(matched)},
+        "correctness": {"duplicates": duplicates, "duplicate_examples": duplicate_examples, "missed": missed, "coalesced": coalesced, "truth": truth, "watchers": watched},
         "per_second": per_second,
         "latency_distribution": distribution,
         "storm": storm,

@@ -88,6 +88,8 @@ pub enum Reply {
 pub struct Report {
     pub sockets: usize,
     pub frames: u64,
+    /// A few duplicates, to look into: (ticket, seq before, seq, waiting before, waiting).
+    pub duplicate_examples: Vec<(String, i64, i64, bool, bool)>,
     /// Frames whose seq matched an action of the coordinator (they have a latency).
     pub matched: u64,
     /// Latency histogram (µs) as (value, count) pairs.
@@ -101,6 +103,8 @@ pub struct Report {
     /// Calls a customer learned of from a later frame (their view was computed after several
     /// calls, so one frame carried them all): delivered, and timed, by that frame.
     pub coalesced: u64,
+    /// When the last delivery arrived (µs since the epoch).
+    pub last_delivery_us: u64,
     /// Close codes sent by the server, counted.
     pub closed: Vec<(u16, u64)>,
     /// Each ticket's last view: (ticket, status, position, seq).
@@ -430,6 +434,7 @@ fn summarize(spec: &Spec, logs: &[Log], sent: &[Sent]) -> Report {
             }
             let b = &mut report.per_second[second];
             *b = (b.0 + 1, b.1 + us, b.2.max(us));
+            report.last_delivery_us = report.last_delivery_us.max(recv);
         };
         let mut prev: Option<(i64, bool)> = None;
         for &(seq, recv, waiting, first) in &log.frames {
@@ -443,6 +448,9 @@ fn summarize(spec: &Spec, logs: &[Log], sent: &[Sent]) -> Report {
             let Some((p, was_waiting)) = before else { continue };
             if seq <= p {
                 report.duplicates += 1;
+                if report.duplicate_examples.len() < 3 {
+                    report.duplicate_examples.push((target.ticket.clone(), p, seq, was_waiting, waiting));
+                }
                 continue;
             }
             // A frame shows the ticket as of its seq: a waiting customer learns of every call

@@ -242,7 +242,7 @@ pub async fn customer(
                 Err(_) => return refuse(session, close::NOT_FOUND, "no such ticket").await,
             },
         };
-        let mut audience = CustomerAudience { hub, ticket, last: None };
+        let mut audience = CustomerAudience { hub, ticket, last: None, last_seq: 0 };
         let first = audience.changed(&now).into_iter().collect();
         let never = std::future::pending();
         session::run(session, stream, Start { membership, rx, first }, audience, limits(&state), never).await;
@@ -259,6 +259,9 @@ struct CustomerAudience {
     hub: Arc<Hub>,
     ticket: Uuid,
     last: Option<Shown>,
+    /// The seq of the view last sent: views are computed from the hub as it is when a frame is
+    /// handled, so under load one view can already include later events.
+    last_seq: i64,
 }
 
 impl CustomerAudience {
@@ -268,6 +271,7 @@ impl CustomerAudience {
             return None;
         }
         self.last = Some(key);
+        self.last_seq = t.seq;
         Some(ticket_message(t))
     }
 }
@@ -290,9 +294,10 @@ impl Audience for CustomerAudience {
 
     fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
         let about_me = frame.event.ticket.as_ref().filter(|t| t.id == self.ticket);
-        if about_me.is_some() {
+        if about_me.is_some() && frame.event.seq > self.last_seq {
             // Every event about the ticket is shown, even one that changes none of the four
-            // (a recall calls the customer again).
+            // (a recall calls the customer again), unless a view sent already includes it (a
+            // customer called twice would hear the chime twice).
             self.last = None;
         }
         let moved = about_me.is_some() && frame.event.kind == "ticket.transferred_out";
