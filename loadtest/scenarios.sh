@@ -84,6 +84,8 @@ want s1 && scenario s1-idle-19k 1 -- --customers 19000 --queues 19 --rate 0 --id
 want s2 && for n in 1000 5000 10000; do
   scenario "s2-fanout-$((n / 1000))k" 1 -- --customers "$n" --queues 1 --rate 2 --seconds 30 --vs-floor --procs 2 --spread-sources
 done
+# Deliveries/s at saturation: 40 calls/s to 10k customers asks for 400k deliveries/s.
+want s2 && scenario s2-saturate-10k 1 -- --customers 10000 --queues 1 --rate 40 --seconds 10 --vs-floor --procs 2 --spread-sources
 want s3 && scenario s3-200-queues 1 -- --customers 10000 --queues 200 --rate 500 --actions mixed --seconds 30 --vs-floor --procs 2 --spread-sources
 want s4 && write_scenario s4-write-100-queues --mode mixed --queues 100 --concurrency 200 --seconds 10
 want s4 && write_scenario s4-joins-1-queue --mode joins --queues 1 --concurrency 200 --seconds 10

@@ -343,6 +343,11 @@ async fn one(args: &Args, floor: bool) -> anyhow::Result<Value> {
 
     let mut storm = None;
     if args.storm {
+        // PostgreSQL's backends report their counts up to 10 s late: let them settle around it.
+        let settle = Duration::from_secs(11);
+        if args.database_url.is_some() {
+            tokio::time::sleep(settle).await;
+        }
         let xacts = args.database_url.as_deref().map(transactions);
         let started = Instant::now();
         for w in &mut workers {
@@ -360,6 +365,9 @@ async fn one(args: &Args, floor: bool) -> anyhow::Result<Value> {
             }
         }
         let converged = rec.elapsed().as_secs_f64();
+        if args.database_url.is_some() {
+            tokio::time::sleep(settle).await;
+        }
         let used = match (xacts, args.database_url.as_deref().map(transactions)) {
             (Some(Ok(a)), Some(Ok(b))) => json!(b - a),
             _ => Value::Null,
