@@ -164,23 +164,13 @@ async fn a_black_holed_database_answers_503_quickly_and_everything_catches_up() 
     assert_eq!(events.last().unwrap()["seq"].as_i64(), Some(last));
 }
 
-/// A child process that does not outlive its test, whatever happens.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A real server process is killed with SIGKILL while its clients watch and another node keeps
 /// writing: the clients reconnect to the other node with `since=` and end with every event once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_of_a_killed_node_resume_on_another_with_every_event() {
     let app = spawn_app().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = KillOnDrop(
+    let mut child = common::KillOnDrop(
         std::process::Command::new(env!("CARGO_BIN_EXE_queuecast"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--join-rate-limit", "0"])
             .env("DATABASE_URL", &app.db_url)

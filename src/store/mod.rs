@@ -178,6 +178,12 @@ pub fn is_unreachable(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed)
 }
 
+/// Whether PostgreSQL refused text it cannot store: a NUL character (`\u0000`) in a string
+/// (22021) or in JSON (22P05). Outside input may hold one anywhere; it is bad input, not a fault.
+pub fn is_unstorable_text(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")))
+}
+
 /// Maps a unique violation to what it means; other errors pass through.
 fn unique_violation(err: sqlx::Error, what: impl Into<String>) -> StoreError {
     match &err {

@@ -514,3 +514,13 @@ pub fn redis_addr() -> std::net::SocketAddr {
     let host_port = url.trim_start_matches("redis://").split(['/', '?']).next().unwrap().to_owned();
     std::net::ToSocketAddrs::to_socket_addrs(&host_port).unwrap().next().unwrap()
 }
+
+/// A child process that does not outlive its test, whatever happens.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
