@@ -22,9 +22,9 @@ const BUDGET: Duration = Duration::from_secs(150);
 
 /// The schemathesis command: `QC_SCHEMATHESIS`, else the one `scripts/test` installs.
 fn schemathesis() -> Option<std::path::PathBuf> {
-    let path = std::env::var_os("QC_SCHEMATHESIS").map(std::path::PathBuf::from).unwrap_or_else(|| {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".local/venv/bin/schemathesis")
-    });
+    let path = std::env::var_os("QC_SCHEMATHESIS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".local/venv/bin/schemathesis"));
     path.exists().then_some(path)
 }
 

@@ -103,12 +103,18 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_at(&server_url(), tweak).await
+}
+
+/// A server over a fresh database of the PostgreSQL server at `server` (a URL without database
+/// name, e.g. a private cluster a test restarts).
+pub async fn spawn_app_at(server: &str, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     // TEST_LOG=1 shows the server's logs (e.g. `TEST_LOG=1 cargo nextest run --no-capture NAME`).
     if std::env::var_os("TEST_LOG").is_some() {
         let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     }
-    let server = server_url();
+    let server = server.to_owned();
     let template = template(&server).await;
     let db_name = format!("qc_test_{}", Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&format!("{server}/postgres")).await.unwrap();
