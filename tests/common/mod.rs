@@ -346,6 +346,13 @@ impl Ws {
         }
     }
 
+    /// The underlying stream, to send what `send` does not (binary frames).
+    pub fn stream_mut(
+        &mut self,
+    ) -> &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+        &mut self.stream
+    }
+
     pub async fn send(&mut self, text: String) {
         use futures_util::SinkExt;
         self.stream.send(tokio_tungstenite::tungstenite::Message::text(text)).await.unwrap();
