@@ -15,7 +15,7 @@ use serde_json::json;
 const MAX_EXAMPLES: &str = "50";
 /// A fixed seed: the same cases every run, so a failure here is not luck. Soak by hand with
 /// other seeds and more examples: `QC_SCHEMATHESIS_SEED`, `QC_SCHEMATHESIS_EXAMPLES`,
-/// `QC_SCHEMATHESIS_PHASES` (all four by default).
+/// `QC_SCHEMATHESIS_PHASES` (`stateful` too, which chains calls but takes longer).
 const SEED: &str = "20261123";
 /// The whole run is killed past this.
 const BUDGET: Duration = Duration::from_secs(150);
@@ -46,15 +46,17 @@ async fn schemathesis_finds_no_server_error_in_any_operation() {
     let (examples, seed, phases) = (
         std::env::var("QC_SCHEMATHESIS_EXAMPLES").unwrap_or_else(|_| MAX_EXAMPLES.into()),
         std::env::var("QC_SCHEMATHESIS_SEED").unwrap_or_else(|_| SEED.into()),
-        std::env::var("QC_SCHEMATHESIS_PHASES").unwrap_or_else(|_| "examples,coverage,fuzzing,stateful".into()),
+        std::env::var("QC_SCHEMATHESIS_PHASES").unwrap_or_else(|_| "examples,coverage,fuzzing".into()),
     );
+    // One worker: with several, Python 3.11's compiler can fail under schemathesis's threads
+    // ("AST constructor recursion depth mismatch"), which is no finding about our server.
     let mut child = common::KillOnDrop(
         Command::new(&schemathesis)
             .current_dir(&config.dir)
             .args(["--config-file".as_ref(), config.file.as_os_str()])
             .args(["--no-color", "run", &format!("{}/api/openapi.json", app.base)])
             .args(["--checks", "not_a_server_error", "--max-examples", &examples, "--seed", &seed])
-            .args(["--phases", &phases, "--workers", "2", "--request-timeout", "20"])
+            .args(["--phases", &phases, "--workers", "1", "--request-timeout", "20"])
             .args(["--generation-database", "none", "--suppress-health-check", "all"])
             .args(["--header", &format!("Authorization: Bearer {}", app.admin)])
             .stdout(Stdio::piped())
