@@ -143,7 +143,7 @@ fn allowed(reply: &common::Reply, ok: u16) -> bool {
     let code = reply.code();
     assert!(
         (reply.status == 503 && code == "unavailable") || (reply.status == 409 && code == "queue_empty"),
-        "answered {} {:?} during the restart",
+        "answered {} {:?} while the database went away",
         reply.status,
         reply.body
     );
@@ -348,5 +348,74 @@ async fn a_postgres_restart_mid_run_loses_no_acknowledged_change() {
             (&now["status"], &now["position"]),
             "customer {id} shows {shown} but the database has {now}"
         );
+    }
+}
+
+/// The server's own database connections are killed (`pg_terminate_backend`), again and again,
+/// in the middle of its queries, while writers join: each answer is a 2xx or a 503
+/// `unavailable` (never a 500), and every acknowledged join is in the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_servers_database_connections_mid_query_answers_503_never_500() {
+    let app = common::spawn_app().await;
+    let mut admin = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let acked = Mutex::new(Acked::default());
+    let stop = AtomicBool::new(false);
+    let joiner = || async {
+        for _ in 0..3000 {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let reply = app.join(app.queue, json!({})).await;
+            let mut acked = acked.lock().unwrap();
+            if allowed(&reply, 201) {
+                let t = &reply.body["ticket"];
+                acked.joins.push((t["id"].as_str().unwrap().to_owned(), t["seq"].as_i64().unwrap()));
+            } else {
+                acked.unavailable += 1;
+            }
+        }
+    };
+    let reader = async {
+        for _ in 0..3000 {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let reply =
+                app.get(&format!("/api/v1/queues/{}/events?after=0&limit=5", app.queue), Some(&app.admin)).await;
+            allowed(&reply, 200);
+        }
+    };
+    let killer = async {
+        let mut killed = 0;
+        for _ in 0..60 {
+            killed += sqlx::query_scalar::<_, i64>(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND application_name = 'queuecast' AND pid <> pg_backend_pid()",
+            )
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        killed
+    };
+    let (_, _, _, killed) = tokio::join!(joiner(), joiner(), reader, killer);
+    let acked = acked.into_inner().unwrap();
+    println!(
+        "{killed} connections killed; {} joins acknowledged, {} answered 503",
+        acked.joins.len(),
+        acked.unavailable
+    );
+    assert!(killed >= 60, "only {killed} connections were killed");
+    let joined: std::collections::HashMap<String, i64> = app
+        .all_events(&app.admin, app.queue)
+        .await
+        .iter()
+        .filter(|e| e["kind"] == "ticket.joined")
+        .map(|e| (e["ticket"]["id"].as_str().unwrap().to_owned(), e["seq"].as_i64().unwrap()))
+        .collect();
+    for (id, seq) in &acked.joins {
+        assert_eq!(joined.get(id), Some(seq), "acknowledged join {id} (seq {seq}) is not in the log");
     }
 }

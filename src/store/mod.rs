@@ -174,8 +174,14 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
 }
 
 /// Whether an error means the database could not be reached (rather than refused something).
+/// A connection PostgreSQL itself ended counts: an operator or a shutdown terminated it (57P01,
+/// 57P02), the server is starting up or recovering (57P03), or the connection broke (class 08).
 pub fn is_unreachable(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed)
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+        _ => false,
+    }
 }
 
 /// Whether PostgreSQL refused text it cannot store: a NUL character (`\u0000`) in a string
