@@ -164,23 +164,13 @@ async fn a_black_holed_database_answers_503_quickly_and_everything_catches_up() 
     assert_eq!(events.last().unwrap()["seq"].as_i64(), Some(last));
 }
 
-/// A child process that does not outlive its test, whatever happens.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// A real server process is killed with SIGKILL while its clients watch and another node keeps
 /// writing: the clients reconnect to the other node with `since=` and end with every event once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_of_a_killed_node_resume_on_another_with_every_event() {
     let app = spawn_app().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut child = KillOnDrop(
+    let mut child = common::KillOnDrop(
         std::process::Command::new(env!("CARGO_BIN_EXE_queuecast"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--join-rate-limit", "0"])
             .env("DATABASE_URL", &app.db_url)
@@ -300,4 +290,92 @@ async fn a_reconnect_storm_converges_with_about_one_query_per_client() {
     let used = transactions(&app.db_url).await - before;
     println!("{N} clients converged in {took:?} with {used} transactions");
     assert!(used <= (N as i64) + 100, "{used} transactions for {N} reconnections");
+}
+
+/// One series of the node's `/metrics`, e.g. `queuecast_sockets_open{kind="customer"}` (0 when
+/// absent).
+async fn metric(app: &common::TestApp, series: &str) -> f64 {
+    let text = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0.0)
+}
+
+/// A phone whose connection goes silent without FIN or RST (half-open: the proxy between it and
+/// the server passes nothing either way, and the server's writes still succeed) is dropped by
+/// the server within the configured silence bound, while a console and a phone on the same
+/// queue keep getting every change at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_open_client_is_dropped_within_the_silence_bound_while_healthy_ones_keep_receiving() {
+    use std::time::Instant;
+    let (ping, silence) = (Duration::from_millis(250), Duration::from_secs(1));
+    let app = common::spawn_app_with(|s| {
+        s.socket_ping = ping;
+        s.socket_silence = silence;
+    })
+    .await;
+    let proxy = common::Proxy::start(app.base.trim_start_matches("http://").parse().unwrap()).await;
+    let through = app.on(&format!("http://127.0.0.1:{}", proxy.port));
+    let path =
+        |(t, token): &(serde_json::Value, String)| format!("/ws/tickets/{}?token={token}", t["id"].as_str().unwrap());
+    let (first, second) = (app.joined(app.queue).await, app.joined(app.queue).await);
+    let mut half_open = through.ws(&path(&first)).await;
+    assert_eq!(half_open.json().await["ticket"]["position"], 1);
+    let mut phone = app.ws(&path(&second)).await;
+    assert_eq!(phone.json().await["ticket"]["position"], 2);
+    // A healthy client reads all the time (and so answers the server's pings).
+    let (shown, mut phone_shows) = tokio::sync::mpsc::unbounded_channel();
+    let phone_reader = tokio::spawn(async move {
+        for _ in 0..1000 {
+            match phone.next().await {
+                common::WsEvent::Json(m) => shown.send(m).unwrap(),
+                common::WsEvent::Closed(0) => continue, // quiet for a while: still open
+                common::WsEvent::Closed(code) => return code,
+            }
+        }
+        0
+    });
+    let mut console = app.staff_socket(app.queue, None).await;
+    assert_eq!(console.json().await["seq"], 2);
+    let idle = r#"queuecast_sockets_closed_total{kind="customer",reason="idle"}"#;
+    // Counted as a difference: under `cargo test` the other tests of this file share the
+    // process's metrics (none of them closes a socket as idle).
+    let idle_before = metric(&app, idle).await;
+
+    proxy.blackhole();
+    let silent = Instant::now();
+    // Changes keep coming; the console hears each within a second, during and after the drop.
+    let mut dropped_after = None;
+    for seq in 3..=12 {
+        app.joined(app.queue).await;
+        let heard = Instant::now();
+        let event = console.json_within(Duration::from_secs(1)).await;
+        assert_eq!(event.as_ref().map(|e| e["event"]["seq"].as_i64()), Some(Some(seq)), "the console missed {seq}");
+        assert!(heard.elapsed() < Duration::from_secs(1));
+        if dropped_after.is_none() && metric(&app, idle).await > idle_before {
+            dropped_after = Some(silent.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let deadline = silent + silence + ping + Duration::from_secs(3);
+    while dropped_after.is_none() && Instant::now() < deadline {
+        if metric(&app, idle).await > idle_before {
+            dropped_after = Some(silent.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let dropped_after = dropped_after.expect("the half-open socket was never dropped");
+    println!("the half-open socket was dropped {dropped_after:?} after it went silent");
+    // The bound: silent for `silence`, noticed at the next ping tick (and some slack for a busy machine).
+    assert!(dropped_after < silence + ping + Duration::from_secs(2), "dropped after {dropped_after:?}");
+    assert_eq!(metric(&app, idle).await, idle_before + 1.0, "only the half-open socket was dropped");
+
+    // The healthy phone moves up at once when the half-open one's ticket is called.
+    app.call_next(&app.admin, app.queue, "Desk 1").await.expect(200);
+    let moved = tokio::time::timeout(Duration::from_secs(1), phone_shows.recv()).await;
+    assert_eq!(moved.ok().flatten().map(|m| m["ticket"]["position"].clone()), Some(serde_json::json!(1)));
+    assert!(!phone_reader.is_finished(), "the healthy phone's socket ended");
+    phone_reader.abort();
+    // When the network comes back, the dropped client finds its socket closed (idle), not open.
+    proxy.restore();
+    let code = half_open.closed().await;
+    assert!(code == 4002 || code == 1006, "the half-open client's socket ended with {code}");
 }

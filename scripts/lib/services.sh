@@ -117,6 +117,20 @@ browser_up() {
   export QC_CHROMEDRIVER="${QC_CHROMEDRIVER:-$(command -v chromedriver)}"
 }
 
+# Schemathesis (PyPI), pinned, in a virtualenv of its own: tests/schemathesis.rs runs it against
+# a test server. Installed once; a different pin reinstalls.
+QC_SCHEMATHESIS_VERSION=4.32.5
+schemathesis_up() {
+  local venv=$QC_LOCAL/venv
+  if [ "$("$venv/bin/schemathesis" --version 2>/dev/null)" = "schemathesis, version $QC_SCHEMATHESIS_VERSION" ]; then
+    return
+  fi
+  command -v python3 >/dev/null || { qc_log "python3 is missing: install it for the schemathesis test"; return 1; }
+  qc_log "installing schemathesis $QC_SCHEMATHESIS_VERSION into $venv"
+  { python3 -m venv "$venv" && "$venv/bin/pip" install -q "schemathesis==$QC_SCHEMATHESIS_VERSION"; } \
+    >"$QC_LOCAL/pip-schemathesis.log" 2>&1 || { qc_log "could not install schemathesis (see $QC_LOCAL/pip-schemathesis.log)"; return 1; }
+}
+
 services_up() {
   mkdir -p "$QC_LOCAL"
   qc_postgres_up || return 1

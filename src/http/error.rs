@@ -151,6 +151,9 @@ impl From<StoreError> for ApiError {
             StoreError::Db(e) if crate::store::is_unreachable(&e) => {
                 ApiError::Unavailable("the database is unreachable".into())
             }
+            StoreError::Db(e) if crate::store::is_unstorable_text(&e) => {
+                ApiError::BadRequest("text may not contain NUL characters (\\u0000)".into())
+            }
             StoreError::Db(e) => ApiError::Internal(e.into()),
             StoreError::Other(e) => ApiError::Internal(e),
         }

@@ -17,11 +17,15 @@ use crate::store::{History, NewQueue, Queue, QueuePatch, QueueStats, QueueSummar
 #[schema(example = json!({"slug": "main", "name": "Main desk", "prefix": "A", "capacity": 200}))]
 pub struct CreateBody {
     /// Lowercase letters, digits and dashes; unique in the tenant.
+    #[schema(pattern = "^[a-z0-9][a-z0-9-]{0,62}$")]
     slug: String,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: String,
     /// Up to three capital letters before ticket numbers (`A` → `A042`).
+    #[schema(pattern = "^[A-Z]{0,3}$")]
     prefix: Option<String>,
     /// The most people in line; none when absent.
+    #[schema(minimum = 1)]
     capacity: Option<i32>,
     /// A ticket type's `code`; `default` when absent.
     ticket_type: Option<String>,
@@ -75,10 +79,11 @@ pub async fn summary(state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<
 #[schema(example = json!({"status": "paused"}))]
 pub struct PatchBody {
     status: Option<QueueStatus>,
+    #[schema(min_length = 1, max_length = 200, pattern = r"\S")]
     name: Option<String>,
     /// Absent: unchanged; null: no limit; a number: the new limit.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 1)]
     capacity: Option<Option<i32>>,
 }
 

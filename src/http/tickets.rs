@@ -17,9 +17,12 @@ use crate::store::{JoinRequest, StoreError, TicketAccess};
 #[schema(example = json!({"name": "Ada", "phone": "+44 20 7946 0000", "party_size": 2}))]
 pub struct JoinBody {
     /// Shown to staff only; never to displays.
+    #[schema(max_length = 100)]
     name: Option<String>,
     /// Shown to staff only; never to displays.
+    #[schema(max_length = 32, pattern = "^[ +().-]*([0-9][ +().-]*){3,}$")]
     phone: Option<String>,
+    #[schema(minimum = 1, maximum = 1000)]
     party_size: Option<i32>,
     /// Checked against the ticket type's `fields_schema`.
     #[schema(value_type = Option<Object>)]
@@ -143,6 +146,7 @@ pub async fn cancel(
 #[schema(example = json!({"counter": "Desk 2"}))]
 pub struct CallNextBody {
     /// Where the customer is called to.
+    #[schema(min_length = 1, max_length = 32, pattern = r"\S")]
     counter: String,
 }
 
@@ -168,6 +172,7 @@ pub struct TransitionBody {
     /// A transition of the ticket type (`call`, `recall`, `start`, `complete`, `no_show`, `requeue`,
     /// `cancel` for the built-in type).
     name: String,
+    #[schema(min_length = 1, max_length = 32, pattern = r"\S")]
     counter: Option<String>,
 }
 

@@ -174,8 +174,20 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
 }
 
 /// Whether an error means the database could not be reached (rather than refused something).
+/// A connection PostgreSQL itself ended counts: an operator or a shutdown terminated it (57P01,
+/// 57P02), the server is starting up or recovering (57P03), or the connection broke (class 08).
 pub fn is_unreachable(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed)
+    match err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")),
+        _ => false,
+    }
+}
+
+/// Whether PostgreSQL refused text it cannot store: a NUL character (`\u0000`) in a string
+/// (22021) or in JSON (22P05). Outside input may hold one anywhere; it is bad input, not a fault.
+pub fn is_unstorable_text(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")))
 }
 
 /// Maps a unique violation to what it means; other errors pass through.

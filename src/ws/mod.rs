@@ -4,6 +4,7 @@
 //! socket with a "do not reconnect" code, so clients stop retrying.
 
 pub mod close;
+mod message;
 mod session;
 
 use std::sync::Arc;

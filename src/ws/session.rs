@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use tokio::sync::{broadcast, watch};
 
 use super::close;
+use super::message::ClientMessage;
 use crate::fanout::{Frame, Membership};
 
 /// What every socket of the server shares: how often it pings, how long a socket may stay
@@ -110,13 +111,13 @@ pub async fn run<A: Audience>(
                             if messages > FLOOD_LIMIT {
                                 return Err(End::Close(close::FLOOD, "too many messages"));
                             }
-                            // The only message a client may send: an application-level ping.
-                            if serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v.get("type").cloned())
-                                == Some(serde_json::Value::from("ping"))
-                            {
-                                send(&mut session, ByteString::from_static(r#"{"type":"pong"}"#)).await?;
-                            } else {
-                                return Err(End::Close(close::UNKNOWN_MESSAGE, "unknown message"));
+                            match ClientMessage::parse(&text) {
+                                ClientMessage::Ping => {
+                                    send(&mut session, ByteString::from_static(r#"{"type":"pong"}"#)).await?;
+                                }
+                                ClientMessage::Unknown => {
+                                    return Err(End::Close(close::UNKNOWN_MESSAGE, "unknown message"));
+                                }
                             }
                         }
                         Some(Ok(AggregatedMessage::Binary(_))) => {

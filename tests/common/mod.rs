@@ -103,12 +103,18 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_at(&server_url(), tweak).await
+}
+
+/// A server over a fresh database of the PostgreSQL server at `server` (a URL without database
+/// name, e.g. a private cluster a test restarts).
+pub async fn spawn_app_at(server: &str, tweak: impl FnOnce(&mut Settings)) -> TestApp {
     // TEST_LOG=1 shows the server's logs (e.g. `TEST_LOG=1 cargo nextest run --no-capture NAME`).
     if std::env::var_os("TEST_LOG").is_some() {
         let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info,sqlx=warn".into());
         let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
     }
-    let server = server_url();
+    let server = server.to_owned();
     let template = template(&server).await;
     let db_name = format!("qc_test_{}", Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&format!("{server}/postgres")).await.unwrap();
@@ -340,6 +346,13 @@ impl Ws {
         }
     }
 
+    /// The underlying stream, to send what `send` does not (binary frames).
+    pub fn stream_mut(
+        &mut self,
+    ) -> &mut tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+        &mut self.stream
+    }
+
     pub async fn send(&mut self, text: String) {
         use futures_util::SinkExt;
         self.stream.send(tokio_tungstenite::tungstenite::Message::text(text)).await.unwrap();
@@ -513,4 +526,14 @@ pub fn redis_addr() -> std::net::SocketAddr {
     let url = std::env::var("REDIS_URL").expect("REDIS_URL is not set: run the tests with scripts/test");
     let host_port = url.trim_start_matches("redis://").split(['/', '?']).next().unwrap().to_owned();
     std::net::ToSocketAddrs::to_socket_addrs(&host_port).unwrap().next().unwrap()
+}
+
+/// A child process that does not outlive its test, whatever happens.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
