@@ -78,7 +78,7 @@ write_scenario() {
   done
 }
 
-want() { [ $# -eq 0 ] || [[ " $WANT " == *" $1 "* ]]; }
+want() { [ -z "$WANT" ] || [[ " $WANT " == *" $1 "* ]]; }
 WANT="$*"
 want s1 && scenario s1-idle-19k 1 -- --customers 19000 --queues 19 --rate 0 --idle 30 --procs 2 --spread-sources
 want s2 && for n in 1000 5000 10000; do
