@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
-use serde_json::{json, Value};
+use serde_json::json;
+
+use crate::api::Api;
 
 #[derive(Parser, Clone)]
 pub struct WriteArgs {
@@ -69,35 +71,14 @@ async fn step(req: reqwest::RequestBuilder, totals: &Totals, hist: &mut Histogra
 }
 
 pub async fn write(args: WriteArgs) -> anyhow::Result<()> {
-    crate::api::ensure_loopback(&args.url)?;
-    let http =
-        reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).timeout(Duration::from_secs(30)).build()?;
-    let api = format!("{}/api/v1", args.url.trim_end_matches('/'));
-
-    let login: Value = http
-        .post(format!("{api}/auth/login"))
-        .json(&json!({"tenant": args.tenant, "email": args.email, "password": args.password}))
-        .send()
-        .await?
-        .error_for_status()
-        .context("signing in")?
-        .json()
-        .await?;
-    let token = login["token"].as_str().context("no token")?.to_owned();
+    let http = Api::client(args.concurrency)?;
+    let staff = Api::login(http.clone(), &args.url, &args.tenant, &args.email, &args.password).await?;
+    let api = format!("{}/api/v1", staff.base);
+    let token = staff.token.clone();
     let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
     let mut queues = Vec::with_capacity(args.queues);
     for i in 0..args.queues {
-        let q: Value = http
-            .post(format!("{api}/queues"))
-            .bearer_auth(&token)
-            .json(&json!({"slug": format!("bench-{run}-{i}"), "name": format!("Bench {i}")}))
-            .send()
-            .await?
-            .error_for_status()
-            .context("creating a queue")?
-            .json()
-            .await?;
-        queues.push(q["id"].as_str().context("no queue id")?.to_owned());
+        queues.push(staff.create_queue(&format!("bench-{run}-{i}")).await.context("creating a queue")?);
     }
 
     let totals = Arc::new(Totals { ok: AtomicU64::new(0), failed: AtomicU64::new(0), measuring: false.into() });
