@@ -37,7 +37,6 @@ impl Floor {
 }
 
 /// Serves until killed; prints `listening on ADDR` first.
-#[allow(clippy::result_large_err)] // tungstenite's handshake callback type
 pub async fn serve(listen: &str) -> anyhow::Result<()> {
     crate::api::ensure_loopback(&format!("http://{listen}"))?;
     let listener = TcpListener::bind(listen).await?;
@@ -54,6 +53,7 @@ pub async fn serve_on(listener: TcpListener) -> anyhow::Result<()> {
         tokio::spawn(async move {
             stream.set_nodelay(true).ok();
             let mut path = String::new();
+            #[allow(clippy::result_large_err)] // tungstenite's handshake callback type
             let grab = |req: &Request, resp: Response| {
                 path = req.uri().path().to_owned();
                 Ok(resp)
