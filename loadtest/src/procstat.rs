@@ -1,22 +1,18 @@
 //! A server process's memory and CPU time, read from `/proc` (Linux).
 
-use std::time::Instant;
-
 #[derive(Clone, Copy, Debug, Default, serde::Serialize)]
 pub struct Sample {
     /// Resident memory, bytes.
     pub rss: u64,
     /// User + system CPU time, seconds.
     pub cpu: f64,
-    #[serde(skip)]
-    pub at: Option<Instant>,
 }
 
 /// The sum over `pids` (several nodes count as one service); zero when a pid is gone.
 pub fn sample(pids: &[u32]) -> Sample {
     let ticks = 100.0; // USER_HZ: 100 on every Linux we run on.
     let page = 4096u64;
-    let mut total = Sample { at: Some(Instant::now()), ..Sample::default() };
+    let mut total = Sample::default();
     for pid in pids {
         if let Ok(statm) = std::fs::read_to_string(format!("/proc/{pid}/statm")) {
             let resident: u64 = statm.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0);

@@ -214,23 +214,19 @@ async fn one(args: &Args, floor: bool) -> anyhow::Result<Value> {
         let started = Instant::now();
         let joined = join_all(&api, &queues, args.customers).await?;
         say(format!("{} customers joined over REST in {:.1} s", joined.len(), started.elapsed().as_secs_f64()));
-        for (i, (q, id, token)) in joined.into_iter().enumerate() {
-            let node = &nodes[i % nodes.len()];
-            targets.push(Target {
-                url: format!("{}/ws/tickets/{id}?token={token}", node.ws_base()),
-                ticket: id,
-                queue: q,
-            });
+        let url = |i: usize, id: &str, token: &str| {
+            format!("{}/ws/tickets/{id}?token={token}", nodes[i % nodes.len()].ws_base())
+        };
+        for (i, (queue, id, token)) in joined.into_iter().enumerate() {
+            targets.push(Target { url: url(i, &id, &token), ticket: id, queue });
         }
         if args.slow > 0 {
-            for (i, (q, id, token)) in join_all(&api, &queues, args.slow).await?.into_iter().enumerate() {
-                let _ = q;
-                slow.push(format!("{}/ws/tickets/{id}?token={token}", nodes[i % nodes.len()].ws_base()));
+            for (i, (_, id, token)) in join_all(&api, &queues, args.slow).await?.into_iter().enumerate() {
+                slow.push(url(i, &id, &token));
             }
         }
         Service::Queuecast { api, nodes, queues }
     };
-    let _ = &pids;
 
     // Staff and display sockets (Queuecast): every event must reach them once, in order.
     let watchers = match &target {
@@ -563,8 +559,7 @@ async fn act(target: &Service, q: u32, roll: f64, active: &[Mutex<Active>]) -> R
                     return api.join(queue, "walk-in").await.map(|(_, _, seq)| Some((seq, false)));
                 }
                 let a = active[q as usize].lock().await;
-                if let Some(i) = a.iter().position(|_| true) {
-                    let (id, status) = a[i].clone();
+                if let Some((id, status)) = a.first().cloned() {
                     let (name, next) = match status.as_str() {
                         "called" if roll < 0.65 => ("start", Some("serving")),
                         "called" => ("no_show", Some("no_show")),

@@ -75,18 +75,14 @@ pub enum Reply {
     Ready {
         connected: usize,
         failed: usize,
-        millis: u64,
     },
-    Dropped {
-        sockets: usize,
-    },
+    Dropped,
     Report(Box<Report>),
 }
 
 /// One worker's results.
 #[derive(Serialize, Deserialize, Default)]
 pub struct Report {
-    pub sockets: usize,
     pub frames: u64,
     /// A few duplicates, to look into: (ticket, seq before, seq, waiting before, waiting).
     pub duplicate_examples: Vec<(String, i64, i64, bool, bool)>,
@@ -323,7 +319,7 @@ async fn run(spec: Spec, mut cmds: mpsc::Receiver<Cmd>, replies: mpsc::Sender<Re
                     }
                 }
                 (stop_tx, stop_rx) = watch::channel(false);
-                replies.send(Reply::Dropped { sockets: logs.len() }).await.ok();
+                replies.send(Reply::Dropped).await.ok();
             }
             Cmd::Reconnect => {
                 let (t, ready) = open_all(&spec, &mut logs, &stop_rx, true).await;
@@ -352,7 +348,6 @@ type Task = Option<tokio::task::JoinHandle<Log>>;
 /// Connects every socket (`resume`: with `since=` its last seq), at most `connect_concurrency`
 /// handshakes at once, and waits (at most 60 s) until each has shown its first frame.
 async fn open_all(spec: &Spec, logs: &mut [Log], stop: &watch::Receiver<bool>, resume: bool) -> (Vec<Task>, Reply) {
-    let started = Instant::now();
     let gate = Arc::new(Semaphore::new(spec.connect_concurrency.max(1)));
     let shown = Arc::new(AtomicUsize::new(0));
     let mut connecting = Vec::with_capacity(logs.len());
@@ -399,8 +394,7 @@ async fn open_all(spec: &Spec, logs: &mut [Log], stop: &watch::Receiver<bool>, r
     while shown.load(Ordering::Relaxed) < connected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let millis = started.elapsed().as_millis() as u64;
-    (tasks, Reply::Ready { connected, failed, millis })
+    (tasks, Reply::Ready { connected, failed })
 }
 
 fn summarize(spec: &Spec, logs: &[Log], sent: &[Sent]) -> Report {
@@ -411,7 +405,7 @@ fn summarize(spec: &Spec, logs: &[Log], sent: &[Sent]) -> Report {
     }
     calls.values_mut().for_each(|v| v.sort_unstable());
     let mut hist = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
-    let mut report = Report { sockets: logs.len(), ..Report::default() };
+    let mut report = Report::default();
     for (target, log) in spec.sockets.iter().zip(logs) {
         if let Some(code) = log.closed {
             match report.closed.iter_mut().find(|c| c.0 == code) {
