@@ -1,5 +1,6 @@
 // Join page /q/{queue_id}: the queue's summary, and a form that makes one ticket per fill.
-import { api, Problem, minutes, store, fillKey, doneKey, pill, FINAL } from '/static/qc.js';
+import { api, Problem, minutes, store, fillKey, doneKey, pill } from './qc.js';
+import { ended, readType } from './ticket-type.js';
 
 const $ = (id) => document.getElementById(id);
 const qid = decodeURIComponent(location.pathname.split('/')[2] || '');
@@ -20,6 +21,7 @@ function gone(title, text) {
   notice(text);
 }
 
+/** Reads the summary again; answers `gone` when there is no such queue, else its ticket type. */
 async function refresh() {
   try {
     const q = await api('GET', `/api/v1/queues/${encodeURIComponent(qid)}`);
@@ -32,25 +34,28 @@ async function refresh() {
     notice(q.status === 'paused' ? 'Joining is paused for a moment. Please try again shortly.'
       : q.status === 'closed' ? 'This queue is closed right now.' : '');
     pill($('conn'), 'live', 'Live');
+    return readType(q.ticket_type);
   } catch (e) {
     if (e instanceof Problem && (e.status === 404 || e.status === 400)) {
       gone('Queue not found', 'This link does not lead to a queue. Please check it, or scan the code again.');
       pill($('conn'), 'ended', 'Not found');
-      return true;
+      return 'gone';
     }
     pill($('conn'), 'reconnecting', 'Offline');
+    return readType(null);
   }
 }
 
 // A live ticket this browser already holds for this queue: link to it instead of a second one.
-async function existing() {
+// `type` (the queue's ticket type) says whether it has ended.
+async function existing(type) {
   const tid = store.get(`qc.queue.${qid}`);
   const token = tid && store.get(`qc.ticket.${tid}`);
   if (!token) return;
   let what = 'a ticket';
   try {
     const t = await api('GET', `/api/v1/tickets/${tid}`, { token });
-    if (FINAL.includes(t.status)) return store.del(`qc.queue.${qid}`);
+    if (ended(t, type)) return store.del(`qc.queue.${qid}`);
     what = t.number;
   } catch (e) {
     if (!['network', 'unavailable', 'rate_limited'].includes(e.code)) return store.del(`qc.queue.${qid}`);
@@ -106,6 +111,9 @@ form.addEventListener('click', (ev) => {
 if (!qid) {
   gone('No queue chosen', 'Please scan the queue\'s code or open the link you were given.');
 } else {
-  existing();
-  refresh().then((stop) => stop || setInterval(() => document.hidden || refresh(), 15000));
+  refresh().then((type) => {
+    if (type === 'gone') return;
+    existing(type);
+    setInterval(() => document.hidden || refresh(), 15000);
+  });
 }

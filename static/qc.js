@@ -1,5 +1,5 @@
 // Shared by every page: the REST calls of PROTOCOL.md, errors in plain words, a live socket that
-// reconnects by itself, and how times are written. No framework, no build step.
+// reconnects by itself, and how times are written (time.js). No framework, no build step.
 
 /** An error answer of the API (application/problem+json), or a network failure (code "network"). */
 export class Problem extends Error {
@@ -174,30 +174,7 @@ export class LiveSocket {
   }
 }
 
-/** "4 min", "1 h 05 min", "under a minute". */
-export function minutes(seconds) {
-  if (seconds == null) return '—';
-  const m = Math.round(seconds / 60);
-  if (m < 1) return 'under a minute';
-  if (m < 60) return `${m} min`;
-  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, '0')} min`;
-}
-
-/** A wait as a range: "about 8–12 min", "a few minutes", "about 1–2 h". */
-export function waitRange(p50, p90) {
-  if (p50 == null) return '—';
-  const lo = Math.max(0, Math.floor(p50 / 60));
-  const hi = Math.max(lo + 1, Math.ceil((p90 ?? p50) / 60));
-  if (hi <= 2) return 'a minute or two';
-  if (hi < 90) return lo === 0 ? `under ${hi} min` : `about ${lo}–${hi} min`;
-  return `about ${Math.floor(lo / 60)}–${Math.ceil(hi / 60)} h`;
-}
-
-/** Seconds since an RFC 3339 time, as "3 min" or "45 s". */
-export function since(at, now = Date.now()) {
-  const s = Math.max(0, Math.round((now - Date.parse(at)) / 1000));
-  return s < 60 ? `${s} s` : minutes(s);
-}
+export { minutes, waitRange, since } from './time.js';
 
 /** A short element builder: h('li', {class: 'x'}, 'text', child). */
 export function h(tag, attrs = {}, ...children) {
@@ -259,9 +236,6 @@ export function randomId() {
   else for (let i = 0; i < 16; i++) b[i] = Math.floor(Math.random() * 256);
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }
-
-/** The ticket statuses after which nothing more happens (of the built-in ticket type). */
-export const FINAL = ['completed', 'cancelled', 'no_show'];
 
 /**
  * The `Idempotency-Key` of one form fill: sending the same body again (a double tap, a retry after

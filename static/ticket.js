@@ -1,5 +1,6 @@
 // Ticket page /t/{ticket_id}: the customer's place, live; a full-screen alert when called.
-import { api, Problem, LiveSocket, waitRange, chime, store, pill, FINAL } from '/static/qc.js';
+import { api, Problem, LiveSocket, waitRange, chime, store, pill } from './qc.js';
+import { doneText, ended, phase, readType, statusLabel, statusPill } from './ticket-type.js';
 
 const $ = (id) => document.getElementById(id);
 const tid = decodeURIComponent(location.pathname.split('/')[2] || '');
@@ -7,12 +8,6 @@ const main = $('main');
 const card = $('card');
 const TOKEN = `qc.ticket.${tid}`;
 const FIRST = `qc.first.${tid}`;
-const LABEL = { waiting: 'In line', called: 'Called', serving: 'Being served', completed: 'Done', cancelled: 'Cancelled', no_show: 'Missed' };
-const DONE = {
-  completed: ['All done', 'Thank you for your visit.'],
-  cancelled: ['You left the queue', 'You are welcome to join again.'],
-  no_show: ['We missed you', 'You were called but did not come. You can join again.'],
-};
 const CONN = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', ended: 'Not valid' };
 
 let token = new URLSearchParams(location.search).get('token');
@@ -27,8 +22,10 @@ if (token) {
 
 let last = null; // the ticket shown
 let fresh = true; // the next frame is the first of a connection
-let queueNamed = null;
+let latest = null; // the last ticket received, shown once its queue's type is known
 let sock = null;
+/** Queue id → its ticket type (a promise: the summary is read once per queue). */
+const types = new Map();
 
 function problem(text) {
   $('problem').textContent = text;
@@ -48,39 +45,54 @@ function alertCalled() {
   $('called-ok').focus();
 }
 
-async function nameQueue(qid) {
-  if (queueNamed === qid) return;
-  queueNamed = qid;
+// The summary of the ticket's queue (read once per queue: a transfer moves the ticket): its
+// name, and its ticket type, which says how the ticket's status reads and when it has ended.
+async function summary(qid) {
   $('back').href = `/q/${qid}`;
   $('back').hidden = false;
   try {
     const q = await api('GET', `/api/v1/queues/${qid}`);
     $('queue-name').textContent = ` · ${q.name}`;
-  } catch { queueNamed = null; }
+    return readType(q.ticket_type);
+  } catch {
+    types.delete(qid); // read it again with the next frame
+    return readType(null);
+  }
 }
 
-function render(t) {
+/** Shows ticket `t` once its queue's type is known; `firstFrame`: the first of a connection. */
+function show(t, firstFrame) {
+  latest = t;
+  if (!types.has(t.queue_id)) types.set(t.queue_id, summary(t.queue_id));
+  types.get(t.queue_id).then((type) => {
+    if (latest === t) render(t, type, firstFrame);
+  });
+}
+
+function render(t, type, firstFrame) {
   const prev = last;
   if (prev && t.queue_id === prev.queue_id && t.seq < prev.seq) return;
   last = t;
   if (t.seq != null) document.body.dataset.seq = String(t.seq);
-  nameQueue(t.queue_id);
 
   $('number').textContent = t.number;
   $('called-number').textContent = t.number;
-  const final = FINAL.includes(t.status);
+  const final = ended(t, type);
+  const now = phase(t, type);
   const st = $('status');
-  pill(st, t.status === 'called' || t.status === 'serving' ? 'live' : final ? '' : 'reconnecting',
-    t.status === 'called' && t.counter ? `Called to ${t.counter}` : LABEL[t.status] || t.status);
+  const { look, text } = statusPill(t, type);
+  pill(st, look, text);
   st.dataset.status = card.dataset.status = t.status;
+  // The card's look follows the phase, so a custom type's states look like the default's.
+  card.dataset.phase = now;
   card.classList.toggle('final', final);
 
   const pos = t.position;
   const ahead = $('ahead');
   ahead.dataset.position = pos ?? '';
   const [big, small] = pos != null ? (pos <= 1 ? ['You are next', 'your place'] : [pos - 1, 'ahead of you'])
-    : t.status === 'called' ? [`Go to ${t.counter || 'the counter'}`, 'it is your turn']
-      : t.status === 'serving' ? ['You are being served', t.counter ? `at ${t.counter}` : 'thank you for waiting'] : ['–', ''];
+    : now === 'called' ? [`Go to ${t.counter || 'the counter'}`, 'it is your turn']
+      : now === 'serving' ? ['You are being served', t.counter ? `at ${t.counter}` : 'thank you for waiting'] : ['–', ''];
   ahead.querySelector('b').textContent = big;
   ahead.querySelector('span').textContent = small;
   $('wait').textContent = pos != null ? waitRange(t.eta_seconds, t.eta_p90_seconds) : '–';
@@ -89,33 +101,33 @@ function render(t) {
   // Progress from where this browser first saw the ticket to the front.
   let first = Number(store.get(FIRST)) || 0;
   if (pos != null && pos > first) store.set(FIRST, String((first = pos)));
-  const pct = pos == null ? (t.status === 'waiting' ? 0 : 100) : Math.round((100 * (first - pos + 1)) / (first + 1));
+  const pct = pos == null ? (now === 'line' ? 0 : 100) : Math.round((100 * (first - pos + 1)) / (first + 1));
   $('bar').style.width = `${pct}%`;
   $('bar').parentElement.setAttribute('aria-valuenow', pct);
 
   $('line').hidden = final;
   $('done').hidden = !final;
-  $('hint').hidden = t.status !== 'waiting';
+  $('hint').hidden = now !== 'line';
   if (final) {
-    const [title, text] = DONE[t.status] || ['Finished', ''];
+    const [title, sentence] = doneText(t, type);
     $('done-title').textContent = title;
-    $('done-text').textContent = text;
+    $('done-text').textContent = sentence;
     if (store.get(`qc.queue.${t.queue_id}`) === t.id) store.del(`qc.queue.${t.queue_id}`);
     $('back').textContent = 'Join the queue again';
   } else {
     store.set(`qc.queue.${t.queue_id}`, t.id);
     $('back').textContent = 'Back to the queue page';
   }
-  $('cancel').hidden = !(t.status === 'waiting' || t.status === 'called');
+  $('cancel').hidden = !(now === 'line' || now === 'called');
 
   $('called-counter').textContent = t.counter || 'the counter';
-  if (t.status !== 'called') {
+  if (now !== 'called') {
     $('called').hidden = true;
-  } else if (!prev || prev.status !== 'called' || prev.called_at !== t.called_at || prev.counter !== t.counter
-    || (!fresh && t.seq > prev.seq)) {
+  } else if (!prev || phase(prev, type) !== 'called' || prev.called_at !== t.called_at || prev.counter !== t.counter
+    || (!firstFrame && t.seq > prev.seq)) {
     alertCalled(); // a call, or a recall: a new called frame on a live socket
   }
-  document.title = `${t.number} · ${pos != null ? (pos <= 1 ? 'You are next' : `${pos - 1} ahead`) : LABEL[t.status] || t.status}`;
+  document.title = `${t.number} · ${pos != null ? (pos <= 1 ? 'You are next' : `${pos - 1} ahead`) : statusLabel(t, type)}`;
 }
 
 function invalid(text) {
@@ -148,7 +160,7 @@ $('cancel-confirm').addEventListener('click', async () => {
   const b = $('cancel-confirm');
   b.disabled = true;
   try {
-    render(await api('POST', `/api/v1/tickets/${tid}/cancel`, { token }));
+    show(await api('POST', `/api/v1/tickets/${tid}/cancel`, { token }), false);
     closeDlg();
   } catch (e) {
     $('confirm-error').textContent = e instanceof Problem ? e.plain : 'Something went wrong. Please try again.';
@@ -164,7 +176,7 @@ if (!tid || !token) {
     url: (since) => `/ws/tickets/${encodeURIComponent(tid)}?token=${encodeURIComponent(token)}${since != null ? `&since=${since}` : ''}`,
     onMessage: (msg) => {
       if (msg.type === 'ticket' && msg.ticket) {
-        render(msg.ticket);
+        show(msg.ticket, fresh);
         sock.seen(msg.ticket.seq);
       }
       fresh = false;

@@ -1,0 +1,47 @@
+// Keyboard shortcuts (the help dialog, `?`, lists them): N calls next to my counter; the keys of
+// fsm.js act on my current ticket. Off while typing in a field or with a dialog open.
+
+import { callNext, transition } from './actions.js';
+import { $, myCounter, toast } from './dom.js';
+import { actionForKey, actionLabel, actionsFor, statusLabel } from './fsm.js';
+import { currentFsm } from './store.js';
+import { myTicket } from './view.js';
+
+const CALL_NEXT = 'n';
+
+function typing(target) {
+  if (!target || !(target instanceof Element)) return false;
+  return !!target.closest('input, textarea, select, [contenteditable=""], [contenteditable="true"]');
+}
+
+/** The console's keydown handler. */
+export function onKey(app, e) {
+  if (e.ctrlKey || e.metaKey || e.altKey || e.repeat) return;
+  if (document.querySelector('dialog[open]')) return;
+  if (typing(e.target)) return;
+  if ($('#console').hidden) return;
+  if (e.key === '?') {
+    e.preventDefault();
+    $('#help').showModal();
+    return;
+  }
+  if (e.key.toLowerCase() === CALL_NEXT) {
+    e.preventDefault();
+    callNext(app);
+    return;
+  }
+  const what = actionForKey(e.key);
+  if (!what) return;
+  e.preventDefault();
+  const fsm = currentFsm(app);
+  const t = myTicket(app.live.active.values(), myCounter(), fsm);
+  if (!t) {
+    toast(`Nobody is at ${myCounter() || 'your counter'} right now.`, 'info');
+    return;
+  }
+  if (!actionsFor(fsm, t.status).includes(what)) {
+    toast(`${t.number} is ${statusLabel(t.status).toLowerCase()}: ${actionLabel(what).toLowerCase()} is not possible now.`, 'info');
+    return;
+  }
+  transition(app, t, what, $(`[data-hero-action="${what}"]`));
+}

@@ -1,0 +1,175 @@
+// One queue, live: its staff socket (PROTOCOL.md, "Live sockets") feeding the model, and the
+// numbers and chart history that are read beside it.
+
+import { LiveSocket } from '../qc.js';
+import { call, ENDED, fail, loadQueues } from './actions.js';
+import { $, setText, toast } from './dom.js';
+import { newHistory, record, serverPoints } from './history.js';
+import { apply, initial, isReady, patchQueue } from './model.js';
+import { renderAll, renderManage, renderQueue, renderQueueStatus, setConn, setWaitingRoom, showConsole, updateChart } from './render.js';
+import { currentQueue } from './store.js';
+import { statsTexts } from './view.js';
+
+const STATS_EVERY = 30_000;
+const HISTORY_EVERY = 60_000;
+const QUEUE_KEY = 'qc.staff.queue';
+
+/** The staff socket can also be told to resume after a gap it noticed. */
+class StaffSocket extends LiveSocket {
+  /** Drops the socket and comes back with `since` (after a gap in seq). */
+  resync() {
+    if (this.ws && this.ws.readyState <= WebSocket.OPEN) this.ws.close(3000, 'resync');
+  }
+}
+
+/** Closes the open queue, if any: its socket, its timers, what was shown of it. */
+export function stopQueue(app) {
+  if (app.socket) app.socket.stop();
+  app.socket = null;
+  app.timers.forEach(clearInterval);
+  app.timers = [];
+  app.queueId = null;
+  app.live = initial(null);
+  delete document.body.dataset.seq;
+  $('#waiting').replaceChildren();
+  $('#active').replaceChildren();
+}
+
+export function openQueue(app, id) {
+  stopQueue(app);
+  app.queueId = id;
+  app.live = initial(id);
+  localStorage.setItem(QUEUE_KEY, id);
+  $('#queue-select').value = id;
+  const q = currentQueue(app);
+  setWaitingRoom(`Connecting to ${q ? q.name : 'the queue'}…`, true);
+  if (q) renderQueueStatus(q);
+  app.history = newHistory();
+  app.chart?.setPoints([], 'Loading…');
+  renderManage(app);
+
+  // Each callback checks the queue is still the open one: a closed socket may still speak once.
+  app.socket = new StaffSocket({
+    url: async (sinceSeq) => {
+      const { pass } = await call(app, 'POST', '/api/v1/socket-passes');
+      const params = new URLSearchParams({ pass });
+      if (sinceSeq != null) params.set('since', String(sinceSeq));
+      return `/ws/queues/${id}?${params}`;
+    },
+    onMessage: (msg) => {
+      if (app.queueId === id) onFrame(app, msg);
+    },
+    onState: (state) => {
+      if (app.queueId === id) setConn(state);
+    },
+    onEnd: (code, reason) => {
+      if (app.queueId !== id || !app.session) return;
+      if (code === 401 || code === 4401) return app.signOut(ENDED);
+      if (code === 404 || code === 4404) {
+        toast('This queue is no longer available.', 'error');
+      } else {
+        toast(`Live updates stopped${reason ? `: ${reason}` : '.'}`, 'error');
+      }
+    },
+  }).start();
+
+  loadStats(app);
+  loadHistory(app);
+  app.timers.push(setInterval(() => loadStats(app), STATS_EVERY));
+  app.timers.push(setInterval(() => loadHistory(app), HISTORY_EVERY));
+}
+
+/** The remembered queue if it still exists, else the first; null when there is none. */
+export function queueToOpen(app) {
+  const remembered = localStorage.getItem(QUEUE_KEY);
+  return app.queues.some((q) => q.id === remembered) ? remembered : (app.queues[0]?.id ?? null);
+}
+
+function onFrame(app, msg) {
+  const before = app.live;
+  const { state, resync } = apply(before, msg);
+  if (resync) {
+    // A hole: come back with since= and receive what was missed, rather than guess.
+    app.socket?.resync();
+    return;
+  }
+  if (state === before) return;
+  app.live = state;
+  app.socket?.seen(state.seq);
+  document.body.dataset.seq = String(state.seq);
+  if (!isReady(before)) showConsole();
+  const ev = msg.type === 'event' ? msg.event : null;
+  if (ev?.queue && typeof ev.queue === 'object') {
+    const listed = currentQueue(app);
+    if (listed) Object.assign(listed, ev.queue);
+  } else if (ev?.kind === 'queue.updated') {
+    refreshQueueInfo(app);
+  }
+  if (ev?.ticket && (ev.kind === 'ticket.joined' || ev.kind === 'ticket.transferred_in')) app.flash.add(ev.ticket.id);
+  record(app.history, state.line.length, ev);
+  renderAll(app);
+  if (ev?.ticket) statsSoon(app);
+}
+
+/** A queue.updated event without the queue in it: read the queue list again for its status. */
+async function refreshQueueInfo(app) {
+  try {
+    await loadQueues(app);
+    const q = currentQueue(app);
+    if (q && app.live.queue) {
+      app.live = patchQueue(app.live, { status: q.status });
+      renderQueue(app);
+    }
+  } catch (e) {
+    fail(e);
+  }
+}
+
+/** Today's numbers again shortly after the line moves (at most every 5 s). */
+function statsSoon(app) {
+  if (app.statsTimer) return;
+  const wait = Math.max(1500, app.statsAt + 5000 - Date.now());
+  app.statsTimer = setTimeout(() => {
+    app.statsTimer = null;
+    loadStats(app);
+  }, wait);
+}
+
+async function loadStats(app) {
+  const id = app.queueId;
+  if (!id) return;
+  app.statsAt = Date.now();
+  let s;
+  try {
+    s = await call(app, 'GET', `/api/v1/queues/${id}/stats`);
+  } catch (e) {
+    if (!e.handled && id === app.queueId) setText($('#stat-served-sub'), 'could not load');
+    return;
+  }
+  if (id !== app.queueId || !s) return;
+  const text = statsTexts(s);
+  for (const [key, el] of [
+    ['served', 'stat-served'], ['servedSub', 'stat-served-sub'], ['wait', 'stat-wait'], ['waitSub', 'stat-wait-sub'],
+    ['noshow', 'stat-noshow'], ['noshowSub', 'stat-noshow-sub'], ['error', 'stat-error'], ['errorSub', 'stat-error-sub'],
+  ]) {
+    setText($(`#${el}`), text[key]);
+  }
+  if (s.since) $('#stats-when').title = `Since ${new Date(s.since).toLocaleString()}`;
+}
+
+async function loadHistory(app) {
+  const id = app.queueId;
+  if (!id) return;
+  try {
+    const res = await call(app, 'GET', `/api/v1/queues/${id}/history?minutes=60`);
+    if (id !== app.queueId) return;
+    app.history.mode = 'server';
+    app.history.points = serverPoints(res);
+  } catch (e) {
+    if (e.handled || id !== app.queueId) return;
+    // No history endpoint (404) or it failed: build the chart from what the socket tells us,
+    // one point per minute, from when this page opened the queue.
+    app.history.mode = 'local';
+  }
+  updateChart(app);
+}

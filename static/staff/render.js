@@ -1,0 +1,265 @@
+// Draws the console from the app's state (store.js): the queue, the line, the called list, my
+// desk and the chart. Nothing here changes the state or talks to the server.
+
+import { h, since } from '../qc.js';
+import { $, myCounter, reconcile, setText, tickText } from './dom.js';
+import { buttonsFor, canCancelInLine, statusLabel } from './fsm.js';
+import { chartPoints } from './history.js';
+import { isReady } from './model.js';
+import { currentFsm, isManager } from './store.js';
+import { activeSince, atCounter, deskNext, deskSub, myTicket, party, queueLabel, queueNote, queueTitle, sortActive } from './view.js';
+
+const ICON_TRANSFER =
+  '<svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"><path d="M2.5 5h10m0 0-3-3m3 3-3 3M13.5 11h-10m0 0 3-3m-3 3 3 3" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round" stroke-linejoin="round"/></svg>';
+const ICON_CANCEL =
+  '<svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"><path d="M4 4l8 8M12 4l-8 8" fill="none" stroke="currentColor" stroke-width="1.7" stroke-linecap="round"/></svg>';
+
+/** Button classes by look (fsm.js), in a called row and on the desk. */
+const ROW_CLASS = { primary: 'btn-xs btn-primary', secondary: 'btn-xs btn-ghost', danger: 'btn-xs btn-ghost danger-text' };
+const DESK_CLASS = { primary: null, secondary: 'secondary', danger: 'secondary danger-text' };
+
+const CONN_TEXT = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', ended: 'Offline' };
+const CONN_TITLE = {
+  live: 'Updates arrive as they happen',
+  reconnecting: 'Connection lost: trying again',
+  ended: 'Live updates stopped',
+};
+
+/** The placeholder shown while there is no console to show (loading, connecting, no queue). */
+export function setWaitingRoom(text, spinning) {
+  $('#console').hidden = true;
+  $('#waiting-room').hidden = false;
+  $('#waiting-room-text').textContent = text;
+  $('#waiting-room .spinner').hidden = !spinning;
+}
+
+export function showConsole() {
+  $('#waiting-room').hidden = true;
+  $('#console').hidden = false;
+}
+
+export function setConn(state) {
+  const pill = $('#conn');
+  pill.dataset.state = state;
+  pill.className = `status-pill conn ${state}`;
+  pill.textContent = CONN_TEXT[state] || state;
+  pill.title = CONN_TITLE[state] || '';
+  $('#conn-retry').hidden = state !== 'ended';
+}
+
+export function renderQueueSelect(app) {
+  const sel = $('#queue-select');
+  sel.replaceChildren(...app.queues.map((q) => h('option', { value: q.id }, queueTitle(q))));
+  if (app.queueId) sel.value = app.queueId;
+}
+
+export function renderQueueStatus(q) {
+  const status = q?.status || '';
+  for (const el of [$('#queue-status'), $('#queue-badge')]) {
+    el.dataset.status = status;
+    el.textContent = queueLabel(status);
+  }
+}
+
+export function renderQueue(app) {
+  const q = app.live.queue;
+  if (!q) return;
+  const waiting = app.live.line.length;
+  renderQueueStatus(q);
+  $('#queue-name').textContent = q.name || '—';
+  $('#queue-prefix').textContent = q.prefix ? `· ${q.prefix}` : '';
+  $('#queue-note').textContent = queueNote(q, waiting);
+  $('#queue-controls').hidden = !isManager(app);
+  $('#q-pause').hidden = q.status !== 'open';
+  $('#q-resume').hidden = q.status !== 'paused';
+  $('#q-open').hidden = q.status !== 'closed';
+  $('#q-close').hidden = q.status === 'closed';
+  // Keep the picker's entry (and the transfer dialog's counts) current.
+  const listed = app.queues.find((x) => x.id === app.queueId);
+  if (listed) {
+    listed.status = q.status;
+    listed.waiting = waiting;
+  }
+}
+
+/** A small square button with an icon; its name is in aria-label and the tooltip. */
+function iconButton(action, name, svg, extra = '') {
+  const b = h('button', { type: 'button', class: `btn-ghost btn-iconxs ${extra}`, 'data-line-action': action, 'aria-label': name, title: name });
+  b.innerHTML = svg;
+  return b;
+}
+
+function renderLine(app) {
+  const { line } = app.live;
+  const cancellable = canCancelInLine(currentFsm(app));
+  reconcile(
+    $('#waiting'),
+    line,
+    (t) => {
+      const li = h(
+        'li',
+        { class: 'row line-grid', 'data-id': t.id },
+        h('span', { class: 'pos tnum' }),
+        h('span', { class: 'num-cell tnum' }),
+        h('span', { class: 'name-cell' }),
+        h('span', { class: 'party tnum num' }),
+        h('span', { class: 'waited tnum num', 'data-since': t.joined_at }),
+        h(
+          'span',
+          { class: 'row-actions' },
+          iconButton('transfer', `Transfer ${t.number} to another queue`, ICON_TRANSFER),
+          cancellable ? iconButton('cancel', `Cancel ${t.number}`, ICON_CANCEL, 'danger-text') : null,
+        ),
+      );
+      if (app.flash.has(t.id)) {
+        li.classList.add('flash');
+        li.addEventListener('animationend', () => li.classList.remove('flash'), { once: true });
+      }
+      return li;
+    },
+    (li, t, i) => {
+      li.dataset.number = t.number;
+      li.dataset.status = t.status;
+      const [pos, num, name, size, waited] = li.children;
+      setText(pos, i + 1);
+      setText(num, t.number);
+      setText(name, t.name || '—');
+      name.classList.toggle('muted', !t.name);
+      name.title = t.name || '';
+      setText(size, party(t.party_size));
+      waited.dataset.since = t.joined_at;
+      setText(waited, since(t.joined_at));
+      li.classList.toggle('priority', (t.priority || 0) > 0);
+    },
+  );
+  app.flash.clear();
+  setText($('#waiting-count'), line.length);
+  $('#waiting-empty').hidden = line.length > 0;
+}
+
+/** Makes `box` hold the buttons `buttons`, rebuilding them only when the set changed. */
+function setButtons(box, buttons, make) {
+  const set = buttons.map((b) => `${b.name}:${b.look}`).join(' ');
+  if (box.dataset.set === set) return;
+  box.dataset.set = set;
+  box.replaceChildren(...buttons.map(make));
+}
+
+export function renderActive(app) {
+  const fsm = currentFsm(app);
+  const counter = myCounter();
+  const items = sortActive(app.live.active.values());
+  reconcile(
+    $('#active'),
+    items,
+    (t) =>
+      h(
+        'li',
+        { class: 'row active-row', 'data-id': t.id },
+        h('span', { class: 'counter-chip' }),
+        h('span', { class: 'num-cell tnum' }),
+        h('span', { class: 'name-cell' }),
+        h('span', { class: 'badge' }),
+        h('span', { class: 'waited tnum num' }),
+        h('span', { class: 'row-actions' }),
+      ),
+    (li, t) => {
+      li.dataset.number = t.number;
+      li.dataset.status = t.status;
+      const [chip, num, name, badge, sinceCalled, actions] = li.children;
+      const mine = atCounter(t, counter);
+      setText(chip, t.counter || 'No counter');
+      chip.classList.toggle('mine', mine);
+      li.classList.toggle('mine', mine);
+      setText(num, t.number);
+      setText(name, t.name || '—');
+      name.classList.toggle('muted', !t.name);
+      badge.dataset.status = t.status;
+      setText(badge, statusLabel(t.status));
+      const from = activeSince(t);
+      if (from.at) {
+        sinceCalled.dataset.since = from.at;
+        setText(sinceCalled, since(from.at));
+      } else {
+        delete sinceCalled.dataset.since;
+        setText(sinceCalled, '—');
+      }
+      sinceCalled.title = from.title;
+      setButtons(actions, buttonsFor(fsm, t.status), (b) =>
+        h('button', { type: 'button', 'data-action': b.name, class: ROW_CLASS[b.look] }, b.label),
+      );
+    },
+  );
+  setText($('#active-count'), items.length);
+  $('#active-empty').hidden = items.length > 0;
+}
+
+export function renderDesk(app) {
+  if (!isReady(app.live)) return;
+  const fsm = currentFsm(app);
+  const { line } = app.live;
+  setText($('#desk-counter'), myCounter() || 'no counter set');
+  setText($('#desk-next'), deskNext(line));
+  const callBtn = $('#call-next');
+  if (!callBtn.dataset.busy) callBtn.disabled = false;
+  callBtn.classList.toggle('is-idle', line.length === 0);
+
+  const t = myTicket(app.live.active.values(), myCounter(), fsm);
+  const box = $('#desk-current');
+  box.dataset.state = t ? t.status : 'empty';
+  $('#desk-empty').hidden = !!t;
+  $('#desk-ticket').hidden = !t;
+  if (!t) {
+    box.removeAttribute('data-id');
+    return;
+  }
+  box.dataset.id = t.id;
+  setText($('#desk-number'), t.number);
+  const badge = $('#desk-status');
+  badge.dataset.status = t.status;
+  setText(badge, statusLabel(t.status));
+  setText($('#desk-name'), t.name || 'No name given');
+  $('#desk-name').classList.toggle('muted', !t.name);
+  const sub = $('#desk-sub');
+  const words = deskSub(t);
+  if (words.since) {
+    Object.assign(sub.dataset, { since: words.since, prefix: words.prefix, suffix: words.suffix });
+    tickText(sub);
+  } else {
+    delete sub.dataset.since;
+    setText(sub, words.prefix);
+  }
+  setButtons($('#desk-actions'), buttonsFor(fsm, t.status), (b) =>
+    h(
+      'button',
+      { type: 'button', class: DESK_CLASS[b.look], 'data-hero-action': b.name },
+      b.key ? `${b.label} ` : b.label,
+      b.key ? h('kbd', {}, b.key.toUpperCase()) : null,
+    ),
+  );
+}
+
+export function renderManage(app) {
+  const box = $('#manage');
+  box.hidden = !isManager(app);
+  if (!isManager(app) || !app.queueId) return;
+  $('#join-url').value = `${location.origin}/q/${app.queueId}`;
+  $('#qr').src = `/api/v1/queues/${app.queueId}/qr.svg`;
+  $('#kiosk-row').hidden = true;
+  $('#kiosk-url').value = '';
+  $('#display-key').hidden = false;
+}
+
+export function updateChart(app) {
+  if (!app.chart || !isReady(app.live)) return;
+  const { points, note } = chartPoints(app.history, app.live.line.length);
+  app.chart.setPoints(points, note);
+}
+
+export function renderAll(app) {
+  renderQueue(app);
+  renderLine(app);
+  renderActive(app);
+  renderDesk(app);
+  updateChart(app);
+}
