@@ -3,6 +3,83 @@
 use crate::store::StoreSettings;
 use crate::webhooks::WebhookSettings;
 
+/// The flags of `queuecast serve` and `queuecast demo`, each also read from the environment.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Redis URL (optional; e.g. redis://127.0.0.1:6379; the node asks for RESP3 itself).
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// The address people reach this server at, for links and QR codes.
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Origins allowed to open staff sockets, comma-separated (default: the public URL's origin).
+    #[arg(long, env = "ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "WORKERS")]
+    pub workers: Option<usize>,
+    /// Database connections per node.
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+    /// Most changes committed in one transaction.
+    #[arg(long, env = "WRITE_BATCH_MAX", default_value_t = 1024)]
+    pub write_batch_max: usize,
+    /// Joins per minute from one client address (0: no limit; turn it off for load tests).
+    #[arg(long, env = "JOIN_RATE_LIMIT", default_value_t = 60)]
+    pub join_rate_limit: u32,
+    /// Sign-in attempts per minute from one client address (0: no limit).
+    #[arg(long, env = "LOGIN_RATE_LIMIT", default_value_t = 20)]
+    pub login_rate_limit: u32,
+    /// Behind a reverse proxy that appends the client to X-Forwarded-For (the last entry counts).
+    #[arg(long, env = "TRUST_PROXY")]
+    pub trust_proxy: bool,
+    /// Blank customers' names, phones and fields this many days after their ticket finished
+    /// (default: keep them).
+    #[arg(long, env = "RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub retention_days: Option<u32>,
+    /// Allow webhook endpoints over plain http to any host (otherwise https, or http to loopback).
+    #[arg(long, env = "WEBHOOKS_ALLOW_HTTP", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub webhooks_allow_http: bool,
+    /// Whether this node sends webhooks (the outbox is filled either way; any node may send).
+    #[arg(long, env = "WEBHOOKS_SENDER", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true)]
+    pub webhooks_sender: bool,
+}
+
+impl ServeArgs {
+    /// The settings these flags describe, for a node on `database_url`.
+    pub fn into_settings(self, database_url: &str) -> Settings {
+            Settings {
+            listen: self.listen,
+            database_url: database_url.to_owned(),
+            redis_url: self.redis_url,
+            public_url: self.public_url,
+            allowed_origins: self.allowed_origins,
+            workers: self.workers,
+            retention_days: self.retention_days,
+            store: StoreSettings {
+                pool_size: self.db_pool_size,
+                max_batch: self.write_batch_max,
+                ..StoreSettings::default()
+            },
+            rate_limits: crate::http::limit::RateLimits {
+                joins_per_minute: self.join_rate_limit,
+                logins_per_minute: self.login_rate_limit,
+                trust_proxy: self.trust_proxy,
+                ..crate::http::limit::RateLimits::OFF
+            },
+            webhooks: WebhookSettings {
+                allow_http: self.webhooks_allow_http,
+                enabled: self.webhooks_sender,
+                ..WebhookSettings::default()
+            },
+            ..Settings::new("", "")
+        }
+    }
+}
+
 /// Everything a node needs to start.
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -1,4 +1,5 @@
-//! One error type at the HTTP boundary, rendered as problem+json with a stable `code`.
+//! One error type at the boundary (REST handlers and socket upgrades alike), rendered as
+//! problem+json with a stable `code`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};

@@ -14,16 +14,21 @@
 //! - [`ws`]: the customer, staff and display sockets.
 //! - [`webhooks`]: the sender that drains the webhook outbox the writer fills, with signed,
 //!   retried requests.
+//! - [`tasks`]: the one owner of a node's background tasks, and how they stop.
 //! - [`startup`]: wires the store and the HTTP server into an [`startup::Application`].
 //! - [`config`]: settings from flags and the environment.
 //! - [`secret`]: tokens, hashes and passwords.
 
 pub mod config;
+pub mod demo;
 pub mod domain;
+pub mod error;
 pub mod fanout;
 pub mod http;
 pub mod secret;
+pub mod state;
 pub mod startup;
 pub mod store;
+pub mod tasks;
 pub mod webhooks;
 pub mod ws;

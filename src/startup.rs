@@ -2,6 +2,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
@@ -9,12 +10,15 @@ use anyhow::Context;
 
 use crate::config::Settings;
 use crate::fanout::{Fanout, Feeds};
+use crate::http::limit::Limiter;
 use crate::http::{self, AppState};
 use crate::store::{self, Store};
+use crate::tasks::Tasks;
 use crate::ws;
+use tokio_util::sync::CancellationToken;
 
 /// How often expired records are purged (and old personal data blanked, with retention on).
-const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
 /// Tickets blanked per retention statement: small transactions that hold few row locks.
 const RETENTION_BATCH: u32 = 1000;
 /// Retention statements per housekeeping round at most, so a first run over years of tickets
@@ -25,12 +29,7 @@ const RETENTION_ROUNDS: usize = 200;
 pub struct Application {
     port: u16,
     server: Server,
-    store: Store,
-    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
-    /// The webhook sender, awaited (briefly) after the server stops so no request is cut off.
-    sender: Option<tokio::task::JoinHandle<()>>,
-    /// How long the sender may take to finish what it has in flight.
-    sender_grace: std::time::Duration,
+    stopper: Stopper,
 }
 
 impl Application {
@@ -40,10 +39,34 @@ impl Application {
         // First, so the series recorded from here on are kept.
         http::metrics::install();
         store::migrate(&settings.database_url).await?;
-        let store = Store::connect(&settings.database_url, settings.store.clone()).await?;
-        tokio::spawn(housekeeping(store.clone(), settings.retention_days));
+        let tasks = Tasks::new();
+        let store = Store::connect(&settings.database_url, settings.store.clone(), &tasks).await?;
+        // Cancelled first when the node stops: every socket closes with a "reconnect" code.
+        let closing = tasks.child_token();
+        match Self::serve(settings, store.clone(), &tasks, closing.clone()).await {
+            Ok((port, server, grace)) => {
+                let stopper = Stopper { server: server.handle(), tasks, closing, store, grace };
+                Ok(Application { port, server, stopper })
+            }
+            Err(err) => {
+                // Nothing of a node that failed to start keeps running.
+                tasks.stop(Duration::from_secs(5)).await;
+                store.close().await;
+                Err(err)
+            }
+        }
+    }
+
+    /// Starts the feeds, the background tasks and the HTTP server over `store`.
+    async fn serve(
+        settings: Settings,
+        store: Store,
+        tasks: &Tasks,
+        closing: CancellationToken,
+    ) -> anyhow::Result<(u16, Server, Duration)> {
+        tasks.spawn("housekeeping", housekeeping(store.clone(), settings.retention_days));
         let feeds = settings.feeds.clone().unwrap_or_else(|| Feeds::all(settings.redis_url.clone()));
-        let fanout = Fanout::start(store.clone(), settings.database_url.clone(), feeds);
+        let fanout = Fanout::start(store.clone(), settings.database_url.clone(), feeds, tasks)?;
         let listener = TcpListener::bind(&settings.listen).with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let mut settings = settings;
@@ -53,23 +76,18 @@ impl Application {
                 None => vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")],
             };
         }
-        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
-        let sender = crate::webhooks::start(store.clone(), settings.webhooks.clone(), shutdown_rx.clone())?;
-        let sender_grace = settings.webhooks.timeout + std::time::Duration::from_secs(1);
+        crate::webhooks::start(store.clone(), settings.webhooks.clone(), tasks)?;
+        // The webhook sender may take this long to end the requests it has in flight.
+        let grace = settings.webhooks.timeout + Duration::from_secs(1);
         let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-        let limits = Arc::new(crate::http::limit::Limiter::new(settings.rate_limits));
-        tokio::spawn(sweep_limits(Arc::downgrade(&limits)));
-        let state = web::Data::new(AppState {
-            store: store.clone(),
-            fanout,
-            shutdown: shutdown_rx,
-            settings: Arc::new(settings),
-            limits,
-        });
+        let limits = web::Data::new(Limiter::new(settings.rate_limits));
+        tasks.spawn("sweep-limits", sweep_limits(limits.clone().into_inner()));
+        let state = web::Data::new(AppState { store, fanout, closing, settings: Arc::new(settings) });
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::metrics::observe))
                 .app_data(state.clone())
+                .app_data(limits.clone())
                 .configure(ws::configure)
                 .configure(http::configure)
         })
@@ -78,7 +96,7 @@ impl Application {
         .disable_signals()
         .listen(listener)?
         .run();
-        Ok(Application { port, server, store, shutdown: Arc::new(shutdown), sender, sender_grace })
+        Ok((port, server, grace))
     }
 
     pub fn port(&self) -> u16 {
@@ -86,19 +104,15 @@ impl Application {
     }
 
     pub fn store(&self) -> &Store {
-        &self.store
+        &self.stopper.store
     }
 
-    /// Serves until stopped, then waits for the writer to commit what it holds. Does not watch
-    /// signals: see [`Application::run_until_signalled`].
+    /// Serves until stopped, then stops every background task (see [`Stopper::stop`]). Does not
+    /// watch signals: see [`Application::run_until_signalled`].
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        self.store.flush().await;
-        // However the server ended, the sender stops too, after the requests it has in flight.
-        let _ = self.shutdown.send(true);
-        if let Some(sender) = self.sender {
-            let _ = tokio::time::timeout(self.sender_grace, sender).await;
-        }
+        // However the server ended, the rest of the node stops too.
+        self.stopper.stop().await;
         served
     }
 
@@ -116,37 +130,54 @@ impl Application {
 
     /// A handle that stops this node gracefully.
     pub fn stopper(&self) -> Stopper {
-        Stopper { server: self.server.handle(), shutdown: self.shutdown.clone(), store: self.store.clone() }
+        self.stopper.clone()
     }
 }
 
 /// Stops a node: closes every socket with a "reconnect" code (so clients move to another node),
-/// stops the webhook sender (it finishes the requests it has in flight), finishes the requests in
-/// flight, ends the server, then waits for the writer to commit what it still holds (changes
-/// whose requester went away are still committed, as while running).
+/// finishes the requests in flight, ends the server, waits for the writer to commit what it
+/// still holds (changes whose requester went away are still committed, as while running), then
+/// stops every background task (the webhook sender ends the requests it has in flight) and
+/// closes the database pool. A stopped node makes no query and no connection.
 #[derive(Clone)]
 pub struct Stopper {
     server: actix_web::dev::ServerHandle,
-    shutdown: Arc<tokio::sync::watch::Sender<bool>>,
+    tasks: Tasks,
+    /// The sockets' token, a child of the tasks' one.
+    closing: CancellationToken,
     store: Store,
+    /// How long the background tasks may take to end.
+    grace: Duration,
 }
 
 impl Stopper {
     pub async fn stop(&self) {
         tracing::info!("stopping: closing sockets, finishing requests");
-        let _ = self.shutdown.send(true);
+        self.closing.cancel();
         self.server.stop(true).await;
         self.store.flush().await;
+        self.tasks.stop(self.grace).await;
+        self.store.close().await;
         tracing::info!("stopped: every request answered, every change committed");
+    }
+
+    /// Stops at once, without draining: sockets and tasks are told to end, the server to stop,
+    /// and the pool opens no connection from here on. For a node thrown away (a test's, when
+    /// its database is dropped), not for a graceful stop.
+    pub fn halt(&self) {
+        self.closing.cancel();
+        self.tasks.cancel();
+        // Both act when called; their futures only wait for the end.
+        drop(self.server.stop(false));
+        drop(self.store.close());
     }
 }
 
 /// Forgets clients whose allowance is full again, every minute, for as long as the node lives.
-async fn sweep_limits(limits: std::sync::Weak<crate::http::limit::Limiter>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+async fn sweep_limits(limits: Arc<Limiter>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
     loop {
         tick.tick().await;
-        let Some(limits) = limits.upgrade() else { return };
         limits.sweep();
     }
 }

@@ -64,7 +64,7 @@ async fn redis_alone_carries_a_change_from_one_node_to_another() {
 async fn with_redis_cut_and_back_every_event_still_arrives_once_in_order() {
     let app = spawn_app().await;
     let proxy = Proxy::start(redis_addr()).await;
-    let via_proxy = format!("redis://127.0.0.1:{}/?protocol=resp3", proxy.port);
+    let via_proxy = format!("redis://127.0.0.1:{}", proxy.port);
     // Node B: Redis through the proxy, and LISTEN; no poll.
     let b = app.on(&app
         .second_node_with(|s| {
@@ -192,4 +192,21 @@ async fn killed_pubsub_clients_and_a_restarted_redis_lose_nothing() {
     }
     expect_seqs(&mut ws, 8, 13).await;
     redis.kill();
+}
+
+#[tokio::test]
+async fn a_redis_url_that_cannot_work_stops_the_node_at_startup_with_a_clear_error() {
+    // Arrange
+    let app = spawn_app().await;
+    for url in ["http://127.0.0.1:6379", "redis://127.0.0.1:notaport", "rediss://127.0.0.1:6380"] {
+        let mut settings = queuecast::config::Settings::new("127.0.0.1:0", &app.db_url);
+        settings.redis_url = Some(url.into());
+
+        // Act
+        let built = queuecast::startup::Application::build(settings).await;
+
+        // Assert: refused with a message that names the setting, not a retry loop.
+        let err = built.err().unwrap_or_else(|| panic!("{url} was accepted"));
+        assert!(format!("{err:#}").contains("REDIS_URL"), "{url}: {err:#}");
+    }
 }

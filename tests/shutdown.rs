@@ -5,7 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::spawn_app;
+use common::{spawn_app, Proxy};
+use queuecast::fanout::Feeds;
 use queuecast::store::JoinRequest;
 use serde_json::json;
 use sqlx::Connection;
@@ -86,4 +87,51 @@ async fn a_flush_returns_after_every_submitted_change_is_committed() {
     // Assert: nothing the writer held was committed after the flush returned.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(sqlx::query_scalar::<_, i64>(count).fetch_one(&mut db).await.unwrap(), at_flush);
+}
+
+/// `host:port` of a `postgres://user:password@host:port/db` URL.
+fn pg_addr(url: &str) -> std::net::SocketAddr {
+    let host_port = url.rsplit_once('@').unwrap().1.split('/').next().unwrap();
+    std::net::ToSocketAddrs::to_socket_addrs(host_port).unwrap().next().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_node_makes_no_connection_to_postgresql_or_redis() {
+    // Arrange: a node that reaches PostgreSQL and Redis through counting proxies, with Redis
+    // written as people write it (no `?protocol=resp3`), a fast safety-net poll, and a live hub
+    // (a phone on its socket), so every feed and timer is running.
+    let app = spawn_app().await;
+    let pg = Proxy::start(pg_addr(&app.db_url)).await;
+    let redis = Proxy::start(common::redis_addr()).await;
+    let db_via_proxy = app.db_url.replace(&pg_addr(&app.db_url).to_string(), &format!("127.0.0.1:{}", pg.port));
+    let redis_url = format!("redis://127.0.0.1:{}", redis.port);
+    let (base, stopper) = app
+        .node(|s| {
+            s.database_url = db_via_proxy;
+            s.redis_url = Some(redis_url.clone());
+            s.feeds = Some(Feeds { poll_every: Some(Duration::from_millis(100)), ..Feeds::all(Some(redis_url)) });
+        })
+        .await;
+    let node = app.on(&base);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while node.get("/readyz", None).await.body["redis"] != "up" {
+        assert!(tokio::time::Instant::now() < deadline, "Redis is not up on the node");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (ticket, token) = node.joined(app.queue).await;
+    let mut phone = node.ws(&format!("/ws/tickets/{}?token={token}", ticket["id"].as_str().unwrap())).await;
+    assert_eq!(phone.json().await["type"], "ticket");
+    assert!(pg.open() > 0 && redis.open() > 0, "the node is not using the proxies");
+
+    // Act
+    stopper.stop().await;
+    let (pg_seen, redis_seen) = (pg.accepted(), redis.accepted());
+    // Two heartbeats, two Redis checks, forty polls, and a listener's silence timeout nearly.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+
+    // Assert: nothing was opened since, and nothing is left open.
+    assert_eq!(pg.accepted(), pg_seen, "connections made to PostgreSQL after the stop");
+    assert_eq!(redis.accepted(), redis_seen, "connections made to Redis after the stop");
+    assert_eq!(pg.open(), 0, "connections to PostgreSQL still open after the stop");
+    assert_eq!(redis.open(), 0, "connections to Redis still open after the stop");
 }

@@ -86,7 +86,7 @@ qc_redis_up() {
       qc_log "redis-server is missing; install it or set REDIS_URL"; return 1
     fi
   fi
-  export REDIS_URL="redis://127.0.0.1:$QC_REDIS_PORT/?protocol=resp3"
+  export REDIS_URL="redis://127.0.0.1:$QC_REDIS_PORT"
   if redis-cli -p "$QC_REDIS_PORT" ping 2>/dev/null | grep -q PONG; then
     qc_log "private Redis already running on 127.0.0.1:$QC_REDIS_PORT"
     return

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use crate::domain::{Event, Notification};
 use crate::store::{Result, Store};
+use crate::tasks::Tasks;
 pub use hub::{Frame, Hub, Offer, StaffStart};
 
 /// An idle hub lingers this long, so a client that reconnects finds it warm.
@@ -66,6 +67,8 @@ pub struct Fanout {
     hubs: DashMap<Uuid, Arc<OnceCell<Arc<Hub>>>>,
     /// This node, in heartbeats.
     node: Uuid,
+    /// The node's tasks: the feeds, and each hub's short-lived fills and grace timers.
+    tasks: Tasks,
 }
 
 /// A client's hold on a hub; dropping it lets an idle hub go.
@@ -78,7 +81,7 @@ impl Drop for Membership {
     fn drop(&mut self) {
         if self.hub.leave() {
             let (fanout, queue) = (self.fanout.clone(), self.hub.queue_id);
-            tokio::spawn(async move {
+            self.fanout.tasks.spawn("hub-grace", async move {
                 tokio::time::sleep(GRACE).await;
                 if fanout.remove_if_idle(queue) {
                     fanout.wish(redis::Wish::Unsubscribe(queue));
@@ -89,24 +92,32 @@ impl Drop for Membership {
 }
 
 impl Fanout {
-    /// Starts the feeds: this node's commits, the PostgreSQL listener (with heartbeats), Redis
-    /// when configured, and the safety-net poll.
-    pub fn start(store: Store, database_url: String, feeds: Feeds) -> Arc<Fanout> {
-        let fanout = Arc::new(Fanout { store, redis: Default::default(), hubs: DashMap::new(), node: Uuid::new_v4() });
-        tokio::spawn(pg::heartbeat(fanout.clone()));
+    /// Starts the feeds, each one of `tasks`: this node's commits, the PostgreSQL listener (with
+    /// heartbeats), Redis when configured, and the safety-net poll. A Redis URL that cannot work
+    /// at all is an error here, not a retry loop.
+    pub fn start(store: Store, database_url: String, feeds: Feeds, tasks: &Tasks) -> anyhow::Result<Arc<Fanout>> {
+        let redis = feeds.redis_url.as_deref().map(redis::client).transpose()?;
+        let fanout = Arc::new(Fanout {
+            store,
+            redis: Default::default(),
+            hubs: DashMap::new(),
+            node: Uuid::new_v4(),
+            tasks: tasks.clone(),
+        });
+        tasks.spawn("heartbeat", pg::heartbeat(fanout.clone()));
         if feeds.postgres {
-            tokio::spawn(pg::listen(fanout.clone(), database_url));
+            tasks.spawn("postgres-feed", pg::listen(fanout.clone(), database_url));
         }
         if feeds.local {
-            tokio::spawn(local(Arc::downgrade(&fanout)));
+            tasks.spawn("local-feed", local(fanout.clone()));
         }
-        if let Some(url) = feeds.redis_url {
-            let _ = fanout.redis.set(redis::start(&fanout, url));
+        if let Some(client) = redis {
+            let _ = fanout.redis.set(redis::start(&fanout, client));
         }
         if let Some(every) = feeds.poll_every {
-            tokio::spawn(poll::run(fanout.clone(), every));
+            tasks.spawn("poll", poll::run(fanout.clone(), every));
         }
-        fanout
+        Ok(fanout)
     }
 
     /// Whether Redis is configured, and then whether it answers.
@@ -169,7 +180,7 @@ impl Fanout {
     /// Fills a hub's gap in the background; `feed` names who asked, for the metrics.
     fn fill_later(self: &Arc<Self>, hub: Arc<Hub>, feed: &'static str) {
         let store = self.store.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn("hub-fill", async move {
             match hub.fill(&store, feed).await {
                 Ok(0) => {}
                 Ok(_) => metrics::counter!("queuecast_gaps_filled_total").increment(1),
@@ -216,17 +227,11 @@ impl Fanout {
 }
 
 /// This node's own commits go straight to its hubs, without waiting for a feed to echo them.
-async fn local(fanout: std::sync::Weak<Fanout>) {
-    let mut committed = match fanout.upgrade() {
-        Some(f) => f.store.committed(),
-        None => return,
-    };
+async fn local(fanout: Arc<Fanout>) {
+    let mut committed = fanout.store.committed();
     loop {
         match committed.recv().await {
-            Ok(events) => {
-                let Some(fanout) = fanout.upgrade() else { return };
-                fanout.offer_all(events.iter().cloned(), LOCAL);
-            }
+            Ok(events) => fanout.offer_all(events.iter().cloned(), LOCAL),
             // Skipped events are gaps the other feeds and the poll fill.
             Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
             Err(tokio::sync::broadcast::error::RecvError::Closed) => return,

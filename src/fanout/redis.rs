@@ -39,26 +39,34 @@ pub(super) struct RedisFeed {
     pub up: AtomicBool,
 }
 
-/// Connects (in the background, retrying) and runs the publisher and the subscriber.
-pub(super) fn start(fanout: &Arc<Fanout>, url: String) -> Arc<RedisFeed> {
+/// The client for `url` as people write it (`redis://host:6379`, with or without
+/// `?protocol=resp3`): the feed needs RESP3 for its pushes, so it asks for it itself. A URL that
+/// cannot work at all (not a Redis URL, TLS, which this build does not speak) is an error.
+pub(super) fn client(url: &str) -> anyhow::Result<redis::Client> {
+    use anyhow::Context;
+    use redis::IntoConnectionInfo;
+    let info = url.into_connection_info().context("REDIS_URL is not a usable Redis URL")?;
+    let settings = info.redis_settings().clone().set_protocol(redis::ProtocolVersion::RESP3);
+    redis::Client::open(info.set_redis_settings(settings)).context("REDIS_URL is not a usable Redis URL")
+}
+
+/// Connects (in the background, retrying) and runs the publisher and the subscriber, as tasks
+/// of the node.
+pub(super) fn start(fanout: &Arc<Fanout>, client: redis::Client) -> Arc<RedisFeed> {
     let (wishes, wished) = mpsc::unbounded_channel();
     let feed = Arc::new(RedisFeed { wishes, up: AtomicBool::new(false) });
-    tokio::spawn(run(Arc::downgrade(fanout), feed.clone(), url, wished));
+    fanout.tasks.spawn("redis-feed", run(fanout.clone(), feed.clone(), client, wished));
     feed
 }
 
 async fn run(
-    fanout: std::sync::Weak<Fanout>,
+    fanout: Arc<Fanout>,
     feed: Arc<RedisFeed>,
-    url: String,
+    client: redis::Client,
     mut wished: mpsc::UnboundedReceiver<Wish>,
 ) {
     // Pushes are drained at once by the loop below, which only parses and dispatches.
     let (push_tx, mut pushes) = mpsc::unbounded_channel::<PushInfo>();
-    let client = match redis::Client::open(url.as_str()) {
-        Ok(c) => c,
-        Err(err) => return tracing::error!(cause = ?err, "REDIS_URL is not usable; running on PostgreSQL alone"),
-    };
     let config = ConnectionManagerConfig::new()
         .set_push_sender(push_tx)
         .set_automatic_resubscription()
@@ -73,10 +81,8 @@ async fn run(
             }
         }
     };
-    let Some(strong) = fanout.upgrade() else { return };
     feed.up.store(true, Ordering::Relaxed);
-    tokio::spawn(publish(conn.clone(), strong.store.committed()));
-    drop(strong);
+    fanout.tasks.spawn("redis-publisher", publish(conn.clone(), fanout.store.committed()));
 
     let mut wanted: HashSet<Uuid> = HashSet::new();
     let mut retry = false;
@@ -93,7 +99,6 @@ async fn run(
             }
             push = pushes.recv() => {
                 let Some(push) = push else { return };
-                let Some(fanout) = fanout.upgrade() else { return };
                 match push.kind {
                     PushKind::Message => {
                         if let Some(event) = event_of(&push.data) {
@@ -113,9 +118,7 @@ async fn run(
                 // A ping both detects half-open connections and tells /readyz how Redis is.
                 let up = redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok();
                 if up && !feed.up.swap(true, Ordering::Relaxed) {
-                    if let Some(fanout) = fanout.upgrade() {
-                        fanout.resync_all();
-                    }
+                    fanout.resync_all();
                 }
                 feed.up.store(up, Ordering::Relaxed);
                 if up && retry {

@@ -11,7 +11,7 @@ use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use super::error::ApiError;
+use crate::error::ApiError;
 
 /// What the limits are; zero turns a limit off.
 #[derive(Debug, Clone, Copy)]

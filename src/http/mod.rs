@@ -1,7 +1,6 @@
 //! The REST API of `PROTOCOL.md`, its OpenAPI document, and the operators' endpoints.
 
 mod csv;
-mod error;
 mod extract;
 mod health;
 pub mod limit;
@@ -18,22 +17,9 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{from_fn, Next};
 use actix_web::web;
 
-pub use error::{ApiError, Problem};
+pub use crate::error::{ApiError, Problem};
+pub use crate::state::AppState;
 pub use extract::MAX_BODY;
-
-use crate::config::Settings;
-use crate::store::Store;
-
-/// What every handler shares. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub fanout: std::sync::Arc<crate::fanout::Fanout>,
-    /// Turns true when the server is stopping: sockets close with a "reconnect" code.
-    pub shutdown: tokio::sync::watch::Receiver<bool>,
-    pub settings: std::sync::Arc<Settings>,
-    pub limits: std::sync::Arc<limit::Limiter>,
-}
 
 /// Registers every route, the body limits and the problem+json handlers of bad input.
 pub fn configure(cfg: &mut web::ServiceConfig) {

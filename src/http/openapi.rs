@@ -15,7 +15,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::error::{ApiError, Problem};
+use crate::error::{ApiError, Problem};
 use super::{health, queues, staff, tickets, webhooks};
 use crate::store::Conflict;
 

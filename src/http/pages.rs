@@ -9,7 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use dashmap::DashMap;
 use std::sync::LazyLock;
 
-use super::error::ApiError;
+use crate::error::ApiError;
 
 #[derive(rust_embed::Embed)]
 #[folder = "static/"]

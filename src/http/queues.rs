@@ -6,7 +6,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::error::ApiError;
+use crate::error::ApiError;
 use super::extract::Staff;
 use super::AppState;
 use crate::domain::{Event, QueueStatus};

@@ -7,7 +7,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::limit::Limiter;
+use crate::error::ApiError;
 use super::extract::Staff;
 use super::AppState;
 use crate::store::{NewTicketType, Role, TicketType};
@@ -51,17 +52,18 @@ pub struct LoginUser {
 )]
 pub async fn login(
     state: web::Data<AppState>,
+    limits: web::Data<Limiter>,
     req: HttpRequest,
     body: web::Json<LoginBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let account = format!("{}\n{}", body.tenant.trim().to_lowercase(), body.email.trim().to_lowercase());
-    state.limits.login(&req, &account)?;
+    limits.login(&req, &account)?;
     let Some(login) = state.store.login(&body.tenant, &body.email, &body.password).await? else {
-        state.limits.login_failed(&account);
+        limits.login_failed(&account);
         return Err(ApiError::Unauthorized("wrong tenant, email or password".into()));
     };
-    state.limits.login_succeeded(&account);
+    limits.login_succeeded(&account);
     let who = login.identity;
     Ok(HttpResponse::Ok().json(LoginAnswer {
         token: login.token,

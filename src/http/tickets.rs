@@ -6,7 +6,8 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::limit::Limiter;
+use crate::error::ApiError;
 use super::extract::{bearer, OptionalJson, Staff};
 use super::AppState;
 use crate::domain::Ticket;
@@ -51,11 +52,12 @@ pub struct JoinAnswer {
 )]
 pub async fn join(
     state: web::Data<AppState>,
+    limits: web::Data<Limiter>,
     req: HttpRequest,
     id: web::Path<Uuid>,
     body: OptionalJson<JoinBody>,
 ) -> Result<HttpResponse, ApiError> {
-    state.limits.join(&req)?;
+    limits.join(&req)?;
     let key = match req.headers().get("Idempotency-Key") {
         Some(v) => Some(v.to_str().map_err(|_| ApiError::BadRequest("Idempotency-Key must be ASCII".into()))?),
         None => None,

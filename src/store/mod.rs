@@ -37,6 +37,7 @@ pub use stats::{History, HistoryPoint, QueueStats};
 pub use tickets::{JoinRequest, Joined, TicketAccess, MAX_EVENTS_PAGE};
 pub use webhooks::{AttemptOutcome, Claimed, Delivery, NewWebhook, Webhook};
 
+use crate::tasks::Tasks;
 use cache::Caches;
 use writer::Writer;
 
@@ -114,8 +115,9 @@ impl Default for StoreSettings {
 }
 
 impl Store {
-    /// Connects the pool (every connection switched to the app role) and starts the writer.
-    pub async fn connect(database_url: &str, settings: StoreSettings) -> anyhow::Result<Store> {
+    /// Connects the pool (every connection switched to the app role) and starts the writer, as
+    /// one of `tasks`.
+    pub async fn connect(database_url: &str, settings: StoreSettings, tasks: &Tasks) -> anyhow::Result<Store> {
         let options: PgConnectOptions = database_url.parse().context("parsing DATABASE_URL")?;
         let pool = PgPoolOptions::new()
             .max_connections(settings.pool_size)
@@ -132,7 +134,7 @@ impl Store {
             .context("connecting to PostgreSQL")?;
         verify_isolation(&mut *pool.acquire().await.context("connecting to PostgreSQL")?).await?;
         let caches = std::sync::Arc::new(Caches::default());
-        let writer = Writer::start(pool.clone(), caches.clone(), settings.max_batch);
+        let writer = Writer::start(pool.clone(), caches.clone(), settings.max_batch, tasks);
         Ok(Store { pool, writer, caches, staff_token_ttl: settings.staff_token_ttl })
     }
 
@@ -144,6 +146,12 @@ impl Store {
     /// Waits until every change submitted so far is committed or refused.
     pub async fn flush(&self) {
         self.writer.flush().await;
+    }
+
+    /// Closes the pool: from the call on, no connection is opened or handed out; the future
+    /// ends once every connection is closed.
+    pub fn close(&self) -> impl std::future::Future<Output = ()> + '_ {
+        self.pool.close()
     }
 
     /// The pool, for health checks.

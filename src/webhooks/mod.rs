@@ -15,9 +15,11 @@ use chrono::Utc;
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::store::{AttemptOutcome, Claimed, Store};
+use crate::tasks::Tasks;
 
 /// The kinds an endpoint may subscribe to: the events of `PROTOCOL.md` and the notifications.
 pub const KINDS: &[&str] = &[
@@ -118,18 +120,15 @@ pub fn signature(secret: &str, unix: i64, body: &[u8]) -> String {
     format!("t={unix},v1={}", crate::secret::hex(&mac.finalize().into_bytes()))
 }
 
-/// Starts this node's sender; it stops when `shutdown` turns true, after the requests in flight.
-pub fn start(
-    store: Store,
-    settings: WebhookSettings,
-    shutdown: watch::Receiver<bool>,
-) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
+/// Starts this node's sender as one of `tasks`; when the node stops it ends the requests it has
+/// in flight (within the node's grace period), then claims nothing more.
+pub fn start(store: Store, settings: WebhookSettings, tasks: &Tasks) -> anyhow::Result<()> {
     // rustls with ring, not aws-lc-rs. reqwest's `rustls-no-provider` panics when any client is
     // built before a provider is installed, so install it whether or not this node sends;
     // installing twice (several nodes in one process) is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
     if !settings.enabled {
-        return Ok(None);
+        return Ok(());
     }
     let client = reqwest::Client::builder()
         .timeout(settings.timeout)
@@ -138,13 +137,14 @@ pub fn start(
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Queuecast-Webhooks/", env!("CARGO_PKG_VERSION")))
         .build()?;
-    Ok(Some(tokio::spawn(run(store, settings, client, shutdown))))
+    tasks.spawn_graceful("webhook-sender", |stop| run(store, settings, client, stop));
+    Ok(())
 }
 
-async fn run(store: Store, settings: WebhookSettings, client: reqwest::Client, mut shutdown: watch::Receiver<bool>) {
+async fn run(store: Store, settings: WebhookSettings, client: reqwest::Client, stop: CancellationToken) {
     // This node's commits wake the sender early; others' are found by the poll.
     let mut committed = store.committed();
-    while !*shutdown.borrow() {
+    while !stop.is_cancelled() {
         let claimed = match store.claim_deliveries(settings.batch, settings.lease()).await {
             Ok(claimed) => claimed,
             Err(err) => {
@@ -173,7 +173,7 @@ async fn run(store: Store, settings: WebhookSettings, client: reqwest::Client, m
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 committed = committed.resubscribe();
             }
-            _ = shutdown.changed() => {}
+            _ = stop.cancelled() => {}
         }
     }
     tracing::debug!("webhook sender stopped");

@@ -17,7 +17,8 @@ use uuid::Uuid;
 
 use crate::domain::Ticket;
 use crate::fanout::{Frame, Hub, Membership, StaffStart};
-use crate::http::{ApiError, AppState};
+use crate::error::ApiError;
+use crate::state::AppState;
 use crate::store::{StoreError, TicketAccess};
 use session::{Audience, Start, MAX_FRAME};
 
@@ -43,7 +44,7 @@ fn limits(state: &AppState) -> session::Limits {
     session::Limits {
         ping_every: state.settings.socket_ping,
         silent_for: state.settings.socket_silence,
-        shutdown: state.shutdown.clone(),
+        closing: state.closing.clone(),
     }
 }
 

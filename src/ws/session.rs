@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use actix_ws::{AggregatedMessage, AggregatedMessageStream, Session};
 use bytestring::ByteString;
 use futures_util::StreamExt;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use super::close;
 use super::message::ClientMessage;
@@ -21,7 +22,7 @@ use crate::fanout::{Frame, Membership};
 pub struct Limits {
     pub ping_every: Duration,
     pub silent_for: Duration,
-    pub shutdown: watch::Receiver<bool>,
+    pub closing: CancellationToken,
 }
 /// A send that takes longer than this marks the client as too slow.
 const SEND_DEADLINE: Duration = Duration::from_secs(5);
@@ -82,7 +83,7 @@ pub async fn run<A: Audience>(
     limits: Limits,
     revoked: impl std::future::Future<Output = &'static str> + Send,
 ) {
-    let Limits { ping_every, silent_for, mut shutdown } = limits;
+    let Limits { ping_every, silent_for, closing } = limits;
     let Start { membership, mut rx, first } = start;
     let open = metrics::gauge!("queuecast_sockets_open", "kind" => A::KIND);
     open.increment(1);
@@ -157,7 +158,7 @@ pub async fn run<A: Audience>(
                     within_deadline(session.ping(b""), End::Close(close::IDLE, "not answering")).await?;
                 }
                 why = &mut revoked => return Err(End::Close(close::UNAUTHORIZED, why)),
-                _ = shutdown.changed() => {
+                _ = closing.cancelled() => {
                     return Err(End::Close(close::SHUTTING_DOWN, "the server is restarting; reconnect"));
                 }
             }

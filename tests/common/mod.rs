@@ -4,10 +4,11 @@
 
 #![allow(dead_code)]
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use queuecast::config::Settings;
-use queuecast::startup::Application;
+use queuecast::startup::{Application, Stopper};
 use queuecast::store::{NewTenant, Store, StoreSettings};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -30,6 +31,9 @@ pub struct TestApp {
     pub admin: String,
     /// An open queue of acme (`main`, prefix A).
     pub queue: Uuid,
+    /// Every node of this test (the first and those of `node()`), halted before the database is
+    /// dropped.
+    nodes: Arc<Mutex<Vec<Stopper>>>,
 }
 
 /// A response: status and JSON body (Null when the body is not JSON).
@@ -133,6 +137,7 @@ pub async fn spawn_app_at(server: &str, tweak: impl FnOnce(&mut Settings)) -> Te
     let app = Application::build(settings).await.expect("building the app");
     let base = format!("http://127.0.0.1:{}", app.port());
     let store = app.store().clone();
+    let nodes = Arc::new(Mutex::new(vec![app.stopper()]));
     tokio::spawn(app.run_until_stopped());
 
     store
@@ -146,7 +151,7 @@ pub async fn spawn_app_at(server: &str, tweak: impl FnOnce(&mut Settings)) -> Te
         .expect("creating the tenant");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
     let mut app =
-        TestApp { base, http, store, db_url, db_name, server_url: server, admin: String::new(), queue: Uuid::nil() };
+        TestApp { base, http, store, db_url, db_name, server_url: server, admin: String::new(), queue: Uuid::nil(), nodes };
     app.admin = app.login("acme", ADMIN_EMAIL, PASSWORD).await;
     app.queue = app.create_queue(&app.admin.clone(), "main", json!({"prefix": "A"})).await;
     app
@@ -263,16 +268,16 @@ impl Drop for TestApp {
         if self.db_name.is_empty() {
             return;
         }
+        // A stopped node makes no connection: no need to refuse them before dropping.
+        for node in self.nodes.lock().unwrap().iter() {
+            node.halt();
+        }
         let (server, name) = (self.server_url.clone(), self.db_name.clone());
         // Drop runs inside the test's runtime; drop the database from a thread of its own.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async move {
                 if let Ok(mut conn) = PgConnection::connect(&format!("{server}/postgres")).await {
-                    // The nodes' feeds keep reconnecting until the runtime ends: shut the door first.
-                    let _ = conn
-                        .execute(sqlx::AssertSqlSafe(format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false")))
-                        .await;
                     let _ =
                         conn.execute(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).await;
                 }
@@ -410,6 +415,7 @@ impl TestApp {
         let node = Application::build(settings).await.expect("building a second node");
         let base = format!("http://127.0.0.1:{}", node.port());
         let stopper = node.stopper();
+        self.nodes.lock().unwrap().push(stopper.clone());
         tokio::spawn(node.run_until_stopped());
         (base, stopper)
     }
@@ -437,6 +443,7 @@ impl TestApp {
             server_url: self.server_url.clone(),
             admin: self.admin.clone(),
             queue: self.queue,
+            nodes: self.nodes.clone(),
         }
     }
 }
@@ -445,6 +452,9 @@ impl TestApp {
 /// refused), black-hole (connections kept, bytes held back: no error, no answer) and restore.
 pub struct Proxy {
     pub port: u16,
+    /// Connections accepted so far, and those open now.
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    open: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
     held: std::sync::Arc<std::sync::atomic::AtomicBool>,
     links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
@@ -459,24 +469,39 @@ impl Proxy {
         let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let held = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Default::default();
-        let (c, h, l) = (cut.clone(), held.clone(), links.clone());
+        let accepted: std::sync::Arc<std::sync::atomic::AtomicUsize> = Default::default();
+        let open: std::sync::Arc<std::sync::atomic::AtomicUsize> = Default::default();
+        let (c, h, l, a, o) = (cut.clone(), held.clone(), links.clone(), accepted.clone(), open.clone());
         tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
+                a.fetch_add(1, Ordering::SeqCst);
                 if c.load(Ordering::SeqCst) {
                     continue; // dropped: the connection is refused while cut
                 }
-                let held = h.clone();
+                let (held, open) = (h.clone(), o.clone());
+                open.fetch_add(1, Ordering::SeqCst);
                 let link = tokio::spawn(async move {
                     if let Ok(outbound) = tokio::net::TcpStream::connect(target).await {
                         let (from_client, to_client) = inbound.into_split();
                         let (from_server, to_server) = outbound.into_split();
                         tokio::join!(pump(from_client, to_server, held.clone()), pump(from_server, to_client, held));
                     }
+                    open.fetch_sub(1, Ordering::SeqCst);
                 });
                 l.lock().unwrap().push(link.abort_handle());
             }
         });
-        Proxy { port, cut, held, links }
+        Proxy { port, accepted, open, cut, held, links }
+    }
+
+    /// Connections accepted since the proxy started.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Connections open through the proxy now.
+    pub fn open(&self) -> usize {
+        self.open.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Keeps every connection open but passes no byte either way until `restore`.

@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::cache::{Caches, Pace};
@@ -41,6 +42,7 @@ use super::rows::TicketRow;
 use super::tickets::JoinRequest;
 use super::{Result, StoreError};
 use crate::domain::{Event, Notification};
+use crate::tasks::Tasks;
 
 /// Changes waiting for the writer, at most. Past this a request is answered 503 at once rather
 /// than queued without bound.
@@ -147,10 +149,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(pool: PgPool, caches: Arc<Caches>, max_batch: usize) -> Writer {
+    pub(super) fn start(pool: PgPool, caches: Arc<Caches>, max_batch: usize, tasks: &Tasks) -> Writer {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (committed, _) = broadcast::channel(COMMITTED);
-        tokio::spawn(run(pool, caches, rx, max_batch.max(1), committed.clone()));
+        let sent = committed.clone();
+        tasks.spawn_graceful("writer", move |stop| run(pool, caches, rx, max_batch.max(1), sent, stop));
         Writer { tx, committed }
     }
 
@@ -180,16 +183,29 @@ impl Writer {
     }
 }
 
+/// Commits batches until the node stops; then takes no new change (a submit answers that the
+/// writer has stopped) and commits what it was already given before it ends.
 async fn run(
     pool: PgPool,
     caches: Arc<Caches>,
     mut rx: mpsc::Receiver<Message>,
     max_batch: usize,
     committed: broadcast::Sender<Committed>,
+    stop: CancellationToken,
 ) {
     let mut received = Vec::with_capacity(max_batch);
     let mut flushed = Vec::new();
-    while rx.recv_many(&mut received, max_batch).await > 0 {
+    loop {
+        let n = tokio::select! {
+            n = rx.recv_many(&mut received, max_batch) => n,
+            _ = stop.cancelled(), if !rx.is_closed() => {
+                rx.close();
+                continue;
+            }
+        };
+        if n == 0 {
+            break;
+        }
         let mut batch = Vec::with_capacity(received.len());
         for message in received.drain(..) {
             match message {
