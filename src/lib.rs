@@ -9,14 +9,17 @@
 //!   transaction per moment: numbered events, one NOTIFY, one commit, then the answers.
 //! - [`http`]: the REST API of `PROTOCOL.md`: routes, auth extractors, problem+json errors, health,
 //!   `/metrics` and the OpenAPI document with its explorer.
-//! - [`fanout`]: one hub per live queue, fed by PostgreSQL NOTIFY and a safety-net poll; each
-//!   event applied in seq order and broadcast, serialized once per audience.
+//! - [`fanout`]: one hub per live queue, fed by this node's commits, PostgreSQL NOTIFY, Redis
+//!   pub/sub and a safety-net poll; each event applied once, in seq order, and broadcast,
+//!   serialized once per audience.
 //! - [`ws`]: the customer, staff and display sockets.
+//! - [`state`] and [`error`]: what handlers and sockets share, and the problem+json error both
+//!   answer with.
 //! - [`webhooks`]: the sender that drains the webhook outbox the writer fills, with signed,
 //!   retried requests.
 //! - [`tasks`]: the one owner of a node's background tasks, and how they stop.
 //! - [`startup`]: wires the store and the HTTP server into an [`startup::Application`].
-//! - [`config`]: settings from flags and the environment.
+//! - [`config`]: settings from flags and the environment; [`demo`]: the demo tenant.
 //! - [`secret`]: tokens, hashes and passwords.
 
 pub mod config;

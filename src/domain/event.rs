@@ -4,6 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use std::borrow::Cow;
+
+use super::fsm::Special;
 use super::ticket::Ticket;
 
 /// PostgreSQL refuses NOTIFY payloads of 8000 bytes or more; stay well under.
@@ -22,7 +25,7 @@ pub const MAX_NOTIFY_PAYLOAD: usize = 7000;
 pub struct Event {
     pub seq: i64,
     pub queue_id: Uuid,
-    pub kind: String,
+    pub kind: EventKind,
     pub ticket: Option<Ticket>,
     pub actor: String,
     pub at: DateTime<Utc>,
@@ -37,26 +40,62 @@ pub struct Event {
     pub queue: Option<serde_json::Value>,
 }
 
-/// The kinds of event, named as the protocol names them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The kinds of event, named as the protocol names them. On the wire (JSON, NOTIFY, Redis, the
+/// `queue_events.kind` column) each is its string: `ticket.joined`, `ticket.called`, ….
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EventKind {
     Joined,
-    /// `ticket.<transition name>`, e.g. `ticket.called`.
-    Transition(String),
+    /// `ticket.<transition in the past tense>`, e.g. `ticket.called`: the word after `ticket.`.
+    Transitioned(String),
     TransferredIn,
     TransferredOut,
     QueueUpdated,
 }
 
 impl EventKind {
-    pub fn name(&self) -> String {
+    const TICKET: &'static str = "ticket.";
+    const JOINED: &'static str = "ticket.joined";
+    const TRANSFERRED_IN: &'static str = "ticket.transferred_in";
+    const TRANSFERRED_OUT: &'static str = "ticket.transferred_out";
+    const QUEUE_UPDATED: &'static str = "queue.updated";
+
+    /// The event of a ticket taking transition `name`.
+    pub fn transition(name: &str) -> EventKind {
+        EventKind::Transitioned(past_tense(name))
+    }
+
+    /// Whether this is the event of the special transition `special` (a call, a recall, a start).
+    pub fn is(&self, special: Special) -> bool {
+        matches!(self, EventKind::Transitioned(word) if *word == past_tense(special.name()))
+    }
+
+    /// The kind as the wire names it.
+    pub fn name(&self) -> Cow<'static, str> {
         match self {
-            EventKind::Joined => "ticket.joined".into(),
-            EventKind::Transition(t) => format!("ticket.{}", past_tense(t)),
-            EventKind::TransferredIn => "ticket.transferred_in".into(),
-            EventKind::TransferredOut => "ticket.transferred_out".into(),
-            EventKind::QueueUpdated => "queue.updated".into(),
+            EventKind::Joined => Cow::Borrowed(Self::JOINED),
+            EventKind::Transitioned(word) => Cow::Owned(format!("{}{word}", Self::TICKET)),
+            EventKind::TransferredIn => Cow::Borrowed(Self::TRANSFERRED_IN),
+            EventKind::TransferredOut => Cow::Borrowed(Self::TRANSFERRED_OUT),
+            EventKind::QueueUpdated => Cow::Borrowed(Self::QUEUE_UPDATED),
         }
+    }
+
+    /// A kind as the wire names it; None for anything else.
+    pub fn parse(name: &str) -> Option<EventKind> {
+        Some(match name {
+            Self::JOINED => EventKind::Joined,
+            Self::TRANSFERRED_IN => EventKind::TransferredIn,
+            Self::TRANSFERRED_OUT => EventKind::TransferredOut,
+            Self::QUEUE_UPDATED => EventKind::QueueUpdated,
+            other => {
+                let word = other.strip_prefix(Self::TICKET)?;
+                let valid = !word.is_empty() && word.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'));
+                if !valid {
+                    return None;
+                }
+                EventKind::Transitioned(word.to_owned())
+            }
+        })
     }
 }
 
@@ -70,6 +109,39 @@ fn past_tense(transition: &str) -> String {
         t => format!("{t}ed"),
     }
 }
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = <Cow<'de, str>>::deserialize(deserializer)?;
+        EventKind::parse(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown event kind `{name}`")))
+    }
+}
+
+impl utoipa::PartialSchema for EventKind {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "`ticket.joined`, `ticket.<transition in the past tense>` (e.g. `ticket.called`), \
+                 `ticket.transferred_in`, `ticket.transferred_out` or `queue.updated`",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EventKind {}
 
 /// A committed range of one queue's events: `first..=last`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,7 +208,7 @@ mod tests {
         Event {
             seq,
             queue_id,
-            kind: EventKind::QueueUpdated.name(),
+            kind: EventKind::QueueUpdated,
             ticket: None,
             actor: "system".into(),
             at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
@@ -148,15 +220,37 @@ mod tests {
 
     #[test]
     fn event_kinds_read_as_facts() {
-        assert_eq!(EventKind::Transition("call".into()).name(), "ticket.called");
-        assert_eq!(EventKind::Transition("recall".into()).name(), "ticket.recalled");
-        assert_eq!(EventKind::Transition("start".into()).name(), "ticket.started");
-        assert_eq!(EventKind::Transition("complete".into()).name(), "ticket.completed");
-        assert_eq!(EventKind::Transition("no_show".into()).name(), "ticket.no_show");
-        assert_eq!(EventKind::Transition("requeue".into()).name(), "ticket.requeued");
-        assert_eq!(EventKind::Transition("cancel".into()).name(), "ticket.cancelled");
-        assert_eq!(EventKind::Transition("finish".into()).name(), "ticket.finished");
+        assert_eq!(EventKind::transition("call").name(), "ticket.called");
+        assert_eq!(EventKind::transition("recall").name(), "ticket.recalled");
+        assert_eq!(EventKind::transition("start").name(), "ticket.started");
+        assert_eq!(EventKind::transition("complete").name(), "ticket.completed");
+        assert_eq!(EventKind::transition("no_show").name(), "ticket.no_show");
+        assert_eq!(EventKind::transition("requeue").name(), "ticket.requeued");
+        assert_eq!(EventKind::transition("cancel").name(), "ticket.cancelled");
+        assert_eq!(EventKind::transition("finish").name(), "ticket.finished");
         assert_eq!(EventKind::Joined.name(), "ticket.joined");
+    }
+
+    #[test]
+    fn every_kind_reads_back_from_its_name_and_only_event_names_are_kinds() {
+        for kind in [
+            EventKind::Joined,
+            EventKind::transition("call"),
+            EventKind::transition("mark_ready"),
+            EventKind::TransferredIn,
+            EventKind::TransferredOut,
+            EventKind::QueueUpdated,
+        ] {
+            assert_eq!(EventKind::parse(&kind.name()), Some(kind.clone()));
+            let json = serde_json::to_string(&kind).unwrap();
+            assert_eq!(serde_json::from_str::<EventKind>(&json).unwrap(), kind);
+        }
+        assert!(EventKind::transition("call").is(Special::Call));
+        assert!(!EventKind::transition("recall").is(Special::Call));
+        for wrong in ["", "ticket.", "queue.joined", "ticket.Called", "ticket.a b", "called"] {
+            assert_eq!(EventKind::parse(wrong), None, "{wrong}");
+        }
+        assert!(serde_json::from_str::<EventKind>("\"ticket.\"").is_err());
     }
 
     #[test]
@@ -202,7 +296,7 @@ mod props {
         Event {
             seq,
             queue_id: Uuid::from_u128(u128::from(queue) + 1),
-            kind: EventKind::QueueUpdated.name(),
+            kind: EventKind::QueueUpdated,
             ticket: None,
             actor: "staff:someone".into(),
             at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),

@@ -2,9 +2,14 @@
 //!
 //! A ticket type's machine is validated once when it is saved and parsed into an [`Fsm`]; the
 //! write path then asks it which states a transition may start from and where it leads. Tickets
-//! in the `init` state are in line. Three transition names mean something to the server:
-//! `call` (what call-next applies, so it must leave `init`), `recall` (re-announces a call) and
-//! `start` (service begins). Entering a state with no way out finishes the ticket.
+//! in the `init` state are in line. Three transition names mean something to the server (see
+//! [`Special`]): `call` (what call-next applies, so it must leave `init`), `recall` (re-announces
+//! a call) and `start` (service begins). Entering a state with no way out finishes the ticket.
+//!
+//! States that mean something to counts, estimates and reports are named by **roles** rather
+//! than by name (`"roles": {"absent": "no_show", "abandoned": "cancelled", "expired": "expired"}`),
+//! so a machine whose absent state is called `missed` is counted right. A machine saved without
+//! roles gets each role whose conventional state name it has.
 
 use std::collections::BTreeSet;
 
@@ -23,6 +28,63 @@ pub struct Fsm {
     init: String,
     states: Vec<String>,
     transitions: Vec<Transition>,
+    roles: Roles,
+}
+
+/// The transitions whose names the server gives a meaning to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    /// What call-next applies: leaves the line for a counter.
+    Call,
+    /// Calls the same person again.
+    Recall,
+    /// Service begins.
+    Start,
+}
+
+impl Special {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Special::Call => "call",
+            Special::Recall => "recall",
+            Special::Start => "start",
+        }
+    }
+
+    pub fn of(transition: &str) -> Option<Special> {
+        [Special::Call, Special::Recall, Special::Start].into_iter().find(|s| s.name() == transition)
+    }
+}
+
+/// The states that counts, estimates and reports look for, each optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roles {
+    /// Called but did not come (counted as a no-show; holds no counter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub absent: Option<String>,
+    /// Left the line (counted as cancelled; abandoned when never called).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abandoned: Option<String>,
+    /// Waited past the queue's time limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expired: Option<String>,
+}
+
+impl Roles {
+    /// `(role, state)` for each role given.
+    fn given(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [("absent", &self.absent), ("abandoned", &self.abandoned), ("expired", &self.expired)]
+            .into_iter()
+            .filter_map(|(role, state)| state.as_deref().map(|s| (role, s)))
+    }
+
+    /// Each role whose conventional state name the machine has (other than its init state, so
+    /// a machine saved before roles existed always still parses).
+    fn conventional(states: &BTreeSet<&str>, init: &str) -> Roles {
+        let named = |s: &str| (states.contains(s) && s != init).then(|| s.to_owned());
+        Roles { absent: named("no_show"), abandoned: named("cancelled"), expired: named("expired") }
+    }
 }
 
 /// One named transition: from any of `from` to `to`.
@@ -50,6 +112,8 @@ struct RawFsm {
     init: String,
     states: Vec<String>,
     transitions: Vec<RawTransition>,
+    #[serde(default)]
+    roles: Option<Roles>,
 }
 
 #[derive(Deserialize)]
@@ -126,8 +190,25 @@ impl Fsm {
             transitions.push(Transition { name: t.name, from, to: t.to });
         }
 
-        let fsm = Fsm { init: raw.init, states: raw.states, transitions };
-        match fsm.transition("call") {
+        let roles = match raw.roles {
+            Some(roles) => roles,
+            None => Roles::conventional(&states, &raw.init),
+        };
+        let mut taken = BTreeSet::new();
+        for (role, state) in roles.given() {
+            if !states.contains(state) {
+                return invalid(format!("role `{role}` names unknown state `{state}`"));
+            }
+            if state == raw.init {
+                return invalid(format!("role `{role}` cannot be the init state `{state}`: tickets in it are in line"));
+            }
+            if !taken.insert(state) {
+                return invalid(format!("state `{state}` has two roles"));
+            }
+        }
+
+        let fsm = Fsm { init: raw.init, states: raw.states, transitions, roles };
+        match fsm.transition(Special::Call.name()) {
             Some(call) if call.from.contains(&fsm.init) && call.to != fsm.init => Ok(fsm),
             _ => invalid(format!(
                 "a machine needs a `call` transition out of its init state `{}` (call-next applies it)",
@@ -151,6 +232,20 @@ impl Fsm {
         &self.states
     }
 
+    pub fn roles(&self) -> &Roles {
+        &self.roles
+    }
+
+    /// The states with no way out, in the machine's order.
+    pub fn final_states(&self) -> Vec<&str> {
+        self.states.iter().map(String::as_str).filter(|s| self.is_terminal(s)).collect()
+    }
+
+    /// The state a special transition leads to, when the machine has it.
+    pub fn leads_to(&self, special: Special) -> Option<&str> {
+        self.transition(special.name()).map(|t| t.to.as_str())
+    }
+
     pub fn transition(&self, name: &str) -> Option<&Transition> {
         self.transitions.iter().find(|t| t.name == name)
     }
@@ -168,12 +263,13 @@ impl Fsm {
         !self.transitions.iter().any(|t| t.from.iter().any(|s| s == state))
     }
 
-    /// The machine in the form clients send.
+    /// The machine in the form clients send, with its roles.
     pub fn to_json(&self) -> Value {
         serde_json::json!({
             "init": self.init,
             "states": self.states,
             "transitions": self.transitions,
+            "roles": self.roles,
         })
     }
 }
@@ -202,6 +298,50 @@ mod tests {
 
     fn refused(v: Value) -> String {
         Fsm::parse(&v).unwrap_err().to_string()
+    }
+
+    fn pharmacy(roles: Option<Value>) -> Value {
+        let mut doc = json!({
+            "init": "received",
+            "states": ["received", "in_progress", "ready", "completed", "missed", "withdrawn"],
+            "transitions": [
+                {"name": "call", "from": "received", "to": "in_progress"},
+                {"name": "ready", "from": "in_progress", "to": "ready"},
+                {"name": "complete", "from": "ready", "to": "completed"},
+                {"name": "miss", "from": "ready", "to": "missed"},
+                {"name": "withdraw", "from": ["received", "in_progress"], "to": "withdrawn"}
+            ]
+        });
+        if let Some(roles) = roles {
+            doc["roles"] = roles;
+        }
+        doc
+    }
+
+    #[test]
+    fn the_default_type_names_its_absent_and_abandoned_states_by_role() {
+        let fsm = Fsm::default_type();
+        assert_eq!(fsm.roles().absent.as_deref(), Some("no_show"));
+        assert_eq!(fsm.roles().abandoned.as_deref(), Some("cancelled"));
+        assert_eq!(fsm.roles().expired, None);
+        assert_eq!(fsm.final_states(), ["completed", "cancelled"]);
+        assert_eq!(fsm.leads_to(Special::Call), Some("called"));
+        assert_eq!(fsm.to_json()["roles"], json!({"absent": "no_show", "abandoned": "cancelled"}));
+    }
+
+    #[test]
+    fn a_custom_type_names_its_own_absent_state_and_roles_are_checked() {
+        let fsm = Fsm::parse(&pharmacy(Some(json!({"absent": "missed", "abandoned": "withdrawn"})))).unwrap();
+        assert_eq!(fsm.roles().absent.as_deref(), Some("missed"));
+        assert_eq!(Fsm::parse(&fsm.to_json()).unwrap(), fsm);
+        // Without roles, none of its states has a conventional name: no role.
+        assert_eq!(Fsm::parse(&pharmacy(None)).unwrap().roles(), &Roles::default());
+
+        assert!(refused(pharmacy(Some(json!({"absent": "gone"}))))
+            .contains("role `absent` names unknown state `gone`"));
+        assert!(refused(pharmacy(Some(json!({"absent": "received"})))).contains("cannot be the init state"));
+        assert!(refused(pharmacy(Some(json!({"absent": "missed", "expired": "missed"})))).contains("two roles"));
+        assert!(refused(pharmacy(Some(json!({"late": "missed"})))).contains("unknown field"));
     }
 
     #[test]

@@ -5,14 +5,16 @@ pub mod estimate;
 pub mod event;
 pub mod fsm;
 pub mod line;
+pub mod message;
 pub mod queue;
 pub mod ticket;
 pub mod view;
 
 pub use estimate::{CallHistory, Estimate};
 pub use event::{Event, EventKind, Notification};
-pub use fsm::{Fsm, FsmError};
+pub use fsm::{Fsm, FsmError, Roles, Special};
 pub use line::Line;
+pub use message::{Announce, ServerMessage};
 pub use queue::{JoinRefusal, QueueStatus};
 pub use ticket::Ticket;
 pub use view::{Board, QueueView};

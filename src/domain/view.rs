@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::estimate::{CallHistory, Estimate};
 use super::line::Line;
-use super::{Event, Ticket};
+use super::{Event, EventKind, Roles, Special, Ticket};
 
 /// Calls remembered for the estimate.
 const CALLS_KEPT: usize = 21;
@@ -42,6 +42,8 @@ pub struct QueueView {
     prior_secs: f64,
     /// Idle open counters, as of the last event.
     free: u32,
+    /// The ticket type's absent state (its role), if it has one.
+    absent: Option<String>,
 }
 
 /// What the display board shows: numbers and counters, never names or phone numbers.
@@ -70,8 +72,10 @@ impl QueueView {
         tickets: Vec<(Ticket, i64)>,
         calls: Vec<(DateTime<Utc>, Option<String>)>,
         prior_secs: f64,
+        roles: Roles,
     ) -> Self {
         let mut view = QueueView {
+            absent: roles.absent,
             seq,
             queue,
             tickets: HashMap::with_capacity(tickets.len()),
@@ -111,19 +115,19 @@ impl QueueView {
         }
         let Some(ticket) = &event.ticket else { return };
         let id = ticket.id;
-        match event.kind.as_str() {
-            "ticket.transferred_out" => {
+        match &event.kind {
+            EventKind::TransferredOut => {
                 self.line.remove(id);
                 self.active.remove(&id);
                 self.tickets.remove(&id);
                 self.free = self.free_desks();
                 return;
             }
-            "ticket.joined" | "ticket.transferred_in" => {
+            EventKind::Joined | EventKind::TransferredIn => {
                 self.tickets.insert(id, Tracked { ticket: ticket.clone(), line_seq: event.seq });
             }
             kind => {
-                if kind == "ticket.called" {
+                if kind.is(Special::Call) {
                     self.record_call(event.at, ticket.counter.clone());
                 }
                 let line_seq = self.tickets.get(&id).map_or(event.seq, |t| t.line_seq);
@@ -144,7 +148,7 @@ impl QueueView {
             self.active.remove(&id);
         }
         // A join neither opens nor frees a desk.
-        if event.kind != "ticket.joined" {
+        if event.kind != EventKind::Joined {
             self.free = self.free_desks();
         }
     }
@@ -165,11 +169,17 @@ impl QueueView {
             .active
             .iter()
             .filter_map(|id| self.tickets.get(id))
-            .filter(|t| t.ticket.status != "no_show")
+            .filter(|t| !self.is_absent(&t.ticket))
             .filter_map(|t| t.ticket.counter.as_deref())
             .filter(|c| open.contains(c))
             .collect();
         (open.len() - busy.len()) as u32
+    }
+
+    /// Whether a ticket is in its type's absent state (called, did not come): it holds no counter
+    /// and is not shown as being served.
+    fn is_absent(&self, ticket: &Ticket) -> bool {
+        self.absent.as_deref() == Some(ticket.status.as_str())
     }
 
     fn estimate(&self, position: u32) -> Estimate {
@@ -220,7 +230,7 @@ impl QueueView {
         let now_serving = self
             .active()
             .into_iter()
-            .filter(|t| t.called_at.is_some() && t.status != "no_show")
+            .filter(|t| t.called_at.is_some() && !self.is_absent(t))
             .take(NOW_SERVING)
             .map(|t| Serving { number: t.number, counter: t.counter, called_at: t.called_at })
             .collect();
@@ -272,7 +282,7 @@ mod tests {
         Event {
             seq,
             queue_id: Uuid::nil(),
-            kind: kind.name(),
+            kind,
             ticket: Some(t),
             actor: "test".into(),
             at: DateTime::from_timestamp(1_700_000_000 + seq * 60, 0).unwrap(),
@@ -282,8 +292,34 @@ mod tests {
         }
     }
 
+    fn view_with(absent: &str) -> QueueView {
+        let roles = Roles { absent: Some(absent.into()), ..Roles::default() };
+        QueueView::new(0, serde_json::json!({"name": "Main"}), vec![], vec![], 120.0, roles)
+    }
+
     fn view() -> QueueView {
-        QueueView::new(0, serde_json::json!({"name": "Main"}), vec![], vec![], 120.0)
+        view_with("no_show")
+    }
+
+    #[test]
+    fn a_custom_types_absent_state_frees_its_desk_and_leaves_the_board() {
+        // A type whose absent state is `missed`: a ticket in it holds no desk; one in `no_show`
+        // (an ordinary state of this type) still does.
+        for (absent, status, freed) in [("missed", "missed", true), ("missed", "no_show", false)] {
+            let mut v = view_with(absent);
+            v.apply(&event(1, EventKind::Joined, ticket(1, Some(1))));
+            v.apply(&event(2, EventKind::Joined, ticket(2, Some(1))));
+            let mut called = ticket(1, None);
+            called.counter = Some("4".into());
+            called.called_at = Some(DateTime::from_timestamp(1_700_000_240, 0).unwrap());
+            v.apply(&event(3, EventKind::transition("call"), called.clone()));
+            assert!(v.ticket(Uuid::from_u128(2)).unwrap().eta_seconds.unwrap() > 0);
+
+            called.status = status.into();
+            v.apply(&event(4, EventKind::transition("miss"), called));
+            assert_eq!(v.ticket(Uuid::from_u128(2)).unwrap().eta_seconds == Some(0), freed, "{status}");
+            assert_eq!(v.board().now_serving.is_empty(), freed, "{status}");
+        }
     }
 
     #[test]
@@ -296,7 +332,7 @@ mod tests {
         let mut called = ticket(1, None);
         called.counter = Some("4".into());
         called.called_at = Some(DateTime::from_timestamp(1_700_000_240, 0).unwrap());
-        v.apply(&event(4, EventKind::Transition("call".into()), called.clone()));
+        v.apply(&event(4, EventKind::transition("call"), called.clone()));
         assert_eq!(v.ticket(Uuid::from_u128(3)).unwrap().position, Some(2));
         assert_eq!(v.ticket(Uuid::from_u128(1)).unwrap().position, None);
         assert_eq!(v.seq(), 4);
@@ -315,13 +351,13 @@ mod tests {
         assert!(v.ticket(Uuid::from_u128(2)).unwrap().eta_seconds.unwrap() > 0);
         let mut absent = called.clone();
         absent.status = "no_show".into();
-        v.apply(&event(5, EventKind::Transition("no_show".into()), absent));
+        v.apply(&event(5, EventKind::transition("no_show"), absent));
         // Desk 4 is free now: the next in line is called at once.
         assert_eq!(v.ticket(Uuid::from_u128(2)).unwrap().eta_seconds, Some(0));
         assert!(v.ticket(Uuid::from_u128(3)).unwrap().eta_seconds.unwrap() > 0);
 
         // Requeued: back to its original place at the front.
-        v.apply(&event(6, EventKind::Transition("requeue".into()), ticket(1, Some(1))));
+        v.apply(&event(6, EventKind::transition("requeue"), ticket(1, Some(1))));
         assert_eq!(v.ticket(Uuid::from_u128(1)).unwrap().position, Some(1));
         assert_eq!(v.ticket(Uuid::from_u128(2)).unwrap().position, Some(2));
         assert_eq!(v.waiting().len(), 3);
@@ -336,11 +372,11 @@ mod tests {
         let mut called = ticket(1, None);
         called.counter = Some("1".into());
         called.called_at = Some(DateTime::from_timestamp(1_700_200_000, 0).unwrap());
-        v.apply(&event(2_001, EventKind::Transition("call".into()), called));
+        v.apply(&event(2_001, EventKind::transition("call"), called));
         assert_eq!(v.active().len(), 1);
         let board = v.board();
         assert_eq!((board.waiting, board.next.len(), board.now_serving.len()), (1_999, 5, 1));
-        v.apply(&event(2_002, EventKind::Transition("requeue".into()), ticket(1, Some(1))));
+        v.apply(&event(2_002, EventKind::transition("requeue"), ticket(1, Some(1))));
         assert!(v.active().is_empty());
         assert_eq!(v.ticket(Uuid::from_u128(1)).unwrap().position, Some(1));
     }
@@ -352,7 +388,7 @@ mod tests {
         v.apply(&event(2, EventKind::Joined, ticket(2, Some(2))));
         let mut done = ticket(1, None);
         done.finished_at = Some(DateTime::from_timestamp(1_700_000_500, 0).unwrap());
-        v.apply(&event(3, EventKind::Transition("cancel".into()), done));
+        v.apply(&event(3, EventKind::transition("cancel"), done));
         v.apply(&event(4, EventKind::TransferredOut, ticket(2, None)));
         assert!(v.ticket(Uuid::from_u128(1)).is_none() && v.ticket(Uuid::from_u128(2)).is_none());
         assert!(v.waiting().is_empty() && v.active().is_empty());

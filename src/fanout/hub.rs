@@ -6,11 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytestring::ByteString;
-use serde_json::json;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::domain::{Event, QueueView, Ticket};
+use crate::domain::{Announce, Event, QueueView, ServerMessage, Special, Ticket};
 use crate::store::{Snapshot, Store};
 
 /// Frames a receiver may fall behind by before it lags. A lagging receiver gets a fresh snapshot
@@ -68,30 +67,25 @@ pub struct Hub {
     clients: AtomicUsize,
 }
 
-fn text(value: &serde_json::Value) -> ByteString {
-    ByteString::from(value.to_string())
+fn text(message: ServerMessage<'_>) -> ByteString {
+    ByteString::from(message.to_text())
 }
 
 fn display_frame(view: &QueueView) -> ByteString {
-    text(&board(view))
+    text(ServerMessage::Display { board: &view.board(), announce: None })
 }
 
-fn board(view: &QueueView) -> serde_json::Value {
-    let mut board = serde_json::to_value(view.board()).unwrap_or_default();
-    board["type"] = "display".into();
-    board
-}
-
-/// The board after `event`: after a call or a recall it also names who to announce, so a
-/// screen chimes again for a recall, which changes nothing else on the board.
+/// The board after `event`, plain and as sent with the event: after a call or a recall it also
+/// names who to announce, so a screen chimes again for a recall, which changes nothing else on
+/// the board.
 fn display_after(view: &QueueView, event: &Event) -> (ByteString, ByteString) {
-    let recall = event.kind == "ticket.recalled";
-    let called = event.ticket.as_ref().filter(|_| recall || event.kind == "ticket.called");
-    let mut board = board(view);
-    let plain = text(&board);
+    let recall = event.kind.is(Special::Recall);
+    let called = event.ticket.as_ref().filter(|_| recall || event.kind.is(Special::Call));
+    let board = view.board();
+    let plain = text(ServerMessage::Display { board: &board, announce: None });
     let Some(t) = called else { return (plain.clone(), plain) };
-    board["announce"] = json!({"number": t.number, "counter": t.counter, "recall": recall});
-    (plain, text(&board))
+    let announce = Announce { number: &t.number, counter: t.counter.as_deref(), recall };
+    (plain, text(ServerMessage::Display { board: &board, announce: Some(announce) }))
 }
 
 impl Hub {
@@ -106,7 +100,7 @@ impl Hub {
             })
             .collect();
         let queue = serde_json::to_value(&snap.queue).unwrap_or_default();
-        let view = QueueView::new(snap.seq, queue, tickets, snap.calls, prior);
+        let view = QueueView::new(snap.seq, queue, tickets, snap.calls, prior, snap.roles);
         let display = display_frame(&view);
         let (tx, _) = broadcast::channel(CHANNEL);
         Hub {
@@ -120,7 +114,9 @@ impl Hub {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding the lock leaves a view we cannot trust; poison is not recovered.
+        // Poison is cleared, not propagated: after a panic under the lock (a bug) the view may be
+        // off, but one panic must not take down every socket of the queue. The hub is rebuilt
+        // from the database once its last client leaves.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -141,7 +137,7 @@ impl Hub {
         inner.view.apply(&event);
         let at = event.at;
         let (display, announced) = display_after(&inner.view, &event);
-        let staff = text(&json!({"type": "event", "event": &*event}));
+        let staff = text(ServerMessage::Event { event: &event });
         let frame = Arc::new(Frame { seq: event.seq, event, staff, display: announced });
         inner.display = display;
         if inner.recent.len() == RECENT {
@@ -203,13 +199,14 @@ impl Hub {
     }
 
     fn snapshot_of(view: &QueueView) -> ByteString {
-        text(&json!({
-            "type": "snapshot",
-            "seq": view.seq(),
-            "queue": view.queue(),
-            "waiting": view.waiting(),
-            "active": view.active(),
-        }))
+        let waiting = view.waiting();
+        text(ServerMessage::Snapshot {
+            seq: view.seq(),
+            queue: &view.queue(),
+            waiting_total: waiting.len(),
+            waiting: &waiting,
+            active: &view.active(),
+        })
     }
 
     /// A display socket's start: subscribed, and the board now.

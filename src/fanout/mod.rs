@@ -1,6 +1,8 @@
-//! Live fan-out: one hub per live queue per node, fed by PostgreSQL NOTIFY (and a slow poll of
-//! `queues.last_seq` as the last safety net). Hubs are caches; PostgreSQL is the truth: a hub can
-//! be dropped and rebuilt at any time without losing anything.
+//! Live fan-out: one hub per live queue per node, fed by this node's own commits (`local`),
+//! PostgreSQL NOTIFY (`pg`), Redis pub/sub when configured (`redis`), and a slow poll of
+//! `queues.last_seq` as the last safety net (`poll`). Every feed brings the same numbered events;
+//! a hub applies each once, in seq order, and fills gaps from `queue_events`. Hubs are caches;
+//! PostgreSQL is the truth: a hub can be dropped and rebuilt at any time without losing anything.
 
 pub mod hub;
 mod pg;

@@ -131,6 +131,7 @@ impl Store {
         }
         let mut tx = self.begin(who.tenant_id).await?;
         ensure_queue(&mut tx, queue_id).await?;
+        let roles = self.roles_of(&mut tx, queue_id).await?;
         // A year of a busy queue is a million rows to sort for the percentiles: in memory.
         sqlx::query("SET LOCAL work_mem = '64MB'").execute(&mut *tx).await?;
         // One pass over the queue's tickets of the range (index `tickets_joined`): a row per
@@ -145,9 +146,9 @@ impl Store {
                           AND joined_at < (($3::date + 1)::timestamp AT TIME ZONE $4)) \
              SELECT CASE WHEN GROUPING(day) = 0 THEN day END AS day, \
                count(*) AS joined, count(service) AS served, \
-               count(*) FILTER (WHERE status = 'no_show') AS no_shows, \
-               count(*) FILTER (WHERE status = 'cancelled') AS cancelled, \
-               count(*) FILTER (WHERE status = 'cancelled' AND called_at IS NULL) AS abandoned, \
+               count(*) FILTER (WHERE status = $5) AS no_shows, \
+               count(*) FILTER (WHERE status = $6) AS cancelled, \
+               count(*) FILTER (WHERE status = $6 AND called_at IS NULL) AS abandoned, \
                avg(wait)::float8 AS wait_mean, \
                percentile_cont(0.9) WITHIN GROUP (ORDER BY wait) AS wait_p90, \
                avg(service) AS service_mean, avg(abs(err)) AS err_mean_abs, avg(err) AS err_bias \
@@ -157,6 +158,9 @@ impl Store {
         .bind(from)
         .bind(to)
         .bind(tz)
+        // The type's absent and abandoned states, whatever their names (none: counted as 0).
+        .bind(roles.absent)
+        .bind(roles.abandoned)
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| match &e {

@@ -85,22 +85,25 @@ impl Caches {
     }
 
     /// A queue's pace if it is fresh, or if it is stale but someone else is already re-reading
-    /// it (so a burst of requests re-reads it once, not once each). `exact` callers (a customer
-    /// reading their ticket) also want a change committed since the last read; joins take a pace
-    /// up to `HISTORY_TTL` old, which keeps a busy queue's joins from re-reading it after every call.
-    pub fn pace(&self, queue: Uuid, exact: bool) -> Option<Arc<Pace>> {
-        let (read_at, changed, pace) = self.paces.get(&queue).map(|e| e.value().clone())?;
+    /// it (so a burst of requests re-reads it once, not once each); otherwise the claim to
+    /// re-read it. `exact` callers (a customer reading their ticket) also want a change committed
+    /// since the last read; joins take a pace up to `HISTORY_TTL` old, which keeps a busy queue's
+    /// joins from re-reading it after every call.
+    pub fn pace(&self, queue: Uuid, exact: bool) -> Result<Arc<Pace>, PaceClaim<'_>> {
+        let claim = || PaceClaim { caches: self, queue };
+        let Some((read_at, changed, pace)) = self.paces.get(&queue).map(|e| e.value().clone()) else {
+            // Never read: everyone reads it (there is no old pace to hand out meanwhile).
+            self.refreshing.insert(queue, ());
+            return Err(claim());
+        };
         if read_at.elapsed() < HISTORY_TTL && !(exact && changed) {
-            return Some(pace);
+            return Ok(pace);
         }
-        // Someone else holds the claim: use the old pace. None: ours to re-read, and
-        // `remember_pace` (or a failed read) ends the claim.
-        self.refreshing.insert(queue, ()).map(|()| pace)
-    }
-
-    pub fn remember_pace(&self, queue: Uuid, pace: Arc<Pace>) {
-        self.paces.insert(queue, (Instant::now(), false, pace));
-        self.refreshing.remove(&queue);
+        match self.refreshing.insert(queue, ()) {
+            // Someone else holds the claim: use the old pace.
+            Some(()) => Ok(pace),
+            None => Err(claim()),
+        }
     }
 
     /// Marks a queue's pace out of date (a call or a finish changed it).
@@ -108,5 +111,26 @@ impl Caches {
         if let Some(mut e) = self.paces.get_mut(&queue) {
             e.value_mut().1 = true;
         }
+    }
+}
+
+/// The claim to re-read a queue's pace: whoever holds it reads, the others use the old pace
+/// meanwhile. Released when dropped, whether the read succeeded ([`PaceClaim::fulfil`]) or not.
+pub struct PaceClaim<'a> {
+    caches: &'a Caches,
+    queue: Uuid,
+}
+
+impl PaceClaim<'_> {
+    /// Stores the pace just read.
+    pub fn fulfil(self, pace: Arc<Pace>) -> Arc<Pace> {
+        self.caches.paces.insert(self.queue, (Instant::now(), false, pace.clone()));
+        pace
+    }
+}
+
+impl Drop for PaceClaim<'_> {
+    fn drop(&mut self) {
+        self.caches.refreshing.remove(&self.queue);
     }
 }

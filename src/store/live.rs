@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::queues::Queue;
+use super::queues::{ticket_rules, Queue};
 use super::rows::{ticket_cols, TicketRow};
 use super::tickets::{ensure_queue, EventRow};
 use super::{Identity, Result, Store, StoreError};
-use crate::domain::Event;
+use crate::domain::{Event, Roles};
 use crate::secret;
 
 /// A queue at one seq: the queue, its line and its active tickets.
@@ -23,6 +23,8 @@ pub struct Snapshot {
     pub calls: Vec<(DateTime<Utc>, Option<String>)>,
     /// The configured service time, if any.
     pub service_seconds: Option<f64>,
+    /// The special states of the queue's ticket type.
+    pub roles: Roles,
 }
 
 #[derive(sqlx::FromRow)]
@@ -45,6 +47,8 @@ impl Store {
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         super::set_tenant(&mut tx, tenant).await?;
         let queue: Queue = super::queues::fetch_queue(&mut tx, queue).await?.ok_or(StoreError::NotFound)?;
+        let meta = self.queue_meta(queue.id).await?.ok_or(StoreError::NotFound)?;
+        let roles = ticket_rules(&mut tx, &self.caches, meta.ticket_type_id).await?.fsm.roles().clone();
         let rows: Vec<SnapRow> = sqlx::query_as(concat!(
             "SELECT t.line_seq, ",
             ticket_cols!(),
@@ -66,6 +70,7 @@ impl Store {
             tickets: rows.into_iter().map(|r| (r.row, r.line_seq)).collect(),
             calls,
             service_seconds,
+            roles,
             queue,
         })
     }

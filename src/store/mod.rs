@@ -16,6 +16,7 @@ mod rows;
 mod search;
 mod stats;
 mod tickets;
+mod types;
 mod webhooks;
 pub mod writer;
 

@@ -12,7 +12,7 @@ use super::cache::{Caches, Pace, QueueMeta, TicketRules};
 use super::writer::{Change, Outcome};
 use super::{unique_violation, Conflict, Identity, Result, Store, StoreError};
 use crate::domain::queue::{valid_prefix, valid_slug};
-use crate::domain::{CallHistory, Fsm, QueueStatus};
+use crate::domain::{CallHistory, Fsm, QueueStatus, Roles};
 use crate::secret;
 
 /// The service time assumed for a queue with no history yet, unless its settings say otherwise.
@@ -33,7 +33,7 @@ pub struct Queue {
     pub name: String,
     pub prefix: String,
     pub capacity: Option<i32>,
-    pub status: String,
+    pub status: QueueStatus,
     pub ticket_type: String,
     pub waiting: i32,
     pub last_seq: i64,
@@ -60,15 +60,53 @@ macro_rules! concat_queue_select {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[schema(example = json!({
     "id": "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b", "name": "Main desk", "status": "open", "waiting": 12,
-    "eta_new_seconds": 1980, "eta_new_p90_seconds": 2700
+    "eta_new_seconds": 1980, "eta_new_p90_seconds": 2700,
+    "ticket_type": {"code": "default", "init": "waiting",
+        "states": ["waiting", "called", "serving", "completed", "cancelled", "no_show"],
+        "final": ["completed", "cancelled"], "roles": {"absent": "no_show", "abandoned": "cancelled"}}
 }))]
 pub struct QueueSummary {
     pub id: Uuid,
     pub name: String,
-    pub status: String,
+    pub status: QueueStatus,
     pub waiting: i32,
     pub eta_new_seconds: i64,
     pub eta_new_p90_seconds: i64,
+    /// What a customer page needs of the queue's ticket type to word a ticket's state.
+    pub ticket_type: TypeSummary,
+}
+
+/// A ticket type as customers' pages see it: its states, which of them end a ticket, and the
+/// roles of its special states.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "code": "default", "init": "waiting",
+    "states": ["waiting", "called", "serving", "completed", "cancelled", "no_show"],
+    "final": ["completed", "cancelled"], "roles": {"absent": "no_show", "abandoned": "cancelled"}
+}))]
+pub struct TypeSummary {
+    pub code: String,
+    /// Tickets in this state are in line.
+    pub init: String,
+    pub states: Vec<String>,
+    /// States with no way out: the ticket has ended.
+    #[serde(rename = "final")]
+    pub final_states: Vec<String>,
+    #[schema(value_type = Object)]
+    pub roles: Roles,
+}
+
+impl TypeSummary {
+    fn of(rules: &TicketRules) -> TypeSummary {
+        let fsm = &rules.fsm;
+        TypeSummary {
+            code: rules.code.clone(),
+            init: fsm.init().to_owned(),
+            states: fsm.states().to_vec(),
+            final_states: fsm.final_states().into_iter().map(str::to_owned).collect(),
+            roles: fsm.roles().clone(),
+        }
+    }
 }
 
 /// A new queue.
@@ -210,16 +248,25 @@ impl Store {
     pub async fn queue_summary(&self, id: Uuid) -> Result<QueueSummary> {
         let meta = self.queue_meta(id).await?.ok_or(StoreError::NotFound)?;
         let mut tx = self.begin(meta.tenant_id).await?;
-        let row: Option<(String, String, i32)> =
+        let row: Option<(String, QueueStatus, i32)> =
             sqlx::query_as("SELECT name, status, waiting FROM queues WHERE id = $1 AND deleted_at IS NULL")
                 .bind(id)
                 .fetch_optional(&mut *tx)
                 .await?;
         let (name, status, waiting) = row.ok_or(StoreError::NotFound)?;
         let pace = self.pace_in(&mut tx, id).await?;
+        let rules = ticket_rules(&mut tx, &self.caches, meta.ticket_type_id).await?;
         tx.commit().await?;
         let eta = pace.estimate(waiting as u32 + 1);
-        Ok(QueueSummary { id, name, status, waiting, eta_new_seconds: eta.p50, eta_new_p90_seconds: eta.p90 })
+        Ok(QueueSummary {
+            id,
+            name,
+            status,
+            waiting,
+            eta_new_seconds: eta.p50,
+            eta_new_p90_seconds: eta.p90,
+            ticket_type: TypeSummary::of(&rules),
+        })
     }
 
     /// Opens, pauses or closes a queue, or renames it: an event like any other change.
@@ -246,12 +293,13 @@ impl Store {
         // `waiting` is re-read on the row a concurrent writer commits (read committed re-checks
         // the updated row), so a join that lands meanwhile keeps the queue.
         let deleted: Option<i32> = sqlx::query_scalar(
-            "UPDATE queues SET deleted_at = now(), status = 'closed', updated_at = now() \
+            "UPDATE queues SET deleted_at = now(), status = $2, updated_at = now() \
              WHERE id = $1 AND deleted_at IS NULL AND waiting = 0 \
                AND NOT EXISTS (SELECT 1 FROM tickets WHERE queue_id = $1 AND finished_at IS NULL) \
              RETURNING 1",
         )
         .bind(id)
+        .bind(QueueStatus::Closed)
         .fetch_optional(&mut *tx)
         .await?;
         if deleted.is_none() {
@@ -337,11 +385,17 @@ impl Store {
     /// The ticket types of the user's tenant.
     pub async fn list_ticket_types(&self, who: &Identity) -> Result<Vec<TicketType>> {
         let mut tx = self.begin(who.tenant_id).await?;
-        let types =
+        let mut types: Vec<TicketType> =
             sqlx::query_as("SELECT id, code, name, fsm, fields_schema, created_at FROM ticket_types ORDER BY code")
                 .fetch_all(&mut *tx)
                 .await?;
         tx.commit().await?;
+        // Types saved before roles existed get theirs as the write path reads them.
+        for t in &mut types {
+            if let Ok(fsm) = Fsm::parse(&t.fsm) {
+                t.fsm = fsm.to_json();
+            }
+        }
         Ok(types)
     }
 
@@ -370,21 +424,20 @@ impl Store {
     /// The pace of a queue for estimates, cached for a couple of seconds.
     pub(super) async fn pace_in(&self, conn: &mut PgConnection, queue: Uuid) -> Result<Arc<Pace>> {
         match self.caches.pace(queue, true) {
-            Some(pace) => Ok(pace),
-            None => self.load_pace(conn, queue).await,
+            Ok(pace) => Ok(pace),
+            Err(claim) => Ok(claim.fulfil(self.read_pace(conn, queue).await?)),
         }
     }
 
-    /// Reads a queue's pace (for a caller that found the cache out of date and holds the claim).
-    pub(super) async fn load_pace(&self, conn: &mut PgConnection, queue: Uuid) -> Result<Arc<Pace>> {
-        let read = self.read_pace(conn, queue).await;
-        if read.is_err() {
-            self.caches.refreshing.remove(&queue);
-        }
-        read
+    /// The roles of a queue's ticket type: which states counts and estimates look for.
+    pub(super) async fn roles_of(&self, conn: &mut PgConnection, queue: Uuid) -> Result<Roles> {
+        let meta = self.queue_meta(queue).await?.ok_or(StoreError::NotFound)?;
+        Ok(ticket_rules(conn, &self.caches, meta.ticket_type_id).await?.fsm.roles().clone())
     }
 
-    async fn read_pace(&self, conn: &mut PgConnection, queue: Uuid) -> Result<Arc<Pace>> {
+    /// Reads a queue's pace from the database.
+    pub(super) async fn read_pace(&self, conn: &mut PgConnection, queue: Uuid) -> Result<Arc<Pace>> {
+        let absent = self.roles_of(conn, queue).await?.absent;
         // Open counters are those among the recent calls; a free one has no called or serving
         // ticket at it (the same rule as the hubs' view).
         let (prior, calls, free): (Option<f64>, Vec<DateTime<Utc>>, i64) = sqlx::query_as(
@@ -394,18 +447,17 @@ impl Store {
                     array(SELECT called_at FROM recent), \
                     (SELECT count(DISTINCT r.counter) FROM recent r WHERE r.counter IS NOT NULL AND NOT EXISTS ( \
                        SELECT 1 FROM tickets b WHERE b.queue_id = $1 AND NOT b.in_line AND b.finished_at IS NULL \
-                         AND b.status <> 'no_show' AND b.counter = r.counter))",
+                         AND b.status IS DISTINCT FROM $2 AND b.counter = r.counter))",
         )
         .bind(queue)
+        .bind(absent)
         .fetch_one(&mut *conn)
         .await?;
-        let pace = Arc::new(Pace {
+        Ok(Arc::new(Pace {
             history: CallHistory::from_calls(calls, MAX_GAP_SECS),
             prior_secs: prior.unwrap_or(DEFAULT_SERVICE_SECS),
             free: free as u32,
-        });
-        self.caches.remember_pace(queue, pace.clone());
-        Ok(pace)
+        }))
     }
 }
 

@@ -100,16 +100,19 @@ impl Store {
         .bind(since)
         .fetch_all(&mut *tx)
         .await?;
+        let roles = self.roles_of(&mut tx, queue_id).await?;
         tx.commit().await?;
         let by_status: BTreeMap<String, i64> = by_status.into_iter().collect();
+        // The type's absent and abandoned states, whatever their names.
+        let count = |state: Option<String>| state.and_then(|s| by_status.get(&s).copied()).unwrap_or(0);
         Ok(QueueStats {
             queue_id,
             since,
             waiting: r.waiting,
             joined: r.joined,
             served: r.served,
-            no_shows: by_status.get("no_show").copied().unwrap_or(0),
-            cancelled: by_status.get("cancelled").copied().unwrap_or(0),
+            no_shows: count(roles.absent),
+            cancelled: count(roles.abandoned),
             by_status,
             wait_seconds: Spread { count: r.wait_n, mean: r.wait_mean, p50: r.wait_p50, p90: r.wait_p90 },
             service_seconds: Spread {

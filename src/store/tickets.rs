@@ -10,7 +10,7 @@ use super::queues::ticket_rules;
 use super::rows::{position, position_of_t, ticket_cols, TicketRow};
 use super::writer::{Change, Idempotency, Outcome};
 use super::{Conflict, Identity, Result, Store, StoreError};
-use crate::domain::{Event, Ticket};
+use crate::domain::{Event, EventKind, Ticket};
 use crate::secret;
 
 /// Events per page at most.
@@ -121,12 +121,12 @@ impl Store {
         check_join(&mut request)?;
         let meta = self.queue_meta(queue_id).await?.ok_or(StoreError::NotFound)?;
         let pace = match self.caches.pace(queue_id, false) {
-            Some(pace) => pace,
-            None => {
+            Ok(pace) => pace,
+            Err(claim) => {
                 let mut tx = self.begin(meta.tenant_id).await?;
-                let pace = self.load_pace(&mut tx, queue_id).await?;
+                let pace = self.read_pace(&mut tx, queue_id).await?;
                 tx.commit().await?;
-                pace
+                claim.fulfil(pace)
             }
         };
         let rules = match self.caches.ticket_types.get(&meta.ticket_type_id).map(|r| r.clone()) {
@@ -305,7 +305,7 @@ impl Store {
 pub(super) struct EventRow {
     seq: i64,
     queue_id: Uuid,
-    kind: String,
+    kind: EventKind,
     actor: String,
     at: chrono::DateTime<chrono::Utc>,
     from_state: Option<String>,

@@ -12,10 +12,9 @@ use std::sync::Arc;
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytestring::ByteString;
 use serde::Deserialize;
-use serde_json::json;
 use uuid::Uuid;
 
-use crate::domain::Ticket;
+use crate::domain::{EventKind, ServerMessage, Ticket};
 use crate::fanout::{Frame, Hub, Membership, StaffStart};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -103,7 +102,7 @@ pub async fn staff(
                 match state.store.events_in(hub.tenant_id, queue, after, upto - after).await {
                     Ok(events) => events
                         .iter()
-                        .map(|e| ByteString::from(json!({"type": "event", "event": e}).to_string()))
+                        .map(|event| ByteString::from(ServerMessage::Event { event }.to_text()))
                         .collect(),
                     Err(_) => vec![hub.snapshot().1],
                 }
@@ -282,13 +281,7 @@ impl CustomerAudience {
 /// customer per event, and going through a `serde_json::Value` (a map built field by field, then
 /// written out) cost about as much again.
 fn ticket_message(ticket: &Ticket) -> ByteString {
-    #[derive(serde::Serialize)]
-    struct Message<'a> {
-        r#type: &'static str,
-        ticket: &'a Ticket,
-    }
-    let text = serde_json::to_string(&Message { r#type: "ticket", ticket }).expect("a ticket serializes");
-    ByteString::from(text)
+    ByteString::from(ServerMessage::Ticket { ticket }.to_text())
 }
 
 impl Audience for CustomerAudience {
@@ -302,7 +295,7 @@ impl Audience for CustomerAudience {
             // customer called twice would hear the chime twice).
             self.last = None;
         }
-        let moved = about_me.is_some() && frame.event.kind == "ticket.transferred_out";
+        let moved = about_me.is_some() && frame.event.kind == EventKind::TransferredOut;
         let view = match (moved, self.hub.ticket(self.ticket)) {
             (false, Some(t)) => Some(t),
             _ => about_me.cloned(),

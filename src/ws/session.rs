@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::close;
 use super::message::ClientMessage;
+use crate::domain::ServerMessage;
 use crate::fanout::{Frame, Membership};
 
 /// What every socket of the server shares: how often it pings, how long a socket may stay
@@ -114,7 +115,7 @@ pub async fn run<A: Audience>(
                             }
                             match ClientMessage::parse(&text) {
                                 ClientMessage::Ping => {
-                                    send(&mut session, ByteString::from_static(r#"{"type":"pong"}"#)).await?;
+                                    send(&mut session, ByteString::from(ServerMessage::Pong.to_text())).await?;
                                 }
                                 ClientMessage::Unknown => {
                                     return Err(End::Close(close::UNKNOWN_MESSAGE, "unknown message"));

@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{BatchState, Change, Outcome, QueueState};
-use crate::domain::{Event, EventKind, QueueStatus, Ticket};
+use crate::domain::{Event, EventKind, QueueStatus, Special, Ticket};
 use crate::store::cache::Caches;
 use crate::store::queues::{ticket_rules, Queue};
 use crate::store::rows::{position, position_of_t, ticket_cols, MovedRow, PlacedRow};
@@ -56,8 +56,8 @@ pub(super) async fn apply(
             .bind(&t.to)
             .bind(to_line)
             .bind(counter)
-            .bind(name == "call")
-            .bind(name == "start")
+            .bind(Special::of(name) == Some(Special::Call))
+            .bind(Special::of(name) == Some(Special::Start))
             .bind(now)
             .bind(fsm.is_terminal(&t.to))
             .bind(&t.from)
@@ -71,7 +71,7 @@ pub(super) async fn apply(
             let seq = bump(q);
             q.waiting += i32::from(to_line) - i32::from(moved.was_in_line);
             let view = moved.row.view(seq, place);
-            let kind = EventKind::Transition(name.clone());
+            let kind = EventKind::transition(name);
             record(state, event(*queue_id, seq, kind, Some(view), actor, Some(&moved.from_state), Some(&t.to)));
             Ok(Outcome::Ticket { row: moved.row, seq, position: place, replayed: None })
         }
@@ -82,7 +82,7 @@ pub(super) async fn apply(
             }
             let from_type = queue(state, *queue_id)?.ticket_type_id;
             let to = queue(state, *to_queue)?;
-            if to.status == QueueStatus::Closed.as_str() {
+            if to.status == QueueStatus::Closed {
                 return Err(Conflict::QueueClosed.into());
             }
             let to_type = to.ticket_type_id;
@@ -145,7 +145,7 @@ pub(super) async fn apply(
                    q.waiting, q.last_seq, q.settings, q.location_id, q.created_at, q.updated_at",
             )
             .bind(queue_id)
-            .bind(patch.status.map(QueueStatus::as_str))
+            .bind(patch.status)
             .bind(&patch.name)
             .bind(patch.capacity.is_some())
             .bind(patch.capacity.flatten())
@@ -153,7 +153,7 @@ pub(super) async fn apply(
             .await?;
             let q = queue(state, *queue_id)?;
             let seq = bump(q);
-            q.status = updated.status.clone();
+            q.status = updated.status;
             q.capacity = updated.capacity;
             updated.last_seq = seq;
             updated.waiting = q.waiting;
@@ -201,7 +201,7 @@ pub(super) fn event(
     Event {
         seq,
         queue_id,
-        kind: kind.name(),
+        kind,
         ticket,
         actor: actor.to_owned(),
         at: Utc::now(),

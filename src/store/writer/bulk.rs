@@ -15,7 +15,7 @@ use super::apply::{event, placed_ticket, queue, record};
 use super::{BatchState, Change, Outcome};
 use crate::domain::queue::admit;
 use crate::domain::ticket::display_number;
-use crate::domain::{EventKind, JoinRefusal, QueueStatus};
+use crate::domain::{EventKind, JoinRefusal, Special};
 use crate::store::cache::Caches;
 use crate::store::queues::ticket_rules;
 use crate::store::rows::{position, ticket_cols, TicketRow};
@@ -84,8 +84,7 @@ pub(super) async fn joins(
             }
         }
         let q = queue(state, *queue_id)?;
-        let status = QueueStatus::parse(&q.status).unwrap_or(QueueStatus::Closed);
-        if let Err(refusal) = admit(status, q.capacity, q.waiting) {
+        if let Err(refusal) = admit(q.status, q.capacity, q.waiting) {
             let conflict = match refusal {
                 JoinRefusal::Closed => Conflict::QueueClosed,
                 JoinRefusal::Paused => Conflict::QueuePaused,
@@ -213,16 +212,16 @@ pub(super) async fn calls(
         };
         let rules = ticket_rules(tx, caches, type_id).await?;
         // unwrap: a machine is only saved with a `call` transition out of its init state.
-        let call = rules.fsm.transition("call").unwrap();
-        init_of.insert(*queue_id, (rules.fsm.init().to_owned(), call.to.clone()));
+        let called = rules.fsm.leads_to(Special::Call).unwrap();
+        init_of.insert(*queue_id, (rules.fsm.init().to_owned(), called.to_owned()));
         let rank = per_queue.entry(*queue_id).or_insert(0);
         *rank += 1;
         asked.push((i, *queue_id, *rank, actor));
         c_queue.push(*queue_id);
         c_rank.push(*rank);
         c_counter.push(counter.clone());
-        c_to.push(call.to.clone());
-        c_terminal.push(rules.fsm.is_terminal(&call.to));
+        c_to.push(called.to_owned());
+        c_terminal.push(rules.fsm.is_terminal(called));
     }
     if asked.is_empty() {
         return Ok(out);
@@ -272,7 +271,7 @@ pub(super) async fn calls(
         q.dirty = true;
         let seq = q.last_seq;
         let (init, to) = &init_of[&queue_id];
-        let kind = EventKind::Transition("call".into());
+        let kind = EventKind::transition(Special::Call.name());
         let e = event(queue_id, seq, kind, Some(row.view(seq, None)), actor, Some(init), Some(to));
         record(state, e);
         out.push((i, Ok(Outcome::Ticket { row, seq, position: None, replayed: None })));

@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{BatchState, QueueState};
-use crate::domain::Event;
+use crate::domain::{Event, EventKind};
 use crate::store::{Conflict, Result, StoreError};
 
 /// Appends the events and idempotency records produced so far, in two statements.
@@ -86,7 +86,7 @@ struct EventColumns {
     queue_id: Vec<Uuid>,
     seq: Vec<i64>,
     tenant_id: Vec<Uuid>,
-    kind: Vec<String>,
+    kind: Vec<EventKind>,
     ticket_id: Vec<Option<Uuid>>,
     from: Vec<Option<String>>,
     to: Vec<Option<String>>,

@@ -41,7 +41,7 @@ use super::queues::{Queue, QueuePatch};
 use super::rows::TicketRow;
 use super::tickets::JoinRequest;
 use super::{Result, StoreError};
-use crate::domain::{Event, Notification};
+use crate::domain::{Event, EventKind, Notification, QueueStatus};
 use crate::tasks::Tasks;
 
 /// Changes waiting for the writer, at most. Past this a request is answered 503 at once rather
@@ -239,7 +239,7 @@ async fn run(
             }
         }
         // Calls, finishes and moves change a queue's pace; joins do not.
-        for e in events.iter().filter(|e| e.kind != "ticket.joined") {
+        for e in events.iter().filter(|e| e.kind != EventKind::Joined) {
             caches.pace_changed(e.queue_id);
         }
         if !events.is_empty() {
@@ -315,7 +315,7 @@ enum Mode {
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct QueueState {
     id: Uuid,
-    status: String,
+    status: QueueStatus,
     capacity: Option<i32>,
     waiting: i32,
     last_seq: i64,
