@@ -433,3 +433,77 @@ async fn a_deleted_queue_leaves_lists_and_joins_but_keeps_its_history() {
     assert_eq!(app.get(&format!("/api/v1/tickets/{id}"), Some(&app.admin)).await.expect(200)["status"], "cancelled");
     app.create_queue(&app.admin, "main", json!({})).await;
 }
+
+/// A pharmacy-like type whose absent and abandoned states are not called `no_show` and
+/// `cancelled`: they are named by role.
+fn pharmacy_type(roles: Value) -> Value {
+    json!({"code": "pharmacy", "name": "Pharmacy", "fsm": {
+        "init": "received",
+        "states": ["received", "in_progress", "ready", "completed", "missed", "withdrawn"],
+        "transitions": [
+            {"name": "call", "from": "received", "to": "in_progress"},
+            {"name": "ready", "from": "in_progress", "to": "ready"},
+            {"name": "complete", "from": "ready", "to": "completed"},
+            {"name": "miss", "from": ["in_progress", "ready"], "to": "missed"},
+            {"name": "withdraw", "from": ["received", "in_progress"], "to": "withdrawn"}
+        ],
+        "roles": roles
+    }})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_types_absent_and_abandoned_states_are_counted_by_their_roles() {
+    // Arrange: a queue of a type whose absent state is `missed` and abandoned one `withdrawn`.
+    let app = spawn_app().await;
+    let roles = json!({"absent": "missed", "abandoned": "withdrawn"});
+    let saved = app.post("/api/v1/ticket-types", Some(&app.admin), pharmacy_type(roles.clone())).await.expect(201);
+    assert_eq!(saved["fsm"]["roles"], roles);
+    let queue = app.create_queue(&app.admin, "rx", json!({"prefix": "R", "ticket_type": "pharmacy"})).await;
+    let tickets: Vec<String> = join_n(&app, queue, 3).await;
+
+    // Act: one is called and missed, one withdraws before being called, one waits.
+    let called = app.call_next(&app.admin, queue, "Window 1").await.expect(200);
+    assert_eq!(called["id"], tickets[0].as_str());
+    app.transition(&app.admin, &tickets[0], "miss").await.expect(200);
+    app.transition(&app.admin, &tickets[1], "withdraw").await.expect(200);
+
+    // Assert: the stats, the day report and the public summary know them by role.
+    let stats = app.get(&format!("/api/v1/queues/{queue}/stats?hours=1"), Some(&app.admin)).await.expect(200);
+    assert_eq!((&stats["no_shows"], &stats["cancelled"]), (&json!(1), &json!(1)), "{stats}");
+    let day = chrono::Utc::now().date_naive();
+    let report =
+        app.get(&format!("/api/v1/queues/{queue}/stats?from={day}&to={day}"), Some(&app.admin)).await.expect(200);
+    let totals = &report["totals"];
+    assert_eq!(
+        (&totals["joined"], &totals["no_shows"], &totals["cancelled"], &totals["abandoned"]),
+        (&json!(3), &json!(1), &json!(1), &json!(1)),
+        "{report}"
+    );
+    let summary = app.get(&format!("/api/v1/queues/{queue}"), None).await.expect(200);
+    assert_eq!(summary["ticket_type"]["roles"], roles);
+    assert_eq!(summary["ticket_type"]["final"], json!(["completed", "missed", "withdrawn"]));
+    assert_eq!(summary["ticket_type"]["init"], "received");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_that_name_no_state_or_the_init_state_are_refused_when_a_type_is_saved() {
+    let app = spawn_app().await;
+    for roles in [json!({"absent": "gone"}), json!({"absent": "received"}), json!({"absent": "missed", "expired": "missed"}), json!({"late": "missed"})] {
+        let reply = app.post("/api/v1/ticket-types", Some(&app.admin), pharmacy_type(roles.clone())).await;
+        reply.expect_problem(400, "bad_request");
+    }
+    // The default type names its own.
+    let types = app.get("/api/v1/ticket-types", Some(&app.admin)).await.expect(200);
+    let default = types.as_array().unwrap().iter().find(|t| t["code"] == "default").unwrap();
+    assert_eq!(default["fsm"]["roles"], json!({"absent": "no_show", "abandoned": "cancelled"}));
+}
+
+/// Joins `n` people to `queue`; their ticket ids in join order.
+async fn join_n(app: &TestApp, queue: Uuid, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for _ in 0..n {
+        let (ticket, _) = app.joined(queue).await;
+        ids.push(ticket["id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
