@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::queues::{ticket_rules, Queue};
+use super::rows::Queue;
+use super::rules::ticket_rules;
 use super::rows::{ticket_cols, TicketRow};
 use super::tickets::{ensure_queue, EventRow};
 use super::{Identity, Result, Store, StoreError};
@@ -46,7 +47,7 @@ impl Store {
     pub async fn snapshot(&self, tenant: Uuid, queue: Uuid) -> Result<Snapshot> {
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         super::set_tenant(&mut tx, tenant).await?;
-        let queue: Queue = super::queues::fetch_queue(&mut tx, queue).await?.ok_or(StoreError::NotFound)?;
+        let queue: Queue = super::rules::fetch_queue(&mut tx, queue).await?.ok_or(StoreError::NotFound)?;
         let meta = self.queue_meta(queue.id).await?.ok_or(StoreError::NotFound)?;
         let roles = ticket_rules(&mut tx, &self.caches, meta.ticket_type_id).await?.fsm.roles().clone();
         let rows: Vec<SnapRow> = sqlx::query_as(concat!(

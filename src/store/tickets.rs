@@ -1,29 +1,19 @@
 //! Tickets: joining, reading, moving through the state machine, events.
 
-use serde::Serialize;
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::cache::Pace;
-use super::queues::ticket_rules;
+use super::rules::ticket_rules;
 use super::rows::{position, position_of_t, ticket_cols, TicketRow};
-use super::writer::{Change, Idempotency, Outcome};
+use super::writer::{Change, Idempotency, JoinRequest, Outcome};
 use super::{Conflict, Identity, Result, Store, StoreError};
 use crate::domain::{Event, EventKind, Ticket};
 use crate::secret;
 
 /// Events per page at most.
 pub const MAX_EVENTS_PAGE: i64 = 1000;
-
-/// What a customer gives when joining.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct JoinRequest {
-    pub name: Option<String>,
-    pub phone: Option<String>,
-    pub party_size: Option<i32>,
-    pub fields: Value,
-}
 
 /// A new ticket (or, on replay, the one the same request made before) and its secret.
 #[derive(Debug, Clone)]

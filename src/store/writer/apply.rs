@@ -11,7 +11,8 @@ use uuid::Uuid;
 use super::{BatchState, Change, Outcome, QueueState};
 use crate::domain::{Event, EventKind, QueueStatus, Special, Ticket};
 use crate::store::cache::Caches;
-use crate::store::queues::{ticket_rules, Queue};
+use crate::store::rows::Queue;
+use crate::store::rules::ticket_rules;
 use crate::store::rows::{position, position_of_t, ticket_cols, MovedRow, PlacedRow};
 use crate::store::{Conflict, Result, StoreError};
 

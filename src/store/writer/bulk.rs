@@ -17,7 +17,7 @@ use crate::domain::queue::admit;
 use crate::domain::ticket::display_number;
 use crate::domain::{EventKind, JoinRefusal, Special};
 use crate::store::cache::Caches;
-use crate::store::queues::ticket_rules;
+use crate::store::rules::ticket_rules;
 use crate::store::rows::{position, ticket_cols, TicketRow};
 use crate::store::{Conflict, Result};
 

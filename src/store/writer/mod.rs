@@ -37,9 +37,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::cache::{Caches, Pace};
-use super::queues::{Queue, QueuePatch};
-use super::rows::TicketRow;
-use super::tickets::JoinRequest;
+use super::rows::{Queue, TicketRow};
 use super::{Result, StoreError};
 use crate::domain::{Event, EventKind, Notification, QueueStatus};
 use crate::tasks::Tasks;
@@ -47,6 +45,23 @@ use crate::tasks::Tasks;
 /// Changes waiting for the writer, at most. Past this a request is answered 503 at once rather
 /// than queued without bound.
 const QUEUE_DEPTH: usize = 65_536;
+
+/// What a customer gives when joining.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct JoinRequest {
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub party_size: Option<i32>,
+    pub fields: serde_json::Value,
+}
+
+/// A change to a queue's status, name or capacity (`Some(None)` removes the capacity).
+#[derive(Debug, Clone, Default)]
+pub struct QueuePatch {
+    pub status: Option<QueueStatus>,
+    pub name: Option<String>,
+    pub capacity: Option<Option<i32>>,
+}
 
 /// One change to one queue (a transfer touches two).
 pub(crate) enum Change {

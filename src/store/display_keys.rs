@@ -1,0 +1,46 @@
+//! Display keys: the revocable secrets that open a queue's kiosk screens.
+
+use uuid::Uuid;
+
+use super::{Identity, Result, Store, StoreError};
+use crate::secret;
+
+impl Store {
+    /// Revokes a display key of a queue: its screens are closed within a recheck period.
+    pub async fn revoke_display_key(&self, who: &Identity, queue_id: Uuid, key_id: Uuid) -> Result<()> {
+        let mut tx = self.begin(who.tenant_id).await?;
+        let done = sqlx::query(
+            "UPDATE display_keys SET revoked_at = now() WHERE id = $1 AND queue_id = $2 AND revoked_at IS NULL",
+        )
+        .bind(key_id)
+        .bind(queue_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// A new display key for a queue's kiosk screens: its id, and the key (shown once; only
+    /// its hash is stored).
+    pub async fn create_display_key(&self, who: &Identity, queue_id: Uuid) -> Result<(Uuid, String)> {
+        let mut tx = self.begin(who.tenant_id).await?;
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM queues WHERE id = $1 AND deleted_at IS NULL")
+            .bind(queue_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        exists.ok_or(StoreError::NotFound)?;
+        let (id, key) = (Uuid::new_v4(), secret::new_token());
+        sqlx::query("INSERT INTO display_keys (id, tenant_id, queue_id, key_hash) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(who.tenant_id)
+            .bind(queue_id)
+            .bind(secret::hash_token(&key))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((id, key))
+    }
+}
