@@ -51,7 +51,7 @@ pub struct ServeArgs {
 impl ServeArgs {
     /// The settings these flags describe, for a node on `database_url`.
     pub fn into_settings(self, database_url: &str) -> Settings {
-            Settings {
+        Settings {
             listen: self.listen,
             database_url: database_url.to_owned(),
             redis_url: self.redis_url,

@@ -147,7 +147,8 @@ async fn serve(database_url: &str, args: ServeArgs, demo: bool) -> anyhow::Resul
 async fn run_admin(database_url: &str, admin: Admin) -> anyhow::Result<()> {
     store::migrate(database_url).await?;
     let tasks = Tasks::new();
-    let store = Store::connect(database_url, StoreSettings { pool_size: 2, ..StoreSettings::default() }, &tasks).await?;
+    let store =
+        Store::connect(database_url, StoreSettings { pool_size: 2, ..StoreSettings::default() }, &tasks).await?;
     let done = admin_command(&store, admin).await;
     store.flush().await;
     tasks.stop(std::time::Duration::from_secs(5)).await;

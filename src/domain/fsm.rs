@@ -337,8 +337,7 @@ mod tests {
         // Without roles, none of its states has a conventional name: no role.
         assert_eq!(Fsm::parse(&pharmacy(None)).unwrap().roles(), &Roles::default());
 
-        assert!(refused(pharmacy(Some(json!({"absent": "gone"}))))
-            .contains("role `absent` names unknown state `gone`"));
+        assert!(refused(pharmacy(Some(json!({"absent": "gone"})))).contains("role `absent` names unknown state `gone`"));
         assert!(refused(pharmacy(Some(json!({"absent": "received"})))).contains("cannot be the init state"));
         assert!(refused(pharmacy(Some(json!({"absent": "missed", "expired": "missed"})))).contains("two roles"));
         assert!(refused(pharmacy(Some(json!({"late": "missed"})))).contains("unknown field"));

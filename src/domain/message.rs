@@ -60,11 +60,13 @@ mod tests {
         let board = Board { seq: 7, now_serving: vec![], next: vec!["A002".into()], waiting: 1, eta_new_seconds: 60 };
         let announce = Announce { number: "A001", counter: Some("Desk 1"), recall: false };
         let display: Value =
-            serde_json::from_str(&ServerMessage::Display { board: &board, announce: Some(announce) }.to_text()).unwrap();
+            serde_json::from_str(&ServerMessage::Display { board: &board, announce: Some(announce) }.to_text())
+                .unwrap();
         assert_eq!(display["type"], "display");
         assert_eq!(display["next"], json!(["A002"]));
         assert_eq!(display["announce"], json!({"number": "A001", "counter": "Desk 1", "recall": false}));
-        let plain: Value = serde_json::from_str(&ServerMessage::Display { board: &board, announce: None }.to_text()).unwrap();
+        let plain: Value =
+            serde_json::from_str(&ServerMessage::Display { board: &board, announce: None }.to_text()).unwrap();
         assert!(plain.get("announce").is_none());
         assert_eq!(ServerMessage::Pong.to_text(), r#"{"type":"pong"}"#);
         let queue = json!({"name": "Main"});
@@ -72,6 +74,9 @@ mod tests {
             &ServerMessage::Snapshot { seq: 3, queue: &queue, waiting: &[], waiting_total: 0, active: &[] }.to_text(),
         )
         .unwrap();
-        assert_eq!(snapshot, json!({"type": "snapshot", "seq": 3, "queue": {"name": "Main"}, "waiting": [], "waiting_total": 0, "active": []}));
+        assert_eq!(
+            snapshot,
+            json!({"type": "snapshot", "seq": 3, "queue": {"name": "Main"}, "waiting": [], "waiting_total": 0, "active": []})
+        );
     }
 }

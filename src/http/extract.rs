@@ -9,8 +9,8 @@ use actix_web::{web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
 use super::AppState;
+use crate::error::ApiError;
 use crate::store::{Identity, Role};
 
 /// Request bodies larger than this are refused with 413.

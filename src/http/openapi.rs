@@ -15,8 +15,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::{ApiError, Problem};
 use super::{health, queues, staff, tickets, webhooks};
+use crate::error::{ApiError, Problem};
 use crate::store::Conflict;
 
 /// Where the document is served.

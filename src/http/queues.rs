@@ -6,10 +6,10 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::error::ApiError;
 use super::extract::Staff;
 use super::AppState;
 use crate::domain::{Event, QueueStatus};
+use crate::error::ApiError;
 use crate::store::{History, NewQueue, Queue, QueuePatch, QueueStats, QueueSummary, Role};
 
 #[derive(Deserialize, ToSchema)]

@@ -7,10 +7,10 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::limit::Limiter;
-use crate::error::ApiError;
 use super::extract::Staff;
+use super::limit::Limiter;
 use super::AppState;
+use crate::error::ApiError;
 use crate::store::{NewTicketType, Role, TicketType};
 
 #[derive(Deserialize, ToSchema)]

@@ -6,11 +6,11 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::limit::Limiter;
-use crate::error::ApiError;
 use super::extract::{bearer, OptionalJson, Staff};
+use super::limit::Limiter;
 use super::AppState;
 use crate::domain::Ticket;
+use crate::error::ApiError;
 use crate::store::{JoinRequest, StoreError, TicketAccess};
 
 #[derive(Deserialize, Default, ToSchema)]

@@ -6,9 +6,9 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::error::ApiError;
 use super::extract::Staff;
 use super::AppState;
+use crate::error::ApiError;
 use crate::store::{NewWebhook, Role};
 use crate::webhooks::{check_url, KINDS};
 

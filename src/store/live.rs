@@ -6,8 +6,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::rows::Queue;
-use super::rules::ticket_rules;
 use super::rows::{ticket_cols, TicketRow};
+use super::rules::ticket_rules;
 use super::tickets::{ensure_queue, EventRow};
 use super::{Identity, Result, Store, StoreError};
 use crate::domain::{Event, Roles};

@@ -38,12 +38,12 @@ pub use live::{Opened, Snapshot};
 pub use queues::{NewQueue, QueueSummary, TypeSummary};
 pub use rows::Queue;
 pub use rules::DEFAULT_SERVICE_SECS;
-pub use ticket_types::{NewTicketType, TicketType};
-pub use writer::{JoinRequest, QueuePatch};
 pub use search::{Found, MAX_SEARCH};
 pub use stats::{History, HistoryPoint, QueueStats};
+pub use ticket_types::{NewTicketType, TicketType};
 pub use tickets::{Joined, TicketAccess, MAX_EVENTS_PAGE};
 pub use webhooks::{AttemptOutcome, Claimed, Delivery, NewWebhook, Webhook};
+pub use writer::{JoinRequest, QueuePatch};
 
 use crate::tasks::Tasks;
 use cache::Caches;

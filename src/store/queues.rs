@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::cache::TicketRules;
 use super::rows::Queue;
 use super::rules::{concat_queue_select, fetch_queue, ticket_rules};
-use super::writer::{Change, Outcome, QueuePatch};
+use super::writer::{QueueChange, QueuePatch};
 use super::{unique_violation, Conflict, Identity, Result, Store, StoreError};
 use crate::domain::queue::{valid_prefix, valid_slug};
 use crate::domain::{QueueStatus, Roles};
@@ -203,11 +203,7 @@ impl Store {
         if patch.capacity.flatten().is_some_and(|c| c < 1) {
             return Err(StoreError::Invalid("capacity must be at least 1".into()));
         }
-        let change = Change::UpdateQueue { queue_id: id, patch, actor: who.actor() };
-        match self.writer.submit(who.tenant_id, change).await? {
-            Outcome::Queue(queue) => Ok(queue),
-            Outcome::Ticket { .. } => Err(StoreError::Other(anyhow::anyhow!("a queue update answered a ticket"))),
-        }
+        self.writer.update_queue(who.tenant_id, QueueChange { queue_id: id, patch, actor: who.actor() }).await
     }
 
     /// Deletes a queue softly: it leaves lists, takes no joins or changes (404), and frees its

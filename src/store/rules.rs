@@ -33,7 +33,6 @@ macro_rules! concat_queue_select {
 pub(super) use concat_queue_select;
 
 impl Store {
-
     /// The tenant and ticket type of any queue, for public calls. Cached: neither ever changes.
     pub(super) async fn queue_meta(&self, id: Uuid) -> Result<Option<QueueMeta>> {
         if let Some(meta) = self.caches.queues.get(&id) {
@@ -95,7 +94,6 @@ impl Store {
         }))
     }
 }
-
 
 /// A queue that is not deleted.
 pub(super) async fn fetch_queue(conn: &mut PgConnection, id: Uuid) -> Result<Option<Queue>> {

@@ -33,7 +33,6 @@ pub struct NewTicketType {
 }
 
 impl Store {
-
     /// Saves a ticket type after checking its machine and its fields schema.
     pub async fn create_ticket_type(&self, who: &Identity, new: NewTicketType) -> Result<TicketType> {
         if !valid_slug(&new.code.replace('_', "-")) {

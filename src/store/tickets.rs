@@ -5,9 +5,9 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::cache::Pace;
-use super::rules::ticket_rules;
 use super::rows::{position, position_of_t, ticket_cols, TicketRow};
-use super::writer::{Change, Idempotency, JoinRequest, Outcome};
+use super::rules::ticket_rules;
+use super::writer::{Idempotency, JoinRequest, Placed, TicketChange};
 use super::{Conflict, Identity, Result, Store, StoreError};
 use crate::domain::{Event, EventKind, Ticket};
 use crate::secret;
@@ -151,7 +151,7 @@ impl Store {
             }
             None => None,
         };
-        let change = Change::Join {
+        let change = TicketChange::Join {
             queue_id,
             ticket_id: Uuid::new_v4(),
             request,
@@ -159,18 +159,12 @@ impl Store {
             idempotency,
             pace: pace.clone(),
         };
-        match self.writer.submit(meta.tenant_id, change).await? {
-            Outcome::Ticket { row, seq, position, replayed } => {
-                let ticket = with_eta(row.view(seq, position), &pace);
-                Ok(match (replayed, idempotency_key) {
-                    (Some(sealed), Some(key)) => {
-                        Joined { ticket, token: secret::unseal_token(&sealed, key), replayed: true }
-                    }
-                    _ => Joined { ticket, token, replayed: false },
-                })
-            }
-            Outcome::Queue(_) => Err(StoreError::Other(anyhow::anyhow!("a join answered a queue"))),
-        }
+        let Placed { row, seq, position, replayed } = self.writer.submit(meta.tenant_id, change).await?;
+        let ticket = with_eta(row.view(seq, position), &pace);
+        Ok(match (replayed, idempotency_key) {
+            (Some(sealed), Some(key)) => Joined { ticket, token: secret::unseal_token(&sealed, key), replayed: true },
+            _ => Joined { ticket, token, replayed: false },
+        })
     }
 
     /// A ticket with its live position and estimate.
@@ -242,7 +236,7 @@ impl Store {
                 Some(_) => format!("a ticket that is `{}` cannot `{name}`", read.ticket.status),
             })
         })?;
-        let change = Change::Transition {
+        let change = TicketChange::Transition {
             queue_id: read.ticket.queue_id,
             ticket_id: read.ticket.id,
             ticket_type_id: read.ticket_type_id,
@@ -257,7 +251,7 @@ impl Store {
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
     pub async fn call_next(&self, who: &Identity, queue_id: Uuid, counter: String) -> Result<Ticket> {
         check_counter(&counter)?;
-        let change = Change::CallNext { queue_id, counter: counter.trim().to_owned(), actor: who.actor() };
+        let change = TicketChange::CallNext { queue_id, counter: counter.trim().to_owned(), actor: who.actor() };
         self.ticket_outcome(who.tenant_id, change).await
     }
 
@@ -265,24 +259,21 @@ impl Store {
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
     pub async fn transfer(&self, who: &Identity, id: Uuid, to_queue: Uuid) -> Result<Ticket> {
         let read = self.read_ticket(id, &TicketAccess::Staff(who.clone())).await?;
-        let change = Change::Transfer { queue_id: read.ticket.queue_id, ticket_id: id, to_queue, actor: who.actor() };
+        let change =
+            TicketChange::Transfer { queue_id: read.ticket.queue_id, ticket_id: id, to_queue, actor: who.actor() };
         self.ticket_outcome(who.tenant_id, change).await
     }
 
-    async fn ticket_outcome(&self, tenant: Uuid, change: Change) -> Result<Ticket> {
-        match self.writer.submit(tenant, change).await? {
-            Outcome::Ticket { row, seq, position, .. } => {
-                let view = row.view(seq, position);
-                if view.position.is_none() {
-                    return Ok(view);
-                }
-                let mut tx = self.begin(tenant).await?;
-                let pace = self.pace_in(&mut tx, view.queue_id).await?;
-                tx.commit().await?;
-                Ok(with_eta(view, &pace))
-            }
-            Outcome::Queue(_) => Err(StoreError::Other(anyhow::anyhow!("a ticket change answered a queue"))),
+    async fn ticket_outcome(&self, tenant: Uuid, change: TicketChange) -> Result<Ticket> {
+        let Placed { row, seq, position, .. } = self.writer.submit(tenant, change).await?;
+        let view = row.view(seq, position);
+        if view.position.is_none() {
+            return Ok(view);
         }
+        let mut tx = self.begin(tenant).await?;
+        let pace = self.pace_in(&mut tx, view.queue_id).await?;
+        tx.commit().await?;
+        Ok(with_eta(view, &pace))
     }
 
     /// A queue's events after `after`, in seq order (at most `MAX_EVENTS_PAGE`).

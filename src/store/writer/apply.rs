@@ -8,26 +8,26 @@ use chrono::Utc;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{BatchState, Change, Outcome, QueueState};
+use super::{BatchState, Placed, QueueChange, QueueState, TicketChange};
 use crate::domain::{Event, EventKind, QueueStatus, Special, Ticket};
 use crate::store::cache::Caches;
 use crate::store::rows::Queue;
-use crate::store::rules::ticket_rules;
 use crate::store::rows::{position, position_of_t, ticket_cols, MovedRow, PlacedRow};
+use crate::store::rules::ticket_rules;
 use crate::store::{Conflict, Result, StoreError};
 
 pub(super) async fn apply(
     tx: &mut PgConnection,
     caches: &Caches,
     state: &mut BatchState,
-    change: &Change,
-) -> Result<Outcome> {
+    change: &TicketChange,
+) -> Result<Placed> {
     match change {
-        Change::Join { .. } | Change::CallNext { .. } => {
+        TicketChange::Join { .. } | TicketChange::CallNext { .. } => {
             Err(StoreError::Other(anyhow::anyhow!("joins and call-nexts are applied in bulk")))
         }
 
-        Change::Transition { queue_id, ticket_id, ticket_type_id, name, counter, actor } => {
+        TicketChange::Transition { queue_id, ticket_id, ticket_type_id, name, counter, actor } => {
             queue(state, *queue_id)?;
             let rules = ticket_rules(tx, caches, *ticket_type_id).await?;
             let fsm = &rules.fsm;
@@ -74,10 +74,10 @@ pub(super) async fn apply(
             let view = moved.row.view(seq, place);
             let kind = EventKind::transition(name);
             record(state, event(*queue_id, seq, kind, Some(view), actor, Some(&moved.from_state), Some(&t.to)));
-            Ok(Outcome::Ticket { row: moved.row, seq, position: place, replayed: None })
+            Ok(Placed { row: moved.row, seq, position: place, replayed: None })
         }
 
-        Change::Transfer { queue_id, ticket_id, to_queue, actor } => {
+        TicketChange::Transfer { queue_id, ticket_id, to_queue, actor } => {
             if queue_id == to_queue {
                 return Err(StoreError::Invalid("the ticket is already in that queue".into()));
             }
@@ -133,37 +133,39 @@ pub(super) async fn apply(
             let in_view = moved.row.view(seq_in, place);
             let init = Some(to_rules.fsm.init());
             record(state, event(*to_queue, seq_in, EventKind::TransferredIn, Some(in_view), actor, None, init));
-            Ok(Outcome::Ticket { row: moved.row, seq: seq_in, position: place, replayed: None })
-        }
-
-        Change::UpdateQueue { queue_id, patch, actor } => {
-            queue(state, *queue_id)?;
-            let mut updated: Queue = sqlx::query_as(
-                "UPDATE queues q SET status = COALESCE($2, q.status), name = COALESCE($3, q.name), \
-                   capacity = CASE WHEN $4 THEN $5 ELSE q.capacity END, updated_at = now() \
-                 FROM ticket_types tt WHERE q.id = $1 AND tt.id = q.ticket_type_id \
-                 RETURNING q.id, q.slug, q.name, q.prefix, q.capacity, q.status, tt.code AS ticket_type, \
-                   q.waiting, q.last_seq, q.settings, q.location_id, q.created_at, q.updated_at",
-            )
-            .bind(queue_id)
-            .bind(patch.status)
-            .bind(&patch.name)
-            .bind(patch.capacity.is_some())
-            .bind(patch.capacity.flatten())
-            .fetch_one(&mut *tx)
-            .await?;
-            let q = queue(state, *queue_id)?;
-            let seq = bump(q);
-            q.status = updated.status;
-            q.capacity = updated.capacity;
-            updated.last_seq = seq;
-            updated.waiting = q.waiting;
-            let mut e = event(*queue_id, seq, EventKind::QueueUpdated, None, actor, None, None);
-            e.queue = Some(serde_json::to_value(&updated).map_err(anyhow::Error::from)?);
-            record(state, e);
-            Ok(Outcome::Queue(updated))
+            Ok(Placed { row: moved.row, seq: seq_in, position: place, replayed: None })
         }
     }
+}
+
+/// A queue's status, name or capacity, changed: an event like any other.
+pub(super) async fn update_queue(tx: &mut PgConnection, state: &mut BatchState, change: &QueueChange) -> Result<Queue> {
+    let QueueChange { queue_id, patch, actor } = change;
+    queue(state, *queue_id)?;
+    let mut updated: Queue = sqlx::query_as(
+        "UPDATE queues q SET status = COALESCE($2, q.status), name = COALESCE($3, q.name), \
+           capacity = CASE WHEN $4 THEN $5 ELSE q.capacity END, updated_at = now() \
+         FROM ticket_types tt WHERE q.id = $1 AND tt.id = q.ticket_type_id \
+         RETURNING q.id, q.slug, q.name, q.prefix, q.capacity, q.status, tt.code AS ticket_type, \
+           q.waiting, q.last_seq, q.settings, q.location_id, q.created_at, q.updated_at",
+    )
+    .bind(queue_id)
+    .bind(patch.status)
+    .bind(&patch.name)
+    .bind(patch.capacity.is_some())
+    .bind(patch.capacity.flatten())
+    .fetch_one(&mut *tx)
+    .await?;
+    let q = queue(state, *queue_id)?;
+    let seq = bump(q);
+    q.status = updated.status;
+    q.capacity = updated.capacity;
+    updated.last_seq = seq;
+    updated.waiting = q.waiting;
+    let mut e = event(*queue_id, seq, EventKind::QueueUpdated, None, actor, None, None);
+    e.queue = Some(serde_json::to_value(&updated).map_err(anyhow::Error::from)?);
+    record(state, e);
+    Ok(updated)
 }
 
 /// What a failed statement means to the client, when it means something.

@@ -12,17 +12,17 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::apply::{event, placed_ticket, queue, record};
-use super::{BatchState, Change, Outcome};
+use super::{BatchState, Placed, TicketChange};
 use crate::domain::queue::admit;
 use crate::domain::ticket::display_number;
 use crate::domain::{EventKind, JoinRefusal, Special};
 use crate::store::cache::Caches;
-use crate::store::rules::ticket_rules;
 use crate::store::rows::{position, ticket_cols, TicketRow};
+use crate::store::rules::ticket_rules;
 use crate::store::{Conflict, Result};
 
 /// Per-change outcomes by index in the batch; the outer error fails the whole attempt.
-pub(super) type Outcomes = Vec<(usize, Result<Outcome>)>;
+pub(super) type Outcomes = Vec<(usize, Result<Placed>)>;
 
 /// The rows a batch inserts, column by column.
 #[derive(Default)]
@@ -47,14 +47,16 @@ pub(super) async fn joins(
     caches: &Caches,
     state: &mut BatchState,
     tenant: Uuid,
-    changes: &[(usize, &Change)],
+    changes: &[(usize, &TicketChange)],
 ) -> Result<Outcomes> {
     let mut out = Vec::with_capacity(changes.len());
     let mut rows = NewTickets::default();
     // Rows inserted by this batch, for replays of a key used twice in it.
     let mut fresh: HashMap<Uuid, (TicketRow, i64, u32)> = HashMap::new();
     for &(i, change) in changes {
-        let Change::Join { queue_id, ticket_id, request, token_hash, idempotency, pace } = change else { continue };
+        let TicketChange::Join { queue_id, ticket_id, request, token_hash, idempotency, pace } = change else {
+            continue;
+        };
         let last_seq = match queue(state, *queue_id) {
             Ok(q) => q.last_seq,
             Err(e) => {
@@ -67,17 +69,12 @@ pub(super) async fn joins(
                 let outcome = if *request_hash != idem.request_hash {
                     Err(Conflict::IdempotencyConflict.into())
                 } else if let Some((row, seq, place)) = fresh.get(original) {
-                    Ok(Outcome::Ticket {
-                        row: row.clone(),
-                        seq: *seq,
-                        position: Some(*place),
-                        replayed: Some(sealed.clone()),
-                    })
+                    Ok(Placed { row: row.clone(), seq: *seq, position: Some(*place), replayed: Some(sealed.clone()) })
                 } else {
                     let sealed = sealed.clone();
                     let placed = placed_ticket(tx, *original).await?;
                     let place = position(placed.position);
-                    Ok(Outcome::Ticket { row: placed.row, seq: last_seq, position: place, replayed: Some(sealed) })
+                    Ok(Placed { row: placed.row, seq: last_seq, position: place, replayed: Some(sealed) })
                 };
                 out.push((i, outcome));
                 continue;
@@ -147,7 +144,7 @@ pub(super) async fn joins(
         let init = Some(rules.fsm.init());
         record(state, event(*queue_id, seq, EventKind::Joined, Some(view), "customer", None, init));
         fresh.insert(row.id, (row.clone(), seq, place));
-        out.push((i, Ok(Outcome::Ticket { row, seq, position: Some(place), replayed: None })));
+        out.push((i, Ok(Placed { row, seq, position: Some(place), replayed: None })));
     }
 
     if !rows.id.is_empty() {
@@ -193,7 +190,7 @@ pub(super) async fn calls(
     tx: &mut PgConnection,
     caches: &Caches,
     state: &mut BatchState,
-    changes: &[(usize, &Change)],
+    changes: &[(usize, &TicketChange)],
 ) -> Result<Outcomes> {
     let mut out = Vec::with_capacity(changes.len());
     // Each request's place among the calls to its queue: the kth call takes the kth in line.
@@ -202,7 +199,7 @@ pub(super) async fn calls(
     let (mut c_queue, mut c_rank, mut c_counter, mut c_to, mut c_terminal) = (vec![], vec![], vec![], vec![], vec![]);
     let mut init_of: HashMap<Uuid, (String, String)> = HashMap::new();
     for &(i, change) in changes {
-        let Change::CallNext { queue_id, counter, actor } = change else { continue };
+        let TicketChange::CallNext { queue_id, counter, actor } = change else { continue };
         let type_id = match queue(state, *queue_id) {
             Ok(q) => q.ticket_type_id,
             Err(e) => {
@@ -274,7 +271,7 @@ pub(super) async fn calls(
         let kind = EventKind::transition(Special::Call.name());
         let e = event(queue_id, seq, kind, Some(row.view(seq, None)), actor, Some(init), Some(to));
         record(state, e);
-        out.push((i, Ok(Outcome::Ticket { row, seq, position: None, replayed: None })));
+        out.push((i, Ok(Placed { row, seq, position: None, replayed: None })));
     }
     Ok(out)
 }

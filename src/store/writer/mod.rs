@@ -23,15 +23,16 @@
 //! every other session's snapshots.
 
 mod apply;
+mod batch;
 mod bulk;
 mod flush;
 
+use batch::{Batch, BatchState, QueueState};
 pub(crate) use flush::{ahead_positions, MAX_NOTIFY_AHEAD};
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -39,7 +40,7 @@ use uuid::Uuid;
 use super::cache::{Caches, Pace};
 use super::rows::{Queue, TicketRow};
 use super::{Result, StoreError};
-use crate::domain::{Event, EventKind, Notification, QueueStatus};
+use crate::domain::{Event, EventKind, QueueStatus};
 use crate::tasks::Tasks;
 
 /// Changes waiting for the writer, at most. Past this a request is answered 503 at once rather
@@ -63,8 +64,9 @@ pub struct QueuePatch {
     pub capacity: Option<Option<i32>>,
 }
 
-/// One change to one queue (a transfer touches two).
-pub(crate) enum Change {
+/// A change to a ticket (a join makes one), answered with the ticket as the change left it.
+/// A transfer touches two queues; the others one.
+pub(crate) enum TicketChange {
     Join {
         queue_id: Uuid,
         ticket_id: Uuid,
@@ -92,25 +94,26 @@ pub(crate) enum Change {
         to_queue: Uuid,
         actor: String,
     },
-    UpdateQueue {
-        queue_id: Uuid,
-        patch: QueuePatch,
-        actor: String,
-    },
 }
 
-impl Change {
+impl TicketChange {
     /// The queues whose rows the change locks.
     fn queues(&self) -> impl Iterator<Item = Uuid> {
         let (a, b) = match self {
-            Change::Join { queue_id, .. }
-            | Change::CallNext { queue_id, .. }
-            | Change::Transition { queue_id, .. }
-            | Change::UpdateQueue { queue_id, .. } => (*queue_id, None),
-            Change::Transfer { queue_id, to_queue, .. } => (*queue_id, Some(*to_queue)),
+            TicketChange::Join { queue_id, .. }
+            | TicketChange::CallNext { queue_id, .. }
+            | TicketChange::Transition { queue_id, .. } => (*queue_id, None),
+            TicketChange::Transfer { queue_id, to_queue, .. } => (*queue_id, Some(*to_queue)),
         };
         std::iter::once(a).chain(b)
     }
+}
+
+/// A change to a queue itself (status, name, capacity), answered with the queue.
+pub(crate) struct QueueChange {
+    pub queue_id: Uuid,
+    pub patch: QueuePatch,
+    pub actor: String,
 }
 
 /// The idempotency record of a join, as stored.
@@ -120,32 +123,35 @@ pub(crate) struct Idempotency {
     pub token_sealed: Vec<u8>,
 }
 
-/// What a committed change produced.
+/// A ticket as a committed ticket change left it.
 #[derive(Debug)]
-pub(crate) enum Outcome {
-    Ticket {
-        row: TicketRow,
-        /// The seq of the event this view reflects.
-        seq: i64,
-        position: Option<u32>,
-        /// For a replayed join: the sealed token of the original ticket.
-        replayed: Option<Vec<u8>>,
-    },
-    Queue(Queue),
+pub(crate) struct Placed {
+    pub row: TicketRow,
+    /// The seq of the event this view reflects.
+    pub seq: i64,
+    pub position: Option<u32>,
+    /// For a replayed join: the sealed token of the original ticket.
+    pub replayed: Option<Vec<u8>>,
 }
 
-struct Pending {
+/// A change waiting for the writer, and where its answer goes: a ticket change can only be
+/// answered with a ticket, a queue change with a queue.
+struct Pending<C, T> {
     tenant: Uuid,
-    change: Change,
-    reply: oneshot::Sender<Result<Outcome>>,
+    change: C,
+    reply: oneshot::Sender<Result<T>>,
 }
+
+type TicketPending = Pending<TicketChange, Placed>;
+type QueuePending = Pending<QueueChange, Queue>;
 
 /// What the writer receives: a change, or a request to be told once every change received
-/// before it is committed (or refused). Not boxed: nearly every message is a change, which the
-/// channel held unboxed before flushes existed.
+/// before it is committed (or refused). Not boxed: nearly every message is a ticket change,
+/// which the channel held unboxed before flushes existed.
 #[allow(clippy::large_enum_variant)]
 enum Message {
-    Change(Pending),
+    Ticket(TicketPending),
+    Queue(QueuePending),
     Flushed(oneshot::Sender<()>),
 }
 
@@ -177,10 +183,19 @@ impl Writer {
         self.committed.subscribe()
     }
 
-    /// Submits a change and waits until it is committed (or refused).
-    pub(crate) async fn submit(&self, tenant: Uuid, change: Change) -> Result<Outcome> {
+    /// Submits a ticket change and waits until it is committed (or refused).
+    pub(crate) async fn submit(&self, tenant: Uuid, change: TicketChange) -> Result<Placed> {
+        self.send(|reply| Message::Ticket(Pending { tenant, change, reply })).await
+    }
+
+    /// Submits a queue change and waits until it is committed (or refused).
+    pub(crate) async fn update_queue(&self, tenant: Uuid, change: QueueChange) -> Result<Queue> {
+        self.send(|reply| Message::Queue(Pending { tenant, change, reply })).await
+    }
+
+    async fn send<T>(&self, message: impl FnOnce(oneshot::Sender<Result<T>>) -> Message) -> Result<T> {
         let (reply, answer) = oneshot::channel();
-        self.tx.try_send(Message::Change(Pending { tenant, change, reply })).map_err(|e| match e {
+        self.tx.try_send(message(reply)).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
             mpsc::error::TrySendError::Closed(_) => StoreError::Other(anyhow::anyhow!("the writer has stopped")),
         })?;
@@ -221,10 +236,11 @@ async fn run(
         if n == 0 {
             break;
         }
-        let mut batch = Vec::with_capacity(received.len());
+        let mut batch = Batch::default();
         for message in received.drain(..) {
             match message {
-                Message::Change(pending) => batch.push(pending),
+                Message::Ticket(pending) => batch.tickets.push(pending),
+                Message::Queue(pending) => batch.queues.push(pending),
                 // Answered after this batch: every change received before it is in it or earlier.
                 Message::Flushed(done) => flushed.push(done),
             }
@@ -237,7 +253,7 @@ async fn run(
         }
         let size = batch.len();
         let started = std::time::Instant::now();
-        let (events, stalled) = run_batch(&pool, &caches, batch).await;
+        let (events, stalled) = batch::run(&pool, &caches, batch).await;
         metrics::histogram!("queuecast_write_batch_size").record(size as f64);
         metrics::histogram!("queuecast_write_commit_seconds").record(started.elapsed().as_secs_f64());
         if stalled {
@@ -246,7 +262,10 @@ async fn run(
             // with this batch).
             while let Ok(message) = rx.try_recv() {
                 match message {
-                    Message::Change(pending) => {
+                    Message::Ticket(pending) => {
+                        let _ = pending.reply.send(Err(StoreError::Unavailable));
+                    }
+                    Message::Queue(pending) => {
                         let _ = pending.reply.send(Err(StoreError::Unavailable));
                     }
                     Message::Flushed(done) => flushed.push(done),
@@ -265,278 +284,5 @@ async fn run(
         for done in flushed.drain(..) {
             let _ = done.send(());
         }
-    }
-}
-
-/// How long one attempt at a batch may take. Past it the database is taken as unreachable (a
-/// black-holed connection never errors by itself) and the batch's changes answer `unavailable`:
-/// not known to be done. If its commit did reach PostgreSQL, its events still arrive through
-/// the other feeds, and an idempotent join retried gets the same ticket.
-const ATTEMPT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
-
-/// Runs one batch: fast, then with savepoints if anything failed; answers every change and
-/// returns the events it committed, and whether the database stopped answering.
-async fn run_batch(pool: &PgPool, caches: &Caches, mut batch: Vec<Pending>) -> (Vec<Arc<Event>>, bool) {
-    // Tenants in a fixed order (lock order across nodes); within a tenant, arrival order.
-    batch.sort_by_key(|p| p.tenant);
-    let pending = &batch;
-    let within =
-        |mode| async move { tokio::time::timeout(ATTEMPT_DEADLINE, attempt(pool, caches, pending, mode)).await.ok() };
-    let Some(first) = within(Mode::Fast).await else {
-        tracing::warn!(size = batch.len(), "the database did not answer a batch in time");
-        for pending in batch {
-            let _ = pending.reply.send(Err(StoreError::Unavailable));
-        }
-        return (Vec::new(), true);
-    };
-    let (results, events) = match first {
-        Ok(results) => results,
-        Err(err) => {
-            tracing::warn!(cause = ?err, size = batch.len(), "batch failed; running it again change by change");
-            match within(Mode::Savepoints).await.unwrap_or(Err(StoreError::Unavailable)) {
-                Ok(results) => results,
-                Err(err) => {
-                    tracing::error!(cause = ?err, size = batch.len(), "batch failed");
-                    let unreachable = match &err {
-                        StoreError::Db(e) => super::is_unreachable(e),
-                        e => matches!(e, StoreError::Unavailable),
-                    };
-                    let message = err.to_string();
-                    let answer = || match unreachable {
-                        true => StoreError::Unavailable,
-                        false => StoreError::Other(anyhow::anyhow!("the batch failed: {message}")),
-                    };
-                    (batch.iter().map(|_| Err(answer())).collect(), Vec::new())
-                }
-            }
-        }
-    };
-    for (pending, result) in batch.into_iter().zip(results) {
-        // A requester that gave up (client gone) no longer listens; the change stands.
-        let _ = pending.reply.send(result);
-    }
-    (events, false)
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// No savepoints: any failed statement fails the attempt.
-    Fast,
-    /// A savepoint around each change: a failed statement fails only its change.
-    Savepoints,
-}
-
-/// The counters of a locked queue, as the batch moves them.
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct QueueState {
-    id: Uuid,
-    status: QueueStatus,
-    capacity: Option<i32>,
-    waiting: i32,
-    last_seq: i64,
-    next_number: i32,
-    prefix: String,
-    ticket_type_id: Uuid,
-    /// `settings.notify_ahead`: the positions whose ticket gets a `ticket.ahead` notification.
-    notify_ahead: Option<serde_json::Value>,
-    /// Moved by this batch: its counters are stored at the end.
-    #[sqlx(default)]
-    dirty: bool,
-}
-
-/// Idempotency records one tenant's part of a batch has produced but not yet written.
-#[derive(Default)]
-struct Unwritten {
-    keys: Vec<KeyRow>,
-}
-
-/// An idempotency record as stored: (key hash, request hash, ticket id, sealed token).
-type KeyRow = (Vec<u8>, Vec<u8>, Uuid, Vec<u8>);
-
-/// An idempotency record: (request hash, ticket id, sealed token), by key hash.
-type Keys = HashMap<Vec<u8>, (Vec<u8>, Uuid, Vec<u8>)>;
-
-/// Everything of the batch so far that later changes may need to see.
-struct BatchState {
-    queues: HashMap<Uuid, QueueState>,
-    /// Idempotency records by key hash.
-    keys: Keys,
-    unwritten: Unwritten,
-    /// This tenant's events so far, in seq order per queue; `events[..written]` are inserted.
-    events: Vec<Arc<Event>>,
-    written: usize,
-}
-
-type Attempt = (Vec<Result<Outcome>>, Vec<Arc<Event>>);
-
-async fn attempt(pool: &PgPool, caches: &Caches, batch: &[Pending], mode: Mode) -> Result<Attempt> {
-    let mut tx = pool.begin().await?;
-    let mut results: Vec<Result<Outcome>> = Vec::with_capacity(batch.len());
-    let mut all_events = Vec::new();
-
-    for group in batch.chunk_by(|a, b| a.tenant == b.tenant) {
-        let tenant = group[0].tenant;
-        super::set_tenant(&mut tx, tenant).await?;
-        let mut ids: Vec<Uuid> = group.iter().flat_map(|p| p.change.queues()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let mut state = BatchState {
-            queues: lock_queues(&mut tx, &ids).await?,
-            keys: load_keys(&mut tx, tenant, group).await?,
-            unwritten: Unwritten::default(),
-            events: Vec::new(),
-            written: 0,
-        };
-
-        match mode {
-            Mode::Fast => results.extend(apply_group(&mut tx, caches, &mut state, tenant, group).await?),
-            Mode::Savepoints => {
-                for pending in group {
-                    results.push(apply_alone(&mut tx, caches, &mut state, &pending.change, tenant).await);
-                }
-            }
-        }
-        flush::write_unwritten(&mut tx, tenant, &mut state).await?;
-        flush::notify_ahead(&mut tx, &state.queues).await?;
-        flush::store_counters(&mut tx, &state.queues).await?;
-        all_events.append(&mut state.events);
-    }
-
-    let borrowed: Vec<&Event> = all_events.iter().map(|e| &**e).collect();
-    for payload in Notification::payloads(&borrowed) {
-        sqlx::query("SELECT pg_notify('queuecast', $1)").bind(payload).execute(&mut *tx).await?;
-    }
-    tx.commit().await.map_err(commit_error)?;
-    Ok((results, all_events))
-}
-
-/// A tenant's changes without savepoints: all joins in one statement, then all call-nexts in
-/// one, then the rest one by one. Any failed statement fails the attempt.
-async fn apply_group(
-    tx: &mut PgConnection,
-    caches: &Caches,
-    state: &mut BatchState,
-    tenant: Uuid,
-    group: &[Pending],
-) -> Result<Vec<Result<Outcome>>> {
-    let indexed: Vec<(usize, &Change)> = group.iter().map(|p| &p.change).enumerate().collect();
-    let (joins, rest): (Vec<_>, Vec<_>) = indexed.into_iter().partition(|(_, c)| matches!(c, Change::Join { .. }));
-    let (calls, rest): (Vec<_>, Vec<_>) = rest.into_iter().partition(|(_, c)| matches!(c, Change::CallNext { .. }));
-    let mut results: Vec<Option<Result<Outcome>>> = group.iter().map(|_| None).collect();
-    let mut outcomes = bulk::joins(tx, caches, state, tenant, &joins).await?;
-    outcomes.extend(bulk::calls(tx, caches, state, &calls).await?);
-    for (i, change) in rest {
-        match apply::apply(tx, caches, state, change).await {
-            Err(StoreError::Db(err)) => return Err(StoreError::Db(err)),
-            other => outcomes.push((i, other)),
-        }
-    }
-    for (i, outcome) in outcomes {
-        results[i] = Some(outcome);
-    }
-    results
-        .into_iter()
-        .map(|r| r.ok_or_else(|| StoreError::Other(anyhow::anyhow!("a change got no outcome"))))
-        .collect()
-}
-
-/// One change, by whichever path applies it.
-async fn apply_one(
-    tx: &mut PgConnection,
-    caches: &Caches,
-    state: &mut BatchState,
-    tenant: Uuid,
-    change: &Change,
-) -> Result<Outcome> {
-    let one = [(0, change)];
-    let outcomes = match change {
-        Change::Join { .. } => bulk::joins(tx, caches, state, tenant, &one).await?,
-        Change::CallNext { .. } => bulk::calls(tx, caches, state, &one).await?,
-        _ => return apply::apply(tx, caches, state, change).await,
-    };
-    outcomes
-        .into_iter()
-        .next()
-        .map(|(_, outcome)| outcome)
-        .unwrap_or_else(|| Err(StoreError::Other(anyhow::anyhow!("a change got no outcome"))))
-}
-
-/// One change inside its own savepoint; on failure, the batch state is as before it.
-async fn apply_alone(
-    tx: &mut PgConnection,
-    caches: &Caches,
-    state: &mut BatchState,
-    change: &Change,
-    tenant: Uuid,
-) -> Result<Outcome> {
-    let queues_before = state.queues.clone();
-    let (events_before, keys_before) = (state.events.len(), state.keys.clone());
-    sqlx::query("SAVEPOINT change").execute(&mut *tx).await?;
-    let result = match apply_one(&mut *tx, caches, state, tenant, change).await {
-        Ok(outcome) => flush::write_unwritten(&mut *tx, tenant, state).await.map(|()| outcome),
-        Err(err) => Err(err),
-    };
-    match result {
-        Ok(outcome) => {
-            sqlx::query("RELEASE SAVEPOINT change").execute(&mut *tx).await?;
-            Ok(outcome)
-        }
-        Err(err) => {
-            sqlx::query("ROLLBACK TO SAVEPOINT change").execute(&mut *tx).await?;
-            state.queues = queues_before;
-            state.events.truncate(events_before);
-            // Each change before this one was written when it succeeded.
-            state.written = events_before;
-            state.keys = keys_before;
-            state.unwritten = Unwritten::default();
-            Err(apply::meaning_of(err))
-        }
-    }
-}
-
-/// Locks the queues' rows in id order and reads their counters. Deleted queues are not found.
-async fn lock_queues(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, QueueState>> {
-    let rows: Vec<(Uuid, QueueState)> = sqlx::query_as::<_, QueueState>(
-        "SELECT id, status, capacity, waiting, last_seq, next_number, prefix, ticket_type_id, \
-           settings->'notify_ahead' AS notify_ahead \
-         FROM queues WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR UPDATE",
-    )
-    .bind(ids)
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .map(|q| (q.id, q))
-    .collect();
-    Ok(rows.into_iter().collect())
-}
-
-/// The live idempotency records of the batch's joins.
-async fn load_keys(tx: &mut PgConnection, tenant: Uuid, group: &[Pending]) -> Result<Keys> {
-    let hashes: Vec<&[u8]> = group
-        .iter()
-        .filter_map(|p| match &p.change {
-            Change::Join { idempotency: Some(i), .. } => Some(i.key_hash.as_slice()),
-            _ => None,
-        })
-        .collect();
-    if hashes.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<KeyRow> = sqlx::query_as(
-        "SELECT key_hash, request_hash, ticket_id, token_sealed FROM idempotency_keys \
-         WHERE tenant_id = $1 AND key_hash = ANY($2) AND expires_at > now()",
-    )
-    .bind(tenant)
-    .bind(hashes)
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(rows.into_iter().map(|(k, r, t, s)| (k, (r, t, s))).collect())
-}
-
-/// A full NOTIFY queue fails the commit (nothing was applied): the service is unavailable.
-fn commit_error(err: sqlx::Error) -> StoreError {
-    match &err {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("54000") => StoreError::Overloaded,
-        _ => StoreError::Db(err),
     }
 }

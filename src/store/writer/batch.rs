@@ -1,0 +1,382 @@
+//! One batch: the changes drained at one moment, applied in one transaction (fast, then with a
+//! savepoint per change if a statement failed), and every requester answered.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{apply, bulk, flush, Placed, QueueChange, QueuePending, TicketChange, TicketPending};
+use crate::domain::{Event, Notification, QueueStatus};
+use crate::store::cache::Caches;
+use crate::store::rows::Queue;
+use crate::store::{Result, StoreError};
+
+/// How long one attempt at a batch may take. Past it the database is taken as unreachable (a
+/// black-holed connection never errors by itself) and the batch's changes answer `unavailable`:
+/// not known to be done. If its commit did reach PostgreSQL, its events still arrive through
+/// the other feeds, and an idempotent join retried gets the same ticket.
+const ATTEMPT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// The changes drained at one moment, by kind: each kind is answered with its own type.
+#[derive(Default)]
+pub(super) struct Batch {
+    pub tickets: Vec<TicketPending>,
+    pub queues: Vec<QueuePending>,
+}
+
+impl Batch {
+    pub fn len(&self) -> usize {
+        self.tickets.len() + self.queues.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Answers every change with the same refusal.
+    pub fn refuse(self, err: impl Fn() -> StoreError) {
+        for p in self.tickets {
+            let _ = p.reply.send(Err(err()));
+        }
+        for p in self.queues {
+            let _ = p.reply.send(Err(err()));
+        }
+    }
+
+    /// The batch's tenants in lock order, each with its ticket and queue changes (both sorted
+    /// by tenant beforehand; within a tenant, arrival order).
+    fn by_tenant(&self) -> Vec<(Uuid, &[TicketPending], &[QueuePending])> {
+        let mut tenants: Vec<Uuid> =
+            self.tickets.iter().map(|p| p.tenant).chain(self.queues.iter().map(|p| p.tenant)).collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        let (mut t, mut q) = (0, 0);
+        tenants
+            .into_iter()
+            .map(|tenant| {
+                let t_end = t + self.tickets[t..].iter().take_while(|p| p.tenant == tenant).count();
+                let q_end = q + self.queues[q..].iter().take_while(|p| p.tenant == tenant).count();
+                let group = (tenant, &self.tickets[t..t_end], &self.queues[q..q_end]);
+                (t, q) = (t_end, q_end);
+                group
+            })
+            .collect()
+    }
+}
+
+/// What an attempt answers, in the batch's order, and the events it committed.
+struct Answers {
+    tickets: Vec<Result<Placed>>,
+    queues: Vec<Result<Queue>>,
+    events: Vec<Arc<Event>>,
+}
+
+/// Runs one batch: fast, then with savepoints if anything failed; answers every change and
+/// returns the events it committed, and whether the database stopped answering.
+pub(super) async fn run(pool: &PgPool, caches: &Caches, mut batch: Batch) -> (Vec<Arc<Event>>, bool) {
+    // Tenants in a fixed order (lock order across nodes); within a tenant, arrival order.
+    batch.tickets.sort_by_key(|p| p.tenant);
+    batch.queues.sort_by_key(|p| p.tenant);
+    let size = batch.len();
+    let pending = &batch;
+    let within =
+        |mode| async move { tokio::time::timeout(ATTEMPT_DEADLINE, attempt(pool, caches, pending, mode)).await.ok() };
+    let Some(first) = within(Mode::Fast).await else {
+        tracing::warn!(size, "the database did not answer a batch in time");
+        batch.refuse(|| StoreError::Unavailable);
+        return (Vec::new(), true);
+    };
+    let answers = match first {
+        Ok(answers) => answers,
+        Err(err) => {
+            tracing::warn!(cause = ?err, size, "batch failed; running it again change by change");
+            match within(Mode::Savepoints).await.unwrap_or(Err(StoreError::Unavailable)) {
+                Ok(answers) => answers,
+                Err(err) => {
+                    tracing::error!(cause = ?err, size, "batch failed");
+                    let unreachable = match &err {
+                        StoreError::Db(e) => crate::store::is_unreachable(e),
+                        e => matches!(e, StoreError::Unavailable),
+                    };
+                    let message = err.to_string();
+                    batch.refuse(|| match unreachable {
+                        true => StoreError::Unavailable,
+                        false => StoreError::Other(anyhow::anyhow!("the batch failed: {message}")),
+                    });
+                    return (Vec::new(), false);
+                }
+            }
+        }
+    };
+    // A requester that gave up (client gone) no longer listens; the change stands.
+    for (pending, result) in batch.tickets.into_iter().zip(answers.tickets) {
+        let _ = pending.reply.send(result);
+    }
+    for (pending, result) in batch.queues.into_iter().zip(answers.queues) {
+        let _ = pending.reply.send(result);
+    }
+    (answers.events, false)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// No savepoints: any failed statement fails the attempt.
+    Fast,
+    /// A savepoint around each change: a failed statement fails only its change.
+    Savepoints,
+}
+
+/// The counters of a locked queue, as the batch moves them.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct QueueState {
+    pub id: Uuid,
+    pub status: QueueStatus,
+    pub capacity: Option<i32>,
+    pub waiting: i32,
+    pub last_seq: i64,
+    pub next_number: i32,
+    pub prefix: String,
+    pub ticket_type_id: Uuid,
+    /// `settings.notify_ahead`: the positions whose ticket gets a `ticket.ahead` notification.
+    pub notify_ahead: Option<serde_json::Value>,
+    /// Moved by this batch: its counters are stored at the end.
+    #[sqlx(default)]
+    pub dirty: bool,
+}
+
+/// Idempotency records one tenant's part of a batch has produced but not yet written.
+#[derive(Default)]
+pub(super) struct Unwritten {
+    pub keys: Vec<KeyRow>,
+}
+
+/// An idempotency record as stored: (key hash, request hash, ticket id, sealed token).
+pub(super) type KeyRow = (Vec<u8>, Vec<u8>, Uuid, Vec<u8>);
+
+/// An idempotency record: (request hash, ticket id, sealed token), by key hash.
+pub(super) type Keys = HashMap<Vec<u8>, (Vec<u8>, Uuid, Vec<u8>)>;
+
+/// Everything of the batch so far that later changes may need to see.
+pub(super) struct BatchState {
+    pub queues: HashMap<Uuid, QueueState>,
+    /// Idempotency records by key hash.
+    pub keys: Keys,
+    pub unwritten: Unwritten,
+    /// This tenant's events so far, in seq order per queue; `events[..written]` are inserted.
+    pub events: Vec<Arc<Event>>,
+    pub written: usize,
+}
+
+async fn attempt(pool: &PgPool, caches: &Caches, batch: &Batch, mode: Mode) -> Result<Answers> {
+    let mut tx = pool.begin().await?;
+    let mut answers =
+        Answers { tickets: Vec::with_capacity(batch.tickets.len()), queues: Vec::new(), events: Vec::new() };
+
+    for (tenant, tickets, queues) in batch.by_tenant() {
+        crate::store::set_tenant(&mut tx, tenant).await?;
+        let mut ids: Vec<Uuid> =
+            tickets.iter().flat_map(|p| p.change.queues()).chain(queues.iter().map(|p| p.change.queue_id)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut state = BatchState {
+            queues: lock_queues(&mut tx, &ids).await?,
+            keys: load_keys(&mut tx, tenant, tickets).await?,
+            unwritten: Unwritten::default(),
+            events: Vec::new(),
+            written: 0,
+        };
+
+        // A tenant's ticket changes, then its queue changes (a pause or a close applies to the
+        // line as these joins and calls left it).
+        match mode {
+            Mode::Fast => {
+                answers.tickets.extend(apply_group(&mut tx, caches, &mut state, tenant, tickets).await?);
+                for pending in queues {
+                    match apply::update_queue(&mut tx, &mut state, &pending.change).await {
+                        Err(StoreError::Db(err)) => return Err(StoreError::Db(err)),
+                        other => answers.queues.push(other),
+                    }
+                }
+            }
+            Mode::Savepoints => {
+                for pending in tickets {
+                    let change = &pending.change;
+                    answers.tickets.push(alone(&mut tx, caches, &mut state, tenant, change).await);
+                }
+                for pending in queues {
+                    answers.queues.push(alone(&mut tx, caches, &mut state, tenant, &pending.change).await);
+                }
+            }
+        }
+        flush::write_unwritten(&mut tx, tenant, &mut state).await?;
+        flush::notify_ahead(&mut tx, &state.queues).await?;
+        flush::store_counters(&mut tx, &state.queues).await?;
+        answers.events.append(&mut state.events);
+    }
+
+    let borrowed: Vec<&Event> = answers.events.iter().map(|e| &**e).collect();
+    for payload in Notification::payloads(&borrowed) {
+        sqlx::query("SELECT pg_notify('queuecast', $1)").bind(payload).execute(&mut *tx).await?;
+    }
+    tx.commit().await.map_err(commit_error)?;
+    Ok(answers)
+}
+
+/// A tenant's ticket changes without savepoints: all joins in one statement, then all
+/// call-nexts in one, then the rest one by one. Any failed statement fails the attempt.
+async fn apply_group(
+    tx: &mut PgConnection,
+    caches: &Caches,
+    state: &mut BatchState,
+    tenant: Uuid,
+    group: &[TicketPending],
+) -> Result<Vec<Result<Placed>>> {
+    let indexed: Vec<(usize, &TicketChange)> = group.iter().map(|p| &p.change).enumerate().collect();
+    let (joins, rest): (Vec<_>, Vec<_>) =
+        indexed.into_iter().partition(|(_, c)| matches!(c, TicketChange::Join { .. }));
+    let (calls, rest): (Vec<_>, Vec<_>) =
+        rest.into_iter().partition(|(_, c)| matches!(c, TicketChange::CallNext { .. }));
+    let mut results: Vec<Option<Result<Placed>>> = group.iter().map(|_| None).collect();
+    let mut outcomes = bulk::joins(tx, caches, state, tenant, &joins).await?;
+    outcomes.extend(bulk::calls(tx, caches, state, &calls).await?);
+    for (i, change) in rest {
+        match apply::apply(tx, caches, state, change).await {
+            Err(StoreError::Db(err)) => return Err(StoreError::Db(err)),
+            other => outcomes.push((i, other)),
+        }
+    }
+    for (i, outcome) in outcomes {
+        results[i] = Some(outcome);
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| StoreError::Other(anyhow::anyhow!("a change got no outcome"))))
+        .collect()
+}
+
+/// A change that can be applied on its own (inside its savepoint), with what it answers.
+trait Alone {
+    type Answer;
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        caches: &Caches,
+        state: &mut BatchState,
+        tenant: Uuid,
+    ) -> Result<Self::Answer>;
+}
+
+impl Alone for TicketChange {
+    type Answer = Placed;
+
+    /// By whichever path applies it.
+    async fn apply(
+        &self,
+        tx: &mut PgConnection,
+        caches: &Caches,
+        state: &mut BatchState,
+        tenant: Uuid,
+    ) -> Result<Placed> {
+        let one = [(0, self)];
+        let outcomes = match self {
+            TicketChange::Join { .. } => bulk::joins(tx, caches, state, tenant, &one).await?,
+            TicketChange::CallNext { .. } => bulk::calls(tx, caches, state, &one).await?,
+            _ => return apply::apply(tx, caches, state, self).await,
+        };
+        outcomes
+            .into_iter()
+            .next()
+            .map(|(_, outcome)| outcome)
+            .unwrap_or_else(|| Err(StoreError::Other(anyhow::anyhow!("a change got no outcome"))))
+    }
+}
+
+impl Alone for QueueChange {
+    type Answer = Queue;
+
+    async fn apply(&self, tx: &mut PgConnection, _: &Caches, state: &mut BatchState, _: Uuid) -> Result<Queue> {
+        apply::update_queue(tx, state, self).await
+    }
+}
+
+/// One change inside its own savepoint; on failure, the batch state is as before it.
+async fn alone<C: Alone>(
+    tx: &mut PgConnection,
+    caches: &Caches,
+    state: &mut BatchState,
+    tenant: Uuid,
+    change: &C,
+) -> Result<C::Answer> {
+    let queues_before = state.queues.clone();
+    let (events_before, keys_before) = (state.events.len(), state.keys.clone());
+    sqlx::query("SAVEPOINT change").execute(&mut *tx).await?;
+    let result = match change.apply(&mut *tx, caches, state, tenant).await {
+        Ok(answer) => flush::write_unwritten(&mut *tx, tenant, state).await.map(|()| answer),
+        Err(err) => Err(err),
+    };
+    match result {
+        Ok(answer) => {
+            sqlx::query("RELEASE SAVEPOINT change").execute(&mut *tx).await?;
+            Ok(answer)
+        }
+        Err(err) => {
+            sqlx::query("ROLLBACK TO SAVEPOINT change").execute(&mut *tx).await?;
+            state.queues = queues_before;
+            state.events.truncate(events_before);
+            // Each change before this one was written when it succeeded.
+            state.written = events_before;
+            state.keys = keys_before;
+            state.unwritten = Unwritten::default();
+            Err(apply::meaning_of(err))
+        }
+    }
+}
+
+/// Locks the queues' rows in id order and reads their counters. Deleted queues are not found.
+async fn lock_queues(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, QueueState>> {
+    let rows: Vec<(Uuid, QueueState)> = sqlx::query_as::<_, QueueState>(
+        "SELECT id, status, capacity, waiting, last_seq, next_number, prefix, ticket_type_id, \
+           settings->'notify_ahead' AS notify_ahead \
+         FROM queues WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR UPDATE",
+    )
+    .bind(ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .map(|q| (q.id, q))
+    .collect();
+    Ok(rows.into_iter().collect())
+}
+
+/// The live idempotency records of the batch's joins.
+async fn load_keys(tx: &mut PgConnection, tenant: Uuid, group: &[TicketPending]) -> Result<Keys> {
+    let hashes: Vec<&[u8]> = group
+        .iter()
+        .filter_map(|p| match &p.change {
+            TicketChange::Join { idempotency: Some(i), .. } => Some(i.key_hash.as_slice()),
+            _ => None,
+        })
+        .collect();
+    if hashes.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<KeyRow> = sqlx::query_as(
+        "SELECT key_hash, request_hash, ticket_id, token_sealed FROM idempotency_keys \
+         WHERE tenant_id = $1 AND key_hash = ANY($2) AND expires_at > now()",
+    )
+    .bind(tenant)
+    .bind(hashes)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows.into_iter().map(|(k, r, t, s)| (k, (r, t, s))).collect())
+}
+
+/// A full NOTIFY queue fails the commit (nothing was applied): the service is unavailable.
+fn commit_error(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("54000") => StoreError::Overloaded,
+        _ => StoreError::Db(err),
+    }
+}
