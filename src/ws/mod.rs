@@ -1,28 +1,32 @@
 //! The three live sockets of the protocol: customer (`/ws/tickets/{id}`), staff
-//! (`/ws/queues/{id}`) and display (`/ws/queues/{id}/display`). The upgrade handler checks what it
-//! can at once, spawns the session and returns; credentials that fail after the upgrade close the
-//! socket with a "do not reconnect" code, so clients stop retrying.
+//! (`/ws/queues/{id}`) and display (`/ws/queues/{id}/display`). They open the same way (`open`):
+//! the handler upgrades at once and spawns the rest; the credential is checked, the queue's hub
+//! joined, the socket subscribed and its first frames sent, then `session::run` serves it. Each
+//! kind states only what sets it apart (an `Opening`). Credentials that fail after the upgrade
+//! close the socket with a "do not reconnect" code, so clients stop retrying.
 
 pub mod close;
+mod customer;
+mod display;
 mod message;
 mod session;
+mod staff;
 
+pub use customer::customer;
+pub use display::display;
+pub use staff::staff;
+
+use std::future::Future;
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use bytestring::ByteString;
-use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::domain::{EventKind, ServerMessage, Ticket};
-use crate::fanout::{Frame, Hub, Membership, StaffStart};
 use crate::error::ApiError;
+use crate::fanout::Hub;
 use crate::state::AppState;
-use crate::store::{StoreError, TicketAccess};
+use crate::store::StoreError;
 use session::{Audience, Start, MAX_FRAME};
-
-/// Missed events replayed from the database at most; further behind gets a snapshot.
-const MAX_REPLAY: i64 = 5000;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/tickets/{ticket_id}", web::get().to(customer))
@@ -30,13 +34,67 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/ws/queues/{queue_id}/display", web::get().to(display));
 }
 
-type Upgraded = (HttpResponse, actix_ws::Session, actix_ws::AggregatedMessageStream);
+/// Why a socket is turned away before its session starts: a close code and its reason.
+type Refusal = (u16, &'static str);
 
-fn upgrade(req: &HttpRequest, body: web::Payload) -> Result<Upgraded, ApiError> {
+/// What a credential opens: the hub of one queue, and what else its check learnt.
+struct Access<G> {
+    tenant: Uuid,
+    queue: Uuid,
+    grant: G,
+}
+
+/// What sets one kind of socket apart on its way in; `open` does the rest, the same for all.
+trait Opening: 'static {
+    /// What the credential check learnt that `revoked` needs (whose sign-in, say).
+    type Grant;
+    /// What this kind of socket makes of the hub's frames.
+    type Audience: Audience;
+    /// Checks the credential: which queue's hub the socket joins, or why it may not.
+    async fn authorize(&self, state: &AppState) -> Result<Access<Self::Grant>, Refusal>;
+    /// Subscribes to the joined hub and says what to send first.
+    async fn start(&self, state: &AppState, hub: Arc<Hub>) -> Result<Start<Self::Audience>, Refusal>;
+    /// Completes, with the reason to close (4401) with, when the credential lapses.
+    fn revoked(self, grant: Self::Grant, state: &AppState) -> impl Future<Output = &'static str> + Send;
+}
+
+/// Upgrades the request and opens the socket in a task of its own: the handshake is answered at
+/// once, and whatever fails later is told with a close code the client understands.
+fn accept(
+    req: &HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    socket: impl Opening,
+) -> Result<HttpResponse, ApiError> {
     let (response, session, stream) =
         actix_ws::handle(req, body).map_err(|e| ApiError::BadRequest(format!("not a WebSocket handshake: {e}")))?;
     let stream = stream.max_frame_size(MAX_FRAME).aggregate_continuations().max_continuation_size(MAX_FRAME);
-    Ok((response, session, stream))
+    actix_web::rt::spawn(open(socket, state.into_inner(), session, stream));
+    Ok(response)
+}
+
+/// Authorize, join the hub, start, then run until the socket ends; refused at the first step
+/// that fails. The hub is left when `membership` drops, after the refusal or the session.
+async fn open<K: Opening>(
+    socket: K,
+    state: Arc<AppState>,
+    session: actix_ws::Session,
+    stream: actix_ws::AggregatedMessageStream,
+) {
+    let access = match socket.authorize(&state).await {
+        Ok(access) => access,
+        Err(refused) => return refuse(session, refused).await,
+    };
+    let membership = match state.fanout.join(access.tenant, access.queue).await {
+        Ok(membership) => membership,
+        Err(e) => return refuse(session, refusal(&e)).await,
+    };
+    let start = match socket.start(&state, membership.hub.clone()).await {
+        Ok(start) => start,
+        Err(refused) => return refuse(session, refused).await,
+    };
+    let revoked = socket.revoked(access.grant, &state);
+    session::run(session, stream, membership, start, limits(&state), revoked).await;
 }
 
 fn limits(state: &AppState) -> session::Limits {
@@ -48,265 +106,16 @@ fn limits(state: &AppState) -> session::Limits {
 }
 
 /// Closes a socket whose credentials failed.
-async fn refuse(session: actix_ws::Session, code: u16, why: &str) {
+async fn refuse(session: actix_ws::Session, (code, why): Refusal) {
     let _ = session.close(Some(close::reason(code, why))).await;
 }
 
 /// How a socket is refused when the store failed: a missing queue is final; anything else (the
 /// database unreachable, say) is worth a reconnect, never a "bad credential" that would make
 /// every phone and screen give up during an outage.
-fn refusal(err: &StoreError) -> (u16, &'static str) {
+fn refusal(err: &StoreError) -> Refusal {
     match err {
         StoreError::NotFound => (close::NOT_FOUND, "no such queue"),
         _ => (close::SHUTTING_DOWN, "the server cannot serve this now; reconnect"),
-    }
-}
-
-#[derive(Deserialize)]
-pub struct StaffQuery {
-    pass: String,
-    since: Option<i64>,
-}
-
-pub async fn staff(
-    req: HttpRequest,
-    body: web::Payload,
-    state: web::Data<AppState>,
-    queue: web::Path<Uuid>,
-    q: web::Query<StaffQuery>,
-) -> Result<HttpResponse, ApiError> {
-    if let Some(origin) = req.headers().get("origin") {
-        let allowed = origin.to_str().is_ok_and(|o| state.settings.allowed_origins.iter().any(|a| a == o));
-        if !allowed {
-            return Err(ApiError::Forbidden("this Origin may not open staff sockets".into()));
-        }
-    }
-    let (response, session, stream) = upgrade(&req, body)?;
-    let (state, queue, q) = (state.into_inner(), queue.into_inner(), q.into_inner());
-    actix_web::rt::spawn(async move {
-        let who = match state.store.consume_socket_pass(&q.pass).await {
-            Ok(Some(who)) => who,
-            Ok(None) => return refuse(session, close::UNAUTHORIZED, "the pass is wrong, used or expired").await,
-            Err(e) => return refuse(session, refusal(&e).0, refusal(&e).1).await,
-        };
-        let membership = match state.fanout.join(who.tenant_id, queue).await {
-            Ok(m) => m,
-            Err(e) => return refuse(session, refusal(&e).0, refusal(&e).1).await,
-        };
-        let hub = membership.hub.clone();
-        let (rx, start, seq) = hub.subscribe_staff(q.since);
-        let first = match start {
-            StaffStart::Snapshot(snapshot) => vec![snapshot],
-            StaffStart::Replay(frames) => frames.iter().map(|f| f.staff.clone()).collect(),
-            StaffStart::Fetch { after, upto } if upto - after <= MAX_REPLAY => {
-                match state.store.events_in(hub.tenant_id, queue, after, upto - after).await {
-                    Ok(events) => events
-                        .iter()
-                        .map(|event| ByteString::from(ServerMessage::Event { event }.to_text()))
-                        .collect(),
-                    Err(_) => vec![hub.snapshot().1],
-                }
-            }
-            StaffStart::Fetch { .. } => vec![hub.snapshot().1],
-        };
-        let audience = StaffAudience { hub, last: seq };
-        let left = (who.expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
-        let expired = async move {
-            tokio::time::sleep(left).await;
-            "the sign-in has expired"
-        };
-        session::run(session, stream, Start { membership, rx, first }, audience, limits(&state), expired).await;
-    });
-    Ok(response)
-}
-
-/// Staff: every event in seq order, each exactly once.
-struct StaffAudience {
-    hub: Arc<Hub>,
-    /// The last seq this socket has (snapshot or event).
-    last: i64,
-}
-
-impl Audience for StaffAudience {
-    const KIND: &'static str = "staff";
-
-    fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
-        if frame.seq <= self.last {
-            return (None, None);
-        }
-        self.last = frame.seq;
-        (Some(frame.staff.clone()), None)
-    }
-
-    fn on_lag(&mut self) -> Option<ByteString> {
-        let (seq, snapshot) = self.hub.snapshot();
-        self.last = seq;
-        Some(snapshot)
-    }
-}
-
-/// `since=` is accepted and needs nothing: a display always starts from the board as it is now.
-#[derive(Deserialize)]
-pub struct KeyQuery {
-    key: String,
-}
-
-pub async fn display(
-    req: HttpRequest,
-    body: web::Payload,
-    state: web::Data<AppState>,
-    queue: web::Path<Uuid>,
-    q: web::Query<KeyQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let (response, session, stream) = upgrade(&req, body)?;
-    let (state, queue, q) = (state.into_inner(), queue.into_inner(), q.into_inner());
-    actix_web::rt::spawn(async move {
-        let opened = match state.store.open_display(&q.key).await {
-            Ok(Some(o)) if o.queue_id == queue => o,
-            Ok(_) => return refuse(session, close::UNAUTHORIZED, "the key does not open this display").await,
-            Err(e) => return refuse(session, refusal(&e).0, refusal(&e).1).await,
-        };
-        let membership = match state.fanout.join(opened.tenant_id, queue).await {
-            Ok(m) => m,
-            Err(e) => return refuse(session, refusal(&e).0, refusal(&e).1).await,
-        };
-        let hub = membership.hub.clone();
-        let (rx, board) = hub.subscribe_display();
-        let audience = DisplayAudience { hub };
-        let (store, every, key) = (state.store.clone(), state.settings.credential_recheck, q.key);
-        let revoked = async move {
-            loop {
-                tokio::time::sleep(every).await;
-                // Unknown (the database unreachable) is not revoked.
-                if let Ok(o) = store.open_display(&key).await {
-                    if o.is_none_or(|o| o.queue_id != queue) {
-                        return "the display key was revoked";
-                    }
-                }
-            }
-        };
-        session::run(session, stream, Start { membership, rx, first: vec![board] }, audience, limits(&state), revoked)
-            .await;
-    });
-    Ok(response)
-}
-
-/// Displays: the board after every change, numbers and counters only.
-struct DisplayAudience {
-    hub: Arc<Hub>,
-}
-
-impl Audience for DisplayAudience {
-    const KIND: &'static str = "display";
-
-    fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
-        (Some(frame.display.clone()), None)
-    }
-
-    fn on_lag(&mut self) -> Option<ByteString> {
-        Some(self.hub.display())
-    }
-}
-
-/// `since=` is accepted and needs nothing: a customer always gets their ticket as it is now.
-#[derive(Deserialize)]
-pub struct TokenQuery {
-    token: String,
-}
-
-pub async fn customer(
-    req: HttpRequest,
-    body: web::Payload,
-    state: web::Data<AppState>,
-    ticket: web::Path<Uuid>,
-    q: web::Query<TokenQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let (response, session, stream) = upgrade(&req, body)?;
-    let (state, ticket, q) = (state.into_inner(), ticket.into_inner(), q.into_inner());
-    actix_web::rt::spawn(async move {
-        let opened = match state.store.open_ticket(ticket, &q.token).await {
-            Ok(Some(o)) => o,
-            Ok(None) => return refuse(session, close::UNAUTHORIZED, "the token does not open this ticket").await,
-            Err(e) => return refuse(session, refusal(&e).0, refusal(&e).1).await,
-        };
-        let membership: Membership = match state.fanout.join(opened.tenant_id, opened.queue_id).await {
-            Ok(m) => m,
-            Err(e) => return refuse(session, refusal(&e).0, refusal(&e).1).await,
-        };
-        let hub = membership.hub.clone();
-        let (rx, now) = hub.subscribe_customer(ticket);
-        // A finished ticket is no longer in the hub: its last state comes from the database.
-        let now = match now {
-            Some(t) => t,
-            None => match state.store.ticket(ticket, &TicketAccess::Token(q.token.clone())).await {
-                Ok(t) => t,
-                Err(_) => return refuse(session, close::NOT_FOUND, "no such ticket").await,
-            },
-        };
-        let mut audience = CustomerAudience { hub, ticket, last: None, last_seq: 0 };
-        let first = audience.changed(&now).into_iter().collect();
-        let never = std::future::pending();
-        session::run(session, stream, Start { membership, rx, first }, audience, limits(&state), never).await;
-    });
-    Ok(response)
-}
-
-/// What a customer was last shown: position, estimate, status, counter.
-type Shown = (Option<u32>, Option<i64>, String, Option<String>);
-
-/// Customers: their own ticket, whenever its position, estimate, status or counter changes, and
-/// after every event about it.
-struct CustomerAudience {
-    hub: Arc<Hub>,
-    ticket: Uuid,
-    last: Option<Shown>,
-    /// The seq of the view last sent: views are computed from the hub as it is when a frame is
-    /// handled, so under load one view can already include later events.
-    last_seq: i64,
-}
-
-impl CustomerAudience {
-    fn changed(&mut self, t: &Ticket) -> Option<ByteString> {
-        let key = (t.position, t.eta_seconds, t.status.clone(), t.counter.clone());
-        if self.last.as_ref() == Some(&key) {
-            return None;
-        }
-        self.last = Some(key);
-        self.last_seq = t.seq;
-        Some(ticket_message(t))
-    }
-}
-
-/// `{"type":"ticket","ticket":{…}}`, serialized straight from the ticket: this runs once per
-/// customer per event, and going through a `serde_json::Value` (a map built field by field, then
-/// written out) cost about as much again.
-fn ticket_message(ticket: &Ticket) -> ByteString {
-    ByteString::from(ServerMessage::Ticket { ticket }.to_text())
-}
-
-impl Audience for CustomerAudience {
-    const KIND: &'static str = "customer";
-
-    fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
-        let about_me = frame.event.ticket.as_ref().filter(|t| t.id == self.ticket);
-        if about_me.is_some() && frame.event.seq > self.last_seq {
-            // Every event about the ticket is shown, even one that changes none of the four
-            // (a recall calls the customer again), unless a view sent already includes it (a
-            // customer called twice would hear the chime twice).
-            self.last = None;
-        }
-        let moved = about_me.is_some() && frame.event.kind == EventKind::TransferredOut;
-        let view = match (moved, self.hub.ticket(self.ticket)) {
-            (false, Some(t)) => Some(t),
-            _ => about_me.cloned(),
-        };
-        let text = view.and_then(|t| self.changed(&t));
-        (text, moved.then_some(close::MOVED))
-    }
-
-    fn on_lag(&mut self) -> Option<ByteString> {
-        let now = self.hub.ticket(self.ticket)?;
-        self.last = None;
-        self.changed(&now)
     }
 }

@@ -1,14 +1,17 @@
-//! The life of one socket: a single `select!` over the client's frames, the hub's frames, the
-//! heartbeat tick and shutdown. Nothing shared is held while awaiting a send, and every send has
-//! a deadline, so one stalled client never slows the others.
+//! The life of one socket, in three stages: its first frames; a single `select!` over the
+//! client's frames, the hub's frames, the heartbeat tick, the credential lapsing and shutdown;
+//! then its close. Nothing shared is held while awaiting a send, and every send has a deadline,
+//! so one stalled client never slows the others.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, Session};
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError, Session};
 use bytestring::ByteString;
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
+use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::close;
@@ -55,10 +58,7 @@ async fn send(session: &mut Session, text: ByteString) -> Result<(), End> {
 
 /// Every write to the client has a deadline: a write to a client that stopped reading never
 /// completes (the session's flush waits on it), and would hold the socket forever.
-async fn within_deadline(
-    write: impl std::future::Future<Output = Result<(), actix_ws::Closed>>,
-    late: End,
-) -> Result<(), End> {
+async fn within_deadline(write: impl Future<Output = Result<(), actix_ws::Closed>>, late: End) -> Result<(), End> {
     match tokio::time::timeout(SEND_DEADLINE, write).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_closed)) => Err(End::Gone),
@@ -66,113 +66,161 @@ async fn within_deadline(
     }
 }
 
-/// Where a socket starts: its place in the hub, its subscription, and what to send first.
-pub struct Start {
-    pub membership: Membership,
+/// Where a socket starts: its subscription, what to send first, and whom it serves.
+pub struct Start<A> {
     pub rx: broadcast::Receiver<Arc<Frame>>,
     pub first: Vec<ByteString>,
+    pub audience: A,
 }
 
-/// Runs a socket until it ends. `first` is sent before anything else; when `revoked` completes
-/// (the credential that opened the socket expired or was withdrawn), the socket closes with
-/// 4401 and its reason.
+/// Runs a socket until it ends. `membership` keeps the socket's hub alive meanwhile; `first` is
+/// sent before anything else; when `revoked` completes (the credential that opened the socket
+/// expired or was withdrawn), the socket closes with 4401 and its reason.
 pub async fn run<A: Audience>(
     mut session: Session,
     mut stream: AggregatedMessageStream,
-    start: Start,
-    mut audience: A,
+    membership: Membership,
+    start: Start<A>,
     limits: Limits,
-    revoked: impl std::future::Future<Output = &'static str> + Send,
+    revoked: impl Future<Output = &'static str> + Send,
 ) {
-    let Limits { ping_every, silent_for, closing } = limits;
-    let Start { membership, mut rx, first } = start;
+    let Start { mut rx, first, audience } = start;
     let open = metrics::gauge!("queuecast_sockets_open", "kind" => A::KIND);
     open.increment(1);
-    let end = async {
-        tokio::pin!(revoked);
-        for text in first {
-            send(&mut session, text).await?;
-        }
-        let mut heard = Instant::now();
-        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-        let (mut window, mut messages) = (Instant::now(), 0u32);
-        loop {
-            tokio::select! {
-                msg = stream.next() => {
-                    heard = Instant::now();
-                    match msg {
-                        Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                            within_deadline(session.pong(&bytes), End::Close(close::SLOW, "not reading")).await?;
-                        }
-                        Some(Ok(AggregatedMessage::Pong(_))) => {}
-                        Some(Ok(AggregatedMessage::Text(text))) => {
-                            if window.elapsed() > FLOOD_WINDOW {
-                                (window, messages) = (Instant::now(), 0);
-                            }
-                            messages += 1;
-                            if messages > FLOOD_LIMIT {
-                                return Err(End::Close(close::FLOOD, "too many messages"));
-                            }
-                            match ClientMessage::parse(&text) {
-                                ClientMessage::Ping => {
-                                    send(&mut session, ByteString::from(ServerMessage::Pong.to_text())).await?;
-                                }
-                                ClientMessage::Unknown => {
-                                    return Err(End::Close(close::UNKNOWN_MESSAGE, "unknown message"));
-                                }
-                            }
-                        }
-                        Some(Ok(AggregatedMessage::Binary(_))) => {
-                            return Err(End::Close(close::UNKNOWN_MESSAGE, "binary messages are not part of the protocol"));
-                        }
-                        Some(Ok(AggregatedMessage::Close(_))) | None => return Err(End::Gone),
-                        Some(Err(actix_ws::ProtocolError::Overflow)) => {
-                            return Err(End::Close(close::TOO_BIG, "frame too large"));
-                        }
-                        Some(Err(_)) => return Err(End::Gone),
-                    }
-                }
-                frame = rx.recv() => match frame {
-                    Ok(frame) => {
-                        let (text, then_close) = audience.on_frame(&frame);
-                        if let Some(text) = text {
-                            send(&mut session, text).await?;
-                        }
-                        if let Some(code) = then_close {
-                            return Err(End::Close(code, "reconnect"));
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        metrics::counter!("queuecast_sockets_lagged_total", "kind" => A::KIND).increment(1);
-                        if let Some(text) = audience.on_lag() {
-                            send(&mut session, text).await?;
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Closed) => {
-                        return Err(End::Close(close::SHUTTING_DOWN, "reconnect"));
-                    }
-                },
-                _ = ping.tick() => {
-                    if heard.elapsed() > silent_for {
-                        return Err(End::Close(close::IDLE, "silent for too long"));
-                    }
-                    within_deadline(session.ping(b""), End::Close(close::IDLE, "not answering")).await?;
-                }
-                why = &mut revoked => return Err(End::Close(close::UNAUTHORIZED, why)),
-                _ = closing.cancelled() => {
-                    return Err(End::Close(close::SHUTTING_DOWN, "the server is restarting; reconnect"));
-                }
-            }
-        }
-        #[allow(unreachable_code)]
-        Ok::<(), End>(())
-    }
-    .await;
+    // The loop's clocks (silence, flood window, ping) start once the first frames are out: a
+    // long replay to a slow client is not the client's silence.
+    let end = match send_first(&mut session, first).await {
+        Ok(()) => Live::new(&mut session, audience, limits).serve(&mut stream, &mut rx, revoked).await,
+        Err(end) => end,
+    };
     drop(membership);
     open.decrement(1);
-    if let Err(End::Close(code, why)) = end {
-        metrics::counter!("queuecast_sockets_closed_total", "kind" => A::KIND, "reason" => close::name(code))
-            .increment(1);
+    goodbye(session, end, A::KIND).await;
+}
+
+/// Sends what a socket starts with: a snapshot, the missed events, a board or a ticket.
+async fn send_first(session: &mut Session, first: Vec<ByteString>) -> Result<(), End> {
+    for text in first {
+        send(session, text).await?;
+    }
+    Ok(())
+}
+
+/// Says why the server ends the socket, within a deadline; a client that left is told nothing.
+async fn goodbye(session: Session, end: End, kind: &'static str) {
+    if let End::Close(code, why) = end {
+        metrics::counter!("queuecast_sockets_closed_total", "kind" => kind, "reason" => close::name(code)).increment(1);
         let _ = tokio::time::timeout(SEND_DEADLINE, session.close(Some(close::reason(code, why)))).await;
+    }
+}
+
+/// An open socket between its first frames and its end: what each thing it waits for needs.
+struct Live<'s, A> {
+    session: &'s mut Session,
+    audience: A,
+    limits: Limits,
+    /// When the client was last heard from, by any frame: the heartbeat closes a silent socket.
+    heard: Instant,
+    /// When the current flood window began, and the client's messages in it so far.
+    window: Instant,
+    messages: u32,
+}
+
+impl<'s, A: Audience> Live<'s, A> {
+    fn new(session: &'s mut Session, audience: A, limits: Limits) -> Self {
+        Live { session, audience, limits, heard: Instant::now(), window: Instant::now(), messages: 0 }
+    }
+
+    /// Waits on everything a socket waits for, one at a time in this one task, until one of
+    /// them ends the socket.
+    async fn serve(
+        mut self,
+        stream: &mut AggregatedMessageStream,
+        rx: &mut broadcast::Receiver<Arc<Frame>>,
+        revoked: impl Future<Output = &'static str>,
+    ) -> End {
+        tokio::pin!(revoked);
+        let every = self.limits.ping_every;
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            let step = tokio::select! {
+                msg = stream.next() => self.on_client(msg).await,
+                frame = rx.recv() => self.on_hub(frame).await,
+                _ = ping.tick() => self.heartbeat().await,
+                why = &mut revoked => Err(End::Close(close::UNAUTHORIZED, why)),
+                _ = self.limits.closing.cancelled() => {
+                    Err(End::Close(close::SHUTTING_DOWN, "the server is restarting; reconnect"))
+                }
+            };
+            if let Err(end) = step {
+                return end;
+            }
+        }
+    }
+
+    /// A frame from the client, or the end of its stream.
+    async fn on_client(&mut self, msg: Option<Result<AggregatedMessage, ProtocolError>>) -> Result<(), End> {
+        self.heard = Instant::now();
+        match msg {
+            Some(Ok(AggregatedMessage::Ping(bytes))) => {
+                within_deadline(self.session.pong(&bytes), End::Close(close::SLOW, "not reading")).await
+            }
+            Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
+            Some(Ok(AggregatedMessage::Text(text))) => self.on_text(&text).await,
+            Some(Ok(AggregatedMessage::Binary(_))) => {
+                Err(End::Close(close::UNKNOWN_MESSAGE, "binary messages are not part of the protocol"))
+            }
+            Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Gone),
+            Some(Err(ProtocolError::Overflow)) => Err(End::Close(close::TOO_BIG, "frame too large")),
+            Some(Err(_)) => Err(End::Gone),
+        }
+    }
+
+    /// A message of the protocol: counted against the flood limit first, then answered.
+    async fn on_text(&mut self, text: &str) -> Result<(), End> {
+        if self.window.elapsed() > FLOOD_WINDOW {
+            (self.window, self.messages) = (Instant::now(), 0);
+        }
+        self.messages += 1;
+        if self.messages > FLOOD_LIMIT {
+            return Err(End::Close(close::FLOOD, "too many messages"));
+        }
+        match ClientMessage::parse(text) {
+            ClientMessage::Ping => send(self.session, ByteString::from(ServerMessage::Pong.to_text())).await,
+            ClientMessage::Unknown => Err(End::Close(close::UNKNOWN_MESSAGE, "unknown message")),
+        }
+    }
+
+    /// A frame from the hub, or word that this socket fell behind it (or that it is gone).
+    async fn on_hub(&mut self, frame: Result<Arc<Frame>, RecvError>) -> Result<(), End> {
+        match frame {
+            Ok(frame) => {
+                let (text, then_close) = self.audience.on_frame(&frame);
+                if let Some(text) = text {
+                    send(self.session, text).await?;
+                }
+                match then_close {
+                    Some(code) => Err(End::Close(code, "reconnect")),
+                    None => Ok(()),
+                }
+            }
+            // Lagging is not the end: the audience starts afresh from the hub as it is now.
+            Err(RecvError::Lagged(_)) => {
+                metrics::counter!("queuecast_sockets_lagged_total", "kind" => A::KIND).increment(1);
+                match self.audience.on_lag() {
+                    Some(text) => send(self.session, text).await,
+                    None => Ok(()),
+                }
+            }
+            Err(RecvError::Closed) => Err(End::Close(close::SHUTTING_DOWN, "reconnect")),
+        }
+    }
+
+    /// The heartbeat: closes a socket silent for too long, and pings the others.
+    async fn heartbeat(&mut self) -> Result<(), End> {
+        if self.heard.elapsed() > self.limits.silent_for {
+            return Err(End::Close(close::IDLE, "silent for too long"));
+        }
+        within_deadline(self.session.ping(b""), End::Close(close::IDLE, "not answering")).await
     }
 }

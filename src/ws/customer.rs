@@ -1,0 +1,133 @@
+//! The customer socket: one ticket, whenever what its holder sees of it changes; opened by the
+//! ticket's token.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytestring::ByteString;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::session::{Audience, Start};
+use super::{accept, close, refusal, Access, Opening, Refusal};
+use crate::domain::{EventKind, ServerMessage, Ticket};
+use crate::error::ApiError;
+use crate::fanout::{Frame, Hub};
+use crate::state::AppState;
+use crate::store::TicketAccess;
+
+/// `since=` is accepted and needs nothing: a customer always gets their ticket as it is now.
+#[derive(Deserialize)]
+pub struct TokenQuery {
+    token: String,
+}
+
+pub async fn customer(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    ticket: web::Path<Uuid>,
+    q: web::Query<TokenQuery>,
+) -> Result<HttpResponse, ApiError> {
+    accept(&req, body, state, CustomerSocket { ticket: ticket.into_inner(), token: q.into_inner().token })
+}
+
+/// A customer socket: opened by the ticket's token, for as long as the customer keeps it.
+struct CustomerSocket {
+    ticket: Uuid,
+    token: String,
+}
+
+impl Opening for CustomerSocket {
+    type Grant = ();
+    type Audience = CustomerAudience;
+
+    async fn authorize(&self, state: &AppState) -> Result<Access<()>, Refusal> {
+        match state.store.open_ticket(self.ticket, &self.token).await {
+            Ok(Some(o)) => Ok(Access { tenant: o.tenant_id, queue: o.queue_id, grant: () }),
+            Ok(None) => Err((close::UNAUTHORIZED, "the token does not open this ticket")),
+            Err(e) => Err(refusal(&e)),
+        }
+    }
+
+    async fn start(&self, state: &AppState, hub: Arc<Hub>) -> Result<Start<CustomerAudience>, Refusal> {
+        let (rx, now) = hub.subscribe_customer(self.ticket);
+        // A finished ticket is no longer in the hub: its last state comes from the database.
+        let now = match now {
+            Some(t) => t,
+            None => match state.store.ticket(self.ticket, &TicketAccess::Token(self.token.clone())).await {
+                Ok(t) => t,
+                Err(_) => return Err((close::NOT_FOUND, "no such ticket")),
+            },
+        };
+        let mut audience = CustomerAudience { hub, ticket: self.ticket, last: None, last_seq: 0 };
+        let first = audience.changed(&now).into_iter().collect();
+        Ok(Start { rx, first, audience })
+    }
+
+    /// A ticket's token does not lapse.
+    fn revoked(self, _: (), _: &AppState) -> impl Future<Output = &'static str> + Send {
+        std::future::pending()
+    }
+}
+
+/// What a customer was last shown: position, estimate, status, counter.
+type Shown = (Option<u32>, Option<i64>, String, Option<String>);
+
+/// Customers: their own ticket, whenever its position, estimate, status or counter changes, and
+/// after every event about it.
+struct CustomerAudience {
+    hub: Arc<Hub>,
+    ticket: Uuid,
+    last: Option<Shown>,
+    /// The seq of the view last sent: views are computed from the hub as it is when a frame is
+    /// handled, so under load one view can already include later events.
+    last_seq: i64,
+}
+
+impl CustomerAudience {
+    fn changed(&mut self, t: &Ticket) -> Option<ByteString> {
+        let key = (t.position, t.eta_seconds, t.status.clone(), t.counter.clone());
+        if self.last.as_ref() == Some(&key) {
+            return None;
+        }
+        self.last = Some(key);
+        self.last_seq = t.seq;
+        Some(ticket_message(t))
+    }
+}
+
+/// `{"type":"ticket","ticket":{…}}`, serialized straight from the ticket: this runs once per
+/// customer per event, and going through a `serde_json::Value` (a map built field by field, then
+/// written out) cost about as much again.
+fn ticket_message(ticket: &Ticket) -> ByteString {
+    ByteString::from(ServerMessage::Ticket { ticket }.to_text())
+}
+
+impl Audience for CustomerAudience {
+    const KIND: &'static str = "customer";
+
+    fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
+        let about_me = frame.event.ticket.as_ref().filter(|t| t.id == self.ticket);
+        if about_me.is_some() && frame.event.seq > self.last_seq {
+            // Every event about the ticket is shown, even one that changes none of the four
+            // (a recall calls the customer again), unless a view sent already includes it (a
+            // customer called twice would hear the chime twice).
+            self.last = None;
+        }
+        let moved = about_me.is_some() && frame.event.kind == EventKind::TransferredOut;
+        let view = match (moved, self.hub.ticket(self.ticket)) {
+            (false, Some(t)) => Some(t),
+            _ => about_me.cloned(),
+        };
+        let text = view.and_then(|t| self.changed(&t));
+        (text, moved.then_some(close::MOVED))
+    }
+
+    fn on_lag(&mut self) -> Option<ByteString> {
+        let now = self.hub.ticket(self.ticket)?;
+        self.last = None;
+        self.changed(&now)
+    }
+}

@@ -1,0 +1,89 @@
+//! The display socket: the board of a queue after every change, numbers and counters only;
+//! opened by a device key, closed once the key is withdrawn.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytestring::ByteString;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::session::{Audience, Start};
+use super::{accept, close, refusal, Access, Opening, Refusal};
+use crate::error::ApiError;
+use crate::fanout::{Frame, Hub};
+use crate::state::AppState;
+
+/// `since=` is accepted and needs nothing: a display always starts from the board as it is now.
+#[derive(Deserialize)]
+pub struct KeyQuery {
+    key: String,
+}
+
+pub async fn display(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    queue: web::Path<Uuid>,
+    q: web::Query<KeyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    accept(&req, body, state, DisplaySocket { queue: queue.into_inner(), key: q.into_inner().key })
+}
+
+/// A display socket: opened by a device key for this queue, closed once the key is withdrawn.
+struct DisplaySocket {
+    queue: Uuid,
+    key: String,
+}
+
+impl Opening for DisplaySocket {
+    type Grant = ();
+    type Audience = DisplayAudience;
+
+    async fn authorize(&self, state: &AppState) -> Result<Access<()>, Refusal> {
+        match state.store.open_display(&self.key).await {
+            Ok(Some(o)) if o.queue_id == self.queue => Ok(Access { tenant: o.tenant_id, queue: self.queue, grant: () }),
+            Ok(_) => Err((close::UNAUTHORIZED, "the key does not open this display")),
+            Err(e) => Err(refusal(&e)),
+        }
+    }
+
+    async fn start(&self, _: &AppState, hub: Arc<Hub>) -> Result<Start<DisplayAudience>, Refusal> {
+        let (rx, board) = hub.subscribe_display();
+        Ok(Start { rx, first: vec![board], audience: DisplayAudience { hub } })
+    }
+
+    fn revoked(self, _: (), state: &AppState) -> impl Future<Output = &'static str> + Send {
+        let (store, every) = (state.store.clone(), state.settings.credential_recheck);
+        let DisplaySocket { queue, key } = self;
+        async move {
+            loop {
+                tokio::time::sleep(every).await;
+                // Unknown (the database unreachable) is not revoked.
+                if let Ok(o) = store.open_display(&key).await {
+                    if o.is_none_or(|o| o.queue_id != queue) {
+                        return "the display key was revoked";
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Displays: the board after every change, numbers and counters only.
+struct DisplayAudience {
+    hub: Arc<Hub>,
+}
+
+impl Audience for DisplayAudience {
+    const KIND: &'static str = "display";
+
+    fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
+        (Some(frame.display.clone()), None)
+    }
+
+    fn on_lag(&mut self) -> Option<ByteString> {
+        Some(self.hub.display())
+    }
+}

@@ -1,0 +1,116 @@
+//! The staff socket: every event of a queue in seq order, each exactly once, resumed with
+//! `since=`; opened by a one-time pass and closed when the sign-in behind it expires.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytestring::ByteString;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::session::{Audience, Start};
+use super::{accept, close, refusal, Access, Opening, Refusal};
+use crate::domain::ServerMessage;
+use crate::error::ApiError;
+use crate::fanout::{Frame, Hub, StaffStart};
+use crate::state::AppState;
+use crate::store::Identity;
+
+/// Missed events replayed from the database at most; further behind gets a snapshot.
+const MAX_REPLAY: i64 = 5000;
+
+#[derive(Deserialize)]
+pub struct StaffQuery {
+    pass: String,
+    since: Option<i64>,
+}
+
+pub async fn staff(
+    req: HttpRequest,
+    body: web::Payload,
+    state: web::Data<AppState>,
+    queue: web::Path<Uuid>,
+    q: web::Query<StaffQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if let Some(origin) = req.headers().get("origin") {
+        let allowed = origin.to_str().is_ok_and(|o| state.settings.allowed_origins.iter().any(|a| a == o));
+        if !allowed {
+            return Err(ApiError::Forbidden("this Origin may not open staff sockets".into()));
+        }
+    }
+    let StaffQuery { pass, since } = q.into_inner();
+    accept(&req, body, state, StaffSocket { queue: queue.into_inner(), pass, since })
+}
+
+/// A staff socket: opened by a one-time pass, resumed from `since`, closed when the sign-in
+/// behind the pass expires.
+struct StaffSocket {
+    queue: Uuid,
+    pass: String,
+    since: Option<i64>,
+}
+
+impl Opening for StaffSocket {
+    type Grant = Identity;
+    type Audience = StaffAudience;
+
+    async fn authorize(&self, state: &AppState) -> Result<Access<Identity>, Refusal> {
+        match state.store.consume_socket_pass(&self.pass).await {
+            Ok(Some(who)) => Ok(Access { tenant: who.tenant_id, queue: self.queue, grant: who }),
+            Ok(None) => Err((close::UNAUTHORIZED, "the pass is wrong, used or expired")),
+            Err(e) => Err(refusal(&e)),
+        }
+    }
+
+    async fn start(&self, state: &AppState, hub: Arc<Hub>) -> Result<Start<StaffAudience>, Refusal> {
+        let (rx, start, seq) = hub.subscribe_staff(self.since);
+        let first = match start {
+            StaffStart::Snapshot(snapshot) => vec![snapshot],
+            StaffStart::Replay(frames) => frames.iter().map(|f| f.staff.clone()).collect(),
+            StaffStart::Fetch { after, upto } if upto - after <= MAX_REPLAY => {
+                match state.store.events_in(hub.tenant_id, self.queue, after, upto - after).await {
+                    Ok(events) => {
+                        events.iter().map(|event| ByteString::from(ServerMessage::Event { event }.to_text())).collect()
+                    }
+                    Err(_) => vec![hub.snapshot().1],
+                }
+            }
+            StaffStart::Fetch { .. } => vec![hub.snapshot().1],
+        };
+        Ok(Start { rx, first, audience: StaffAudience { hub, last: seq } })
+    }
+
+    fn revoked(self, who: Identity, _: &AppState) -> impl Future<Output = &'static str> + Send {
+        let left = (who.expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
+        async move {
+            tokio::time::sleep(left).await;
+            "the sign-in has expired"
+        }
+    }
+}
+
+/// Staff: every event in seq order, each exactly once.
+struct StaffAudience {
+    hub: Arc<Hub>,
+    /// The last seq this socket has (snapshot or event).
+    last: i64,
+}
+
+impl Audience for StaffAudience {
+    const KIND: &'static str = "staff";
+
+    fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
+        if frame.seq <= self.last {
+            return (None, None);
+        }
+        self.last = frame.seq;
+        (Some(frame.staff.clone()), None)
+    }
+
+    fn on_lag(&mut self) -> Option<ByteString> {
+        let (seq, snapshot) = self.hub.snapshot();
+        self.last = seq;
+        Some(snapshot)
+    }
+}
