@@ -15,6 +15,6 @@ pub use event::{Event, EventKind, Notification};
 pub use fsm::{Fsm, FsmError, Roles, Special};
 pub use line::Line;
 pub use message::{Announce, ServerMessage};
-pub use queue::{JoinRefusal, QueueStatus};
+pub use queue::{JoinRefusal, Queue, QueueStatus};
 pub use ticket::Ticket;
 pub use view::{Board, QueueView};

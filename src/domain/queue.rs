@@ -1,6 +1,9 @@
 //! Queue status and who may join.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
 
 /// Open queues take joins; paused ones keep their line but take no one new; closed ones neither.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -28,6 +31,30 @@ impl QueueStatus {
             _ => None,
         }
     }
+}
+
+/// A queue as staff see it (lists, snapshots, `queue.updated` events).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "id": "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b", "slug": "main", "name": "Main desk", "prefix": "A",
+    "capacity": null, "status": "open", "ticket_type": "default", "waiting": 12, "last_seq": 57,
+    "settings": {}, "location_id": null, "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T09:41:12Z"
+}))]
+pub struct Queue {
+    pub id: Uuid,
+    pub slug: String,
+    pub name: String,
+    pub prefix: String,
+    pub capacity: Option<i32>,
+    pub status: QueueStatus,
+    pub ticket_type: String,
+    pub waiting: i32,
+    pub last_seq: i64,
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    pub location_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// Why a join was turned away.

@@ -10,7 +10,8 @@ use super::extract::Staff;
 use super::AppState;
 use crate::domain::{Event, QueueStatus};
 use crate::error::ApiError;
-use crate::store::{History, NewQueue, Queue, QueuePatch, QueueStats, QueueSummary, Role};
+use crate::domain::Queue;
+use crate::store::{History, NewQueue, QueuePatch, QueueStats, QueueSummary, Role};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -58,10 +58,7 @@ pub async fn join(
     body: OptionalJson<JoinBody>,
 ) -> Result<HttpResponse, ApiError> {
     limits.join(&req)?;
-    let key = match req.headers().get("Idempotency-Key") {
-        Some(v) => Some(v.to_str().map_err(|_| ApiError::BadRequest("Idempotency-Key must be ASCII".into()))?),
-        None => None,
-    };
+    let key = idempotency_key(&req)?;
     let b = body.0;
     let request =
         JoinRequest { name: b.name, phone: b.phone, party_size: b.party_size, fields: b.fields.unwrap_or(Value::Null) };
@@ -71,6 +68,16 @@ pub async fn join(
         response.insert_header(("Idempotent-Replayed", "true"));
     }
     Ok(response.json(JoinAnswer { ticket: joined.ticket, token: joined.token }))
+}
+
+/// The `Idempotency-Key` header, if given: 1 to 255 visible ASCII characters.
+fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+    let Some(value) = req.headers().get("Idempotency-Key") else { return Ok(None) };
+    let key = value.to_str().map_err(|_| ApiError::BadRequest("Idempotency-Key must be ASCII".into()))?;
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest("Idempotency-Key: 1 to 255 visible ASCII characters".into()));
+    }
+    Ok(Some(key))
 }
 
 #[derive(Deserialize, IntoParams)]

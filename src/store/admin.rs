@@ -3,7 +3,7 @@
 use uuid::Uuid;
 
 use super::queues::NewQueue;
-use super::rows::Queue;
+use crate::domain::Queue;
 use super::{unique_violation, Identity, Result, Role, Store, StoreError};
 use crate::domain::fsm::default_type_json;
 use crate::domain::queue::valid_slug;

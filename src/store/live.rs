@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::rows::Queue;
+use crate::domain::Queue;
 use super::rows::{ticket_cols, TicketRow};
 use super::rules::ticket_rules;
 use super::tickets::{ensure_queue, EventRow};

@@ -36,7 +36,6 @@ pub use auth::{Identity, Login, Role};
 pub use guard::verify_isolation;
 pub use live::{Opened, Snapshot};
 pub use queues::{NewQueue, QueueSummary, TypeSummary};
-pub use rows::Queue;
 pub use rules::DEFAULT_SERVICE_SECS;
 pub use search::{Found, MAX_SEARCH};
 pub use stats::{History, HistoryPoint, QueueStats};

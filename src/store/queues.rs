@@ -5,7 +5,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::cache::TicketRules;
-use super::rows::Queue;
+use crate::domain::Queue;
 use super::rules::{concat_queue_select, fetch_queue, ticket_rules};
 use super::writer::{QueueChange, QueuePatch};
 use super::{unique_violation, Conflict, Identity, Result, Store, StoreError};

@@ -1,34 +1,33 @@
 //! Rows as the queries return them, and their conversion to the views of `domain`.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::Row;
 use uuid::Uuid;
 
-use crate::domain::{QueueStatus, Ticket};
+use crate::domain::{Queue, Ticket};
 
-/// A queue as staff see it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-#[schema(example = json!({
-    "id": "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b", "slug": "main", "name": "Main desk", "prefix": "A",
-    "capacity": null, "status": "open", "ticket_type": "default", "waiting": 12, "last_seq": 57,
-    "settings": {}, "location_id": null, "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T09:41:12Z"
-}))]
-pub struct Queue {
-    pub id: Uuid,
-    pub slug: String,
-    pub name: String,
-    pub prefix: String,
-    pub capacity: Option<i32>,
-    pub status: QueueStatus,
-    pub ticket_type: String,
-    pub waiting: i32,
-    pub last_seq: i64,
-    #[schema(value_type = Object)]
-    pub settings: Value,
-    pub location_id: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+/// A queue as the queue select (`rules::concat_queue_select`) returns it. Read column by
+/// column, by hand: the protocol's [`Queue`] is not a row, so a column renamed is not an API
+/// change.
+impl<'r> sqlx::FromRow<'r, PgRow> for Queue {
+    fn from_row(row: &'r PgRow) -> sqlx::Result<Queue> {
+        Ok(Queue {
+            id: row.try_get("id")?,
+            slug: row.try_get("slug")?,
+            name: row.try_get("name")?,
+            prefix: row.try_get("prefix")?,
+            capacity: row.try_get("capacity")?,
+            status: row.try_get("status")?,
+            ticket_type: row.try_get("ticket_type")?,
+            waiting: row.try_get("waiting")?,
+            last_seq: row.try_get("last_seq")?,
+            settings: row.try_get("settings")?,
+            location_id: row.try_get("location_id")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }
 }
 
 /// The ticket columns every query returns, for `concat!` into static SQL (table alias `t`).

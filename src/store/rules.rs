@@ -10,7 +10,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::cache::{Caches, Pace, QueueMeta, TicketRules};
-use super::rows::Queue;
+use crate::domain::Queue;
 use super::{Result, Store, StoreError};
 use crate::domain::{CallHistory, Fsm, Roles};
 

@@ -8,14 +8,15 @@ use chrono::Utc;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{BatchState, Placed, QueueChange, QueueState, TicketChange};
+use super::{BatchState, Placed, QueueChange, QueueState, TicketChange, Transfer, Transition};
+use crate::domain::Queue;
 use crate::domain::{Event, EventKind, QueueStatus, Special, Ticket};
 use crate::store::cache::Caches;
-use crate::store::rows::Queue;
 use crate::store::rows::{position, position_of_t, ticket_cols, MovedRow, PlacedRow};
 use crate::store::rules::ticket_rules;
 use crate::store::{Conflict, Result, StoreError};
 
+/// A transition or a transfer (joins and call-nexts are applied in bulk).
 pub(super) async fn apply(
     tx: &mut PgConnection,
     caches: &Caches,
@@ -26,116 +27,122 @@ pub(super) async fn apply(
         TicketChange::Join { .. } | TicketChange::CallNext { .. } => {
             Err(StoreError::Other(anyhow::anyhow!("joins and call-nexts are applied in bulk")))
         }
-
-        TicketChange::Transition { queue_id, ticket_id, ticket_type_id, name, counter, actor } => {
-            queue(state, *queue_id)?;
-            let rules = ticket_rules(tx, caches, *ticket_type_id).await?;
-            let fsm = &rules.fsm;
-            let t = fsm.transition(name).ok_or_else(|| {
-                Conflict::InvalidTransition(format!("`{name}` is not a transition of ticket type `{}`", rules.code))
-            })?;
-            let now = Utc::now();
-            let to_line = t.to == fsm.init();
-            let moved: Option<MovedRow> = sqlx::query_as(concat!(
-                "WITH old AS (SELECT id, status, in_line FROM tickets \
-                              WHERE id = $1 AND queue_id = $2 AND ticket_type_id = $3 FOR UPDATE) \
-                 UPDATE tickets t SET status = $4, in_line = $5, \
-                   counter = CASE WHEN $5 THEN NULL ELSE COALESCE($6, t.counter) END, \
-                   called_at = CASE WHEN $7 THEN $9 ELSE t.called_at END, \
-                   actual_wait_seconds = CASE WHEN $7 \
-                     THEN COALESCE(t.actual_wait_seconds, GREATEST(0, EXTRACT(epoch FROM $9 - t.joined_at))::int) \
-                     ELSE t.actual_wait_seconds END, \
-                   served_at = CASE WHEN $8 THEN $9 ELSE t.served_at END, \
-                   finished_at = CASE WHEN $10 THEN $9 END \
-                 FROM old WHERE t.id = old.id AND old.status = ANY($11) \
-                 RETURNING old.status AS from_state, old.in_line AS was_in_line, ",
-                ticket_cols!()
-            ))
-            .bind(ticket_id)
-            .bind(queue_id)
-            .bind(ticket_type_id)
-            .bind(&t.to)
-            .bind(to_line)
-            .bind(counter)
-            .bind(Special::of(name) == Some(Special::Call))
-            .bind(Special::of(name) == Some(Special::Start))
-            .bind(now)
-            .bind(fsm.is_terminal(&t.to))
-            .bind(&t.from)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let moved = moved.ok_or_else(|| {
-                Conflict::InvalidTransition(format!("the ticket cannot `{name}` in its current state"))
-            })?;
-            let place = if to_line { position(placed_ticket(tx, *ticket_id).await?.position) } else { None };
-            let q = queue(state, *queue_id)?;
-            let seq = bump(q);
-            q.waiting += i32::from(to_line) - i32::from(moved.was_in_line);
-            let view = moved.row.view(seq, place);
-            let kind = EventKind::transition(name);
-            record(state, event(*queue_id, seq, kind, Some(view), actor, Some(&moved.from_state), Some(&t.to)));
-            Ok(Placed { row: moved.row, seq, position: place, replayed: None })
-        }
-
-        TicketChange::Transfer { queue_id, ticket_id, to_queue, actor } => {
-            if queue_id == to_queue {
-                return Err(StoreError::Invalid("the ticket is already in that queue".into()));
-            }
-            let from_type = queue(state, *queue_id)?.ticket_type_id;
-            let to = queue(state, *to_queue)?;
-            if to.status == QueueStatus::Closed {
-                return Err(Conflict::QueueClosed.into());
-            }
-            let to_type = to.ticket_type_id;
-            let from_rules = ticket_rules(tx, caches, from_type).await?;
-            let to_rules = ticket_rules(tx, caches, to_type).await?;
-            let terminal: Vec<&String> =
-                from_rules.fsm.states().iter().filter(|s| from_rules.fsm.is_terminal(s)).collect();
-            let seq_in = queue(state, *to_queue)?.last_seq + 1;
-            let moved: Option<MovedRow> = sqlx::query_as(concat!(
-                "WITH old AS (SELECT id, status, in_line FROM tickets WHERE id = $1 AND queue_id = $2 FOR UPDATE) \
-                 UPDATE tickets t SET queue_id = $3, ticket_type_id = $4, status = $5, in_line = true, line_seq = $6, \
-                   counter = NULL, called_at = NULL, served_at = NULL, finished_at = NULL \
-                 FROM old WHERE t.id = old.id AND NOT (old.status = ANY($7)) \
-                 RETURNING old.status AS from_state, old.in_line AS was_in_line, ",
-                ticket_cols!()
-            ))
-            .bind(ticket_id)
-            .bind(queue_id)
-            .bind(to_queue)
-            .bind(to_type)
-            .bind(to_rules.fsm.init())
-            .bind(seq_in)
-            .bind(terminal)
-            .fetch_optional(&mut *tx)
-            .await?;
-            let moved =
-                moved.ok_or_else(|| Conflict::InvalidTransition("a finished ticket cannot be transferred".into()))?;
-            let place = position(Some(
-                sqlx::query_scalar::<_, i64>(
-                    "SELECT count(*) FROM tickets WHERE queue_id = $1 AND in_line AND priority >= $2",
-                )
-                .bind(to_queue)
-                .bind(moved.row.priority)
-                .fetch_one(&mut *tx)
-                .await?,
-            ));
-
-            let from = queue(state, *queue_id)?;
-            let seq_out = bump(from);
-            from.waiting -= i32::from(moved.was_in_line);
-            let to = queue(state, *to_queue)?;
-            let seq_in = bump(to);
-            to.waiting += 1;
-            let out_view = moved.row.view(seq_out, None);
-            let kind = EventKind::TransferredOut;
-            record(state, event(*queue_id, seq_out, kind, Some(out_view), actor, Some(&moved.from_state), None));
-            let in_view = moved.row.view(seq_in, place);
-            let init = Some(to_rules.fsm.init());
-            record(state, event(*to_queue, seq_in, EventKind::TransferredIn, Some(in_view), actor, None, init));
-            Ok(Placed { row: moved.row, seq: seq_in, position: place, replayed: None })
-        }
+        TicketChange::Transition(change) => transition(tx, caches, state, change).await,
+        TicketChange::Transfer(change) => transfer(tx, caches, state, change).await,
     }
+}
+
+/// A named transition, checked against the ticket type's machine and the locked row.
+async fn transition(
+    tx: &mut PgConnection,
+    caches: &Caches,
+    state: &mut BatchState,
+    change: &Transition,
+) -> Result<Placed> {
+    let Transition { queue_id, ticket_id, ticket_type_id, name, counter, actor } = change;
+    queue(state, *queue_id)?;
+    let rules = ticket_rules(tx, caches, *ticket_type_id).await?;
+    let fsm = &rules.fsm;
+    let t = fsm.transition(name).ok_or_else(|| {
+        Conflict::InvalidTransition(format!("`{name}` is not a transition of ticket type `{}`", rules.code))
+    })?;
+    let now = Utc::now();
+    let to_line = t.to == fsm.init();
+    let moved: Option<MovedRow> = sqlx::query_as(concat!(
+        "WITH old AS (SELECT id, status, in_line FROM tickets \
+                      WHERE id = $1 AND queue_id = $2 AND ticket_type_id = $3 FOR UPDATE) \
+         UPDATE tickets t SET status = $4, in_line = $5, \
+           counter = CASE WHEN $5 THEN NULL ELSE COALESCE($6, t.counter) END, \
+           called_at = CASE WHEN $7 THEN $9 ELSE t.called_at END, \
+           actual_wait_seconds = CASE WHEN $7 \
+             THEN COALESCE(t.actual_wait_seconds, GREATEST(0, EXTRACT(epoch FROM $9 - t.joined_at))::int) \
+             ELSE t.actual_wait_seconds END, \
+           served_at = CASE WHEN $8 THEN $9 ELSE t.served_at END, \
+           finished_at = CASE WHEN $10 THEN $9 END \
+         FROM old WHERE t.id = old.id AND old.status = ANY($11) \
+         RETURNING old.status AS from_state, old.in_line AS was_in_line, ",
+        ticket_cols!()
+    ))
+    .bind(ticket_id)
+    .bind(queue_id)
+    .bind(ticket_type_id)
+    .bind(&t.to)
+    .bind(to_line)
+    .bind(counter)
+    .bind(Special::of(name) == Some(Special::Call))
+    .bind(Special::of(name) == Some(Special::Start))
+    .bind(now)
+    .bind(fsm.is_terminal(&t.to))
+    .bind(&t.from)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let moved =
+        moved.ok_or_else(|| Conflict::InvalidTransition(format!("the ticket cannot `{name}` in its current state")))?;
+    let place = if to_line { position(placed_ticket(tx, *ticket_id).await?.position) } else { None };
+    let q = queue(state, *queue_id)?;
+    let seq = bump(q);
+    q.waiting += i32::from(to_line) - i32::from(moved.was_in_line);
+    let view = moved.row.view(seq, place);
+    let kind = EventKind::transition(name);
+    record(state, event(*queue_id, seq, kind, Some(view), actor, Some(&moved.from_state), Some(&t.to)));
+    Ok(Placed { row: moved.row, seq, position: place, replayed: None })
+}
+
+/// Out of one line and onto the end of another: two events, one per queue.
+async fn transfer(tx: &mut PgConnection, caches: &Caches, state: &mut BatchState, change: &Transfer) -> Result<Placed> {
+    let Transfer { queue_id, ticket_id, to_queue, actor } = change;
+    if queue_id == to_queue {
+        return Err(StoreError::Invalid("the ticket is already in that queue".into()));
+    }
+    let from_type = queue(state, *queue_id)?.ticket_type_id;
+    let to = queue(state, *to_queue)?;
+    if to.status == QueueStatus::Closed {
+        return Err(Conflict::QueueClosed.into());
+    }
+    let to_type = to.ticket_type_id;
+    let from_rules = ticket_rules(tx, caches, from_type).await?;
+    let to_rules = ticket_rules(tx, caches, to_type).await?;
+    let terminal: Vec<&String> = from_rules.fsm.states().iter().filter(|s| from_rules.fsm.is_terminal(s)).collect();
+    let seq_in = queue(state, *to_queue)?.last_seq + 1;
+    let moved: Option<MovedRow> = sqlx::query_as(concat!(
+        "WITH old AS (SELECT id, status, in_line FROM tickets WHERE id = $1 AND queue_id = $2 FOR UPDATE) \
+         UPDATE tickets t SET queue_id = $3, ticket_type_id = $4, status = $5, in_line = true, line_seq = $6, \
+           counter = NULL, called_at = NULL, served_at = NULL, finished_at = NULL \
+         FROM old WHERE t.id = old.id AND NOT (old.status = ANY($7)) \
+         RETURNING old.status AS from_state, old.in_line AS was_in_line, ",
+        ticket_cols!()
+    ))
+    .bind(ticket_id)
+    .bind(queue_id)
+    .bind(to_queue)
+    .bind(to_type)
+    .bind(to_rules.fsm.init())
+    .bind(seq_in)
+    .bind(terminal)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let moved = moved.ok_or_else(|| Conflict::InvalidTransition("a finished ticket cannot be transferred".into()))?;
+    let place = position(Some(
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tickets WHERE queue_id = $1 AND in_line AND priority >= $2")
+            .bind(to_queue)
+            .bind(moved.row.priority)
+            .fetch_one(&mut *tx)
+            .await?,
+    ));
+
+    let from = queue(state, *queue_id)?;
+    let seq_out = bump(from);
+    from.waiting -= i32::from(moved.was_in_line);
+    let to = queue(state, *to_queue)?;
+    let seq_in = bump(to);
+    to.waiting += 1;
+    let out_view = moved.row.view(seq_out, None);
+    let kind = EventKind::TransferredOut;
+    record(state, event(*queue_id, seq_out, kind, Some(out_view), actor, Some(&moved.from_state), None));
+    let in_view = moved.row.view(seq_in, place);
+    let init = Some(to_rules.fsm.init());
+    record(state, event(*to_queue, seq_in, EventKind::TransferredIn, Some(in_view), actor, None, init));
+    Ok(Placed { row: moved.row, seq: seq_in, position: place, replayed: None })
 }
 
 /// A queue's status, name or capacity, changed: an event like any other.

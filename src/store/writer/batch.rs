@@ -8,9 +8,9 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{apply, bulk, flush, Placed, QueueChange, QueuePending, TicketChange, TicketPending};
+use crate::domain::Queue;
 use crate::domain::{Event, Notification, QueueStatus};
 use crate::store::cache::Caches;
-use crate::store::rows::Queue;
 use crate::store::{Result, StoreError};
 
 /// How long one attempt at a batch may take. Past it the database is taken as unreachable (a

@@ -12,7 +12,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::apply::{event, placed_ticket, queue, record};
-use super::{BatchState, Placed, TicketChange};
+use super::{BatchState, JoinRequest, Placed, TicketChange};
 use crate::domain::queue::admit;
 use crate::domain::ticket::display_number;
 use crate::domain::{EventKind, JoinRefusal, Special};
@@ -40,6 +40,58 @@ struct NewTickets {
     token_hash: Vec<Vec<u8>>,
     joined_at: Vec<chrono::DateTime<Utc>>,
     estimate: Vec<i32>,
+}
+
+impl NewTickets {
+    fn push(&mut self, row: &TicketRow, request: &JoinRequest, token_hash: &[u8], line_seq: i64, estimate: i64) {
+        self.id.push(row.id);
+        self.queue_id.push(row.queue_id);
+        self.ticket_type_id.push(row.ticket_type_id);
+        self.number.push(row.number.clone());
+        self.status.push(row.status.clone());
+        self.line_seq.push(line_seq);
+        self.name.push(request.name.clone());
+        self.phone.push(request.phone.clone());
+        self.party_size.push(request.party_size);
+        self.fields.push(request.fields.clone());
+        self.token_hash.push(token_hash.to_vec());
+        self.joined_at.push(row.joined_at);
+        self.estimate.push(estimate as i32);
+    }
+
+    /// Inserts every ticket in one statement.
+    async fn insert(self, tx: &mut PgConnection, tenant: Uuid) -> Result<()> {
+        if self.id.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO tickets (id, tenant_id, queue_id, ticket_type_id, number, status, in_line, line_seq, \
+               customer_name, customer_phone, party_size, fields, token_hash, joined_at, estimated_wait_seconds) \
+             SELECT v.id, $1, v.queue_id, v.ticket_type_id, v.number, v.status, true, v.line_seq, v.name, v.phone, \
+               v.party_size, v.fields, v.token_hash, v.joined_at, v.estimate \
+             FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::int8[], $8::text[], \
+                         $9::text[], $10::int4[], $11::jsonb[], $12::bytea[], $13::timestamptz[], $14::int4[]) \
+               AS v(id, queue_id, ticket_type_id, number, status, line_seq, name, phone, party_size, fields, \
+                    token_hash, joined_at, estimate)",
+        )
+        .bind(tenant)
+        .bind(self.id)
+        .bind(self.queue_id)
+        .bind(self.ticket_type_id)
+        .bind(self.number)
+        .bind(self.status)
+        .bind(self.line_seq)
+        .bind(self.name)
+        .bind(self.phone)
+        .bind(self.party_size)
+        .bind(self.fields)
+        .bind(self.token_hash)
+        .bind(self.joined_at)
+        .bind(self.estimate)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
 }
 
 pub(super) async fn joins(
@@ -119,19 +171,7 @@ pub(super) async fn joins(
         q.waiting += 1;
         q.dirty = true;
 
-        rows.id.push(row.id);
-        rows.queue_id.push(row.queue_id);
-        rows.ticket_type_id.push(type_id);
-        rows.number.push(row.number.clone());
-        rows.status.push(row.status.clone());
-        rows.line_seq.push(seq);
-        rows.name.push(request.name.clone());
-        rows.phone.push(request.phone.clone());
-        rows.party_size.push(request.party_size);
-        rows.fields.push(request.fields.clone());
-        rows.token_hash.push(token_hash.clone());
-        rows.joined_at.push(row.joined_at);
-        rows.estimate.push(estimate.p50 as i32);
+        rows.push(&row, request, token_hash, seq, estimate.p50);
 
         if let Some(idem) = idempotency {
             state.keys.insert(idem.key_hash.clone(), (idem.request_hash.clone(), row.id, idem.token_sealed.clone()));
@@ -147,34 +187,7 @@ pub(super) async fn joins(
         out.push((i, Ok(Placed { row, seq, position: Some(place), replayed: None })));
     }
 
-    if !rows.id.is_empty() {
-        sqlx::query(
-            "INSERT INTO tickets (id, tenant_id, queue_id, ticket_type_id, number, status, in_line, line_seq, \
-               customer_name, customer_phone, party_size, fields, token_hash, joined_at, estimated_wait_seconds) \
-             SELECT v.id, $1, v.queue_id, v.ticket_type_id, v.number, v.status, true, v.line_seq, v.name, v.phone, \
-               v.party_size, v.fields, v.token_hash, v.joined_at, v.estimate \
-             FROM unnest($2::uuid[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::int8[], $8::text[], \
-                         $9::text[], $10::int4[], $11::jsonb[], $12::bytea[], $13::timestamptz[], $14::int4[]) \
-               AS v(id, queue_id, ticket_type_id, number, status, line_seq, name, phone, party_size, fields, \
-                    token_hash, joined_at, estimate)",
-        )
-        .bind(tenant)
-        .bind(rows.id)
-        .bind(rows.queue_id)
-        .bind(rows.ticket_type_id)
-        .bind(rows.number)
-        .bind(rows.status)
-        .bind(rows.line_seq)
-        .bind(rows.name)
-        .bind(rows.phone)
-        .bind(rows.party_size)
-        .bind(rows.fields)
-        .bind(rows.token_hash)
-        .bind(rows.joined_at)
-        .bind(rows.estimate)
-        .execute(&mut *tx)
-        .await?;
-    }
+    rows.insert(tx, tenant).await?;
     Ok(out)
 }
 

@@ -38,8 +38,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::cache::{Caches, Pace};
-use super::rows::{Queue, TicketRow};
+use super::rows::TicketRow;
 use super::{Result, StoreError};
+use crate::domain::Queue;
 use crate::domain::{Event, EventKind, QueueStatus};
 use crate::tasks::Tasks;
 
@@ -80,20 +81,26 @@ pub(crate) enum TicketChange {
         counter: String,
         actor: String,
     },
-    Transition {
-        queue_id: Uuid,
-        ticket_id: Uuid,
-        ticket_type_id: Uuid,
-        name: String,
-        counter: Option<String>,
-        actor: String,
-    },
-    Transfer {
-        queue_id: Uuid,
-        ticket_id: Uuid,
-        to_queue: Uuid,
-        actor: String,
-    },
+    Transition(Transition),
+    Transfer(Transfer),
+}
+
+/// A named transition of a ticket's state machine.
+pub(crate) struct Transition {
+    pub queue_id: Uuid,
+    pub ticket_id: Uuid,
+    pub ticket_type_id: Uuid,
+    pub name: String,
+    pub counter: Option<String>,
+    pub actor: String,
+}
+
+/// A ticket moved to the end of another queue's line.
+pub(crate) struct Transfer {
+    pub queue_id: Uuid,
+    pub ticket_id: Uuid,
+    pub to_queue: Uuid,
+    pub actor: String,
 }
 
 impl TicketChange {
@@ -102,8 +109,8 @@ impl TicketChange {
         let (a, b) = match self {
             TicketChange::Join { queue_id, .. }
             | TicketChange::CallNext { queue_id, .. }
-            | TicketChange::Transition { queue_id, .. } => (*queue_id, None),
-            TicketChange::Transfer { queue_id, to_queue, .. } => (*queue_id, Some(*to_queue)),
+            | TicketChange::Transition(Transition { queue_id, .. }) => (*queue_id, None),
+            TicketChange::Transfer(Transfer { queue_id, to_queue, .. }) => (*queue_id, Some(*to_queue)),
         };
         std::iter::once(a).chain(b)
     }
