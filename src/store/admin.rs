@@ -3,10 +3,10 @@
 use uuid::Uuid;
 
 use super::queues::NewQueue;
-use crate::domain::Queue;
 use super::{unique_violation, Identity, Result, Role, Store, StoreError};
 use crate::domain::fsm::default_type_json;
 use crate::domain::queue::valid_slug;
+use crate::domain::Queue;
 use crate::secret;
 
 /// A new tenant and its first admin.
@@ -72,6 +72,7 @@ impl Store {
     }
 
     /// Adds a user to a tenant.
+    #[tracing::instrument(skip_all)]
     pub async fn create_user(&self, tenant_slug: &str, email: &str, password: &str, role: Role) -> Result<Uuid> {
         let tenant = self.tenant_by_slug(tenant_slug).await?.ok_or(StoreError::NotFound)?;
         let email = check_email(email)?;
@@ -83,18 +84,21 @@ impl Store {
     }
 
     /// Creates a queue in a tenant named by slug.
+    #[tracing::instrument(skip_all)]
     pub async fn create_queue_for(&self, tenant_slug: &str, new: NewQueue) -> Result<Queue> {
         let tenant = self.tenant_by_slug(tenant_slug).await?.ok_or(StoreError::NotFound)?;
         self.create_queue(&system(tenant), new).await
     }
 
     /// The queues of a tenant named by slug.
+    #[tracing::instrument(skip_all)]
     pub async fn queues_of(&self, tenant_slug: &str) -> Result<Vec<Queue>> {
         let tenant = self.tenant_by_slug(tenant_slug).await?.ok_or(StoreError::NotFound)?;
         self.list_queues(&system(tenant)).await
     }
 
     /// Deletes expired idempotency records, staff tokens and socket passes; how many.
+    #[tracing::instrument(skip_all)]
     pub async fn purge_expired(&self) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT qc_purge_expired()").fetch_one(&self.pool).await?)
     }
@@ -102,6 +106,7 @@ impl Store {
     /// Blanks the names, phones and fields of up to `batch` tickets that finished more than
     /// `days` days ago, and of as many of their events' copies; how many rows changed (0 when
     /// nothing is left to do).
+    #[tracing::instrument(skip_all)]
     pub async fn anonymise_finished(&self, days: u32, batch: u32) -> Result<i64> {
         Ok(sqlx::query_scalar("SELECT qc_anonymise_finished($1, $2)")
             .bind(i32::try_from(days).unwrap_or(i32::MAX))
@@ -111,6 +116,7 @@ impl Store {
     }
 
     /// The tenant with this slug.
+    #[tracing::instrument(skip_all)]
     pub async fn tenant_by_slug(&self, slug: &str) -> Result<Option<Uuid>> {
         Ok(sqlx::query_scalar("SELECT qc_tenant_by_slug($1)").bind(slug).fetch_one(&self.pool).await?)
     }

@@ -126,6 +126,7 @@ impl Store {
     }
 
     /// The staff user a bearer token belongs to, if it is valid now.
+    #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, token: &str) -> Result<Option<Identity>> {
         let hash = secret::hash_token(token);
         if let Some(identity) = self.caches.staff_identity(&hash) {

@@ -7,6 +7,7 @@ use crate::secret;
 
 impl Store {
     /// Revokes a display key of a queue: its screens are closed within a recheck period.
+    #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, queue_id = %queue_id, key_id = %key_id))]
     pub async fn revoke_display_key(&self, who: &Identity, queue_id: Uuid, key_id: Uuid) -> Result<()> {
         let mut tx = self.begin(who.tenant_id).await?;
         let done = sqlx::query(
@@ -25,6 +26,7 @@ impl Store {
 
     /// A new display key for a queue's kiosk screens: its id, and the key (shown once; only
     /// its hash is stored).
+    #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, queue_id = %queue_id))]
     pub async fn create_display_key(&self, who: &Identity, queue_id: Uuid) -> Result<(Uuid, String)> {
         let mut tx = self.begin(who.tenant_id).await?;
         let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM queues WHERE id = $1 AND deleted_at IS NULL")

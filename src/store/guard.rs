@@ -16,6 +16,7 @@ struct TenantTable {
 /// Checks, as the role the connection is set to, that it is no superuser, cannot bypass
 /// row-level security, owns no tenant table (directly or through a role it inherits), and that
 /// every tenant table (`tenants` and each table with a `tenant_id`) has RLS enabled and forced.
+#[tracing::instrument(skip_all)]
 pub async fn verify_isolation(conn: &mut PgConnection) -> anyhow::Result<()> {
     let (role, superuser, bypass): (String, bool, bool) =
         sqlx::query_as("SELECT rolname::text, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user")

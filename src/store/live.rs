@@ -5,11 +5,11 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::domain::Queue;
 use super::rows::{ticket_cols, TicketRow};
 use super::rules::ticket_rules;
 use super::tickets::{ensure_queue, EventRow};
 use super::{Identity, Result, Store, StoreError};
+use crate::domain::Queue;
 use crate::domain::{Event, Roles};
 use crate::secret;
 
@@ -44,6 +44,7 @@ pub struct Opened {
 
 impl Store {
     /// A consistent picture of a queue: every read sees the same committed state.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, queue = %queue))]
     pub async fn snapshot(&self, tenant: Uuid, queue: Uuid) -> Result<Snapshot> {
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         super::set_tenant(&mut tx, tenant).await?;
@@ -77,6 +78,7 @@ impl Store {
     }
 
     /// Events of a queue after `after`, at most `limit`, in seq order.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, queue = %queue))]
     pub async fn events_in(&self, tenant: Uuid, queue: Uuid, after: i64, limit: i64) -> Result<Vec<Event>> {
         let mut tx = self.begin(tenant).await?;
         ensure_queue(&mut tx, queue).await?;
@@ -94,11 +96,13 @@ impl Store {
     }
 
     /// The current seq of each of these queues (any tenant), for the safety-net poll.
+    #[tracing::instrument(skip_all)]
     pub async fn last_seqs(&self, queues: &[Uuid]) -> Result<Vec<(Uuid, i64)>> {
         Ok(sqlx::query_as("SELECT id, last_seq FROM qc_last_seqs($1)").bind(queues).fetch_all(&self.pool).await?)
     }
 
     /// Uses up a socket pass: the staff user it was issued to, if it is valid, unused and fresh.
+    #[tracing::instrument(skip_all)]
     pub async fn consume_socket_pass(&self, pass: &str) -> Result<Option<Identity>> {
         let hash = secret::hash_token(pass);
         let mut tx = self.pool.begin().await?;
@@ -123,6 +127,7 @@ impl Store {
     }
 
     /// The queue a display key opens, if it is live.
+    #[tracing::instrument(skip_all)]
     pub async fn open_display(&self, key: &str) -> Result<Option<Opened>> {
         let hash = secret::hash_token(key);
         let mut tx = self.pool.begin().await?;
@@ -140,6 +145,7 @@ impl Store {
     }
 
     /// The tenant and queue of a ticket, if `token` opens it.
+    #[tracing::instrument(skip_all, fields(ticket = %ticket))]
     pub async fn open_ticket(&self, ticket: Uuid, token: &str) -> Result<Option<Opened>> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT set_config('app.tenant_id', coalesce(qc_tenant_of_ticket($1)::text, ''), true)")
@@ -159,6 +165,7 @@ impl Store {
 
     /// Announces that this node is alive on the NOTIFY channel, so listeners can tell a quiet
     /// channel from a dead connection.
+    #[tracing::instrument(skip_all, fields(node = %node))]
     pub async fn heartbeat(&self, node: Uuid) -> Result<()> {
         let payload =
             serde_json::to_string(&crate::domain::Notification::Heartbeat(node)).map_err(anyhow::Error::from)?;

@@ -124,6 +124,7 @@ impl Default for StoreSettings {
 impl Store {
     /// Connects the pool (every connection switched to the app role) and starts the writer, as
     /// one of `tasks`.
+    #[tracing::instrument(skip_all)]
     pub async fn connect(database_url: &str, settings: StoreSettings, tasks: &Tasks) -> anyhow::Result<Store> {
         let options: PgConnectOptions = database_url.parse().context("parsing DATABASE_URL")?;
         let pool = PgPoolOptions::new()

@@ -5,11 +5,11 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::cache::TicketRules;
-use crate::domain::Queue;
 use super::rules::{concat_queue_select, fetch_queue, ticket_rules};
 use super::writer::{QueueChange, QueuePatch};
 use super::{unique_violation, Conflict, Identity, Result, Store, StoreError};
 use crate::domain::queue::{valid_prefix, valid_slug};
+use crate::domain::Queue;
 use crate::domain::{QueueStatus, Roles};
 
 /// What anyone may know of a queue (the join page).
@@ -153,6 +153,7 @@ impl Store {
     }
 
     /// The queues of the user's tenant.
+    #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id))]
     pub async fn list_queues(&self, who: &Identity) -> Result<Vec<Queue>> {
         let mut tx = self.begin(who.tenant_id).await?;
         let queues = sqlx::query_as(concat_queue_select!(" WHERE q.deleted_at IS NULL ORDER BY q.created_at, q.slug"))
@@ -163,6 +164,7 @@ impl Store {
     }
 
     /// One queue of the user's tenant.
+    #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, id = %id))]
     pub async fn queue(&self, who: &Identity, id: Uuid) -> Result<Queue> {
         let mut tx = self.begin(who.tenant_id).await?;
         let queue = fetch_queue(&mut tx, id).await?;
@@ -171,6 +173,7 @@ impl Store {
     }
 
     /// The public summary of any queue: the join page's header.
+    #[tracing::instrument(skip_all, fields(id = %id))]
     pub async fn queue_summary(&self, id: Uuid) -> Result<QueueSummary> {
         let meta = self.queue_meta(id).await?.ok_or(StoreError::NotFound)?;
         let mut tx = self.begin(meta.tenant_id).await?;
@@ -196,6 +199,7 @@ impl Store {
     }
 
     /// Opens, pauses or closes a queue, or renames it: an event like any other change.
+    #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, id = %id))]
     pub async fn update_queue(&self, who: &Identity, id: Uuid, patch: QueuePatch) -> Result<Queue> {
         if let Some(name) = &patch.name {
             check_name(name)?;

@@ -1,6 +1,7 @@
 //! What the write path and the use cases both read, below both of them: what never changes
 //! about a queue (its tenant and ticket type), its ticket type's rules, its pace for estimates,
-//! and the queue row itself. Each from the caches when they have it.
+//! and the queue row itself. Each from the caches when they have it. Their spans are at debug
+//! level: they run on every join and read, mostly answered from the caches.
 
 use std::sync::Arc;
 
@@ -10,8 +11,8 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::cache::{Caches, Pace, QueueMeta, TicketRules};
-use crate::domain::Queue;
 use super::{Result, Store, StoreError};
+use crate::domain::Queue;
 use crate::domain::{CallHistory, Fsm, Roles};
 
 /// The service time assumed for a queue with no history yet, unless its settings say otherwise.
@@ -34,6 +35,7 @@ pub(super) use concat_queue_select;
 
 impl Store {
     /// The tenant and ticket type of any queue, for public calls. Cached: neither ever changes.
+    #[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
     pub(super) async fn queue_meta(&self, id: Uuid) -> Result<Option<QueueMeta>> {
         if let Some(meta) = self.caches.queues.get(&id) {
             return Ok(Some(*meta));
@@ -56,6 +58,7 @@ impl Store {
     }
 
     /// The pace of a queue for estimates, cached for a couple of seconds.
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
     pub(super) async fn pace_in(&self, conn: &mut PgConnection, queue: Uuid) -> Result<Arc<Pace>> {
         match self.caches.pace(queue, true) {
             Ok(pace) => Ok(pace),
@@ -64,12 +67,14 @@ impl Store {
     }
 
     /// The roles of a queue's ticket type: which states counts and estimates look for.
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
     pub(super) async fn roles_of(&self, conn: &mut PgConnection, queue: Uuid) -> Result<Roles> {
         let meta = self.queue_meta(queue).await?.ok_or(StoreError::NotFound)?;
         Ok(ticket_rules(conn, &self.caches, meta.ticket_type_id).await?.fsm.roles().clone())
     }
 
     /// Reads a queue's pace from the database.
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
     pub(super) async fn read_pace(&self, conn: &mut PgConnection, queue: Uuid) -> Result<Arc<Pace>> {
         let absent = self.roles_of(conn, queue).await?.absent;
         // Open counters are those among the recent calls; a free one has no called or serving
@@ -96,6 +101,7 @@ impl Store {
 }
 
 /// A queue that is not deleted.
+#[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub(super) async fn fetch_queue(conn: &mut PgConnection, id: Uuid) -> Result<Option<Queue>> {
     Ok(sqlx::query_as(concat_queue_select!(" WHERE q.id = $1 AND q.deleted_at IS NULL"))
         .bind(id)
@@ -104,6 +110,7 @@ pub(super) async fn fetch_queue(conn: &mut PgConnection, id: Uuid) -> Result<Opt
 }
 
 /// A ticket type's rules, from the cache or the database (inside the caller's tenant).
+#[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub(super) async fn ticket_rules(conn: &mut PgConnection, caches: &Caches, id: Uuid) -> Result<Arc<TicketRules>> {
     if let Some(rules) = caches.ticket_types.get(&id) {
         return Ok(rules.clone());

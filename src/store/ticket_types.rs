@@ -34,6 +34,7 @@ pub struct NewTicketType {
 
 impl Store {
     /// Saves a ticket type after checking its machine and its fields schema.
+    #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id))]
     pub async fn create_ticket_type(&self, who: &Identity, new: NewTicketType) -> Result<TicketType> {
         if !valid_slug(&new.code.replace('_', "-")) {
             return Err(StoreError::Invalid("code: lowercase letters, digits, - and _".into()));
@@ -69,6 +70,7 @@ impl Store {
     }
 
     /// The ticket types of the user's tenant.
+    #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id))]
     pub async fn list_ticket_types(&self, who: &Identity) -> Result<Vec<TicketType>> {
         let mut tx = self.begin(who.tenant_id).await?;
         let mut types: Vec<TicketType> =

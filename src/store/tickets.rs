@@ -166,6 +166,7 @@ impl Store {
     }
 
     /// A ticket with its live position and estimate.
+    #[tracing::instrument(skip_all, fields(id = %id))]
     pub async fn ticket(&self, id: Uuid, access: &TicketAccess) -> Result<Ticket> {
         Ok(self.read_ticket(id, access).await?.ticket)
     }
@@ -205,6 +206,7 @@ impl Store {
     }
 
     /// Cancels a ticket: its customer leaving the line, or staff removing it.
+    #[tracing::instrument(skip_all, fields(id = %id))]
     pub async fn cancel(&self, id: Uuid, access: &TicketAccess) -> Result<Ticket> {
         let read = self.read_ticket(id, access).await?;
         self.move_ticket(read, "cancel", None, access.actor()).await
@@ -279,6 +281,7 @@ impl Store {
     }
 
     /// A queue's events after `after`, in seq order (at most `MAX_EVENTS_PAGE`).
+    #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, queue_id = %queue_id))]
     pub async fn events(&self, who: &Identity, queue_id: Uuid, after: i64, limit: i64) -> Result<Vec<Event>> {
         self.events_in(who.tenant_id, queue_id, after, limit.clamp(1, MAX_EVENTS_PAGE)).await
     }
@@ -318,6 +321,7 @@ impl EventRow {
 }
 
 /// Not found unless the queue is the current tenant's.
+#[tracing::instrument(level = "debug", skip_all, fields(id = %id))]
 pub(super) async fn ensure_queue(conn: &mut PgConnection, id: Uuid) -> Result<()> {
     let found: Option<i32> =
         sqlx::query_scalar("SELECT 1 FROM queues WHERE id = $1").bind(id).fetch_optional(&mut *conn).await?;

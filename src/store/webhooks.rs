@@ -110,6 +110,7 @@ impl Store {
     }
 
     /// The endpoints of the manager's tenant.
+    #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id))]
     pub async fn list_webhooks(&self, who: &Identity) -> Result<Vec<Webhook>> {
         let mut tx = self.begin(who.tenant_id).await?;
         let hooks = sqlx::query_as(
@@ -122,6 +123,7 @@ impl Store {
     }
 
     /// Removes an endpoint and its deliveries (pending ones are not sent).
+    #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, id = %id))]
     pub async fn delete_webhook(&self, who: &Identity, id: Uuid) -> Result<()> {
         let mut tx = self.begin(who.tenant_id).await?;
         let done = sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&mut *tx).await?;
@@ -133,6 +135,7 @@ impl Store {
     }
 
     /// An endpoint's latest deliveries, newest first.
+    #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, id = %id))]
     pub async fn webhook_deliveries(&self, who: &Identity, id: Uuid, limit: i64) -> Result<Vec<Delivery>> {
         let mut tx = self.begin(who.tenant_id).await?;
         let exists: Option<i32> =
@@ -156,6 +159,7 @@ impl Store {
     }
 
     /// Leases up to `limit` due deliveries of any tenant for `lease`.
+    #[tracing::instrument(skip_all)]
     pub async fn claim_deliveries(&self, limit: i32, lease: std::time::Duration) -> Result<Vec<Claimed>> {
         let lease_ms = i32::try_from(lease.as_millis()).unwrap_or(i32::MAX);
         Ok(sqlx::query_as("SELECT * FROM qc_claim_deliveries($1, $2)")
@@ -166,6 +170,7 @@ impl Store {
     }
 
     /// Records one attempt of a leased delivery and releases the lease.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, id = %id))]
     pub async fn record_attempt(&self, tenant: Uuid, id: Uuid, outcome: &AttemptOutcome) -> Result<()> {
         let mut tx = self.begin(tenant).await?;
         sqlx::query(

@@ -75,6 +75,7 @@ struct Answers {
 
 /// Runs one batch: fast, then with savepoints if anything failed; answers every change and
 /// returns the events it committed, and whether the database stopped answering.
+#[tracing::instrument(skip_all)]
 pub(super) async fn run(pool: &PgPool, caches: &Caches, mut batch: Batch) -> (Vec<Arc<Event>>, bool) {
     // Tenants in a fixed order (lock order across nodes); within a tenant, arrival order.
     batch.tickets.sort_by_key(|p| p.tenant);
