@@ -7,7 +7,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
 use crate::fanout::Fanout;
-use crate::store::Store;
+use crate::domain::Ticket;
+use crate::store::{Seen, Store};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -16,4 +17,18 @@ pub struct AppState {
     /// Cancelled when the node starts stopping: sockets close with a "reconnect" code.
     pub closing: CancellationToken,
     pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// A ticket with its place in line: from this node's live line of the queue when it has
+    /// one (O(log n)), else counted by the database.
+    pub async fn placed(&self, seen: Seen) -> crate::store::Result<Ticket> {
+        match seen {
+            Seen::Placed(ticket) => Ok(ticket),
+            Seen::InLine(ticket) => match self.fanout.live_ticket(ticket.queue_id, ticket.id, ticket.seq).await {
+                Some(live) => Ok(live),
+                None => self.store.place(ticket).await,
+            },
+        }
+    }
 }

@@ -83,8 +83,18 @@ async fn killing_the_listener_a_hundred_times_during_writes_loses_nothing() {
     let mut fresh = app.staff_socket(app.queue, None).await;
     let snap = fresh.json().await;
     assert_eq!(snap["seq"].as_i64(), Some(written));
-    let in_hub: Vec<String> =
-        snap["waiting"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect();
+    // The snapshot holds the head of the line; the rest is paged from the hub at the same seq.
+    let mut line: Vec<serde_json::Value> = snap["waiting"].as_array().unwrap().clone();
+    let total = snap["waiting_total"].as_u64().unwrap() as usize;
+    while line.len() < total {
+        let path = format!("/api/v1/queues/{}/line?after_position={}&limit=500", app.queue, line.len());
+        let page = app.get(&path, Some(&app.admin)).await.expect(200);
+        assert_eq!(page["seq"].as_i64(), Some(written));
+        let tickets = page["tickets"].as_array().unwrap();
+        assert!(!tickets.is_empty(), "the line ended at {} of {total}", line.len());
+        line.extend(tickets.iter().cloned());
+    }
+    let in_hub: Vec<String> = line.iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect();
     let in_db: Vec<uuid::Uuid> =
         sqlx::query_scalar("SELECT id FROM tickets WHERE queue_id = $1 AND in_line ORDER BY priority DESC, line_seq")
             .bind(app.queue)
@@ -92,8 +102,7 @@ async fn killing_the_listener_a_hundred_times_during_writes_loses_nothing() {
             .await
             .unwrap();
     assert_eq!(in_hub, in_db.iter().map(|id| id.to_string()).collect::<Vec<_>>());
-    let positions: Vec<i64> =
-        snap["waiting"].as_array().unwrap().iter().map(|t| t["position"].as_i64().unwrap()).collect();
+    let positions: Vec<i64> = line.iter().map(|t| t["position"].as_i64().unwrap()).collect();
     assert_eq!(positions, (1..=in_db.len() as i64).collect::<Vec<_>>());
 }
 

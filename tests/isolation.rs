@@ -31,6 +31,13 @@ async fn another_tenants_staff_get_404_for_our_queues_and_tickets() {
 
     for reply in [
         app.get(&format!("/api/v1/queues/{q}/history"), Some(&beta)).await,
+        app.get(&format!("/api/v1/queues/{q}/line"), Some(&beta)).await,
+        // With this node holding the queue's live line, a page comes from it: still ours alone.
+        {
+            let mut console = app.staff_socket(q, None).await;
+            assert_eq!(console.json().await["type"], "snapshot");
+            app.get(&format!("/api/v1/queues/{q}/line"), Some(&beta)).await
+        },
         app.get(&format!("/api/v1/queues/{q}/stats?from=2026-01-01&to=2026-01-31"), Some(&beta)).await,
         app.get(&format!("/api/v1/queues/{q}/stats.csv?from=2026-01-01&to=2026-01-31"), Some(&beta)).await,
         delete(format!("/api/v1/queues/{q}/display-keys/{key_id}")).await,

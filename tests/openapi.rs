@@ -11,6 +11,7 @@ use serde_json::Value;
 /// Every REST route of src/http/mod.rs, as (method, path).
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
+    ("get", "/api/v1/queues/{queue_id}/line"),
     ("get", "/readyz"),
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/socket-passes"),

@@ -157,6 +157,40 @@ impl Line {
     }
 
     /// The first `n` tickets, in call order.
+    /// Up to `n` tickets in call order after the first `skip`: positions `skip + 1 ..`, found
+    /// in O(log n + k) by walking down the subtree sizes to the first, then in order.
+    pub fn range(&self, skip: usize, n: usize) -> Vec<Uuid> {
+        let mut out = Vec::with_capacity(n.min(self.len().saturating_sub(skip)));
+        // The path to the first wanted node: every node on it whose left subtree holds it.
+        let mut stack: Vec<&Node> = Vec::new();
+        let mut t = self.root.as_deref();
+        let mut skip = skip;
+        while let Some(node) = t {
+            let left = size(&node.left) as usize;
+            if skip < left {
+                stack.push(node);
+                t = node.left.as_deref();
+            } else if skip == left {
+                stack.push(node);
+                break;
+            } else {
+                skip -= left + 1;
+                t = node.right.as_deref();
+            }
+        }
+        // In order from there: each popped node, then its right subtree's leftmost path.
+        while out.len() < n {
+            let Some(node) = stack.pop() else { break };
+            out.push(node.id);
+            let mut t = node.right.as_deref();
+            while let Some(next) = t {
+                stack.push(next);
+                t = next.left.as_deref();
+            }
+        }
+        out
+    }
+
     pub fn first(&self, n: usize) -> Vec<Uuid> {
         let mut out = Vec::with_capacity(n.min(self.len()));
         let mut stack: Vec<&Node> = Vec::new();
@@ -187,6 +221,25 @@ impl Drop for Line {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_range_is_the_slice_of_the_line_in_call_order() {
+        let mut line = Line::new();
+        let ids: Vec<Uuid> = (1..=300u128).map(Uuid::from_u128).collect();
+        for (n, id) in ids.iter().enumerate() {
+            // Every seventh ticket has priority: it goes ahead of the others.
+            line.insert(*id, i16::from(n % 7 == 0), n as i64);
+        }
+        let order = line.first(300);
+        for (skip, n) in [(0, 10), (1, 5), (42, 100), (299, 10), (300, 5), (0, 0), (150, 1000)] {
+            let want: Vec<Uuid> = order.iter().skip(skip).take(n).copied().collect();
+            assert_eq!(line.range(skip, n), want, "skip {skip}, n {n}");
+        }
+        for (i, id) in line.range(120, 30).iter().enumerate() {
+            assert_eq!(line.position(*id), Some(121 + i as u32));
+        }
+    }
+
     use super::*;
     use rand::{Rng, SeedableRng};
 

@@ -214,7 +214,17 @@ impl QueueView {
 
     /// Everyone in line, in call order.
     pub fn waiting(&self) -> Vec<Ticket> {
-        self.line.first(self.line.len()).into_iter().filter_map(|id| self.ticket(id)).collect()
+        self.line_page(0, self.line.len())
+    }
+
+    /// Up to `n` of those in line after the first `skip`, in call order: positions `skip + 1 ..`.
+    pub fn line_page(&self, skip: usize, n: usize) -> Vec<Ticket> {
+        self.line.range(skip, n).into_iter().filter_map(|id| self.ticket(id)).collect()
+    }
+
+    /// How many are in line.
+    pub fn waiting_total(&self) -> usize {
+        self.line.len()
     }
 
     /// Tickets out of line but not finished (called, being served, no-shows), latest call first.

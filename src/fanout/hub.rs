@@ -17,6 +17,9 @@ use crate::store::{Snapshot, Store};
 const CHANNEL: usize = 512;
 /// Recent frames kept for clients resuming with `since`.
 const RECENT: usize = 1024;
+/// The head of the line a staff snapshot shows (the rest is paged with `GET …/line`): a
+/// snapshot stays under 100 KB however long the line (a ticket is ~330 bytes of JSON).
+pub const SNAPSHOT_HEAD: usize = 200;
 /// Events read per query when filling a gap.
 const FILL_PAGE: i64 = 1000;
 
@@ -62,6 +65,8 @@ pub struct Hub {
     /// A std Mutex, not tokio's: nothing awaits while it is held.
     inner: Mutex<Inner>,
     tx: broadcast::Sender<Arc<Frame>>,
+    /// The seq applied, for readers waiting for the hub to reach what they read elsewhere.
+    applied: tokio::sync::watch::Sender<i64>,
     /// One gap fill at a time.
     filling: tokio::sync::Mutex<()>,
     clients: AtomicUsize,
@@ -108,6 +113,7 @@ impl Hub {
             tenant_id,
             inner: Mutex::new(Inner { view, recent: VecDeque::with_capacity(RECENT), display }),
             tx,
+            applied: tokio::sync::watch::Sender::new(snap.seq),
             filling: tokio::sync::Mutex::new(()),
             clients: AtomicUsize::new(0),
         }
@@ -146,6 +152,7 @@ impl Hub {
         inner.recent.push_back(frame.clone());
         // Sent under the lock, so subscribe-then-snapshot (also under it) misses nothing.
         let _ = self.tx.send(frame);
+        self.applied.send_replace(seq + 1);
         drop(inner);
         // Clocks of other nodes may be behind ours: a negative latency counts as none.
         let latency = (chrono::Utc::now() - at).to_std().unwrap_or_default();
@@ -198,15 +205,22 @@ impl Hub {
         (inner.view.seq(), Self::snapshot_of(&inner.view))
     }
 
+    /// The head of the line, every active ticket and the count: never the whole line.
     fn snapshot_of(view: &QueueView) -> ByteString {
-        let waiting = view.waiting();
         text(ServerMessage::Snapshot {
             seq: view.seq(),
             queue: &view.queue(),
-            waiting_total: waiting.len(),
-            waiting: &waiting,
+            waiting_total: view.waiting_total(),
+            waiting: &view.line_page(0, SNAPSHOT_HEAD),
             active: &view.active(),
         })
+    }
+
+    /// A page of the line as of now: its seq, how many are in line, and up to `limit` tickets
+    /// from position `after + 1`, in order.
+    pub fn line_page(&self, after: usize, limit: usize) -> (i64, usize, Vec<Ticket>) {
+        let inner = self.lock();
+        (inner.view.seq(), inner.view.waiting_total(), inner.view.line_page(after, limit))
     }
 
     /// A display socket's start: subscribed, and the board now.
@@ -229,6 +243,15 @@ impl Hub {
     /// A ticket as its customer sees it now.
     pub fn ticket(&self, id: Uuid) -> Option<Ticket> {
         self.lock().view.ticket(id)
+    }
+
+    /// A ticket as the hub has it once it has applied `seq` (what the reader saw in the
+    /// database), waiting at most `patience` for the feeds to bring it there; None when the hub
+    /// does not hold the ticket or stays behind.
+    pub async fn ticket_at(&self, id: Uuid, seq: i64, patience: std::time::Duration) -> Option<Ticket> {
+        let mut applied = self.applied.subscribe();
+        tokio::time::timeout(patience, applied.wait_for(|s| *s >= seq)).await.ok()?.ok()?;
+        self.ticket(id)
     }
 
     pub(super) fn join(&self) {

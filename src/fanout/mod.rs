@@ -16,10 +16,14 @@ use dashmap::DashMap;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::domain::{Event, Notification};
-use crate::store::{Result, Store};
+use crate::domain::{Event, Notification, Ticket};
+use crate::store::{LinePage, Result, Store};
 use crate::tasks::Tasks;
 pub use hub::{Frame, Hub, Offer, StaffStart};
+
+/// How long a read waits for this node's hub to apply what the reader saw in the database
+/// (the feeds bring an event within milliseconds; past this the database answers).
+const LIVE_PATIENCE: Duration = Duration::from_millis(100);
 
 /// An idle hub lingers this long, so a client that reconnects finds it warm.
 const GRACE: Duration = Duration::from_secs(10);
@@ -173,6 +177,20 @@ impl Fanout {
     /// The live hubs.
     pub fn hubs(&self) -> Vec<Arc<Hub>> {
         self.hubs.iter().filter_map(|e| e.value().get().cloned()).collect()
+    }
+
+    /// A ticket from this node's live line of its queue, as of `seq` or later: its place in
+    /// O(log n), where the database would count the line. None when this node has no hub of the
+    /// queue, the hub does not hold the ticket, or it does not reach `seq` within a moment.
+    pub async fn live_ticket(&self, queue: Uuid, ticket: Uuid, seq: i64) -> Option<Ticket> {
+        self.hub(queue)?.ticket_at(ticket, seq, LIVE_PATIENCE).await
+    }
+
+    /// A page of the line from this node's hub of the queue (of `tenant`), if it has one.
+    pub fn line_page(&self, tenant: Uuid, queue: Uuid, after: usize, limit: usize) -> Option<LinePage> {
+        let hub = self.hub(queue).filter(|h| h.tenant_id == tenant)?;
+        let (seq, waiting_total, tickets) = hub.line_page(after, limit);
+        Some(LinePage { seq, waiting_total, tickets })
     }
 
     fn hub(&self, queue: Uuid) -> Option<Arc<Hub>> {

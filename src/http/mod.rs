@@ -3,6 +3,7 @@
 mod csv;
 mod extract;
 mod health;
+mod line;
 pub mod limit;
 pub mod metrics;
 pub mod openapi;
@@ -59,6 +60,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/queues/{queue_id}/stats", web::get().to(queues::stats))
                 .route("/queues/{queue_id}/stats.csv", web::get().to(queues::stats_csv))
                 .route("/queues/{queue_id}/history", web::get().to(queues::history))
+                .route("/queues/{queue_id}/line", web::get().to(line::line))
                 .route("/queues/{queue_id}/qr.svg", web::get().to(queues::qr_svg))
                 .route("/tickets", web::get().to(tickets::search))
                 .route("/tickets/{ticket_id}", web::get().to(tickets::get))

@@ -15,7 +15,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, queues, staff, tickets, webhooks};
+use super::{health, line, queues, staff, tickets, webhooks};
 use crate::error::{ApiError, Problem};
 use crate::store::Conflict;
 
@@ -37,7 +37,7 @@ const DESCRIPTION: &str = r#"The REST API of Queuecast, a real-time virtual queu
 Text frames of JSON. The server pings every 15 s and closes sockets silent for 45 s. A client that lost its socket reconnects with `since=<last seq seen>` and receives exactly what it missed. The only message a client may send is `{"type":"ping"}` (answered `{"type":"pong"}`).
 
 - **Customer** `GET /ws/tickets/{ticket_id}?token=T[&since=S]`: first `{"type":"ticket","ticket":{...}}`, then the same message whenever the ticket's position, estimate, status or counter changes.
-- **Staff** `GET /ws/queues/{queue_id}?pass=P[&since=S]` (a single-use pass from `POST /api/v1/socket-passes`; a browser's `Origin` must be allowed): first `{"type":"snapshot","seq":S,"queue":{...},"waiting":[ticket...],"active":[ticket...]}` (or, with `since`, the missed events), then `{"type":"event","event":{...}}` for every event, in `seq` order, with no gap and no repeat.
+- **Staff** `GET /ws/queues/{queue_id}?pass=P[&since=S][&mode=console|events]` (a single-use pass from `POST /api/v1/socket-passes`; a browser's `Origin` must be allowed): first `{"type":"snapshot","seq":S,"queue":{...},"waiting":[ticket...],"waiting_total":N,"active":[ticket...]}` (or, with `since`, the missed events), then `{"type":"event","event":{...}}` for every event, in `seq` order, with no gap and no repeat. `waiting` is the head of the line (200 at most); the rest is paged with `GET /api/v1/queues/{queue_id}/line`. A client that falls behind gets a fresh snapshot (`mode=console`, the default) or is closed with 4001 to resume with `since=` (`mode=events`).
 - **Display** `GET /ws/queues/{queue_id}/display?key=K`: `{"type":"display","seq":S,"now_serving":[{number, counter, called_at}],"next":[number...],"waiting":N,"eta_new_seconds":E}` first and after every change. No names or phone numbers ever reach a display.
 
 ### Close codes
@@ -81,6 +81,7 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         queues::stats,
         queues::stats_csv,
         queues::history,
+        line::line,
         queues::qr_svg,
         tickets::join,
         tickets::call_next,
@@ -204,6 +205,7 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
         "delete_webhook" | "webhook_deliveries" => vec![bad_path(), signed_out(), role("manager"), NotFound],
         "search_tickets" => vec![ApiError::BadRequest("limit: 1 to 100".into()), signed_out()],
         "queue_history" => vec![ApiError::BadRequest("minutes: 1 to 1440".into()), signed_out(), NotFound],
+        "queue_line" => vec![ApiError::BadRequest("after_position ≥ 0; limit 1 to 500".into()), signed_out(), NotFound],
         "join" => vec![
             ApiError::BadRequest("Idempotency-Key: 1 to 255 visible ASCII characters".into()),
             NotFound,

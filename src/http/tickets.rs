@@ -11,7 +11,7 @@ use super::limit::Limiter;
 use super::AppState;
 use crate::domain::Ticket;
 use crate::error::ApiError;
-use crate::store::{JoinRequest, StoreError, TicketAccess};
+use crate::store::{JoinRequest, Seen, StoreError, TicketAccess};
 
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -67,7 +67,7 @@ pub async fn join(
     if joined.replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
     }
-    Ok(response.json(JoinAnswer { ticket: joined.ticket, token: joined.token }))
+    Ok(response.json(JoinAnswer { ticket: state.placed(joined.ticket).await?, token: joined.token }))
 }
 
 /// The `Idempotency-Key` header, if given: 1 to 255 visible ASCII characters.
@@ -94,7 +94,7 @@ async fn access(
     req: &HttpRequest,
     ticket: Uuid,
     token: Option<String>,
-) -> Result<(TicketAccess, Option<Ticket>), ApiError> {
+) -> Result<(TicketAccess, Option<Seen>), ApiError> {
     if let Some(token) = token {
         return Ok((TicketAccess::Token(token), None));
     }
@@ -130,7 +130,7 @@ pub async fn get(
         (_, Some(seen)) => seen,
         (who, None) => state.store.ticket(id, &who).await?,
     };
-    Ok(HttpResponse::Ok().json(ticket))
+    Ok(HttpResponse::Ok().json(state.placed(ticket).await?))
 }
 
 #[utoipa::path(
@@ -147,7 +147,7 @@ pub async fn cancel(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let (who, _) = access(&state, &req, id, q.into_inner().token).await?;
-    Ok(HttpResponse::Ok().json(state.store.cancel(id, &who).await?))
+    Ok(HttpResponse::Ok().json(state.placed(state.store.cancel(id, &who).await?).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -171,7 +171,7 @@ pub async fn call_next(
     id: web::Path<Uuid>,
     body: web::Json<CallNextBody>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.store.call_next(&staff.0, id.into_inner(), body.into_inner().counter).await?))
+    Ok(HttpResponse::Ok().json(state.placed(state.store.call_next(&staff.0, id.into_inner(), body.into_inner().counter).await?).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -197,7 +197,7 @@ pub async fn transition(
     body: web::Json<TransitionBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
-    Ok(HttpResponse::Ok().json(state.store.transition(&staff.0, id.into_inner(), &b.name, b.counter).await?))
+    Ok(HttpResponse::Ok().json(state.placed(state.store.transition(&staff.0, id.into_inner(), &b.name, b.counter).await?).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -219,7 +219,7 @@ pub async fn transfer(
     id: web::Path<Uuid>,
     body: web::Json<TransferBody>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.store.transfer(&staff.0, id.into_inner(), body.queue_id).await?))
+    Ok(HttpResponse::Ok().json(state.placed(state.store.transfer(&staff.0, id.into_inner(), body.queue_id).await?).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -173,3 +173,54 @@ impl Store {
         Ok(())
     }
 }
+
+/// A page of a queue's line: the seq it reflects, how many are in line, and the tickets.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct LinePage {
+    pub seq: i64,
+    pub waiting_total: usize,
+    /// In call order, each with its `position`.
+    pub tickets: Vec<crate::domain::Ticket>,
+}
+
+impl Store {
+    /// Up to `limit` tickets of a queue's line from position `after + 1`, read in one snapshot.
+    /// For a node without a live line of the queue: the database walks the line's index up to
+    /// `after`, so deep pages cost more here than from a hub.
+    #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, queue = %queue))]
+    pub async fn line_page(&self, who: &Identity, queue: Uuid, after: i64, limit: i64) -> Result<LinePage> {
+        let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
+        super::set_tenant(&mut tx, who.tenant_id).await?;
+        let (seq, waiting): (i64, i32) =
+            sqlx::query_as("SELECT last_seq, waiting FROM queues WHERE id = $1 AND deleted_at IS NULL")
+                .bind(queue)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+        let rows: Vec<TicketRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            ticket_cols!(),
+            " FROM tickets t WHERE t.queue_id = $1 AND t.in_line \
+              ORDER BY t.priority DESC, t.line_seq OFFSET $2 LIMIT $3"
+        ))
+        .bind(queue)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let pace = self.pace_in(&mut tx, queue).await?;
+        tx.commit().await?;
+        let tickets = rows
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let place = (after + 1) as u32 + i as u32;
+                let mut ticket = row.view(seq, Some(place));
+                let e = pace.estimate(place);
+                (ticket.eta_seconds, ticket.eta_p90_seconds) = (Some(e.p50), Some(e.p90));
+                ticket
+            })
+            .collect();
+        Ok(LinePage { seq, waiting_total: waiting.max(0) as usize, tickets })
+    }
+}

@@ -104,14 +104,6 @@ pub struct MovedRow {
     pub was_in_line: bool,
 }
 
-/// A ticket row with its position.
-#[derive(Debug, sqlx::FromRow)]
-pub struct PlacedRow {
-    #[sqlx(flatten)]
-    pub row: TicketRow,
-    pub position: Option<i64>,
-}
-
 /// A position as the protocol counts it.
 pub fn position(count: Option<i64>) -> Option<u32> {
     count.and_then(|c| u32::try_from(c).ok()).filter(|c| *c > 0)

@@ -7,21 +7,13 @@ use uuid::Uuid;
 use super::cache::Pace;
 use super::rows::{position, position_of_t, ticket_cols, TicketRow};
 use super::rules::ticket_rules;
-use super::writer::{Idempotency, JoinRequest, Placed, TicketChange, Transfer, Transition};
+use super::writer::{JoinRequest, Place, Placed, TicketChange, Transfer, Transition};
 use super::{Conflict, Identity, Result, Store, StoreError};
 use crate::domain::{Event, EventKind, Ticket};
 use crate::secret;
 
 /// Events per page at most.
 pub const MAX_EVENTS_PAGE: i64 = 1000;
-
-/// A new ticket (or, on replay, the one the same request made before) and its secret.
-#[derive(Debug, Clone)]
-pub struct Joined {
-    pub ticket: Ticket,
-    pub token: String,
-    pub replayed: bool,
-}
 
 /// Who is asking about a ticket.
 #[derive(Debug, Clone)]
@@ -42,22 +34,53 @@ impl TicketAccess {
 
 /// A ticket as read, with what the write path needs to know of it.
 struct Read {
-    ticket: Ticket,
+    seen: Seen,
     tenant_id: Uuid,
     ticket_type_id: Uuid,
+}
+
+impl Read {
+    fn ticket(&self) -> &Ticket {
+        self.seen.ticket()
+    }
+}
+
+/// A ticket as the store read or changed it: with its place, or in line with its place still
+/// to find. A place is a count of the line in the database, which grows with the line, so the
+/// store leaves it to the caller: this node's hub of the queue answers it from its live line
+/// (O(log n)), and [`Store::place`] counts it only where there is none.
+#[derive(Debug, Clone)]
+pub enum Seen {
+    Placed(Ticket),
+    InLine(Ticket),
+}
+
+impl Seen {
+    fn of(ticket: Ticket, in_line: bool) -> Seen {
+        if in_line {
+            Seen::InLine(ticket)
+        } else {
+            Seen::Placed(ticket)
+        }
+    }
+
+    pub fn ticket(&self) -> &Ticket {
+        match self {
+            Seen::Placed(t) | Seen::InLine(t) => t,
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
 struct ReadRow {
     #[sqlx(flatten)]
     row: TicketRow,
-    position: Option<i64>,
     token_hash: Vec<u8>,
     tenant_id: Uuid,
     last_seq: i64,
 }
 
-fn check_join(request: &mut JoinRequest) -> Result<()> {
+pub(super) fn check_join(request: &mut JoinRequest) -> Result<()> {
     let invalid = |m: &str| Err(StoreError::Invalid(m.into()));
     request.name = request.name.take().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     request.phone = request.phone.take().map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
@@ -100,92 +123,61 @@ fn with_eta(mut ticket: Ticket, pace: &Pace) -> Ticket {
 }
 
 impl Store {
-    /// Joins a queue. With an idempotency key (checked by the caller: it is outside input),
-    /// the same request answers the same ticket.
-    #[tracing::instrument(skip(self, request, idempotency_key))]
-    pub async fn join(
-        &self,
-        queue_id: Uuid,
-        mut request: JoinRequest,
-        idempotency_key: Option<&str>,
-    ) -> Result<Joined> {
-        check_join(&mut request)?;
-        let meta = self.queue_meta(queue_id).await?.ok_or(StoreError::NotFound)?;
-        let pace = match self.caches.pace(queue_id, false) {
-            Ok(pace) => pace,
-            Err(claim) => {
-                let mut tx = self.begin(meta.tenant_id).await?;
-                let pace = self.read_pace(&mut tx, queue_id).await?;
-                tx.commit().await?;
-                claim.fulfil(pace)
-            }
-        };
-        let rules = match self.caches.ticket_types.get(&meta.ticket_type_id).map(|r| r.clone()) {
-            Some(rules) => rules,
-            None => {
-                let mut tx = self.begin(meta.tenant_id).await?;
-                let rules = ticket_rules(&mut tx, &self.caches, meta.ticket_type_id).await?;
-                tx.commit().await?;
-                rules
-            }
-        };
-        if let Some(schema) = &rules.fields {
-            let errors: Vec<String> = schema.iter_errors(&request.fields).take(3).map(|e| e.to_string()).collect();
-            if !errors.is_empty() {
-                return Err(StoreError::Invalid(format!("fields: {}", errors.join("; "))));
-            }
-        }
-
-        let token = secret::new_token();
-        let idempotency = match idempotency_key {
-            Some(key) => {
-                let mut request_bytes = queue_id.as_bytes().to_vec();
-                request_bytes.extend(serde_json::to_vec(&request).map_err(anyhow::Error::from)?);
-                Some(Idempotency {
-                    key_hash: secret::sha256(key.as_bytes()),
-                    request_hash: secret::sha256(&request_bytes),
-                    token_sealed: secret::seal_token(&token, key),
-                })
-            }
-            None => None,
-        };
-        let change = TicketChange::Join {
-            queue_id,
-            ticket_id: Uuid::new_v4(),
-            request,
-            token_hash: secret::hash_token(&token),
-            idempotency,
-            pace: pace.clone(),
-        };
-        let Placed { row, seq, position, replayed } = self.writer.submit(meta.tenant_id, change).await?;
-        let ticket = with_eta(row.view(seq, position), &pace);
-        Ok(match (replayed, idempotency_key) {
-            (Some(sealed), Some(key)) => Joined { ticket, token: secret::unseal_token(&sealed, key), replayed: true },
-            _ => Joined { ticket, token, replayed: false },
-        })
+    /// A ticket as the database has it now; its place in line, when it is in line, is found
+    /// by the caller (see [`Seen`]).
+    #[tracing::instrument(skip_all, fields(id = %id))]
+    pub async fn ticket(&self, id: Uuid, access: &TicketAccess) -> Result<Seen> {
+        Ok(self.read_ticket(id, access).await?.seen)
     }
 
-    /// A ticket with its live position and estimate.
-    #[tracing::instrument(skip_all, fields(id = %id))]
-    pub async fn ticket(&self, id: Uuid, access: &TicketAccess) -> Result<Ticket> {
-        Ok(self.read_ticket(id, access).await?.ticket)
+    /// A ticket's place in line and estimate, counted in the database: for a node that has no
+    /// live line of the queue (see [`Seen`]).
+    #[tracing::instrument(skip_all, fields(id = %ticket.id))]
+    pub async fn place(&self, ticket: Ticket) -> Result<Ticket> {
+        let meta = self.queue_meta(ticket.queue_id).await?.ok_or(StoreError::NotFound)?;
+        let mut tx = self.begin(meta.tenant_id).await?;
+        let (seq, place): (i64, Option<i64>) = sqlx::query_as(concat!(
+            "SELECT q.last_seq, ",
+            position_of_t!(),
+            " FROM tickets t JOIN queues q ON q.id = t.queue_id WHERE t.id = $1"
+        ))
+        .bind(ticket.id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let pace = self.pace_in(&mut tx, ticket.queue_id).await?;
+        tx.commit().await?;
+        Ok(with_eta(Ticket { seq, position: position(place), ..ticket }, &pace))
     }
 
     async fn read_ticket(&self, id: Uuid, access: &TicketAccess) -> Result<Read> {
-        let mut tx = self.pool.begin().await?;
         match access {
-            TicketAccess::Token(_) => {
+            TicketAccess::Token(token) => self.read_as(id, None, Some(token)).await,
+            TicketAccess::Staff(who) => self.read_as(id, Some(who.tenant_id), None).await,
+        }
+    }
+
+    /// A ticket of the tenant's own, read without a credential (the ticket a replayed join
+    /// made).
+    pub(super) async fn ticket_of_tenant(&self, tenant: Uuid, id: Uuid) -> Result<Seen> {
+        Ok(self.read_as(id, Some(tenant), None).await?.seen)
+    }
+
+    /// A ticket by id: in `tenant`, or (by token) in whichever tenant holds it, the token then
+    /// checked against its hash.
+    async fn read_as(&self, id: Uuid, tenant: Option<Uuid>, token: Option<&str>) -> Result<Read> {
+        let mut tx = self.pool.begin().await?;
+        match tenant {
+            Some(tenant) => super::set_tenant(&mut tx, tenant).await?,
+            None => {
                 sqlx::query("SELECT set_config('app.tenant_id', coalesce(qc_tenant_of_ticket($1)::text, ''), true)")
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
             }
-            TicketAccess::Staff(who) => super::set_tenant(&mut tx, who.tenant_id).await?,
         }
         let read: Option<ReadRow> = sqlx::query_as(concat!(
             "SELECT t.token_hash, t.tenant_id, q.last_seq, ",
-            position_of_t!(),
-            " AS position, ",
             ticket_cols!(),
             " FROM tickets t JOIN queues q ON q.id = t.queue_id WHERE t.id = $1"
         ))
@@ -193,28 +185,27 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         let read = read.ok_or(StoreError::NotFound)?;
-        if let TicketAccess::Token(token) = access {
+        if let Some(token) = token {
             // A token that does not open this ticket learns nothing, not even that it exists.
             if secret::hash_token(token) != read.token_hash {
                 return Err(StoreError::NotFound);
             }
         }
-        let pace = self.pace_in(&mut tx, read.row.queue_id).await?;
         tx.commit().await?;
-        let ticket = with_eta(read.row.view(read.last_seq, position(read.position)), &pace);
-        Ok(Read { ticket, tenant_id: read.tenant_id, ticket_type_id: read.row.ticket_type_id })
+        let seen = Seen::of(read.row.view(read.last_seq, None), read.row.in_line);
+        Ok(Read { seen, tenant_id: read.tenant_id, ticket_type_id: read.row.ticket_type_id })
     }
 
     /// Cancels a ticket: its customer leaving the line, or staff removing it.
     #[tracing::instrument(skip_all, fields(id = %id))]
-    pub async fn cancel(&self, id: Uuid, access: &TicketAccess) -> Result<Ticket> {
+    pub async fn cancel(&self, id: Uuid, access: &TicketAccess) -> Result<Seen> {
         let read = self.read_ticket(id, access).await?;
         self.move_ticket(read, "cancel", None, access.actor()).await
     }
 
     /// Applies a named transition of the ticket's state machine.
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
-    pub async fn transition(&self, who: &Identity, id: Uuid, name: &str, counter: Option<String>) -> Result<Ticket> {
+    pub async fn transition(&self, who: &Identity, id: Uuid, name: &str, counter: Option<String>) -> Result<Seen> {
         if let Some(c) = &counter {
             check_counter(c)?;
         }
@@ -222,7 +213,7 @@ impl Store {
         self.move_ticket(read, name, counter, who.actor()).await
     }
 
-    async fn move_ticket(&self, read: Read, name: &str, counter: Option<String>, actor: String) -> Result<Ticket> {
+    async fn move_ticket(&self, read: Read, name: &str, counter: Option<String>, actor: String) -> Result<Seen> {
         let rules = {
             let mut tx = self.begin(read.tenant_id).await?;
             let rules = ticket_rules(&mut tx, &self.caches, read.ticket_type_id).await?;
@@ -230,15 +221,15 @@ impl Store {
             rules
         };
         // Checked here for a precise answer; the writer checks again against the locked row.
-        rules.fsm.check(&read.ticket.status, name).map_err(|_| {
+        rules.fsm.check(&read.ticket().status, name).map_err(|_| {
             Conflict::InvalidTransition(match rules.fsm.transition(name) {
                 None => format!("`{name}` is not a transition of ticket type `{}`", rules.code),
-                Some(_) => format!("a ticket that is `{}` cannot `{name}`", read.ticket.status),
+                Some(_) => format!("a ticket that is `{}` cannot `{name}`", read.ticket().status),
             })
         })?;
         let change = TicketChange::Transition(Transition {
-            queue_id: read.ticket.queue_id,
-            ticket_id: read.ticket.id,
+            queue_id: read.ticket().queue_id,
+            ticket_id: read.ticket().id,
             ticket_type_id: read.ticket_type_id,
             name: name.to_owned(),
             counter,
@@ -249,7 +240,7 @@ impl Store {
 
     /// Calls the head of the line to `counter`.
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
-    pub async fn call_next(&self, who: &Identity, queue_id: Uuid, counter: String) -> Result<Ticket> {
+    pub async fn call_next(&self, who: &Identity, queue_id: Uuid, counter: String) -> Result<Seen> {
         check_counter(&counter)?;
         let change = TicketChange::CallNext { queue_id, counter: counter.trim().to_owned(), actor: who.actor() };
         self.ticket_outcome(who.tenant_id, change).await
@@ -257,10 +248,10 @@ impl Store {
 
     /// Moves a ticket to the end of another queue's line.
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
-    pub async fn transfer(&self, who: &Identity, id: Uuid, to_queue: Uuid) -> Result<Ticket> {
+    pub async fn transfer(&self, who: &Identity, id: Uuid, to_queue: Uuid) -> Result<Seen> {
         let read = self.read_ticket(id, &TicketAccess::Staff(who.clone())).await?;
         let change = TicketChange::Transfer(Transfer {
-            queue_id: read.ticket.queue_id,
+            queue_id: read.ticket().queue_id,
             ticket_id: id,
             to_queue,
             actor: who.actor(),
@@ -268,16 +259,24 @@ impl Store {
         self.ticket_outcome(who.tenant_id, change).await
     }
 
-    async fn ticket_outcome(&self, tenant: Uuid, change: TicketChange) -> Result<Ticket> {
-        let Placed { row, seq, position, .. } = self.writer.submit(tenant, change).await?;
-        let view = row.view(seq, position);
-        if view.position.is_none() {
-            return Ok(view);
+    async fn ticket_outcome(&self, tenant: Uuid, change: TicketChange) -> Result<Seen> {
+        let placed = self.writer.submit(tenant, change).await?;
+        self.seen(tenant, placed).await
+    }
+
+    /// What a committed change answers: a place counted by the writer gets its estimate here.
+    pub(super) async fn seen(&self, tenant: Uuid, placed: Placed) -> Result<Seen> {
+        let Placed { row, seq, place, .. } = placed;
+        match place {
+            Place::Out => Ok(Seen::Placed(row.view(seq, None))),
+            Place::Owed => Ok(Seen::InLine(row.view(seq, None))),
+            Place::At(p) => {
+                let mut tx = self.begin(tenant).await?;
+                let pace = self.pace_in(&mut tx, row.queue_id).await?;
+                tx.commit().await?;
+                Ok(Seen::Placed(with_eta(row.view(seq, Some(p)), &pace)))
+            }
         }
-        let mut tx = self.begin(tenant).await?;
-        let pace = self.pace_in(&mut tx, view.queue_id).await?;
-        tx.commit().await?;
-        Ok(with_eta(view, &pace))
     }
 
     /// A queue's events after `after`, in seq order (at most `MAX_EVENTS_PAGE`).

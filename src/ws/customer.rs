@@ -57,7 +57,10 @@ impl Opening for CustomerSocket {
         let now = match now {
             Some(t) => t,
             None => match state.store.ticket(self.ticket, &TicketAccess::Token(self.token.clone())).await {
-                Ok(t) => t,
+                Ok(seen) => match state.placed(seen).await {
+                    Ok(t) => t,
+                    Err(e) => return Err(refusal(&e)),
+                },
                 Err(_) => return Err((close::NOT_FOUND, "no such ticket")),
             },
         };
@@ -125,7 +128,14 @@ impl Audience for CustomerAudience {
         (text, moved.then_some(close::MOVED))
     }
 
-    fn on_lag(&mut self) -> Option<ByteString> {
+    fn on_lag(&mut self) -> (Option<ByteString>, Option<u16>) {
+        (self.fresh(), None)
+    }
+}
+
+impl CustomerAudience {
+    /// The ticket as the hub has it now, sent whatever was shown before.
+    fn fresh(&mut self) -> Option<ByteString> {
         let now = self.hub.ticket(self.ticket)?;
         self.last = None;
         self.changed(&now)

@@ -83,7 +83,7 @@ impl Audience for DisplayAudience {
         (Some(frame.display.clone()), None)
     }
 
-    fn on_lag(&mut self) -> Option<ByteString> {
-        Some(self.hub.display())
+    fn on_lag(&mut self) -> (Option<ByteString>, Option<u16>) {
+        (Some(self.hub.display()), None)
     }
 }

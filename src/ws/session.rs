@@ -42,8 +42,13 @@ pub trait Audience: Send + 'static {
     const KIND: &'static str;
     /// The text to send for this frame, if any; or a close code to end with after sending it.
     fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>);
-    /// A fresh start after falling behind the broadcast.
-    fn on_lag(&mut self) -> Option<ByteString>;
+    /// After falling behind the broadcast: a fresh start from the hub as it is now, or a close
+    /// code (a client that must have every event resumes with `since=`).
+    fn on_lag(&mut self) -> (Option<ByteString>, Option<u16>);
+    /// A close code to end with once the first frames are out (they were only a first step).
+    fn after_first(&self) -> Option<u16> {
+        None
+    }
 }
 
 /// Why the loop ended, and so how to close.
@@ -90,7 +95,11 @@ pub async fn run<A: Audience>(
     // The loop's clocks (silence, flood window, ping) start once the first frames are out: a
     // long replay to a slow client is not the client's silence.
     let end = match send_first(&mut session, first).await {
-        Ok(()) => Live::new(&mut session, audience, limits).serve(&mut stream, &mut rx, revoked).await,
+        Ok(()) => match audience.after_first() {
+            Some(close::SLOW) => End::Close(close::SLOW, "more to replay; reconnect with since="),
+            Some(code) => End::Close(code, "reconnect"),
+            None => Live::new(&mut session, audience, limits).serve(&mut stream, &mut rx, revoked).await,
+        },
         Err(end) => end,
     };
     drop(membership);
@@ -195,24 +204,28 @@ impl<'s, A: Audience> Live<'s, A> {
     async fn on_hub(&mut self, frame: Result<Arc<Frame>, RecvError>) -> Result<(), End> {
         match frame {
             Ok(frame) => {
-                let (text, then_close) = self.audience.on_frame(&frame);
-                if let Some(text) = text {
-                    send(self.session, text).await?;
-                }
-                match then_close {
-                    Some(code) => Err(End::Close(code, "reconnect")),
-                    None => Ok(()),
-                }
+                let next = self.audience.on_frame(&frame);
+                self.deliver(next).await
             }
-            // Lagging is not the end: the audience starts afresh from the hub as it is now.
+            // Lagging need not be the end: the audience starts afresh from the hub as it is now.
             Err(RecvError::Lagged(_)) => {
                 metrics::counter!("queuecast_sockets_lagged_total", "kind" => A::KIND).increment(1);
-                match self.audience.on_lag() {
-                    Some(text) => send(self.session, text).await,
-                    None => Ok(()),
-                }
+                let next = self.audience.on_lag();
+                self.deliver(next).await
             }
             Err(RecvError::Closed) => Err(End::Close(close::SHUTTING_DOWN, "reconnect")),
+        }
+    }
+
+    /// Sends what the audience made of a frame, then closes if it asked to.
+    async fn deliver(&mut self, (text, then_close): (Option<ByteString>, Option<u16>)) -> Result<(), End> {
+        if let Some(text) = text {
+            send(self.session, text).await?;
+        }
+        match then_close {
+            Some(close::SLOW) => Err(End::Close(close::SLOW, "too slow to keep up; reconnect with since=")),
+            Some(code) => Err(End::Close(code, "reconnect")),
+            None => Ok(()),
         }
     }
 

@@ -1,5 +1,10 @@
 //! The staff socket: every event of a queue in seq order, each exactly once, resumed with
 //! `since=`; opened by a one-time pass and closed when the sign-in behind it expires.
+//!
+//! Two modes for a client that falls behind (a flash crowd joins thousands a second): a console
+//! (`mode=console`, the default) is sent a fresh snapshot (the head of the line and the counts,
+//! never the whole line) instead of the backlog; an integration that must have every event
+//! (`mode=events`) is closed as slow (4001) and resumes with `since=`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,13 +22,27 @@ use crate::fanout::{Frame, Hub, StaffStart};
 use crate::state::AppState;
 use crate::store::Identity;
 
-/// Missed events replayed from the database at most; further behind gets a snapshot.
+/// Missed events replayed from the database at most: further behind, a console gets a
+/// snapshot, and an events client these many then a close to resume from there.
 const MAX_REPLAY: i64 = 5000;
 
 #[derive(Deserialize)]
 pub struct StaffQuery {
     pass: String,
     since: Option<i64>,
+    #[serde(default)]
+    mode: Mode,
+}
+
+/// What a staff client wants when it falls behind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    /// The queue as it is now: a fresh snapshot instead of the backlog.
+    #[default]
+    Console,
+    /// Every event, gapless: closed as slow, to resume with `since=`.
+    Events,
 }
 
 pub async fn staff(
@@ -39,8 +58,8 @@ pub async fn staff(
             return Err(ApiError::Forbidden("this Origin may not open staff sockets".into()));
         }
     }
-    let StaffQuery { pass, since } = q.into_inner();
-    accept(&req, body, state, StaffSocket { queue: queue.into_inner(), pass, since })
+    let StaffQuery { pass, since, mode } = q.into_inner();
+    accept(&req, body, state, StaffSocket { queue: queue.into_inner(), pass, since, mode })
 }
 
 /// A staff socket: opened by a one-time pass, resumed from `since`, closed when the sign-in
@@ -49,6 +68,7 @@ struct StaffSocket {
     queue: Uuid,
     pass: String,
     since: Option<i64>,
+    mode: Mode,
 }
 
 impl Opening for StaffSocket {
@@ -64,21 +84,29 @@ impl Opening for StaffSocket {
     }
 
     async fn start(&self, state: &AppState, hub: Arc<Hub>) -> Result<Start<StaffAudience>, Refusal> {
-        let (rx, start, seq) = hub.subscribe_staff(self.since);
+        let (rx, start, mut last) = hub.subscribe_staff(self.since);
+        let mut partial = false;
         let first = match start {
             StaffStart::Snapshot(snapshot) => vec![snapshot],
             StaffStart::Replay(frames) => frames.iter().map(|f| f.staff.clone()).collect(),
-            StaffStart::Fetch { after, upto } if upto - after <= MAX_REPLAY => {
-                match state.store.events_in(hub.tenant_id, self.queue, after, upto - after).await {
+            StaffStart::Fetch { after, upto } if upto - after <= MAX_REPLAY || self.mode == Mode::Events => {
+                // An events client far behind gets the first MAX_REPLAY, and (its next frame then
+                // showing a gap) a close to resume from there: bounded, and never a gap.
+                let limit = (upto - after).min(MAX_REPLAY);
+                match state.store.events_in(hub.tenant_id, self.queue, after, limit).await {
                     Ok(events) => {
+                        // Short of the hub: the socket closes after these, to resume from them.
+                        partial = limit < upto - after;
+                        last = events.last().map_or(after, |e| e.seq);
                         events.iter().map(|event| ByteString::from(ServerMessage::Event { event }.to_text())).collect()
                     }
+                    Err(e) if self.mode == Mode::Events => return Err(refusal(&e)),
                     Err(_) => vec![hub.snapshot().1],
                 }
             }
             StaffStart::Fetch { .. } => vec![hub.snapshot().1],
         };
-        Ok(Start { rx, first, audience: StaffAudience { hub, last: seq } })
+        Ok(Start { rx, first, audience: StaffAudience { hub, last, mode: self.mode, partial } })
     }
 
     fn revoked(self, who: Identity, _: &AppState) -> impl Future<Output = &'static str> + Send {
@@ -95,6 +123,9 @@ struct StaffAudience {
     hub: Arc<Hub>,
     /// The last seq this socket has (snapshot or event).
     last: i64,
+    mode: Mode,
+    /// Its first frames were a first step of a long replay (events mode).
+    partial: bool,
 }
 
 impl Audience for StaffAudience {
@@ -104,13 +135,26 @@ impl Audience for StaffAudience {
         if frame.seq <= self.last {
             return (None, None);
         }
+        if frame.seq > self.last + 1 {
+            // Behind what the hub sends (a partial replay): never a gap on the wire.
+            return self.on_lag();
+        }
         self.last = frame.seq;
         (Some(frame.staff.clone()), None)
     }
 
-    fn on_lag(&mut self) -> Option<ByteString> {
-        let (seq, snapshot) = self.hub.snapshot();
-        self.last = seq;
-        Some(snapshot)
+    fn after_first(&self) -> Option<u16> {
+        self.partial.then_some(close::SLOW)
+    }
+
+    fn on_lag(&mut self) -> (Option<ByteString>, Option<u16>) {
+        match self.mode {
+            Mode::Console => {
+                let (seq, snapshot) = self.hub.snapshot();
+                self.last = seq;
+                (Some(snapshot), None)
+            }
+            Mode::Events => (None, Some(close::SLOW)),
+        }
     }
 }

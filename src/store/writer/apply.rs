@@ -12,7 +12,7 @@ use super::{BatchState, Placed, QueueChange, QueueState, TicketChange, Transfer,
 use crate::domain::Queue;
 use crate::domain::{Event, EventKind, QueueStatus, Special, Ticket};
 use crate::store::cache::Caches;
-use crate::store::rows::{position, position_of_t, ticket_cols, MovedRow, PlacedRow};
+use crate::store::rows::{position, position_of_t, ticket_cols, MovedRow};
 use crate::store::rules::ticket_rules;
 use crate::store::{Conflict, Result, StoreError};
 
@@ -78,14 +78,14 @@ async fn transition(
     .await?;
     let moved =
         moved.ok_or_else(|| Conflict::InvalidTransition(format!("the ticket cannot `{name}` in its current state")))?;
-    let place = if to_line { position(placed_ticket(tx, *ticket_id).await?.position) } else { None };
+    let place = if to_line { counted_position(tx, *ticket_id).await? } else { None };
     let q = queue(state, *queue_id)?;
     let seq = bump(q);
     q.waiting += i32::from(to_line) - i32::from(moved.was_in_line);
     let view = moved.row.view(seq, place);
     let kind = EventKind::transition(name);
     record(state, event(*queue_id, seq, kind, Some(view), actor, Some(&moved.from_state), Some(&t.to)));
-    Ok(Placed { row: moved.row, seq, position: place, replayed: None })
+    Ok(Placed { row: moved.row, seq, place: place.into(), replayed: None })
 }
 
 /// Out of one line and onto the end of another: two events, one per queue.
@@ -122,13 +122,18 @@ async fn transfer(tx: &mut PgConnection, caches: &Caches, state: &mut BatchState
     .fetch_optional(&mut *tx)
     .await?;
     let moved = moved.ok_or_else(|| Conflict::InvalidTransition("a finished ticket cannot be transferred".into()))?;
-    let place = position(Some(
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tickets WHERE queue_id = $1 AND in_line AND priority >= $2")
-            .bind(to_queue)
-            .bind(moved.row.priority)
-            .fetch_one(&mut *tx)
-            .await?,
-    ));
+    // The end of its priority's line: behind everyone for the usual priority 0 (the batch knows
+    // how many wait there), counted only for a ticket of higher priority.
+    let place = match moved.row.priority {
+        0 => Some(queue(state, *to_queue)?.waiting as u32 + 1),
+        p => position(Some(
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tickets WHERE queue_id = $1 AND in_line AND priority >= $2")
+                .bind(to_queue)
+                .bind(p)
+                .fetch_one(&mut *tx)
+                .await?,
+        )),
+    };
 
     let from = queue(state, *queue_id)?;
     let seq_out = bump(from);
@@ -142,7 +147,7 @@ async fn transfer(tx: &mut PgConnection, caches: &Caches, state: &mut BatchState
     let in_view = moved.row.view(seq_in, place);
     let init = Some(to_rules.fsm.init());
     record(state, event(*to_queue, seq_in, EventKind::TransferredIn, Some(in_view), actor, None, init));
-    Ok(Placed { row: moved.row, seq: seq_in, position: place, replayed: None })
+    Ok(Placed { row: moved.row, seq: seq_in, place: place.into(), replayed: None })
 }
 
 /// A queue's status, name or capacity, changed: an event like any other.
@@ -225,15 +230,13 @@ pub(super) fn record(state: &mut BatchState, event: Event) {
     state.events.push(std::sync::Arc::new(event));
 }
 
-pub(super) async fn placed_ticket(tx: &mut PgConnection, id: Uuid) -> Result<PlacedRow> {
-    Ok(sqlx::query_as(concat!(
-        "SELECT ",
-        position_of_t!(),
-        " AS position, ",
-        ticket_cols!(),
-        " FROM tickets t WHERE t.id = $1"
-    ))
-    .bind(id)
-    .fetch_one(&mut *tx)
-    .await?)
+/// A ticket's place in its line, counted: for a ticket put back in the middle of a line (a
+/// requeue restores its place), which only a count can tell. Rare (a staff action); joins and
+/// calls never count.
+async fn counted_position(tx: &mut PgConnection, id: Uuid) -> Result<Option<u32>> {
+    let count: Option<i64> = sqlx::query_scalar(concat!("SELECT ", position_of_t!(), " FROM tickets t WHERE t.id = $1"))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(position(count))
 }

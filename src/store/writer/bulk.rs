@@ -11,15 +11,15 @@ use chrono::Utc;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::apply::{event, placed_ticket, queue, record};
-use super::{BatchState, JoinRequest, Placed, TicketChange};
+use super::apply::{event, queue, record};
+use super::{BatchState, JoinRequest, Place, Placed, TicketChange};
 use crate::domain::queue::admit;
 use crate::domain::ticket::display_number;
 use crate::domain::{EventKind, JoinRefusal, Special};
 use crate::store::cache::Caches;
-use crate::store::rows::{position, ticket_cols, TicketRow};
+use crate::store::rows::{ticket_cols, TicketRow};
 use crate::store::rules::ticket_rules;
-use crate::store::{Conflict, Result};
+use crate::store::{Conflict, Result, StoreError};
 
 /// Per-change outcomes by index in the batch; the outer error fails the whole attempt.
 pub(super) type Outcomes = Vec<(usize, Result<Placed>)>;
@@ -105,6 +105,8 @@ pub(super) async fn joins(
     let mut rows = NewTickets::default();
     // Rows inserted by this batch, for replays of a key used twice in it.
     let mut fresh: HashMap<Uuid, (TicketRow, i64, u32)> = HashMap::new();
+    // Replays of keys committed by earlier batches: (index, ticket, sealed token, seq).
+    let mut committed: Vec<(usize, Uuid, Vec<u8>, i64)> = Vec::new();
     for &(i, change) in changes {
         let TicketChange::Join { queue_id, ticket_id, request, token_hash, idempotency, pace } = change else {
             continue;
@@ -121,12 +123,12 @@ pub(super) async fn joins(
                 let outcome = if *request_hash != idem.request_hash {
                     Err(Conflict::IdempotencyConflict.into())
                 } else if let Some((row, seq, place)) = fresh.get(original) {
-                    Ok(Placed { row: row.clone(), seq: *seq, position: Some(*place), replayed: Some(sealed.clone()) })
+                    Ok(Placed { row: row.clone(), seq: *seq, place: Place::At(*place), replayed: Some(sealed.clone()) })
                 } else {
-                    let sealed = sealed.clone();
-                    let placed = placed_ticket(tx, *original).await?;
-                    let place = position(placed.position);
-                    Ok(Placed { row: placed.row, seq: last_seq, position: place, replayed: Some(sealed) })
+                    // Committed by an earlier batch after the requester looked: read below, in one
+                    // statement with the batch's other such replays.
+                    committed.push((i, *original, sealed.clone(), last_seq));
+                    continue;
                 };
                 out.push((i, outcome));
                 continue;
@@ -184,11 +186,39 @@ pub(super) async fn joins(
         let init = Some(rules.fsm.init());
         record(state, event(*queue_id, seq, EventKind::Joined, Some(view), "customer", None, init));
         fresh.insert(row.id, (row.clone(), seq, place));
-        out.push((i, Ok(Placed { row, seq, position: Some(place), replayed: None })));
+        out.push((i, Ok(Placed { row, seq, place: Place::At(place), replayed: None })));
     }
 
     rows.insert(tx, tenant).await?;
+    out.extend(replayed(tx, committed).await?);
     Ok(out)
+}
+
+/// The tickets of keys committed by earlier batches, read in one statement, their places owed:
+/// a replay costs the batch no count of the line, however many there are.
+async fn replayed(tx: &mut PgConnection, committed: Vec<(usize, Uuid, Vec<u8>, i64)>) -> Result<Outcomes> {
+    if committed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<Uuid> = committed.iter().map(|c| c.1).collect();
+    let rows: Vec<TicketRow> = sqlx::query_as(concat!("SELECT ", ticket_cols!(), " FROM tickets t WHERE t.id = ANY($1)"))
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await?;
+    // Several retries of one key may be in the batch: each gets its own copy.
+    let rows: HashMap<Uuid, TicketRow> = rows.into_iter().map(|r| (r.id, r)).collect();
+    Ok(committed
+        .into_iter()
+        .map(|(i, id, sealed, seq)| {
+            let placed = rows.get(&id).cloned().ok_or(StoreError::NotFound).map(|row| Placed {
+                place: if row.in_line { Place::Owed } else { Place::Out },
+                row,
+                seq,
+                replayed: Some(sealed),
+            });
+            (i, placed)
+        })
+        .collect())
 }
 
 #[derive(sqlx::FromRow)]
@@ -284,7 +314,7 @@ pub(super) async fn calls(
         let kind = EventKind::transition(Special::Call.name());
         let e = event(queue_id, seq, kind, Some(row.view(seq, None)), actor, Some(init), Some(to));
         record(state, e);
-        out.push((i, Ok(Placed { row, seq, position: None, replayed: None })));
+        out.push((i, Ok(Placed { row, seq, place: Place::Out, replayed: None })));
     }
     Ok(out)
 }

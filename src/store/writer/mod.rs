@@ -136,9 +136,28 @@ pub(crate) struct Placed {
     pub row: TicketRow,
     /// The seq of the event this view reflects.
     pub seq: i64,
-    pub position: Option<u32>,
+    pub place: Place,
     /// For a replayed join: the sealed token of the original ticket.
     pub replayed: Option<Vec<u8>>,
+}
+
+/// Where a placed ticket stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// In line at this position (1 = next).
+    At(u32),
+    /// Not in line.
+    Out,
+    /// In line, its position not counted inside the batch (a join replayed from a key an earlier
+    /// batch committed): counting a line inside the writer costs every change of the batch, so
+    /// whoever answers finds it outside.
+    Owed,
+}
+
+impl From<Option<u32>> for Place {
+    fn from(position: Option<u32>) -> Place {
+        position.map_or(Place::Out, Place::At)
+    }
 }
 
 /// A change waiting for the writer, and where its answer goes: a ticket change can only be

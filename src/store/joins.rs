@@ -1,0 +1,124 @@
+//! Joining a queue, and answering a join sent again with the same `Idempotency-Key`.
+//!
+//! A replay must cost what a read costs, whatever the share of retries and however long the
+//! line: a key already committed is found with one indexed lookup before anything reaches the
+//! writer, so retries never wait for a batch nor slow one down. A replay that races the commit
+//! of its original (the original in flight when the retry looked) is answered by the writer
+//! from memory (same batch) or by one set-based read (a later batch); neither counts the line.
+
+use uuid::Uuid;
+
+use super::rules::ticket_rules;
+use super::tickets::{check_join, Seen};
+use super::writer::{Idempotency, JoinRequest, Placed, TicketChange};
+use super::{Conflict, Result, Store, StoreError};
+use crate::secret;
+
+/// A new ticket (or, on replay, the one the same request made before) and its secret.
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub ticket: Seen,
+    pub token: String,
+    pub replayed: bool,
+}
+
+/// An idempotency record as committed: what the first request was, and what it made.
+#[derive(sqlx::FromRow)]
+struct KeyRecord {
+    request_hash: Vec<u8>,
+    ticket_id: Uuid,
+    token_sealed: Vec<u8>,
+}
+
+impl Store {
+    /// Joins a queue. With an idempotency key (checked by the caller: it is outside input),
+    /// the same request answers the same ticket; another request with that key, a conflict.
+    #[tracing::instrument(skip(self, request, idempotency_key))]
+    pub async fn join(&self, queue_id: Uuid, mut request: JoinRequest, idempotency_key: Option<&str>) -> Result<Joined> {
+        check_join(&mut request)?;
+        let meta = self.queue_meta(queue_id).await?.ok_or(StoreError::NotFound)?;
+        let idempotency = match idempotency_key {
+            Some(key) => {
+                let mut request_bytes = queue_id.as_bytes().to_vec();
+                request_bytes.extend(serde_json::to_vec(&request).map_err(anyhow::Error::from)?);
+                Some((key, secret::sha256(key.as_bytes()), secret::sha256(&request_bytes)))
+            }
+            None => None,
+        };
+        if let Some((key, key_hash, request_hash)) = &idempotency {
+            if let Some(record) = self.committed_key(meta.tenant_id, key_hash).await? {
+                return self.replay(meta.tenant_id, record, request_hash, key).await;
+            }
+        }
+
+        let pace = match self.caches.pace(queue_id, false) {
+            Ok(pace) => pace,
+            Err(claim) => {
+                let mut tx = self.begin(meta.tenant_id).await?;
+                let pace = self.read_pace(&mut tx, queue_id).await?;
+                tx.commit().await?;
+                claim.fulfil(pace)
+            }
+        };
+        let rules = match self.caches.ticket_types.get(&meta.ticket_type_id).map(|r| r.clone()) {
+            Some(rules) => rules,
+            None => {
+                let mut tx = self.begin(meta.tenant_id).await?;
+                let rules = ticket_rules(&mut tx, &self.caches, meta.ticket_type_id).await?;
+                tx.commit().await?;
+                rules
+            }
+        };
+        if let Some(schema) = &rules.fields {
+            let errors: Vec<String> = schema.iter_errors(&request.fields).take(3).map(|e| e.to_string()).collect();
+            if !errors.is_empty() {
+                return Err(StoreError::Invalid(format!("fields: {}", errors.join("; "))));
+            }
+        }
+
+        let token = secret::new_token();
+        let change = TicketChange::Join {
+            queue_id,
+            ticket_id: Uuid::new_v4(),
+            request,
+            token_hash: secret::hash_token(&token),
+            idempotency: idempotency.as_ref().map(|(key, key_hash, request_hash)| Idempotency {
+                key_hash: key_hash.clone(),
+                request_hash: request_hash.clone(),
+                token_sealed: secret::seal_token(&token, key),
+            }),
+            pace,
+        };
+        let placed: Placed = self.writer.submit(meta.tenant_id, change).await?;
+        let replayed = placed.replayed.clone();
+        let ticket = self.seen(meta.tenant_id, placed).await?;
+        Ok(match (replayed, idempotency_key) {
+            (Some(sealed), Some(key)) => Joined { ticket, token: secret::unseal_token(&sealed, key), replayed: true },
+            _ => Joined { ticket, token, replayed: false },
+        })
+    }
+
+    /// The live record of an idempotency key, if one was committed: one primary-key lookup.
+    async fn committed_key(&self, tenant: Uuid, key_hash: &[u8]) -> Result<Option<KeyRecord>> {
+        let mut tx = self.begin(tenant).await?;
+        let record = sqlx::query_as(
+            "SELECT request_hash, ticket_id, token_sealed FROM idempotency_keys \
+             WHERE tenant_id = $1 AND key_hash = $2 AND expires_at > now()",
+        )
+        .bind(tenant)
+        .bind(key_hash)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// The answer of a committed key: the ticket it made, as it is now, and its token.
+    async fn replay(&self, tenant: Uuid, record: KeyRecord, request_hash: &[u8], key: &str) -> Result<Joined> {
+        if record.request_hash != request_hash {
+            return Err(Conflict::IdempotencyConflict.into());
+        }
+        let ticket = self.ticket_of_tenant(tenant, record.ticket_id).await?;
+        Ok(Joined { ticket, token: secret::unseal_token(&record.token_sealed, key), replayed: true })
+    }
+}

@@ -1,0 +1,108 @@
+//! A long line costs a staff socket and a page of the line what a short one does: the snapshot
+//! is a window (the head of the line and the counts), the rest is paged, from this node's hub or
+//! from the database, and an integration far behind is served in bounded steps.
+
+mod common;
+
+use common::{spawn_app, TestApp, WsEvent};
+use futures_util::future::join_all;
+use queuecast::store::JoinRequest;
+use serde_json::Value;
+
+/// Puts `n` people in line through the store (as fast as the writer batches them).
+async fn fill(app: &TestApp, n: usize) {
+    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+        let joins = chunk.iter().map(|i| {
+            let request = JoinRequest { name: Some(format!("Person {i}")), ..Default::default() };
+            app.store.join(app.queue, request, None)
+        });
+        for joined in join_all(joins).await {
+            joined.unwrap();
+        }
+    }
+}
+
+/// The whole line, paged from `base` after the `head` already known.
+async fn page_all(app: &TestApp, base: &str, mut line: Vec<Value>, total: usize, seq: i64) -> Vec<Value> {
+    let node = app.on(base);
+    while line.len() < total {
+        let path = format!("/api/v1/queues/{}/line?after_position={}&limit=250", app.queue, line.len());
+        let page = node.get(&path, Some(&app.admin)).await.expect(200);
+        assert_eq!(page["seq"].as_i64(), Some(seq), "a page of another moment");
+        assert_eq!(page["waiting_total"].as_u64(), Some(total as u64));
+        let tickets = page["tickets"].as_array().unwrap();
+        assert!(!tickets.is_empty(), "the line ended at {} of {total}", line.len());
+        line.extend(tickets.iter().cloned());
+    }
+    line
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_staff_snapshot_at_depth_is_a_window_and_the_line_pages_the_same_from_hub_and_database() {
+    // Arrange: 1,200 in line.
+    let app = spawn_app().await;
+    fill(&app, 1200).await;
+    let other = app.second_node().await;
+
+    // Act: a console opens (this node now has the queue's hub); the other node has none.
+    let mut console = app.staff_socket(app.queue, None).await;
+    let snap = console.json().await;
+
+    // Assert: a window under 100 KB with the count, and the same line, position by position,
+    // whoever pages it.
+    let size = serde_json::to_string(&snap).unwrap().len();
+    assert!(size < 100_000, "the snapshot is {size} bytes");
+    let head = snap["waiting"].as_array().unwrap().clone();
+    assert_eq!((head.len(), snap["waiting_total"].as_u64()), (200, Some(1200)));
+    let seq = snap["seq"].as_i64().unwrap();
+    let from_hub = page_all(&app, &app.base, head.clone(), 1200, seq).await;
+    let from_db = page_all(&app, &other, head, 1200, seq).await;
+    let ids = |line: &[Value]| line.iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    assert_eq!(ids(&from_hub), ids(&from_db));
+    for (i, (a, b)) in from_hub.iter().zip(&from_db).enumerate() {
+        assert_eq!((a["position"].as_u64(), b["position"].as_u64()), (Some(i as u64 + 1), Some(i as u64 + 1)));
+    }
+    let names: std::collections::HashSet<&str> = from_hub.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 1200, "every person once");
+
+    // Bad pages are refused with a code.
+    for bad in ["after_position=-1", "limit=0", "limit=501", "after_position=x"] {
+        app.get(&format!("/api/v1/queues/{}/line?{bad}", app.queue), Some(&app.admin))
+            .await
+            .expect_problem(400, "bad_request");
+    }
+    app.get(&format!("/api/v1/queues/{}/line", app.queue), None).await.expect_problem(401, "unauthorized");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_events_client_far_behind_gets_bounded_steps_then_a_close_and_resumes_without_a_gap() {
+    // Arrange: more events than one replay serves (5,000).
+    let app = spawn_app().await;
+    fill(&app, 6100).await;
+
+    // Act: an integration asks for everything since the start.
+    let pass = app.pass(&app.admin.clone()).await;
+    let mut ws = app.ws(&format!("/ws/queues/{}?pass={pass}&since=0&mode=events", app.queue)).await;
+    let mut seen = Vec::new();
+    let code = loop {
+        match ws.next().await {
+            WsEvent::Json(frame) => {
+                assert_eq!(frame["type"], "event", "an events client never gets a snapshot");
+                seen.push(frame["event"]["seq"].as_i64().unwrap());
+            }
+            WsEvent::Closed(code) => break code,
+        }
+    };
+
+    // Assert: the first 5,000 in order, then 4001; resuming from there brings the rest.
+    assert_eq!(code, 4001);
+    assert_eq!(seen, (1..=5000).collect::<Vec<_>>());
+    let pass = app.pass(&app.admin.clone()).await;
+    let mut ws = app.ws(&format!("/ws/queues/{}?pass={pass}&since=5000&mode=events", app.queue)).await;
+    for seq in 5001..=6100 {
+        assert_eq!(ws.json().await["event"]["seq"].as_i64(), Some(seq));
+    }
+    let pass = app.pass(&app.admin.clone()).await;
+    let refused = app.try_ws(&format!("/ws/queues/{}?pass={pass}&mode=everything", app.queue), None).await;
+    assert!(refused.is_err(), "an unknown mode is refused before the upgrade");
+}

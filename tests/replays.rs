@@ -1,0 +1,144 @@
+//! A join sent again with its `Idempotency-Key` answers the same ticket and token, with the
+//! right place, wherever the first one stands: committed long ago, committed by the batch before,
+//! in the same batch, or on another node. A replay of a committed key never waits for the
+//! writer, so retries cannot slow the writes they repeat.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{spawn_app, Reply, TestApp};
+use futures_util::future::join_all;
+use serde_json::{json, Value};
+use sqlx::{Connection, Executor};
+
+/// Sends a join to `base` with `key`.
+async fn keyed_join(app: &TestApp, base: &str, key: &str, body: Value) -> Reply {
+    let path = format!("{base}/api/v1/queues/{}/tickets", app.queue);
+    let req = app.http.post(&path).header("Idempotency-Key", key).json(&body);
+    common::into_reply(req.send().await.unwrap()).await
+}
+
+/// Holds the queue's row lock from another connection: the writer's next batch waits on it.
+async fn hold_queue(app: &TestApp) -> sqlx::PgConnection {
+    let mut conn = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    conn.execute("BEGIN").await.unwrap();
+    sqlx::query("SELECT 1 FROM queues WHERE id = $1 FOR UPDATE").bind(app.queue).execute(&mut conn).await.unwrap();
+    conn
+}
+
+fn same_ticket(a: &Value, b: &Value) {
+    assert_eq!(a["ticket"]["id"], b["ticket"]["id"], "{a} / {b}");
+    assert_eq!(a["token"], b["token"], "the replay hands back the same secret");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_of_a_committed_key_answers_while_the_queue_is_locked_by_a_writer() {
+    // Arrange: two people, then a keyed join; then another writer holds the queue's row.
+    let app = spawn_app().await;
+    app.joined(app.queue).await;
+    app.joined(app.queue).await;
+    let first = keyed_join(&app, &app.base, "k-early", json!({"name": "Ann"})).await.expect(201);
+    let mut lock = hold_queue(&app).await;
+    let blocked = tokio::spawn({
+        let app = app.on(&app.base);
+        async move { app.join(app.queue, json!({})).await }
+    });
+
+    // Act
+    let started = Instant::now();
+    let again = keyed_join(&app, &app.base, "k-early", json!({"name": "Ann"})).await.expect(201);
+
+    // Assert: answered at once, with the same ticket in its place, while a new join waits.
+    assert!(started.elapsed() < Duration::from_secs(2), "the replay took {:?}", started.elapsed());
+    same_ticket(&first, &again);
+    assert_eq!(again["ticket"]["position"], 3);
+    assert!(!blocked.is_finished(), "the lock did not hold the writer");
+    lock.execute("COMMIT").await.unwrap();
+    blocked.await.unwrap().expect(201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replays_in_one_batch_share_the_first_outcome_and_make_one_ticket() {
+    // Arrange: the writer's batch waits on a lock, so these all pile into it.
+    let app = spawn_app().await;
+    app.joined(app.queue).await;
+    let mut lock = hold_queue(&app).await;
+
+    // Act
+    let burst = join_all((0..8).map(|_| keyed_join(&app, &app.base, "k-burst", json!({"party_size": 2}))));
+    let release = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        lock.execute("COMMIT").await.unwrap();
+    };
+    let (replies, ()) = tokio::join!(burst, release);
+
+    // Assert
+    let replies: Vec<Value> = replies.into_iter().map(|r| r.expect(201)).collect();
+    for r in &replies {
+        same_ticket(&replies[0], r);
+        assert_eq!(r["ticket"]["position"], 2);
+    }
+    let joins = app.all_events(&app.admin, app.queue).await.len();
+    assert_eq!(joins, 2, "one ticket for the burst");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_sent_while_its_original_waits_in_a_batch_is_answered_by_the_next_batch() {
+    // Arrange: the original is in a batch held by a lock; its retry looks, finds no committed
+    // key, and waits behind it for the next batch.
+    let app = spawn_app().await;
+    app.joined(app.queue).await;
+    let mut lock = hold_queue(&app).await;
+    let original = tokio::spawn({
+        let app = app.on(&app.base);
+        async move { keyed_join(&app, &app.base, "k-retry", json!({"name": "Bo"})).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let retry = tokio::spawn({
+        let app = app.on(&app.base);
+        async move { keyed_join(&app, &app.base, "k-retry", json!({"name": "Bo"})).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Act
+    lock.execute("COMMIT").await.unwrap();
+
+    // Assert
+    let original = original.await.unwrap().expect(201);
+    let retry = retry.await.unwrap().expect(201);
+    same_ticket(&original, &retry);
+    assert_eq!((&original["ticket"]["position"], &retry["ticket"]["position"]), (&json!(2), &json!(2)));
+    assert_eq!(app.all_events(&app.admin, app.queue).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_committed_on_one_node_replays_on_another_with_the_place_the_database_gives() {
+    // Arrange: the keyed join lands on a second node, behind two others.
+    let app = spawn_app().await;
+    let other = app.second_node().await;
+    app.joined(app.queue).await;
+    app.joined(app.queue).await;
+    let first = keyed_join(&app, &other, "k-node", json!({"name": "Cy"})).await.expect(201);
+    assert_eq!(first["ticket"]["position"], 3);
+
+    // Act: replayed here, before and after two calls, with and without a live hub of the queue.
+    let again = keyed_join(&app, &app.base, "k-node", json!({"name": "Cy"})).await.expect(201);
+    app.call_next(&app.admin, app.queue, "Desk 1").await.expect(200);
+    app.call_next(&app.admin, app.queue, "Desk 2").await.expect(200);
+    let counted = keyed_join(&app, &app.base, "k-node", json!({"name": "Cy"})).await.expect(201);
+    let id = first["ticket"]["id"].as_str().unwrap();
+    let mut phone = app.ws(&format!("/ws/tickets/{id}?token={}", first["token"].as_str().unwrap())).await;
+    assert_eq!(phone.json().await["ticket"]["position"], 1);
+    let live = keyed_join(&app, &app.base, "k-node", json!({"name": "Cy"})).await.expect(201);
+
+    // Assert
+    for r in [&again, &counted, &live] {
+        same_ticket(&first, r);
+    }
+    assert_eq!(again["ticket"]["position"], 3);
+    assert_eq!(counted["ticket"]["position"], 1);
+    assert_eq!(live["ticket"]["position"], 1);
+    assert!(live["ticket"]["eta_seconds"].is_i64(), "{live}");
+    keyed_join(&app, &app.base, "k-node", json!({"name": "Other"})).await.expect_problem(409, "idempotency_conflict");
+}
