@@ -106,3 +106,50 @@ async fn an_events_client_far_behind_gets_bounded_steps_then_a_close_and_resumes
     let refused = app.try_ws(&format!("/ws/queues/{}?pass={pass}&mode=everything", app.queue), None).await;
     assert!(refused.is_err(), "an unknown mode is refused before the upgrade");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn places_counted_by_the_database_match_the_live_line_across_buckets() {
+    // Arrange: a line over three buckets of 1,024, moved about: some leave from the middle, some
+    // are called, some of those are put back at their place, one moves to another queue and
+    // back (re-entering at the end), and the database's counters must follow every move.
+    let app = spawn_app().await;
+    fill(&app, 2600).await;
+    let other_queue = app.create_queue(&app.admin, "other", serde_json::json!({})).await;
+    let page = app.get(&format!("/api/v1/queues/{}/line?limit=500", app.queue), Some(&app.admin)).await.expect(200);
+    let ids: Vec<String> = page["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect();
+    let deep = app.get(&format!("/api/v1/queues/{}/line?after_position=1500&limit=500", app.queue), Some(&app.admin)).await.expect(200);
+    let deep_ids: Vec<String> = deep["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect();
+    for id in deep_ids.iter().step_by(7) {
+        app.post(&format!("/api/v1/tickets/{id}/cancel"), Some(&app.admin), serde_json::json!({})).await.expect(200);
+    }
+    let mut called = Vec::new();
+    for _ in 0..40 {
+        called.push(app.call_next(&app.admin, app.queue, "D1").await.expect(200)["id"].as_str().unwrap().to_owned());
+    }
+    for id in called.iter().step_by(3) {
+        app.transition(&app.admin, id, "requeue").await.expect(200);
+    }
+    let moved = &ids[300];
+    app.post(&format!("/api/v1/tickets/{moved}/transfer"), Some(&app.admin), serde_json::json!({"queue_id": other_queue}))
+        .await
+        .expect(200);
+    app.post(&format!("/api/v1/tickets/{moved}/transfer"), Some(&app.admin), serde_json::json!({"queue_id": app.queue}))
+        .await
+        .expect(200);
+
+    // Act: the whole line from a node holding it live, and each ticket's place read on a node
+    // without it (counted by the database).
+    let mut console = app.staff_socket(app.queue, None).await;
+    let snap = console.json().await;
+    let (seq, total) = (snap["seq"].as_i64().unwrap(), snap["waiting_total"].as_u64().unwrap() as usize);
+    let live = page_all(&app, &app.base, snap["waiting"].as_array().unwrap().clone(), total, seq).await;
+    let other = app.on(&app.second_node().await);
+
+    // Assert
+    assert_eq!(live.last().unwrap()["id"].as_str(), Some(moved.as_str()), "a transfer back enters at the end");
+    for (i, t) in live.iter().enumerate().filter(|(i, _)| i % 11 == 0 || *i + 1 == total) {
+        let id = t["id"].as_str().unwrap();
+        let read = other.get(&format!("/api/v1/tickets/{id}"), Some(&app.admin)).await.expect(200);
+        assert_eq!(read["position"].as_u64(), Some(i as u64 + 1), "ticket {id} at {}", i + 1);
+    }
+}
