@@ -1,10 +1,11 @@
 // The staff console: sign in, pick a queue, then run it live over the staff socket of
 // PROTOCOL.md. Plain ES modules, no framework, no build step. This entry owns the console's state
 // (staff/store.js) and wires the page; the modules of staff/ hold the rest:
-//   model.js (pure)    the line and active tickets, from the socket's frames
+//   model.js (pure)    the line's head, its count and the active tickets, from the socket's
+//                      frames and the pages of the line
 //   fsm.js (pure)      the buttons of a ticket, from its queue's ticket type
 //   view.js, history.js (pure)  words, orderings, the chart's points
-//   live.js            one open queue: its socket, stats and chart history
+//   live.js            one open queue: its socket, pages of the line, stats and chart history
 //   render.js, dom.js  drawing;  actions.js  server calls;  dialogs.js, keys.js
 
 import { api, Problem } from './qc.js';
@@ -13,7 +14,7 @@ import { WaitChart } from './staff/chart.js';
 import { wireCopyAndHelp, wireQueueDialog, wireTransfer } from './staff/dialogs.js';
 import { $, myCounter, tick } from './staff/dom.js';
 import { onKey } from './staff/keys.js';
-import { openQueue, queueToOpen, stopQueue } from './staff/live.js';
+import { openQueue, queueToOpen, showMoreLine, stopQueue } from './staff/live.js';
 import { ticketById } from './staff/model.js';
 import { renderActive, renderDesk, setWaitingRoom, updateChart } from './staff/render.js';
 import { createApp, currentFsm, isManager } from './staff/store.js';
@@ -155,6 +156,7 @@ function wire() {
     if (b.dataset.lineAction === 'cancel') transition(app, t, 'cancel', b);
     else openTransfer(t);
   });
+  $('#show-more').addEventListener('click', () => showMoreLine(app));
   $('#queue-controls').addEventListener('click', (e) => {
     const b = e.target.closest('[data-queue-status]');
     if (b) setQueueStatus(app, b.dataset.queueStatus, b);

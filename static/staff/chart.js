@@ -21,6 +21,15 @@ function niceMax(v, min) {
   return 10 * p;
 }
 
+/** A scale's number in the room of its margin: 2500, 25k, 1.5M. */
+function short(n) {
+  if (n < 10_000) return String(n);
+  if (n < 1_000_000) return `${Math.round(n / 1000)}k`;
+  return `${Number((n / 1_000_000).toFixed(1))}M`;
+}
+
+const count = (n) => n.toLocaleString('en-US');
+
 const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
 
 export class WaitChart {
@@ -92,7 +101,7 @@ export class WaitChart {
       const y = y0 - (i / 2) * (y0 - y1);
       el('line', { x1: x0, x2: x1, y1: y, y2: y, class: i === 0 ? 'axis' : 'gridline' }, grid);
       const left = el('text', { x: x0 - 6, y: y + 3.5, 'text-anchor': 'end', class: 'tick' }, grid);
-      left.textContent = String(Math.round((i / 2) * maxWaiting));
+      left.textContent = short(Math.round((i / 2) * maxWaiting));
       const right = el('text', { x: x1 + 6, y: y + 3.5, 'text-anchor': 'start', class: 'tick tick-wait' }, grid);
       right.textContent = i === 0 ? '0' : `${Math.round((i / 2) * maxWaitMin)}m`;
     }
@@ -139,10 +148,10 @@ export class WaitChart {
       el('line', { x1: x, x2: x, y1: y1, y2: y0, class: 'hover-rule' }, svg);
       if (p.waiting != null) el('circle', { cx: x, cy: Yw(p.waiting), r: 3.5, class: 'dot-waiting' }, svg);
       const wait = p.mean_wait_seconds == null ? 'no calls' : `avg wait ${Math.round(p.mean_wait_seconds / 60)} min`;
-      this.readout.textContent = `${clock(p.at)} · ${p.waiting ?? '—'} waiting · ${wait}`;
+      this.readout.textContent = `${clock(p.at)} · ${p.waiting == null ? '—' : count(p.waiting)} waiting · ${wait}`;
     } else if (this.readout) {
       const last = waiting[waiting.length - 1];
-      this.readout.textContent = this.note || (last ? `${last.waiting} waiting now` : '\u00a0');
+      this.readout.textContent = this.note || (last ? `${count(last.waiting)} waiting now` : '\u00a0');
     }
   }
 }

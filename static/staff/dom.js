@@ -18,6 +18,15 @@ export function setText(node, text) {
 /** Keeps `list`'s children in the order of `items`, reusing the element of each id. */
 export function reconcile(list, items, create, update) {
   const old = new Map($$(':scope > [data-id]', list).map((el) => [el.dataset.id, el]));
+  // Rows that go are removed first, so that the others keep their places: someone called from
+  // the head of a long line then moves no row at all (no node is inserted again).
+  const keep = new Set(items.map((item) => item.id));
+  for (const [id, node] of old) {
+    if (!keep.has(id)) {
+      node.remove();
+      old.delete(id);
+    }
+  }
   let prev = null;
   items.forEach((item, i) => {
     let node = old.get(item.id);
@@ -28,7 +37,6 @@ export function reconcile(list, items, create, update) {
     if (want !== node) list.insertBefore(node, want);
     prev = node;
   });
-  for (const node of old.values()) node.remove();
 }
 
 /** A short message in the corner; errors stay longer and are announced. At most three at once. */

@@ -1,18 +1,21 @@
-// One queue, live: its staff socket (PROTOCOL.md, "Live sockets") feeding the model, and the
-// numbers and chart history that are read beside it.
+// One queue, live: its staff socket (PROTOCOL.md, "Live sockets") feeding the model, the pages
+// of the line read past the snapshot's head, and the numbers and chart history read beside it.
 
 import { LiveSocket } from '../qc.js';
 import { call, ENDED, fail, loadQueues } from './actions.js';
 import { $, setText, toast } from './dom.js';
 import { newHistory, record, serverPoints } from './history.js';
-import { apply, initial, isReady, patchQueue } from './model.js';
-import { renderAll, renderManage, renderQueue, renderQueueStatus, setConn, setWaitingRoom, showConsole, updateChart } from './render.js';
+import { apply, applyPage, initial, isReady, nextPage, patchQueue, showMore } from './model.js';
+import { renderAll, renderDesk, renderLine, renderManage, renderQueue, renderQueueStatus, setConn, setWaitingRoom, showConsole, updateChart } from './render.js';
 import { currentQueue } from './store.js';
 import { statsTexts } from './view.js';
 
 const STATS_EVERY = 30_000;
 const HISTORY_EVERY = 60_000;
 const QUEUE_KEY = 'qc.staff.queue';
+/** A page of the line that could not be used (read behind the socket, failed) is read again after this. */
+const PAGE_RETRY = 1_000;
+const PAGE_RETRY_FAILED = 5_000;
 
 /** The staff socket can also be told to resume after a gap it noticed. */
 class StaffSocket extends LiveSocket {
@@ -28,6 +31,9 @@ export function stopQueue(app) {
   app.socket = null;
   app.timers.forEach(clearInterval);
   app.timers = [];
+  clearTimeout(app.lineTimer);
+  app.lineTimer = null;
+  app.lineReading = false;
   app.queueId = null;
   app.live = initial(null);
   delete document.body.dataset.seq;
@@ -106,9 +112,58 @@ function onFrame(app, msg) {
     refreshQueueInfo(app);
   }
   if (ev?.ticket && (ev.kind === 'ticket.joined' || ev.kind === 'ticket.transferred_in')) app.flash.add(ev.ticket.id);
-  record(app.history, state.line.length, ev);
+  record(app.history, state.waitingTotal, ev);
   renderAll(app);
   if (ev?.ticket) statsSoon(app);
+  readLine(app);
+}
+
+/** "Show more": one page more of the line, kept (and updated by events) while the queue is open. */
+export function showMoreLine(app) {
+  if (!isReady(app.live)) return;
+  app.live = showMore(app.live);
+  readLine(app);
+}
+
+/**
+ * Reads the page of the line the model asks for (model.js `nextPage`), one read at a time. A page
+ * that could not be applied is asked again later, or after the next event (onFrame calls here).
+ */
+async function readLine(app) {
+  const id = app.queueId;
+  const want = nextPage(app.live);
+  if (!id || !want || app.lineReading) return;
+  clearTimeout(app.lineTimer);
+  app.lineTimer = null;
+  // The read under way, by its request: closing (or opening again) the queue forgets it.
+  app.lineReading = want;
+  renderLine(app);
+  let page = null;
+  try {
+    const params = new URLSearchParams({ after_position: String(want.after), limit: String(want.limit) });
+    page = await call(app, 'GET', `/api/v1/queues/${id}/line?${params}`);
+  } catch (e) {
+    if (app.lineReading === want && !e.handled && !app.lineFailed) fail(e, 'Reading the rest of the line');
+    app.lineFailed = true;
+  }
+  if (app.lineReading !== want) return;
+  app.lineReading = false;
+  let status = 'failed';
+  if (page) {
+    app.lineFailed = false;
+    ({ state: app.live, status } = applyPage(app.live, page));
+  }
+  renderLine(app);
+  renderDesk(app);
+  // Read on at once while more is wanted from a new place (the page filled the head, or the
+  // head shrank while it was read). An early page waits for the socket's events; anything else
+  // is read again after the next event, or shortly.
+  const again = nextPage(app.live);
+  if (status === 'applied' && again && again.after !== want.after) readLine(app);
+  else if (status !== 'early' && again) {
+    clearTimeout(app.lineTimer);
+    app.lineTimer = setTimeout(() => readLine(app), status === 'failed' ? PAGE_RETRY_FAILED : PAGE_RETRY);
+  }
 }
 
 /** A queue.updated event without the queue in it: read the queue list again for its status. */

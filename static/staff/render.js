@@ -7,7 +7,7 @@ import { buttonsFor, canCancelInLine, statusLabel } from './fsm.js';
 import { chartPoints } from './history.js';
 import { isReady } from './model.js';
 import { currentFsm, isManager } from './store.js';
-import { activeSince, atCounter, deskNext, deskSub, myTicket, party, queueLabel, queueNote, queueTitle, sortActive } from './view.js';
+import { activeSince, atCounter, deskNext, deskSub, fmtCount, lineShown, myTicket, party, queueLabel, queueNote, queueTitle, sortActive } from './view.js';
 
 const ICON_TRANSFER =
   '<svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"><path d="M2.5 5h10m0 0-3-3m3 3-3 3M13.5 11h-10m0 0 3-3m-3 3 3 3" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round" stroke-linejoin="round"/></svg>';
@@ -64,7 +64,7 @@ export function renderQueueStatus(q) {
 export function renderQueue(app) {
   const q = app.live.queue;
   if (!q) return;
-  const waiting = app.live.line.length;
+  const waiting = app.live.waitingTotal;
   renderQueueStatus(q);
   $('#queue-name').textContent = q.name || '—';
   $('#queue-prefix').textContent = q.prefix ? `· ${q.prefix}` : '';
@@ -89,8 +89,9 @@ function iconButton(action, name, svg, extra = '') {
   return b;
 }
 
-function renderLine(app) {
-  const { line } = app.live;
+/** The head of the line the console knows, the count of everyone, and "Show more" after them. */
+export function renderLine(app) {
+  const { line, waitingTotal } = app.live;
   const cancellable = canCancelInLine(currentFsm(app));
   reconcile(
     $('#waiting'),
@@ -133,8 +134,15 @@ function renderLine(app) {
     },
   );
   app.flash.clear();
-  setText($('#waiting-count'), line.length);
-  $('#waiting-empty').hidden = line.length > 0;
+  setText($('#waiting-count'), fmtCount(waitingTotal));
+  $('#waiting-count').title = `${fmtCount(waitingTotal)} in line`;
+  $('#waiting-empty').hidden = waitingTotal > 0;
+  // Past the head: how much is shown, and a page more on demand.
+  const more = line.length < waitingTotal;
+  $('#line-more').hidden = !more;
+  if (more) setText($('#line-shown'), lineShown(line.length, waitingTotal));
+  // Busy while a page is read, but never disabled: a disabled button would lose the focus.
+  $('#show-more').setAttribute('aria-busy', String(!!app.lineReading));
 }
 
 /** Makes `box` hold the buttons `buttons`, rebuilding them only when the set changed. */
@@ -197,12 +205,13 @@ export function renderActive(app) {
 export function renderDesk(app) {
   if (!isReady(app.live)) return;
   const fsm = currentFsm(app);
-  const { line } = app.live;
+  const { line, waitingTotal } = app.live;
   setText($('#desk-counter'), myCounter() || 'no counter set');
-  setText($('#desk-next'), deskNext(line));
+  setText($('#desk-next'), deskNext(line, waitingTotal));
   const callBtn = $('#call-next');
   if (!callBtn.dataset.busy) callBtn.disabled = false;
-  callBtn.classList.toggle('is-idle', line.length === 0);
+  // The server picks who is next: the button works whatever part of the line is known here.
+  callBtn.classList.toggle('is-idle', waitingTotal === 0);
 
   const t = myTicket(app.live.active.values(), myCounter(), fsm);
   const box = $('#desk-current');
@@ -252,8 +261,24 @@ export function renderManage(app) {
 
 export function updateChart(app) {
   if (!app.chart || !isReady(app.live)) return;
-  const { points, note } = chartPoints(app.history, app.live.line.length);
+  const { points, note } = chartPoints(app.history, app.live.waitingTotal);
   app.chart.setPoints(points, note);
+  chart.at = Date.now();
+}
+
+/** How often the chart is drawn at most: its points are minutes, and a busy line sends many events. */
+const CHART_EVERY = 1000;
+const chart = { at: 0, timer: null };
+
+/** The chart now, or once a second has passed since it was last drawn. */
+function chartSoon(app) {
+  if (chart.timer) return;
+  const wait = chart.at + CHART_EVERY - Date.now();
+  if (wait <= 0) return updateChart(app);
+  chart.timer = setTimeout(() => {
+    chart.timer = null;
+    updateChart(app);
+  }, wait);
 }
 
 export function renderAll(app) {
@@ -261,5 +286,5 @@ export function renderAll(app) {
   renderLine(app);
   renderActive(app);
   renderDesk(app);
-  updateChart(app);
+  chartSoon(app);
 }

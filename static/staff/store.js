@@ -19,6 +19,10 @@ export function createApp(session) {
     timers: [],
     /** The open queue as its socket told it (model.js). */
     live: initial(null),
+    /** The page of the line being read (its request, else false), a read planned, whether the last failed. */
+    lineReading: false,
+    lineTimer: null,
+    lineFailed: false,
     /** The chart's data (history.js), and the chart. */
     history: newHistory(),
     chart: null,

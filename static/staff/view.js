@@ -37,9 +37,12 @@ export function party(n) {
   return n == null ? '—' : String(n);
 }
 
+/** One collator for every comparison: localeCompare with options builds one per call. */
+const NATURAL = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
+
 /** "A2" before "A10"; case and accents ignored. */
 function naturalCompare(a, b) {
-  return String(a ?? '').localeCompare(String(b ?? ''), undefined, { numeric: true, sensitivity: 'base' });
+  return NATURAL.compare(String(a ?? ''), String(b ?? ''));
 }
 
 /** Called and served tickets by counter ("Desk 2" before "Desk 10"), then the latest call first, then number. */
@@ -75,11 +78,20 @@ export function myTicket(tickets, counter, fsm) {
   return best;
 }
 
-/** "3 waiting · next A042 (Ada)". */
-export function deskNext(line) {
-  if (!line.length) return 'Nobody is waiting.';
+/** "1,204": a count as the console writes it. */
+export const fmtCount = (n) => (n ?? 0).toLocaleString('en-US');
+
+/** "3 waiting · next A042 (Ada)": `total` in line, of whom `line` is the head the console knows. */
+export function deskNext(line, total = line.length) {
+  if (!total) return 'Nobody is waiting.';
   const next = line[0];
-  return `${line.length} waiting · next ${next.number}${next.name ? ` (${next.name})` : ''}`;
+  if (!next) return `${fmtCount(total)} waiting`;
+  return `${fmtCount(total)} waiting · next ${next.number}${next.name ? ` (${next.name})` : ''}`;
+}
+
+/** Under a line shown in part: "Showing 200 of 500,000". */
+export function lineShown(known, total) {
+  return `Showing ${fmtCount(known)} of ${fmtCount(total)}`;
 }
 
 /**

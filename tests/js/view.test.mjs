@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { chartPoints, newHistory, record } from '../../static/staff/history.js';
-import { deskSub, fmtSeconds, myTicket, queueLabel, queueNote, slugify, sortActive, statsTexts } from '../../static/staff/view.js';
+import { deskNext, deskSub, fmtCount, fmtSeconds, lineShown, myTicket, queueLabel, queueNote, slugify, sortActive, statsTexts } from '../../static/staff/view.js';
 
 const at = (min) => new Date(Date.UTC(2026, 10, 23, 9, min)).toISOString();
 const DEFAULT_ROLES = { roles: { absent: 'no_show', abandoned: 'cancelled' } };
@@ -79,4 +79,14 @@ test('the chart is built from the socket when the server has no history', () => 
   // An hour later the old minute is dropped.
   record(h, 1, null, t0 + 62 * 60_000);
   assert.equal(h.local.size, 1);
+});
+
+test('the desk and the line count everyone waiting, not just the head shown', () => {
+  const head = [{ number: 'A042', name: 'Ada' }, { number: 'A043' }];
+  assert.equal(deskNext(head, 500_000), '500,000 waiting · next A042 (Ada)');
+  assert.equal(deskNext(head), '2 waiting · next A042 (Ada)');
+  assert.equal(deskNext([], 1_000), '1,000 waiting');
+  assert.equal(deskNext([], 0), 'Nobody is waiting.');
+  assert.equal(fmtCount(1000), '1,000');
+  assert.equal(lineShown(200, 500_000), 'Showing 200 of 500,000');
 });
