@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs BENCHMARKS.md's socket scenarios against release builds on this machine, RUNS times each
+# Runs BENCHMARKS.md's load generator scenarios against release builds on this machine, RUNS times each
 # (default 3), and prints the table of medians. Results: target/loadtest/s*-runN.json (+ .svg).
 #
 #   loadtest/scenarios.sh                 # every scenario, 3 runs
@@ -78,6 +78,20 @@ write_scenario() {
   done
 }
 
+# other_scenario NAME SUBCOMMAND arguments…: `loadtest SUBCOMMAND` against one fresh node; it
+# writes NAME-runN.json and .svg itself.
+other_scenario() {
+  local name=$1 sub=$2
+  shift 2
+  for ((r = 1; r <= RUNS; r++)); do
+    fresh_db
+    start_nodes 1
+    echo "== $name run $r: loadtest $sub $*" >&2
+    "$LT" "$sub" --url "$URLS" --name "$name-run$r" --out "$OUT" "$@"
+    stop_nodes
+  done
+}
+
 want() { [ -z "$WANT" ] || [[ " $WANT " == *" $1 "* ]]; }
 WANT="$*"
 want s1 && scenario s1-idle-19k 1 -- --customers 19000 --queues 19 --rate 0 --idle 30 --procs 2 --spread-sources
@@ -92,4 +106,11 @@ want s4 && write_scenario s4-joins-1-queue --mode joins --queues 1 --concurrency
 want s5 && scenario s5-storm-10k 1 -- --customers 10000 --queues 10 --rate 2 --seconds 10 --storm --database-url "$DB" --procs 2 --spread-sources
 want s6 && scenario s6-slow-100 1 -- --customers 5000 --slow 100 --queues 1 --rate 2 --seconds 30 --procs 2 --spread-sources
 want s7 && scenario s7-3-nodes-51k 3 -- --customers 51000 --queues 51 --rate 2 --seconds 30 --procs 4 --spread-sources
+# A ticket drop (issue 20): duplicated joins, a retry storm, reads and calls at depth, a
+# reconnect storm at depth.
+want s8 && write_scenario s8-joins-unique-keys --mode joins --queues 1 --concurrency 200 --seconds 10 --duplicates 0
+want s8 && write_scenario s8-joins-half-duplicated --mode joins --queues 1 --concurrency 200 --seconds 10 --duplicates 0.5
+want s9 && other_scenario s9-retry-storm retry-storm --factor 2 --seconds 60 --after 20 --calm 0.5
+want s10 && other_scenario s10-depth depth --depth 1000,100000,500000
+want s11 && scenario s11-storm-10k-at-500k 1 -- --customers 10000 --queues 1 --depth 500000 --rate 2 --seconds 10 --storm --database-url "$DB" --procs 2 --spread-sources
 "$LT" table "$OUT"/s*-run*.json

@@ -24,6 +24,7 @@ fn args(url: &str, floor: bool) -> sockets::Args {
         seconds: 3,
         idle: 0,
         storm: false,
+        depth: 0,
         procs: 0,
         spread_sources: false,
         server_pid: vec![],

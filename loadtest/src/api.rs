@@ -38,6 +38,40 @@ pub enum Failed {
     Error(String),
 }
 
+/// What one join request answered.
+#[derive(Debug, Clone, Default)]
+pub struct JoinAnswer {
+    /// The HTTP status; 0 when no answer came.
+    pub status: u16,
+    /// The ticket's id and token (empty unless 201).
+    pub id: String,
+    pub token: String,
+    /// The server said it answered an earlier request with the same key (`Idempotent-Replayed`).
+    pub replayed: bool,
+    /// No answer within the request's timeout.
+    pub timed_out: bool,
+    /// What went wrong, unless 201.
+    pub error: Option<String>,
+}
+
+impl JoinAnswer {
+    fn unanswered(e: &reqwest::Error) -> JoinAnswer {
+        JoinAnswer {
+            status: 0,
+            id: String::new(),
+            token: String::new(),
+            replayed: false,
+            timed_out: e.is_timeout(),
+            error: Some(format!("join: no answer: {e}")),
+        }
+    }
+
+    /// A ticket was made (or replayed) and its id and token came back.
+    pub fn ok(&self) -> bool {
+        self.status == 201 && !self.id.is_empty() && !self.token.is_empty()
+    }
+}
+
 impl Api {
     pub fn client(concurrency: usize) -> anyhow::Result<reqwest::Client> {
         Ok(reqwest::Client::builder().pool_max_idle_per_host(concurrency).timeout(Duration::from_secs(30)).build()?)
@@ -104,6 +138,12 @@ impl Api {
         Ok(k["key"].as_str().context("no key")?.to_owned())
     }
 
+    /// How many wait in a queue's line (its public summary).
+    pub async fn waiting(&self, queue: &str) -> anyhow::Result<i64> {
+        let q = self.staff(reqwest::Method::GET, &format!("/queues/{queue}"), None).await?;
+        q["waiting"].as_i64().context("no waiting count in the queue's summary")
+    }
+
     pub async fn ticket(&self, id: &str) -> anyhow::Result<Value> {
         self.staff(reqwest::Method::GET, &format!("/tickets/{id}"), None).await
     }
@@ -125,6 +165,73 @@ impl Api {
         let id = body["ticket"]["id"].as_str().unwrap_or_default().to_owned();
         let token = body["token"].as_str().unwrap_or_default().to_owned();
         Ok((id, token, body["ticket"]["seq"].as_i64().unwrap_or(0)))
+    }
+
+    /// A customer joins with an `Idempotency-Key`: what the server answered, never an `Err`
+    /// (a request that got no answer has status 0 and says why in `error`).
+    pub async fn join_keyed(&self, queue: &str, key: &str, body: &Value, timeout: Option<Duration>) -> JoinAnswer {
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1/queues/{queue}/tickets", self.base))
+            .header("Idempotency-Key", key)
+            .json(body);
+        if let Some(t) = timeout {
+            req = req.timeout(t);
+        }
+        let resp = match req.send().await {
+            Ok(resp) => resp,
+            Err(e) => return JoinAnswer::unanswered(&e),
+        };
+        let status = resp.status().as_u16();
+        let replayed = resp.headers().get("Idempotent-Replayed").is_some_and(|v| v == "true");
+        let body: Value = match resp.json().await {
+            Ok(body) => body,
+            // The answer began but did not finish in time (or was not JSON).
+            Err(e) if e.is_timeout() || status == 201 => return JoinAnswer::unanswered(&e),
+            Err(_) => Value::Null,
+        };
+        let id = body["ticket"]["id"].as_str().unwrap_or_default().to_owned();
+        let token = body["token"].as_str().unwrap_or_default().to_owned();
+        let error = (status != 201).then(|| format!("join: {status} {body}"));
+        JoinAnswer { status, id, token, replayed, timed_out: false, error }
+    }
+
+    /// A customer reads their ticket with its token.
+    pub async fn customer_ticket(&self, id: &str, token: &str) -> Result<Value, Failed> {
+        let resp = self
+            .http
+            .get(format!("{}/api/v1/tickets/{id}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| Failed::Error(e.to_string()))?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(Failed::Error(format!("ticket {id}: {status} {body}")));
+        }
+        Ok(body)
+    }
+
+    /// A page of a queue's line (staff): `{seq, waiting_total, tickets}`; `None` on a 404 (a
+    /// server without the endpoint).
+    pub async fn line(&self, queue: &str, after_position: usize, limit: usize) -> Result<Option<Value>, Failed> {
+        let resp = self
+            .http
+            .get(format!("{}/api/v1/queues/{queue}/line?after_position={after_position}&limit={limit}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| Failed::Error(e.to_string()))?;
+        let status = resp.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(Failed::Error(format!("line: {status} {body}")));
+        }
+        Ok(Some(body))
     }
 
     pub async fn call_next(&self, queue: &str, counter: &str) -> Result<Done, Failed> {

@@ -4,8 +4,11 @@
 
 pub mod api;
 pub mod chart;
+pub mod depth;
+pub mod fill;
 pub mod floor;
 pub mod procstat;
+pub mod retry;
 pub mod sockets;
 pub mod table;
 pub mod worker;

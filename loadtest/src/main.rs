@@ -2,7 +2,7 @@
 //! scenario's command). Only ever point it at servers on this machine (loopback).
 
 use clap::{Parser, Subcommand};
-use queuecast_loadtest::{floor, sockets, table, worker, write};
+use queuecast_loadtest::{depth, floor, retry, sockets, table, worker, write};
 
 #[derive(Parser)]
 #[command(name = "loadtest", about = "Load generator for Queuecast (loopback only)")]
@@ -18,6 +18,11 @@ enum Command {
     /// Customers on live sockets while staff act: latency to every socket, correctness, server
     /// memory and CPU; against Queuecast, the floor, or both.
     Sockets(sockets::Args),
+    /// Open-loop customers who time out and retry with the same key, at a multiple of the node's
+    /// capacity: goodput, timeouts and latency per second, and how fast latency recovers.
+    RetryStorm(retry::RetryArgs),
+    /// One queue filled to each depth: ticket reads, call-nexts and pages of the line, timed.
+    Depth(depth::DepthArgs),
     /// The floor server alone (what `sockets --floor` starts).
     FloorServe {
         #[arg(long, default_value = "127.0.0.1:0")]
@@ -44,6 +49,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Write(args) => write::write(args).await,
             Command::Sockets(args) => sockets::run(args).await.map(|_| ()),
+            Command::RetryStorm(args) => retry::run(args).await.map(|_| ()),
+            Command::Depth(args) => depth::run(args).await.map(|_| ()),
             Command::FloorServe { listen } => floor::serve(&listen).await,
             Command::Worker => worker::main().await,
             Command::Table { files } => table::table(&files).map(|t| print!("{t}")),

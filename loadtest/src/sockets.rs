@@ -45,6 +45,11 @@ pub struct Args {
     /// Customers (each joined over REST, each with a socket), spread over the queues.
     #[arg(long, default_value_t = 1000)]
     pub customers: usize,
+    /// Before the customers join, put this many more tickets in line in each queue (over REST,
+    /// with no socket), so the customers wait behind them and every call, reconnection and storm
+    /// happens at that depth. Queuecast only (the floor has no line).
+    #[arg(long, default_value_t = 0)]
+    pub depth: usize,
     /// Extra customer sockets that never read.
     #[arg(long, default_value_t = 0)]
     pub slow: usize,

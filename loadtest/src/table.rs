@@ -24,7 +24,18 @@ const COLUMNS: &[(&str, &[&str], usize)] = &[
     ("storm s", &["storm", "seconds_to_all_shown"], 2),
     ("storm transactions", &["storm", "transactions"], 0),
     ("transitions/s", &["transitions_per_second"], 0),
+    ("joins/s", &["joins_per_second"], 0),
+    ("requests/s", &["requests_per_second"], 0),
     ("write p99 ms", &["latency_ms_write", "p99"], 1),
+    ("write p99.9 ms", &["latency_ms_write", "p999"], 1),
+    ("capacity joins/s", &["capacity", "joins_per_second"], 0),
+    ("goodput ÷ capacity, storm", &["goodput_share", "storm"], 3),
+    ("goodput ÷ capacity, after", &["goodput_share", "after"], 3),
+    ("pre-storm p99 ms", &["latency_ms", "pre_storm_p99"], 1),
+    ("p99 back after s", &["recovery_seconds"], 0),
+    ("in line", &["deepest", "depth"], 0),
+    ("ticket read p99 ms", &["deepest", "read_p99_ms"], 1),
+    ("call-next p99 ms", &["deepest", "call_next_p99_ms"], 1),
 ];
 
 /// Counted over all runs (they must be 0).
@@ -35,6 +46,8 @@ const FAULTS: &[(&str, &[&str])] = &[
     ("disagree", &["correctness", "truth", "disagree"]),
     ("gaps", &["correctness", "watchers", "gaps"]),
     ("failed writes", &["failed"]),
+    ("duplicate answers disagreeing", &["duplicates", "mismatches"]),
+    ("tickets confirmed twice", &["tickets", "confirmed_twice"]),
 ];
 
 fn at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
@@ -55,6 +68,7 @@ pub fn table(files: &[String]) -> anyhow::Result<String> {
     let mut groups: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for f in files {
         let mut v: Value = serde_json::from_str(&std::fs::read_to_string(f)?)?;
+        // A write run's latency is an HTTP answer's, not a delivery's: a column of its own.
         if v.get("transitions_per_second").is_some() {
             v["latency_ms_write"] = v["latency_ms"].take();
         }

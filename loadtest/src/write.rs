@@ -2,6 +2,11 @@
 //! queues, then keeps `--concurrency` requests in flight (joins, or joins and call-nexts) for at
 //! most `--seconds` and `--max-ops`, and reports committed transitions per second and latency.
 //! Every answer it counts came after the change was committed in PostgreSQL.
+//!
+//! With `--duplicates F` every join carries a fresh `Idempotency-Key`, and with probability F it
+//! is sent twice at once (same key, same body), as a client that retries too eagerly would: both
+//! answers must be 201 with the same ticket and token. `--duplicates 0` is the unique-key
+//! baseline to compare with.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
+use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use crate::api::Api;
@@ -43,6 +49,10 @@ pub struct WriteArgs {
     /// Seconds of load before measuring starts.
     #[arg(long, default_value_t = 2)]
     warmup: u64,
+    /// Give every join a fresh `Idempotency-Key` and, with this probability (0 to 1), send it
+    /// twice at once. Without it joins carry no key.
+    #[arg(long)]
+    duplicates: Option<f64>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -53,24 +63,107 @@ pub enum Mode {
     Mixed,
 }
 
+#[derive(Default)]
 struct Totals {
+    /// Transitions made: a duplicated join counts once.
     ok: AtomicU64,
     failed: AtomicU64,
     measuring: std::sync::atomic::AtomicBool,
+    /// HTTP requests answered or not (a duplicated join is two).
+    requests: AtomicU64,
+    /// Tickets made by joins (with `--duplicates`).
+    joins: AtomicU64,
+    /// Joins sent twice at once, and those whose two answers disagreed or were not both 201.
+    pairs: AtomicU64,
+    mismatches: AtomicU64,
+    /// Pairs whose two answers both said `Idempotent-Replayed: true`, or neither did.
+    replayed_not_once: AtomicU64,
+    /// The first few mismatches, as printed.
+    examples: std::sync::Mutex<Vec<String>>,
+}
+
+impl Totals {
+    fn measuring(&self) -> bool {
+        self.measuring.load(Ordering::Relaxed)
+    }
 }
 
 /// Sends one request; while measuring, counts it and records its latency.
 async fn step(req: reqwest::RequestBuilder, totals: &Totals, hist: &mut Histogram<u64>) {
     let started = Instant::now();
     let ok = matches!(req.send().await, Ok(r) if r.status().is_success());
-    if totals.measuring.load(Ordering::Relaxed) {
+    if totals.measuring() {
         hist.record(started.elapsed().as_micros() as u64).ok();
         let counter = if ok { &totals.ok } else { &totals.failed };
         counter.fetch_add(1, Ordering::Relaxed);
+        totals.requests.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One join with a fresh key, sent once or (`twice`) twice at once; while measuring, counts the
+/// ticket, every request and its latency, and checks that a pair's answers agree.
+async fn keyed_join(api: &Api, queue: &str, key: &str, twice: bool, totals: &Totals, hist: &mut Histogram<u64>) {
+    let body = json!({"name": "bench"});
+    let timed = || async {
+        let started = Instant::now();
+        let answer = api.join_keyed(queue, key, &body, None).await;
+        (answer, started.elapsed().as_micros() as u64)
+    };
+    let (first, second) = if twice {
+        let (a, b) = tokio::join!(timed(), timed());
+        (a, Some(b))
+    } else {
+        (timed().await, None)
+    };
+    if !totals.measuring() {
+        return;
+    }
+    for (_, us) in std::iter::once(&first).chain(&second) {
+        hist.record(*us).ok();
+        totals.requests.fetch_add(1, Ordering::Relaxed);
+    }
+    let (a, _) = &first;
+    let made = match &second {
+        None => a.ok(),
+        Some((b, _)) => {
+            totals.pairs.fetch_add(1, Ordering::Relaxed);
+            let agree = a.ok() && b.ok() && a.id == b.id && a.token == b.token;
+            if !agree {
+                let seen = totals.mismatches.fetch_add(1, Ordering::Relaxed);
+                let example = format!(
+                    "key {key}: {} {} ({}) and {} {} ({})",
+                    a.status,
+                    a.id,
+                    a.error.as_deref().unwrap_or("ok"),
+                    b.status,
+                    b.id,
+                    b.error.as_deref().unwrap_or("ok")
+                );
+                if seen < 5 {
+                    eprintln!("duplicate join answers disagree: {example}");
+                    totals.examples.lock().expect("no panic while held").push(example);
+                }
+            } else if a.replayed == b.replayed {
+                totals.replayed_not_once.fetch_add(1, Ordering::Relaxed);
+            }
+            agree
+        }
+    };
+    if made {
+        totals.ok.fetch_add(1, Ordering::Relaxed);
+        totals.joins.fetch_add(1, Ordering::Relaxed);
+    } else {
+        if second.is_none() && totals.failed.load(Ordering::Relaxed) < 3 {
+            eprintln!("a join failed: {}", a.error.as_deref().unwrap_or("no ticket in the answer"));
+        }
+        totals.failed.fetch_add(1, Ordering::Relaxed);
     }
 }
 
 pub async fn write(args: WriteArgs) -> anyhow::Result<()> {
+    if let Some(f) = args.duplicates {
+        anyhow::ensure!((0.0..=1.0).contains(&f), "--duplicates is a probability, from 0 to 1");
+    }
     let http = Api::client(args.concurrency)?;
     let staff = Api::login(http.clone(), &args.url, &args.tenant, &args.email, &args.password).await?;
     let api = format!("{}/api/v1", staff.base);
@@ -81,19 +174,28 @@ pub async fn write(args: WriteArgs) -> anyhow::Result<()> {
         queues.push(staff.create_queue(&format!("bench-{run}-{i}")).await.context("creating a queue")?);
     }
 
-    let totals = Arc::new(Totals { ok: AtomicU64::new(0), failed: AtomicU64::new(0), measuring: false.into() });
+    let totals = Arc::new(Totals::default());
     let stop_at = Instant::now() + Duration::from_secs(args.warmup + args.seconds);
     let mut workers = Vec::with_capacity(args.concurrency);
     for w in 0..args.concurrency {
         let (http, api, token, totals) = (http.clone(), api.clone(), token.clone(), totals.clone());
         let queue = queues[w % queues.len()].clone();
-        let (mode, max_ops) = (args.mode, args.max_ops);
+        let (mode, max_ops, duplicates, staff) = (args.mode, args.max_ops, args.duplicates, staff.clone());
         workers.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new(3).unwrap();
             let join_url = format!("{api}/queues/{queue}/tickets");
             let call_url = format!("{api}/queues/{queue}/call-next");
+            let mut rng = rand::rngs::StdRng::seed_from_u64(w as u64);
+            let mut n = 0u64;
             while Instant::now() < stop_at && totals.ok.load(Ordering::Relaxed) < max_ops {
-                step(http.post(&join_url).json(&json!({"name": "bench"})), &totals, &mut hist).await;
+                n += 1;
+                if let Some(p) = duplicates {
+                    let key = format!("bench-{run}-{w}-{n}");
+                    let twice = rng.random::<f64>() < p;
+                    keyed_join(&staff, &queue, &key, twice, &totals, &mut hist).await;
+                } else {
+                    step(http.post(&join_url).json(&json!({"name": "bench"})), &totals, &mut hist).await;
+                }
                 if mode == Mode::Mixed {
                     let call = http.post(&call_url).bearer_auth(&token).json(&json!({"counter": "1"}));
                     step(call, &totals, &mut hist).await;
@@ -113,7 +215,8 @@ pub async fn write(args: WriteArgs) -> anyhow::Result<()> {
     let elapsed = started.elapsed().as_secs_f64();
     let ok = totals.ok.load(Ordering::Relaxed);
     let failed = totals.failed.load(Ordering::Relaxed);
-    let report = json!({
+    let requests = totals.requests.load(Ordering::Relaxed);
+    let mut report = json!({
         "mode": format!("{:?}", args.mode).to_lowercase(),
         "queues": args.queues,
         "concurrency": args.concurrency,
@@ -125,9 +228,25 @@ pub async fn write(args: WriteArgs) -> anyhow::Result<()> {
             "p50": hist.value_at_quantile(0.5) as f64 / 1000.0,
             "p90": hist.value_at_quantile(0.9) as f64 / 1000.0,
             "p99": hist.value_at_quantile(0.99) as f64 / 1000.0,
+            "p999": hist.value_at_quantile(0.999) as f64 / 1000.0,
             "max": hist.max() as f64 / 1000.0,
         },
+        "requests": requests,
+        "requests_per_second": (requests as f64 / elapsed).round(),
     });
+    if let Some(p) = args.duplicates {
+        let joins = totals.joins.load(Ordering::Relaxed);
+        let mismatches = totals.mismatches.load(Ordering::Relaxed);
+        report["joins"] = json!(joins);
+        report["joins_per_second"] = json!((joins as f64 / elapsed).round());
+        report["duplicates"] = json!({
+            "probability": p,
+            "pairs": totals.pairs.load(Ordering::Relaxed),
+            "mismatches": mismatches,
+            "replayed_not_once": totals.replayed_not_once.load(Ordering::Relaxed),
+            "examples": *totals.examples.lock().expect("no panic while held"),
+        });
+    }
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -118,7 +118,7 @@ impl Run<'_> {
         json!({
             "target": self.label,
             "args": format!("{args:?}"),
-            "customers": args.customers, "queues": args.queues, "slow": args.slow,
+            "customers": args.customers, "queues": args.queues, "slow": args.slow, "depth": args.depth,
             "sockets": {"connected": opened.connected, "failed": opened.failed,
                          "connect_seconds": round(opened.seconds, 2), "closed_by_server": totals.closed},
             "actions": {"done": acted.sent.len(), "refused": acted.refused, "errors": acted.errors,

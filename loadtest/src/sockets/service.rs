@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::Run;
 use crate::api::{Api, Failed};
+use crate::fill::{fill, Reservoir};
 use crate::worker::Target;
 
 /// Where the customers are and how staff reach them (one per run).
@@ -94,6 +95,17 @@ impl Run<'_> {
         let mut queues = Vec::new();
         for i in 0..args.queues {
             queues.push(api.create_queue(&format!("load-{run}-{i}")).await?);
+        }
+        if args.depth > 0 {
+            for q in &queues {
+                let none = Arc::new(std::sync::Mutex::new(Reservoir::new(0)));
+                let progress = (!args.quiet).then_some(self.label);
+                let filled = fill(&api, q, args.depth, 256, none, progress).await?;
+                self.say(format!(
+                    "{} tickets put in line ahead of the customers in {:.1} s",
+                    filled.joined, filled.seconds
+                ));
+            }
         }
         let started = Instant::now();
         let joined = join_all(&api, &queues, args.customers).await?;
