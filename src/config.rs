@@ -43,6 +43,11 @@ pub struct ServeArgs {
     /// Allow webhook endpoints over plain http to any host (otherwise https, or http to loopback).
     #[arg(long, env = "WEBHOOKS_ALLOW_HTTP", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub webhooks_allow_http: bool,
+    /// API requests this node works on at once; past it, 503 `unavailable` at once with
+    /// Retry-After (0: no bound). Shedding early keeps a flash crowd that retries from
+    /// collapsing the node.
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 256)]
+    pub max_in_flight: usize,
     /// Whether this node sends webhooks (the outbox is filled either way; any node may send).
     #[arg(long, env = "WEBHOOKS_SENDER", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true)]
     pub webhooks_sender: bool,
@@ -59,6 +64,7 @@ impl ServeArgs {
             allowed_origins: self.allowed_origins,
             workers: self.workers,
             retention_days: self.retention_days,
+            max_in_flight: self.max_in_flight,
             store: StoreSettings {
                 pool_size: self.db_pool_size,
                 max_batch: self.write_batch_max,
@@ -112,6 +118,8 @@ pub struct Settings {
     pub retention_days: Option<u32>,
     /// The webhook sender and which endpoints are allowed.
     pub webhooks: WebhookSettings,
+    /// API requests worked on at once; past it, 503 at once (0: no bound).
+    pub max_in_flight: usize,
 }
 
 impl Settings {
@@ -132,6 +140,7 @@ impl Settings {
             feeds: None,
             retention_days: None,
             webhooks: WebhookSettings::default(),
+            max_in_flight: 0,
         }
     }
 }

@@ -131,6 +131,10 @@ impl ResponseError for ApiError {
             ApiError::RateLimited(wait) => {
                 response.insert_header(("Retry-After", retry_after_secs(wait).to_string()));
             }
+            // Overloaded or the database away: worth trying again shortly, not at once.
+            ApiError::Unavailable(_) => {
+                response.insert_header(("Retry-After", "1"));
+            }
             _ => {}
         }
         response.json(self.problem())

@@ -43,6 +43,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(deadline))
+                .wrap(from_fn(shed))
                 .route("/auth/login", web::post().to(staff::login))
                 .route("/socket-passes", web::post().to(staff::socket_pass))
                 .route("/ticket-types", web::post().to(staff::create_ticket_type))
@@ -88,6 +89,36 @@ async fn deadline(
         Ok(res) => res.map(ServiceResponse::map_into_boxed_body),
         Err(_) => Err(ApiError::Unavailable("the database did not answer in time".into()).into()),
     }
+}
+
+/// The API requests a node works on at once, at most (None: no bound). Past it a request is
+/// answered 503 at once, with `Retry-After`, instead of queueing for the database: a queue of
+/// requests that wait longer than their clients do is work done for no one, and the retries it
+/// causes bring more (a metastable collapse). Shed early, the node keeps serving what it can.
+pub struct InFlight(pub Option<std::sync::Arc<tokio::sync::Semaphore>>);
+
+impl InFlight {
+    pub fn new(limit: usize) -> InFlight {
+        InFlight((limit > 0).then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(limit))))
+    }
+}
+
+async fn shed(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let bound = req.app_data::<web::Data<InFlight>>().and_then(|f| f.0.clone());
+    let _permit = match bound {
+        Some(bound) => match bound.try_acquire_owned() {
+            Ok(permit) => Some(permit),
+            Err(_) => {
+                ::metrics::counter!("queuecast_requests_shed_total").increment(1);
+                return Err(ApiError::Unavailable("the server is at capacity; try again in a moment".into()).into());
+            }
+        },
+        None => None,
+    };
+    next.call(req).await.map(ServiceResponse::map_into_boxed_body)
 }
 
 impl actix_web::Responder for ApiError {

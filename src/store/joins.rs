@@ -87,30 +87,25 @@ impl Store {
                 request_hash: request_hash.clone(),
                 token_sealed: secret::seal_token(&token, key),
             }),
-            pace,
+            pace: pace.clone(),
         };
         let placed: Placed = self.writer.submit(meta.tenant_id, change).await?;
         let replayed = placed.replayed.clone();
-        let ticket = self.seen(meta.tenant_id, placed).await?;
+        let ticket = self.seen_with(meta.tenant_id, placed, Some(&pace)).await?;
         Ok(match (replayed, idempotency_key) {
             (Some(sealed), Some(key)) => Joined { ticket, token: secret::unseal_token(&sealed, key), replayed: true },
             _ => Joined { ticket, token, replayed: false },
         })
     }
 
-    /// The live record of an idempotency key, if one was committed: one primary-key lookup.
+    /// The live record of an idempotency key, if one was committed: one primary-key lookup in
+    /// one round trip (migration 0010), with no transaction around it.
     async fn committed_key(&self, tenant: Uuid, key_hash: &[u8]) -> Result<Option<KeyRecord>> {
-        let mut tx = self.begin(tenant).await?;
-        let record = sqlx::query_as(
-            "SELECT request_hash, ticket_id, token_sealed FROM idempotency_keys \
-             WHERE tenant_id = $1 AND key_hash = $2 AND expires_at > now()",
-        )
-        .bind(tenant)
-        .bind(key_hash)
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(record)
+        Ok(sqlx::query_as("SELECT request_hash, ticket_id, token_sealed FROM qc_idempotency_record($1, $2)")
+            .bind(tenant)
+            .bind(key_hash)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     /// The answer of a committed key: the ticket it made, as it is now, and its token.

@@ -1,4 +1,6 @@
-//! Tickets: joining, reading, moving through the state machine, events.
+//! Tickets: reading them, moving them through their state machine, and their events.
+
+use std::sync::Arc;
 
 use serde_json::Value;
 use sqlx::PgConnection;
@@ -261,22 +263,32 @@ impl Store {
 
     async fn ticket_outcome(&self, tenant: Uuid, change: TicketChange) -> Result<Seen> {
         let placed = self.writer.submit(tenant, change).await?;
-        self.seen(tenant, placed).await
+        self.seen_with(tenant, placed, None).await
     }
 
-    /// What a committed change answers: a place counted by the writer gets its estimate here.
-    pub(super) async fn seen(&self, tenant: Uuid, placed: Placed) -> Result<Seen> {
+    /// What a committed change answers: a place counted by the writer gets its estimate here,
+    /// from `pace` when the caller has it (a join read it before), else the cache, and only
+    /// when both miss, a read.
+    pub(super) async fn seen_with(&self, tenant: Uuid, placed: Placed, pace: Option<&Arc<Pace>>) -> Result<Seen> {
         let Placed { row, seq, place, .. } = placed;
-        match place {
-            Place::Out => Ok(Seen::Placed(row.view(seq, None))),
-            Place::Owed => Ok(Seen::InLine(row.view(seq, None))),
-            Place::At(p) => {
-                let mut tx = self.begin(tenant).await?;
-                let pace = self.pace_in(&mut tx, row.queue_id).await?;
-                tx.commit().await?;
-                Ok(Seen::Placed(with_eta(row.view(seq, Some(p)), &pace)))
-            }
-        }
+        let p = match place {
+            Place::Out => return Ok(Seen::Placed(row.view(seq, None))),
+            Place::Owed => return Ok(Seen::InLine(row.view(seq, None))),
+            Place::At(p) => p,
+        };
+        let pace = match pace {
+            Some(pace) => pace.clone(),
+            None => match self.caches.pace(row.queue_id, true) {
+                Ok(pace) => pace,
+                Err(claim) => {
+                    let mut tx = self.begin(tenant).await?;
+                    let pace = self.read_pace(&mut tx, row.queue_id).await?;
+                    tx.commit().await?;
+                    claim.fulfil(pace)
+                }
+            },
+        };
+        Ok(Seen::Placed(with_eta(row.view(seq, Some(p)), &pace)))
     }
 
     /// A queue's events after `after`, in seq order (at most `MAX_EVENTS_PAGE`).
