@@ -11,9 +11,11 @@ use serde_json::Value;
 fn args(url: &str, floor: bool) -> sockets::Args {
     sockets::Args {
         url: vec![url.to_owned()],
-        tenant: "acme".into(),
-        email: ADMIN_EMAIL.into(),
-        password: PASSWORD.into(),
+        who: queuecast_loadtest::api::Credentials {
+            tenant: "acme".into(),
+            email: ADMIN_EMAIL.into(),
+            password: PASSWORD.into(),
+        },
         floor,
         vs_floor: !floor,
         queues: 1,

@@ -72,23 +72,28 @@ impl JoinAnswer {
     }
 }
 
+/// Who the load generator signs in as (the demo tenant's admin unless told).
+#[derive(clap::Args, Clone, Debug)]
+pub struct Credentials {
+    #[arg(long, default_value = "demo")]
+    pub tenant: String,
+    #[arg(long, default_value = "admin@demo.test")]
+    pub email: String,
+    #[arg(long, default_value = "demo-password")]
+    pub password: String,
+}
+
 impl Api {
     pub fn client(concurrency: usize) -> anyhow::Result<reqwest::Client> {
         Ok(reqwest::Client::builder().pool_max_idle_per_host(concurrency).timeout(Duration::from_secs(30)).build()?)
     }
 
-    pub async fn login(
-        http: reqwest::Client,
-        base: &str,
-        tenant: &str,
-        email: &str,
-        password: &str,
-    ) -> anyhow::Result<Api> {
+    pub async fn login(http: reqwest::Client, base: &str, who: &Credentials) -> anyhow::Result<Api> {
         ensure_loopback(base)?;
         let base = base.trim_end_matches('/').to_owned();
         let login: Value = http
             .post(format!("{base}/api/v1/auth/login"))
-            .json(&json!({"tenant": tenant, "email": email, "password": password}))
+            .json(&json!({"tenant": who.tenant, "email": who.email, "password": who.password}))
             .send()
             .await?
             .error_for_status()
@@ -150,18 +155,8 @@ impl Api {
 
     /// A customer joins (no staff token): the ticket's id and its token.
     pub async fn join(&self, queue: &str, name: &str) -> Result<(String, String, i64), Failed> {
-        let resp = self
-            .http
-            .post(format!("{}/api/v1/queues/{queue}/tickets", self.base))
-            .json(&json!({"name": name}))
-            .send()
-            .await
-            .map_err(|e| Failed::Error(e.to_string()))?;
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            return Err(Failed::Error(format!("join: {status} {body}")));
-        }
+        let req = self.http.post(format!("{}/api/v1/queues/{queue}/tickets", self.base)).json(&json!({"name": name}));
+        let body = answer(req, "join").await?;
         let id = body["ticket"]["id"].as_str().unwrap_or_default().to_owned();
         let token = body["token"].as_str().unwrap_or_default().to_owned();
         Ok((id, token, body["ticket"]["seq"].as_i64().unwrap_or(0)))
@@ -198,19 +193,8 @@ impl Api {
 
     /// A customer reads their ticket with its token.
     pub async fn customer_ticket(&self, id: &str, token: &str) -> Result<Value, Failed> {
-        let resp = self
-            .http
-            .get(format!("{}/api/v1/tickets/{id}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .map_err(|e| Failed::Error(e.to_string()))?;
-        let status = resp.status();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
-        if !status.is_success() {
-            return Err(Failed::Error(format!("ticket {id}: {status} {body}")));
-        }
-        Ok(body)
+        let req = self.http.get(format!("{}/api/v1/tickets/{id}", self.base)).bearer_auth(token);
+        answer(req, &format!("ticket {id}")).await
     }
 
     /// A page of a queue's line (staff): `{seq, waiting_total, tickets}`; `None` on a 404 (a
@@ -259,4 +243,15 @@ impl Api {
             _ => Err(Failed::Error(format!("{path}: {status} {body}"))),
         }
     }
+}
+
+/// Sends a request and reads its JSON answer: an error names `what` with the status and body.
+async fn answer(req: reqwest::RequestBuilder, what: &str) -> Result<Value, Failed> {
+    let resp = req.send().await.map_err(|e| Failed::Error(e.to_string()))?;
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        return Err(Failed::Error(format!("{what}: {status} {body}")));
+    }
+    Ok(body)
 }

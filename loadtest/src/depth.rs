@@ -24,12 +24,8 @@ pub struct DepthArgs {
     /// The server (loopback only), run with rate limits off.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    #[arg(long, default_value = "demo")]
-    pub tenant: String,
-    #[arg(long, default_value = "admin@demo.test")]
-    pub email: String,
-    #[arg(long, default_value = "demo-password")]
-    pub password: String,
+    #[command(flatten)]
+    pub who: crate::api::Credentials,
     /// Depths to measure at, rising (comma-separated): the same queue is topped up to each.
     #[arg(long, value_delimiter = ',', default_value = "1000")]
     pub depth: Vec<usize>,
@@ -99,7 +95,7 @@ pub async fn run(args: DepthArgs) -> anyhow::Result<Value> {
     ensure!(!args.depth.is_empty() && args.depth.windows(2).all(|w| w[0] < w[1]), "--depth: rising depths");
     ensure!(args.read_concurrency > 0 && args.sample > 0, "--read-concurrency and --sample must be > 0");
     let http = Api::client(args.fill_concurrency.max(args.read_concurrency))?;
-    let api = Api::login(http, &args.url, &args.tenant, &args.email, &args.password).await?;
+    let api = Api::login(http, &args.url, &args.who).await?;
     let run = crate::worker::now_us() / 1000;
     let queue = api.create_queue(&format!("depth-{run}")).await.context("creating a queue")?;
     let sample = Arc::new(Mutex::new(Reservoir::new(args.sample)));

@@ -30,12 +30,8 @@ pub struct RetryArgs {
     /// The server (loopback only).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    #[arg(long, default_value = "demo")]
-    pub tenant: String,
-    #[arg(long, default_value = "admin@demo.test")]
-    pub email: String,
-    #[arg(long, default_value = "demo-password")]
-    pub password: String,
+    #[command(flatten)]
+    pub who: crate::api::Credentials,
     /// Queues the customers join, round robin (created for this run).
     #[arg(long, default_value_t = 1)]
     pub queues: usize,
@@ -150,7 +146,7 @@ pub async fn run(args: RetryArgs) -> anyhow::Result<Value> {
         "the recovery threshold needs a pre-storm p99 (--before 3 or more) or --threshold-ms"
     );
     let http = Api::client(args.max_in_flight.min(4096))?;
-    let api = Api::login(http, &args.url, &args.tenant, &args.email, &args.password).await?;
+    let api = Api::login(http, &args.url, &args.who).await?;
     let run = crate::worker::now_us() / 1000;
     let say = |s: String| {
         if !args.quiet {

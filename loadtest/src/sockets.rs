@@ -27,12 +27,8 @@ pub struct Args {
     /// Queuecast nodes (loopback), comma-separated; customers are spread over them.
     #[arg(long, default_value = "http://127.0.0.1:8080", value_delimiter = ',')]
     pub url: Vec<String>,
-    #[arg(long, default_value = "demo")]
-    pub tenant: String,
-    #[arg(long, default_value = "admin@demo.test")]
-    pub email: String,
-    #[arg(long, default_value = "demo-password")]
-    pub password: String,
+    #[command(flatten)]
+    pub who: crate::api::Credentials,
     /// Run against the floor (a minimal broadcast server this command starts) instead.
     #[arg(long)]
     pub floor: bool,

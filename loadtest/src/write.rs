@@ -25,12 +25,8 @@ pub struct WriteArgs {
     /// The server (loopback only).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     url: String,
-    #[arg(long, default_value = "demo")]
-    tenant: String,
-    #[arg(long, default_value = "admin@demo.test")]
-    email: String,
-    #[arg(long, default_value = "demo-password")]
-    password: String,
+    #[command(flatten)]
+    who: crate::api::Credentials,
     /// Queues to spread the load over (created for this run).
     #[arg(long, default_value_t = 100)]
     queues: usize,
@@ -165,7 +161,7 @@ pub async fn write(args: WriteArgs) -> anyhow::Result<()> {
         anyhow::ensure!((0.0..=1.0).contains(&f), "--duplicates is a probability, from 0 to 1");
     }
     let http = Api::client(args.concurrency)?;
-    let staff = Api::login(http.clone(), &args.url, &args.tenant, &args.email, &args.password).await?;
+    let staff = Api::login(http.clone(), &args.url, &args.who).await?;
     let api = format!("{}/api/v1", staff.base);
     let token = staff.token.clone();
     let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();

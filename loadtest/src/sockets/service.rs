@@ -89,7 +89,7 @@ impl Run<'_> {
     /// nodes.
     pub(super) async fn set_up_queuecast(&self) -> anyhow::Result<Setup> {
         let args = self.args;
-        let api = Api::login(self.http.clone(), &args.url[0], &args.tenant, &args.email, &args.password).await?;
+        let api = Api::login(self.http.clone(), &args.url[0], &args.who).await?;
         let nodes = args.url.iter().map(|u| api.on(u)).collect::<anyhow::Result<Vec<_>>>()?;
         let run = self.epoch / 1000;
         let mut queues = Vec::new();
