@@ -46,7 +46,7 @@ pub struct ServeArgs {
     /// API requests this node works on at once; past it, 503 `unavailable` at once with
     /// Retry-After (0: no bound). Shedding early keeps a flash crowd that retries from
     /// collapsing the node.
-    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 256)]
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 1024)]
     pub max_in_flight: usize,
     /// Whether this node sends webhooks (the outbox is filled either way; any node may send).
     #[arg(long, env = "WEBHOOKS_SENDER", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true)]
