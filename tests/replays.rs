@@ -142,3 +142,28 @@ async fn a_key_committed_on_one_node_replays_on_another_with_the_place_the_datab
     assert!(live["ticket"]["eta_seconds"].is_i64(), "{live}");
     keyed_join(&app, &app.base, "k-node", json!({"name": "Other"})).await.expect_problem(409, "idempotency_conflict");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_its_bound_of_requests_in_flight_a_node_answers_503_at_once_instead_of_queueing() {
+    // Arrange: a node working on one API request at most, and one join held by a locked queue.
+    let app = common::spawn_app_with(|s| s.max_in_flight = 1).await;
+    let mut lock = hold_queue(&app).await;
+    let held = tokio::spawn({
+        let app = app.on(&app.base);
+        async move { app.join(app.queue, json!({})).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Act
+    let started = Instant::now();
+    let res = app.http.get(format!("{}/api/v1/queues/{}", app.base, app.queue)).send().await.unwrap();
+
+    // Assert: refused at once, saying when to come back; the held join still commits.
+    assert!(started.elapsed() < Duration::from_secs(1), "the refusal took {:?}", started.elapsed());
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.headers()["retry-after"], "1");
+    common::into_reply(res).await.expect_problem(503, "unavailable");
+    lock.execute("COMMIT").await.unwrap();
+    held.await.unwrap().expect(201);
+    app.get(&format!("/api/v1/queues/{}", app.queue), None).await.expect(200);
+}
