@@ -1,7 +1,7 @@
 -- How many wait in each stretch of a line, so a ticket's place is found without counting the line.
 --
 -- A place is the number of tickets in line ahead of it, plus one. Counting them reads an index
--- entry per ticket ahead (280 ms for the last of 500,000: BENCHMARKS.md). Here the line is cut
+-- entry per ticket ahead (~300 ms for the last of 500,000: BENCHMARKS.md). Here the line is cut
 -- into buckets of 1,024 consecutive `line_seq`s per priority, each with its count, kept by
 -- statement-level triggers on `tickets` (one upsert per statement, whatever its size: a batch of
 -- a thousand joins costs one). A place is then the counts of the buckets ahead (a few hundred rows

@@ -66,7 +66,7 @@ impl EventKind {
 
     /// Whether this is the event of the special transition `special` (a call, a recall, a start).
     pub fn is(&self, special: Special) -> bool {
-        matches!(self, EventKind::Transitioned(word) if *word == past_tense(special.name()))
+        matches!(self, EventKind::Transitioned(word) if word == special.event_word())
     }
 
     /// The kind as the wire names it.
@@ -244,6 +244,9 @@ mod tests {
             assert_eq!(EventKind::parse(&kind.name()), Some(kind.clone()));
             let json = serde_json::to_string(&kind).unwrap();
             assert_eq!(serde_json::from_str::<EventKind>(&json).unwrap(), kind);
+        }
+        for special in [Special::Call, Special::Recall, Special::Start] {
+            assert!(EventKind::transition(special.name()).is(special), "{special:?}");
         }
         assert!(EventKind::transition("call").is(Special::Call));
         assert!(!EventKind::transition("recall").is(Special::Call));

@@ -51,6 +51,16 @@ impl Special {
         }
     }
 
+    /// The word its event is named by (`ticket.called`): checked for every event a hub applies,
+    /// so spelled out rather than made each time.
+    pub const fn event_word(self) -> &'static str {
+        match self {
+            Special::Call => "called",
+            Special::Recall => "recalled",
+            Special::Start => "started",
+        }
+    }
+
     pub fn of(transition: &str) -> Option<Special> {
         [Special::Call, Special::Recall, Special::Start].into_iter().find(|s| s.name() == transition)
     }

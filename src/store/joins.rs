@@ -51,15 +51,7 @@ impl Store {
             }
         }
 
-        let pace = match self.caches.pace(queue_id, false) {
-            Ok(pace) => pace,
-            Err(claim) => {
-                let mut tx = self.begin(meta.tenant_id).await?;
-                let pace = self.read_pace(&mut tx, queue_id).await?;
-                tx.commit().await?;
-                claim.fulfil(pace)
-            }
-        };
+        let pace = self.pace_of(meta.tenant_id, queue_id, false).await?;
         let rules = match self.caches.ticket_types.get(&meta.ticket_type_id).map(|r| r.clone()) {
             Some(rules) => rules,
             None => {

@@ -12,8 +12,7 @@ use uuid::Uuid;
 
 use super::cache::{Caches, Pace, QueueMeta, TicketRules};
 use super::{Result, Store, StoreError};
-use crate::domain::Queue;
-use crate::domain::{CallHistory, Fsm, Roles};
+use crate::domain::{CallHistory, Fsm, Queue, Roles};
 
 /// The service time assumed for a queue with no history yet, unless its settings say otherwise.
 pub const DEFAULT_SERVICE_SECS: f64 = 180.0;
@@ -63,6 +62,21 @@ impl Store {
         match self.caches.pace(queue, true) {
             Ok(pace) => Ok(pace),
             Err(claim) => Ok(claim.fulfil(self.read_pace(conn, queue).await?)),
+        }
+    }
+
+    /// A queue's pace outside any transaction: from the cache when it has it, else read in a
+    /// transaction of its own. `exact`: also when a change was committed since the last read.
+    #[tracing::instrument(level = "debug", skip_all, fields(queue = %queue))]
+    pub(super) async fn pace_of(&self, tenant: Uuid, queue: Uuid, exact: bool) -> Result<Arc<Pace>> {
+        match self.caches.pace(queue, exact) {
+            Ok(pace) => Ok(pace),
+            Err(claim) => {
+                let mut tx = self.begin(tenant).await?;
+                let pace = self.read_pace(&mut tx, queue).await?;
+                tx.commit().await?;
+                Ok(claim.fulfil(pace))
+            }
         }
     }
 

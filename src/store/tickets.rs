@@ -278,15 +278,7 @@ impl Store {
         };
         let pace = match pace {
             Some(pace) => pace.clone(),
-            None => match self.caches.pace(row.queue_id, true) {
-                Ok(pace) => pace,
-                Err(claim) => {
-                    let mut tx = self.begin(tenant).await?;
-                    let pace = self.read_pace(&mut tx, row.queue_id).await?;
-                    tx.commit().await?;
-                    claim.fulfil(pace)
-                }
-            },
+            None => self.pace_of(tenant, row.queue_id, true).await?,
         };
         Ok(Seen::Placed(with_eta(row.view(seq, Some(p)), &pace)))
     }
