@@ -127,11 +127,13 @@ async fn transfer(tx: &mut PgConnection, caches: &Caches, state: &mut BatchState
     let place = match moved.row.priority {
         0 => Some(queue(state, *to_queue)?.waiting as u32 + 1),
         p => position(Some(
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tickets WHERE queue_id = $1 AND in_line AND priority >= $2")
-                .bind(to_queue)
-                .bind(p)
-                .fetch_one(&mut *tx)
-                .await?,
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM tickets WHERE queue_id = $1 AND in_line AND priority >= $2",
+            )
+            .bind(to_queue)
+            .bind(p)
+            .fetch_one(&mut *tx)
+            .await?,
         )),
     };
 
@@ -234,9 +236,10 @@ pub(super) fn record(state: &mut BatchState, event: Event) {
 /// requeue restores its place), which only a count can tell. Rare (a staff action); joins and
 /// calls never count.
 async fn counted_position(tx: &mut PgConnection, id: Uuid) -> Result<Option<u32>> {
-    let count: Option<i64> = sqlx::query_scalar(concat!("SELECT ", position_of_t!(), " FROM tickets t WHERE t.id = $1"))
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+    let count: Option<i64> =
+        sqlx::query_scalar(concat!("SELECT ", position_of_t!(), " FROM tickets t WHERE t.id = $1"))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
     Ok(position(count))
 }
