@@ -87,7 +87,7 @@ other_scenario() {
     fresh_db
     start_nodes 1
     echo "== $name run $r: loadtest $sub $*" >&2
-    "$LT" "$sub" --url "$URLS" --name "$name-run$r" --out "$OUT" "$@"
+    "$LT" "$sub" --url "$URLS" --name "$name-run$r" --out "$OUT" ${WITH_PID:+--server-pid "$PIDS"} "$@"
     stop_nodes
   done
 }
@@ -112,5 +112,8 @@ want s8 && write_scenario s8-joins-unique-keys --mode joins --queues 1 --concurr
 want s8 && write_scenario s8-joins-half-duplicated --mode joins --queues 1 --concurrency 200 --seconds 10 --duplicates 0.5
 want s9 && other_scenario s9-retry-storm retry-storm --factor 2 --seconds 60 --after 20 --calm 0.5
 want s10 && other_scenario s10-depth depth --depth 1000,100000,500000
+# The same with a console open (the node holds the live line: places, pages and snapshots from it),
+# and the node's memory read around it.
+want s10 && WITH_PID=1 other_scenario s10-depth-live depth --depth 1000,100000,500000 --live
 want s11 && scenario s11-storm-10k-at-500k 1 -- --customers 10000 --queues 1 --depth 500000 --rate 2 --seconds 10 --storm --database-url "$DB" --procs 2 --spread-sources
 "$LT" table "$OUT"/s*-run*.json

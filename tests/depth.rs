@@ -8,6 +8,7 @@ use common::{spawn_app, TestApp, WsEvent};
 use futures_util::future::join_all;
 use queuecast::store::JoinRequest;
 use serde_json::{json, Value};
+use sqlx::Connection;
 
 /// Puts `n` people in line through the store (as fast as the writer batches them).
 async fn fill(app: &TestApp, n: usize) {
@@ -44,9 +45,17 @@ async fn page_all(app: &TestApp, base: &str, mut line: Vec<Value>, total: usize,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_staff_snapshot_at_depth_is_a_window_and_the_line_pages_the_same_from_hub_and_database() {
-    // Arrange: 1,200 in line.
+    // Arrange: 1,200 in line, a fifth of them with priority (set before any node holds the line
+    // live, so each reads it from the database), over two buckets of the line's counts each.
     let app = spawn_app().await;
     fill(&app, 1200).await;
+    let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let raised = sqlx::query("UPDATE tickets SET priority = 1 WHERE queue_id = $1 AND line_seq % 5 = 0")
+        .bind(app.queue)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    assert_eq!(raised.rows_affected(), 240);
     let other = app.second_node().await;
 
     // Act: a console opens (this node now has the queue's hub); the other node has none.
