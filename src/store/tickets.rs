@@ -168,16 +168,17 @@ impl Store {
     /// A ticket by id: in `tenant`, or (by token) in whichever tenant holds it, the token then
     /// checked against its hash.
     async fn read_as(&self, id: Uuid, tenant: Option<Uuid>, token: Option<&str>) -> Result<Read> {
-        let mut tx = self.pool.begin().await?;
-        match tenant {
-            Some(tenant) => super::set_tenant(&mut tx, tenant).await?,
+        let mut tx = match tenant {
+            Some(tenant) => self.begin(tenant).await?,
+            // BEGIN and naming the ticket's tenant in one round trip, as `begin` does (a UUID's
+            // text is safe to inline).
             None => {
-                sqlx::query("SELECT set_config('app.tenant_id', coalesce(qc_tenant_of_ticket($1)::text, ''), true)")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
+                let sql = format!(
+                    "BEGIN; SELECT set_config('app.tenant_id', coalesce(qc_tenant_of_ticket('{id}')::text, ''), true)"
+                );
+                self.pool.begin_with(sqlx::AssertSqlSafe(sql)).await?
             }
-        }
+        };
         let read: Option<ReadRow> = sqlx::query_as(concat!(
             "SELECT t.token_hash, t.tenant_id, q.last_seq, ",
             ticket_cols!(),
