@@ -176,6 +176,18 @@ impl Store {
         let sql = format!("BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)");
         Ok(self.pool.begin_with(sqlx::AssertSqlSafe(sql)).await?)
     }
+
+    /// One read in one round trip: naming the tenant (`tenant`, an SQL expression) and `query`,
+    /// sent together as one simple query, which PostgreSQL runs as one transaction (rolled back
+    /// whole if either fails). Not a prepared statement: only UUIDs may be inlined in the texts.
+    /// The rows of `query`.
+    async fn read_once(&self, tenant: &str, query: &str) -> Result<Vec<sqlx::postgres::PgRow>> {
+        let sql = format!("SELECT set_config('app.tenant_id', {tenant}, true); {query}");
+        let mut rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        // The first is set_config's.
+        rows.remove(0);
+        Ok(rows)
+    }
 }
 
 /// Names the tenant of the current transaction.
