@@ -6,6 +6,7 @@ pub mod event;
 pub mod fsm;
 pub mod line;
 pub mod message;
+pub mod notify;
 pub mod queue;
 pub mod ticket;
 pub mod view;

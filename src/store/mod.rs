@@ -13,6 +13,7 @@ mod display_keys;
 mod guard;
 mod joins;
 mod live;
+mod notifications;
 mod queues;
 mod rows;
 mod rules;
@@ -37,6 +38,7 @@ pub use auth::{Identity, Login, Role};
 pub use guard::verify_isolation;
 pub use joins::Joined;
 pub use live::{LinePage, Opened};
+pub use notifications::{ClaimedMessage, MessageCounts, MessageDay, MessageOutcome, Receipt, SentMessage};
 pub use queues::{NewQueue, QueueSummary, TypeSummary};
 pub use rules::DEFAULT_SERVICE_SECS;
 pub use search::{Found, MAX_SEARCH};
@@ -65,6 +67,9 @@ pub enum StoreError {
     Conflict(#[from] Conflict),
     #[error("{0}")]
     Invalid(String),
+    /// Bad input with its own stable code (`invalid_phone`, `invalid_template`, …).
+    #[error("{1}")]
+    Rejected(&'static str, String),
     #[error("the server is overloaded; try again shortly")]
     Overloaded,
     #[error("the database is unreachable")]
@@ -97,6 +102,12 @@ pub enum Conflict {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<crate::domain::notify::Refusal> for StoreError {
+    fn from(r: crate::domain::notify::Refusal) -> StoreError {
+        StoreError::Rejected(r.code, r.detail)
+    }
+}
 
 /// The store: the pool, the writer and the caches of things that never change.
 #[derive(Clone)]

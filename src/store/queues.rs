@@ -103,6 +103,7 @@ fn check_settings(settings: &Value) -> Result<()> {
             )));
         }
     }
+    crate::domain::notify::QueueNotify::parse(map.get("notify"))?;
     Ok(())
 }
 
