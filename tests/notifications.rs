@@ -194,3 +194,111 @@ async fn bad_contacts_and_message_settings_are_refused_with_a_code_and_nothing_s
     .unwrap();
     assert_eq!(counts, (0, 0, 0));
 }
+
+/// The SMTP server services.sh starts (aiosmtpd), and the maildir it writes each message into.
+fn smtp() -> (String, std::path::PathBuf) {
+    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".local");
+    let url = std::env::var("QC_SMTP_URL").unwrap_or_else(|_| "smtp://127.0.0.1:22525".into());
+    let dir = std::env::var("QC_MAILDIR").map(Into::into).unwrap_or_else(|_| local.join("mail"));
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "no SMTP server at {url}: run scripts/test, or `. scripts/lib/services.sh; smtp_up`"
+    );
+    (url, dir)
+}
+
+/// The messages in the maildir sent to `to`, read by Python's e-mail parser (an independent
+/// reader of what lettre wrote): {to, from, subject, text, html}.
+async fn mails_to(dir: &std::path::Path, to: &str, n: usize) -> Vec<Value> {
+    const READ: &str = r#"
+import email, email.policy, json, os, sys
+out = []
+for name in sorted(os.listdir(os.path.join(sys.argv[1], "new"))):
+    with open(os.path.join(sys.argv[1], "new", name), "rb") as f:
+        m = email.message_from_binary_file(f, policy=email.policy.default)
+    if m["To"] != sys.argv[2]:
+        continue
+    part = lambda t: (m.get_body(preferencelist=(t,)) or m).get_content()
+    out.append({"to": m["To"], "from": m["From"], "subject": m["Subject"], "date": m["Date"],
+                "text": part("plain"), "html": part("html"), "multipart": m.get_content_type()})
+print(json.dumps(out))
+"#;
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".local/venv/bin/python");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = std::process::Command::new(&python).arg("-c").arg(READ).arg(dir).arg(to).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mails: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        if mails.len() >= n {
+            return mails;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "expected {n} e-mails to {to}, got {mails:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_goes_over_smtp_in_the_customers_language_as_text_and_html() {
+    let (url, dir) = smtp();
+    let app = spawn_app_with(|s| {
+        s.notify.smtp_url = Some(url);
+        s.notify.mail_from = Some("Queuecast <queue@queuecast.test>".into());
+    })
+    .await;
+    let to = format!("ada-{}@example.org", uuid::Uuid::new_v4().simple());
+    let (ticket, token) = join_with(&app, app.queue, json!({"email": to, "lang": "fr"})).await;
+    settled(&app, &ticket, &token, 1).await;
+    app.call_next(&app.admin, app.queue, "Guichet 3").await.expect(200);
+
+    let list = settled(&app, &ticket, &token, 2).await;
+    assert!(list.iter().all(|m| m["status"] == "sent" && m["attempts"] == 1 && !m["sent_at"].is_null()), "{list:#?}");
+    let mails = mails_to(&dir, &to, 2).await;
+    assert_eq!(mails.len(), 2, "one e-mail per message, none twice");
+    let called = mails.iter().find(|m| m["subject"].as_str().unwrap().starts_with("C'est votre tour")).unwrap();
+    assert_eq!(called["subject"], "C'est votre tour : A001");
+    assert_eq!(called["from"], "Queuecast <queue@queuecast.test>");
+    assert_eq!(called["multipart"], "multipart/alternative");
+    assert_eq!(
+        called["text"].as_str().unwrap().trim(),
+        "C'est votre tour à Queue main : A001, présentez-vous à Guichet 3."
+    );
+    let link = format!("{}/t/{ticket}", app.base);
+    assert!(called["html"].as_str().unwrap().contains(&format!("<a href=\"{link}\">A001</a>")), "{called:#?}");
+    let joined = mails.iter().find(|m| m["subject"] == "Vous êtes dans la file : A001").unwrap();
+    assert!(joined["text"].as_str().unwrap().contains(&link));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_speaks_its_own_words_and_an_smtp_server_away_is_retried_then_given_up() {
+    let (url, dir) = smtp();
+    let app = spawn_app_with(|s| {
+        s.notify.smtp_url = Some(url);
+        s.notify.mail_from = Some("queue@queuecast.test".into());
+    })
+    .await;
+    let words =
+        json!({"notify": {"joined": false, "templates": {"en": {"called": "Now: {number} at {counter} ({queue})"}}}});
+    let q = app.create_queue(&app.admin, "desk", json!({ "settings": words })).await;
+    let to = format!("bo-{}@example.org", uuid::Uuid::new_v4().simple());
+    join_with(&app, q, json!({ "email": to })).await;
+    app.call_next(&app.admin, q, "Desk 4").await.expect(200);
+    let mails = mails_to(&dir, &to, 1).await;
+    assert_eq!(mails[0]["text"].as_str().unwrap().trim(), "Now: A001 at Desk 4 (Queue desk)");
+
+    // A node whose SMTP server does not answer: tried again with backoff, then given up with
+    // the reason. (Its own outbox: a second app.)
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let down = spawn_app_with(|s| {
+        s.notify.smtp_url = Some(format!("smtp://127.0.0.1:{closed}"));
+        s.notify.mail_from = Some("queue@queuecast.test".into());
+        s.notify.backoff_base = Duration::from_millis(200);
+        s.notify.max_attempts = 3;
+    })
+    .await;
+    let (ticket, token) = join_with(&down, down.queue, json!({"email": "nobody@example.org"})).await;
+    let list = settled(&down, &ticket, &token, 1).await;
+    assert_eq!(list[0]["status"], "failed");
+    assert_eq!(list[0]["attempts"], 3);
+    assert!(list[0]["last_error"].as_str().unwrap().starts_with("SMTP: "), "{list:#?}");
+}
