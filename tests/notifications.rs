@@ -302,3 +302,185 @@ async fn a_queue_speaks_its_own_words_and_an_smtp_server_away_is_retried_then_gi
     assert_eq!(list[0]["attempts"], 3);
     assert!(list[0]["last_error"].as_str().unwrap().starts_with("SMTP: "), "{list:#?}");
 }
+
+/// A request the fake Messages API got: path, basic credentials, form.
+#[derive(Debug, Clone)]
+struct ApiCall {
+    path: String,
+    auth: String,
+    form: std::collections::HashMap<String, String>,
+}
+
+/// A small HTTP server on loopback in the shape of the Messages API: records each request and
+/// answers with the statuses of its script (then 201 with a `sid`).
+struct FakeMessagesApi {
+    url: String,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<ApiCall>>>,
+}
+
+impl FakeMessagesApi {
+    async fn start(script: Vec<u16>) -> FakeMessagesApi {
+        FakeMessagesApi::slow(script, Duration::ZERO).await
+    }
+
+    /// One that takes `delay` to answer each request.
+    async fn slow(script: Vec<u16>, delay: Duration) -> FakeMessagesApi {
+        use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+        let calls: std::sync::Arc<std::sync::Mutex<Vec<ApiCall>>> = Default::default();
+        let script = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(script)));
+        let (c, sc) = (calls.clone(), script.clone());
+        let server = HttpServer::new(move || {
+            let (calls, script) = (c.clone(), sc.clone());
+            App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+                let (calls, script) = (calls.clone(), script.clone());
+                async move {
+                    tokio::time::sleep(delay).await;
+                    let form = reqwest::Url::parse(&format!("x:?{}", String::from_utf8_lossy(&body)))
+                        .unwrap()
+                        .query_pairs()
+                        .into_owned()
+                        .collect();
+                    let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    let mut calls = calls.lock().unwrap();
+                    calls.push(ApiCall { path: req.path().to_owned(), auth: auth.to_owned(), form });
+                    let sid = format!("SM{:032}", calls.len());
+                    match script.lock().unwrap().pop_front().unwrap_or(201) {
+                        201 => HttpResponse::Created().json(json!({"sid": sid, "status": "queued"})),
+                        s => HttpResponse::build(actix_web::http::StatusCode::from_u16(s).unwrap())
+                            .json(json!({"code": 20500, "message": "Internal Server Error", "status": s})),
+                    }
+                }
+            }))
+        })
+        .workers(2)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let port = server.addrs()[0].port();
+        tokio::spawn(server.run());
+        FakeMessagesApi { url: format!("http://127.0.0.1:{port}"), calls }
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<ApiCall> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let calls = self.calls.lock().unwrap().clone();
+            if calls.len() >= n {
+                return calls;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "expected {n} calls, got {calls:#?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn http_sms(api: &FakeMessagesApi) -> queuecast::notify::sms::SmsSettings {
+    queuecast::notify::sms::SmsSettings::Http {
+        base_url: api.url.clone(),
+        account: "AC0123".into(),
+        token: "secret-token".into(),
+        from: "+15550000000".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sms_goes_through_the_messages_api_retried_shortened_and_delivered_by_its_callback() {
+    // The provider fails once, then takes the message.
+    let api = FakeMessagesApi::start(vec![500]).await;
+    let app = spawn_app_with(|s| {
+        s.notify.sms = Some(http_sms(&api));
+        s.notify.backoff_base = Duration::from_millis(200);
+    })
+    .await;
+    let (ticket, token) = join_with(&app, app.queue, json!({"sms": "+33 6 12 34 56 78", "lang": "fr"})).await;
+
+    let calls = api.wait_for(2).await;
+    let list = settled(&app, &ticket, &token, 1).await;
+    assert_eq!((list[0]["status"].as_str(), list[0]["attempts"].as_i64()), (Some("sent"), Some(2)), "{list:#?}");
+    let call = &calls[1];
+    assert_eq!(call.path, "/2010-04-01/Accounts/AC0123/Messages.json");
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode("AC0123:secret-token");
+    assert_eq!(call.auth, format!("Basic {basic}"));
+    assert_eq!(call.form["To"], "+33612345678");
+    assert_eq!(call.form["From"], "+15550000000");
+    // French words with a character outside GSM-7 ("ê"): one UCS-2 segment, cut at a word.
+    let body = &call.form["Body"];
+    assert!(body.starts_with("Vous êtes dans la file Queue main : votre numéro est A001."), "{body}");
+    assert!(body.encode_utf16().count() <= 70 && body.ends_with('…'), "{body}");
+    assert_eq!(calls[0].form["Body"], *body, "the retry sends the same words");
+
+    // The provider calls back: a forged URL changes nothing, the signed one delivers.
+    let callback = call.form["StatusCallback"].clone();
+    assert!(callback.starts_with(&format!("{}/api/v1/notifications/status/sms?id=", app.base)), "{callback}");
+    let forged = callback.replace("sig=", "sig=0");
+    let status = |url: String, s: &'static str| {
+        let http = app.http.clone();
+        async move {
+            http.post(url).form(&[("MessageSid", "SM1"), ("MessageStatus", s)]).send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(status(forged, "delivered").await, 404);
+    assert_eq!(status(callback.clone(), "sent").await, 204);
+    assert_eq!(messages(&app, &ticket, &token).await[0]["status"], "sent");
+    assert_eq!(status(callback, "delivered").await, 204);
+    let list = messages(&app, &ticket, &token).await;
+    assert_eq!(list[0]["status"], "delivered");
+    assert!(!list[0]["delivered_at"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_the_outbox_and_send_each_message_once() {
+    // A slow provider and senders that look often: without leases both would take the same
+    // messages while the first is still sending them.
+    let api = FakeMessagesApi::slow(vec![], Duration::from_millis(500)).await;
+    let sender = |s: &mut queuecast::config::Settings| {
+        s.notify.sms = Some(http_sms(&api));
+        s.notify.poll = Duration::from_millis(20);
+    };
+    let app = spawn_app_with(sender).await;
+    app.second_node_with(sender).await;
+    let phones: Vec<String> = (0..30).map(|i| format!("+1555010{i:04}")).collect();
+    futures_util::future::join_all(phones.iter().map(|p| join_with(&app, app.queue, json!({ "sms": p })))).await;
+
+    api.wait_for(30).await;
+    // Time for a second send of any of them, were a lease not held.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let calls = api.calls.lock().unwrap().clone();
+    let mut to: Vec<&str> = calls.iter().map(|c| c.form["To"].as_str()).collect();
+    to.sort();
+    assert_eq!(to, phones.iter().map(String::as_str).collect::<Vec<_>>(), "each message once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_that_replies_stop_gets_no_more_sms() {
+    let api = FakeMessagesApi::start(vec![]).await;
+    let app = spawn_app_with(|s| s.notify.sms = Some(http_sms(&api))).await;
+    let mut db = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let key: Vec<u8> =
+        sqlx::query_scalar("SELECT value FROM server_keys WHERE name = 'receipts'").fetch_one(&mut db).await.unwrap();
+    let sig = queuecast::notify::sign(&key, queuecast::domain::notify::Channel::Sms, uuid::Uuid::nil());
+    let inbound = format!("{}/api/v1/notifications/inbound/sms", app.base);
+    let reply = |sig: String, body: &'static str| {
+        let (http, inbound) = (app.http.clone(), inbound.clone());
+        async move {
+            let form = [("From", "+44 7700 900123"), ("Body", body)];
+            http.post(format!("{inbound}?sig={sig}")).form(&form).send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(reply("0".repeat(32), "STOP").await, 404, "an unsigned reply is not taken");
+    assert_eq!(reply(sig.clone(), "hello").await, 204);
+    let (ticket, token) = join_with(&app, app.queue, json!({"sms": "+447700900123"})).await;
+    assert_eq!(settled(&app, &ticket, &token, 1).await[0]["status"], "sent");
+
+    // Kannel's shape: GET with from and text.
+    let kannel = format!("{inbound}?sig={sig}&from=%2B447700900123&text=Stop");
+    assert_eq!(app.http.get(kannel).send().await.unwrap().status().as_u16(), 204);
+    let (ticket, token) = join_with(&app, app.queue, json!({"sms": "+447700900123"})).await;
+    let list = settled(&app, &ticket, &token, 1).await;
+    assert_eq!(
+        (list[0]["status"].as_str(), list[0]["last_error"].as_str()),
+        (Some("failed"), Some("opted out: the number sent STOP"))
+    );
+    assert_eq!(api.calls.lock().unwrap().len(), 1, "nothing more was sent to it");
+}
