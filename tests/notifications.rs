@@ -484,3 +484,81 @@ async fn a_number_that_replies_stop_gets_no_more_sms() {
     );
     assert_eq!(api.calls.lock().unwrap().len(), 1, "nothing more was sent to it");
 }
+
+/// The Kannel services.sh starts: its sendsms URL and the log of the fake SMS centre.
+fn kannel() -> (queuecast::notify::sms::SmsSettings, std::path::PathBuf) {
+    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".local");
+    let url =
+        std::env::var("QC_KANNEL_SENDSMS_URL").unwrap_or_else(|_| "http://127.0.0.1:23013/cgi-bin/sendsms".into());
+    let log = std::env::var("QC_KANNEL_LOG").map(Into::into).unwrap_or_else(|_| local.join("kannel/fakesmsc.log"));
+    let port: u16 = url.split(':').nth(2).unwrap().split('/').next().unwrap().parse().unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "no Kannel at {url}: run scripts/test, or `. scripts/lib/services.sh; kannel_up`"
+    );
+    let settings = queuecast::notify::sms::SmsSettings::Kannel {
+        url,
+        username: "queuecast".into(),
+        password: "queuecast-dev".into(),
+        from: "12345".into(),
+    };
+    (settings, log)
+}
+
+/// What the fake SMS centre received for `to`: (sender, text), in order.
+async fn received_by_centre(log: &std::path::Path, to: &str, n: usize) -> Vec<(String, String)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        // `Got message N: <from to text words…>`
+        let got: Vec<(String, String)> = text
+            .lines()
+            .filter_map(|l| l.split_once("Got message ")?.1.split_once(": <"))
+            .filter_map(|(_, m)| {
+                let m = m.strip_suffix('>')?;
+                let mut parts = m.splitn(4, ' ');
+                let (from, rcpt, kind, words) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+                (rcpt == to && kind == "text").then(|| (from.to_owned(), words.to_owned()))
+            })
+            .collect();
+        if got.len() >= n {
+            return got;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the SMS centre got {got:?} for {to}, expected {n}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sms_goes_through_kannel_and_its_delivery_report_comes_back() {
+    let (sms, log) = kannel();
+    let app = spawn_app_with(|s| s.notify.sms = Some(sms)).await;
+    let to = format!("+1555{:07}", rand_digits());
+    let (ticket, token) = join_with(&app, app.queue, json!({ "sms": to })).await;
+    settled(&app, &ticket, &token, 1).await;
+    app.call_next(&app.admin, app.queue, "Desk 7").await.expect(200);
+
+    let got = received_by_centre(&log, &to, 2).await;
+    assert_eq!(got.len(), 2, "each message once: {got:?}");
+    assert_eq!(got[0].0, "12345");
+    assert_eq!(
+        got[0].1,
+        format!("You are in line at Queue main: your number is A001. Follow your place: {}/t/{ticket}", app.base)
+    );
+    assert_eq!(got[1].1, "It's your turn at Queue main: A001, please go to Desk 7.");
+    // The centre reports each delivered; Kannel calls the message's dlr-url with it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = messages(&app, &ticket, &token).await;
+        if list.len() == 2 && list.iter().all(|m| m["status"] == "delivered") {
+            assert!(list.iter().all(|m| m["attempts"] == 1 && !m["delivered_at"].is_null()));
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no delivery receipts: {list:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn rand_digits() -> u32 {
+    uuid::Uuid::new_v4().as_u128() as u32 % 10_000_000
+}
