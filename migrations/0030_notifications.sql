@@ -167,7 +167,9 @@ GRANT EXECUTE ON FUNCTION qc_claim_notifications(integer, integer) TO queuecast_
 GRANT SELECT (id, ticket_id, recipient) ON notifications TO queuecast_retention;
 GRANT UPDATE (recipient) ON notifications TO queuecast_retention;
 GRANT SELECT (ticket_id), DELETE ON notify_contacts TO queuecast_retention;
-CREATE POLICY retention_read ON notifications FOR SELECT TO queuecast_retention USING (recipient IS NOT NULL);
+-- Reads every row (its columns are only id, ticket_id and recipient): an updated row must
+-- still be readable, and a blanked one has no recipient.
+CREATE POLICY retention_read ON notifications FOR SELECT TO queuecast_retention USING (true);
 CREATE POLICY retention_scrub ON notifications FOR UPDATE TO queuecast_retention
     USING (recipient IS NOT NULL) WITH CHECK (recipient IS NULL);
 CREATE POLICY retention_read ON notify_contacts FOR SELECT TO queuecast_retention USING (true);

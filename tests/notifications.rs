@@ -562,3 +562,64 @@ async fn an_sms_goes_through_kannel_and_its_delivery_report_comes_back() {
 fn rand_digits() -> u32 {
     uuid::Uuid::new_v4().as_u128() as u32 % 10_000_000
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_day_report_and_metrics_count_messages_by_channel_and_status() {
+    // SMS goes out; e-mail has no channel on this node and fails.
+    let api = FakeMessagesApi::start(vec![]).await;
+    let app = spawn_app_with(|s| s.notify.sms = Some(http_sms(&api))).await;
+    for i in 0..3 {
+        let (ticket, token) =
+            join_with(&app, app.queue, json!({"sms": format!("+1555020{i:04}"), "email": "r@example.org"})).await;
+        settled(&app, &ticket, &token, 2).await;
+    }
+    let today = chrono::Utc::now().date_naive();
+    let path = format!("/api/v1/queues/{}/notifications?from={today}&to={today}", app.queue);
+    let report = app.get(&path, Some(&app.admin)).await.expect(200);
+    assert_eq!(
+        report,
+        json!([
+            {"day": today.to_string(), "channel": "email", "sent": 0, "delivered": 0, "failed": 3, "pending": 0},
+            {"day": today.to_string(), "channel": "sms", "sent": 3, "delivered": 0, "failed": 0, "pending": 0},
+        ])
+    );
+    app.get(&path.replace("from=", "from=x"), Some(&app.admin)).await.expect_problem(400, "bad_request");
+    app.get(&path, None).await.expect_problem(401, "unauthorized");
+
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let series = |name: &str| {
+        metrics.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+    };
+    assert_eq!(series(r#"queuecast_notifications_total{channel="sms",status="sent"}"#), Some(3.0), "{metrics}");
+    assert_eq!(series(r#"queuecast_notifications_total{channel="email",status="failed"}"#), Some(3.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_blanks_phones_and_addresses_in_the_outbox_too() {
+    let app = spawn_app_with(|s| s.notify.enabled = false).await;
+    let (old, _) = join_with(&app, app.queue, json!({"sms": "+15550300001", "email": "old@example.org"})).await;
+    let (fresh, _) = join_with(&app, app.queue, json!({"sms": "+15550300002"})).await;
+    app.post(&format!("/api/v1/tickets/{old}/cancel"), Some(&app.admin), json!({})).await.expect(200);
+    app.post(&format!("/api/v1/tickets/{fresh}/cancel"), Some(&app.admin), json!({})).await.expect(200);
+    let mut db = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    sqlx::query("UPDATE tickets SET finished_at = now() - interval '40 days' WHERE id = $1::uuid")
+        .bind(&old)
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+    let changed = app.store.blank_old_recipients(30, 1000).await.unwrap();
+    assert_eq!(changed, 3, "two messages and one contact row");
+    assert_eq!(app.store.blank_old_recipients(30, 1000).await.unwrap(), 0);
+    let left: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT ticket_id::text, recipient FROM notifications ORDER BY ticket_id, channel")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    for (ticket, recipient) in &left {
+        assert_eq!(recipient.is_none(), *ticket == old, "{left:?}");
+    }
+    let contacts: Vec<String> =
+        sqlx::query_scalar("SELECT ticket_id::text FROM notify_contacts").fetch_all(&mut db).await.unwrap();
+    assert_eq!(contacts, vec![fresh]);
+}

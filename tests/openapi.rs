@@ -41,6 +41,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/webhooks/{webhook_id}"),
     ("get", "/api/v1/webhooks/{webhook_id}/deliveries"),
     ("get", "/api/v1/tickets/{ticket_id}/notifications"),
+    ("get", "/api/v1/queues/{queue_id}/notifications"),
     ("get", "/api/v1/notifications/status/{channel}"),
     ("post", "/api/v1/notifications/status/{channel}"),
     ("get", "/api/v1/notifications/inbound/sms"),

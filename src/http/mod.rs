@@ -64,6 +64,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/queues/{queue_id}/history", web::get().to(queues::history))
                 .route("/queues/{queue_id}/line", web::get().to(line::line))
                 .route("/queues/{queue_id}/qr.svg", web::get().to(queues::qr_svg))
+                .route("/queues/{queue_id}/notifications", web::get().to(notifications::report))
                 .route("/tickets", web::get().to(tickets::search))
                 .route("/tickets/{ticket_id}", web::get().to(tickets::get))
                 .route("/tickets/{ticket_id}/cancel", web::post().to(tickets::cancel))

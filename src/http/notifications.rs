@@ -161,3 +161,42 @@ fn serde_urlencoded_form(body: &[u8]) -> HashMap<String, String> {
         .map(|u| u.query_pairs().into_owned().collect())
         .unwrap_or_default()
 }
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// The first and last day, `YYYY-MM-DD`, inclusive, in `tz` (UTC unless told); 366 days at most.
+    from: String,
+    to: String,
+    tz: Option<String>,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/queues/{queue_id}/notifications", operation_id = "queue_notifications_report", tag = "queues",
+    params(("queue_id" = Uuid, Path), ReportQuery), security(("bearer" = [])),
+    responses((status = 200, description = "The day report of messages: per day (of their writing, in `tz`) and channel, how many were sent, delivered, failed and are pending",
+               body = Vec<crate::store::MessageDay>)),
+)]
+/// The day report of a queue's messages off the page.
+pub async fn report(
+    state: web::Data<AppState>,
+    staff: super::extract::Staff,
+    id: web::Path<Uuid>,
+    q: web::Query<ReportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let day = |name: &str, s: &str| {
+        chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| ApiError::BadRequest(format!("{name}: `{s}` is not a date (YYYY-MM-DD)")))
+    };
+    let (from, to) = (day("from", &q.from)?, day("to", &q.to)?);
+    if from > to || (to - from).num_days() >= crate::store::MAX_REPORT_DAYS {
+        return Err(ApiError::BadRequest(format!("from ≤ to, at most {} days", crate::store::MAX_REPORT_DAYS)));
+    }
+    let tz = q.tz.unwrap_or_else(|| "UTC".into());
+    if !crate::store::plausible_tz(&tz) {
+        return Err(ApiError::BadRequest(format!("tz: `{tz}` is not a time zone name")));
+    }
+    Ok(HttpResponse::Ok().json(state.store.message_days(&staff.0, id.into_inner(), from, to, &tz).await?))
+}

@@ -91,6 +91,7 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         tickets::transition,
         tickets::transfer,
         notifications::list,
+        notifications::report,
         notifications::receipt_get,
         notifications::receipt,
         notifications::inbound_get,
@@ -255,6 +256,9 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             ApiError::Unauthorized("give the ticket's token (?token= or Authorization: Bearer)".into()),
             NotFound,
         ],
+        "queue_notifications_report" => {
+            vec![ApiError::BadRequest("from: `2026-13-01` is not a date (YYYY-MM-DD)".into()), signed_out(), NotFound]
+        }
         "notification_receipt" | "notification_receipt_get" => {
             vec![ApiError::BadRequest("give type (Kannel) or MessageStatus".into()), NotFound]
         }

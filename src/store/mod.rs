@@ -33,7 +33,7 @@ use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 pub use admin::NewTenant;
-pub use analytics::{DailyStats, Figures, MAX_REPORT_DAYS};
+pub use analytics::{plausible_tz, DailyStats, Figures, MAX_REPORT_DAYS};
 pub use auth::{Identity, Login, Role};
 pub use guard::verify_isolation;
 pub use joins::Joined;
