@@ -1,6 +1,10 @@
 //! Messages off the page, from the outbox: written with their event, sent by any node, dropped
 //! when the ticket outran them, failed with a reason when this node cannot send them.
 
+// Only the phone screen is used here.
+#[allow(dead_code)]
+#[path = "common/browser.rs"]
+mod browser;
 mod common;
 
 use std::time::Duration;
@@ -622,4 +626,58 @@ async fn retention_blanks_phones_and_addresses_in_the_outbox_too() {
     let contacts: Vec<String> =
         sqlx::query_scalar("SELECT ticket_id::text FROM notify_contacts").fetch_all(&mut db).await.unwrap();
     assert_eq!(contacts, vec![fresh]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_join_page_asks_for_consent_in_the_customers_language_and_sends_only_what_was_ticked() {
+    let (url, dir) = smtp();
+    let api = FakeMessagesApi::start(vec![]).await;
+    let app = spawn_app_with(|s| {
+        s.notify.sms = Some(http_sms(&api));
+        s.notify.smtp_url = Some(url);
+        s.notify.mail_from = Some("queue@queuecast.test".into());
+    })
+    .await;
+    let chrome = browser::Chrome::start().await;
+    let phone = chrome.page(browser::Screen::Phone).await;
+    let soon = Duration::from_secs(10);
+    phone.goto(&format!("{}/q/{}", app.base, app.queue)).await;
+    phone.wait_for("document.querySelector('#queue-name')?.textContent.trim()", soon).await;
+    // The consent speaks the language picked for the messages.
+    phone.eval("const s = document.querySelector('#f-lang'); s.value = 'fr'; s.dispatchEvent(new Event('change')); return true").await;
+    phone.wait_for("document.querySelector('#n-title').textContent.startsWith('Me prévenir')", soon).await;
+    // Ticking SMS without a phone number: refused on the page, in French, nothing made.
+    phone.click("#n-sms").await;
+    phone.eval("document.querySelector('#join-form').requestSubmit(); return true").await;
+    phone.wait_for("document.querySelector('#join-error').textContent.includes('format international')", soon).await;
+    let summary = app.get(&format!("/api/v1/queues/{}", app.queue), None).await.expect(200);
+    assert_eq!(summary["waiting"], 0);
+    // A phone, and an address for e-mail (its field shows once its box is ticked).
+    let to = format!("page-{}@example.org", uuid::Uuid::new_v4().simple());
+    phone.fill("#join-form [name=phone]", "+33 6 98 76 54 32").await;
+    assert_eq!(phone.eval("return document.querySelector('#f-email').hidden").await, json!(true));
+    phone.click("#n-email").await;
+    phone.fill("#f-email", &to).await;
+    phone.screenshot("join-consent").await;
+    phone.eval("document.querySelector('#join-form').requestSubmit(); return true").await;
+    phone.wait_for("location.pathname.startsWith('/t/')", soon).await;
+
+    let calls = api.wait_for(1).await;
+    assert_eq!(calls[0].form["To"], "+33698765432");
+    assert!(calls[0].form["Body"].starts_with("Vous êtes dans la file"), "{:?}", calls[0].form);
+    let mails = mails_to(&dir, &to, 1).await;
+    assert_eq!(mails[0]["subject"], "Vous êtes dans la file : A001");
+    phone.close().await;
+
+    // Typed but not ticked: nothing is asked for.
+    let quiet = chrome.page(browser::Screen::Phone).await;
+    quiet.goto(&format!("{}/q/{}", app.base, app.queue)).await;
+    quiet.wait_for("document.querySelector('#queue-name')?.textContent.trim()", soon).await;
+    quiet.fill("#join-form [name=phone]", "+33 6 11 11 11 11").await;
+    quiet.eval("document.querySelector('#join-form').requestSubmit(); return true").await;
+    quiet.wait_for("location.pathname.startsWith('/t/')", soon).await;
+    let mut db = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let contacts: i64 = sqlx::query_scalar("SELECT count(*) FROM notify_contacts").fetch_one(&mut db).await.unwrap();
+    assert_eq!(contacts, 1, "only the customer who ticked a box gave contacts");
+    quiet.close().await;
 }
