@@ -71,3 +71,10 @@ export function notifyRequest({ smsOptIn, phone, emailOptIn, email, lang }) {
   notify.lang = WORDS[lang] ? lang : 'en';
   return { notify };
 }
+
+/** A base64url key (the server's VAPID public key) as the bytes `PushManager.subscribe` takes. */
+export function keyBytes(b64url) {
+  const b64 = String(b64url).replace(/-/g, '+').replace(/_/g, '/');
+  const raw = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
+  return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+}

@@ -1,6 +1,7 @@
 // Ticket page /t/{ticket_id}: the customer's place, live; a full-screen alert when called.
 import { api, Problem, LiveSocket, waitRange, chime, store, pill } from './qc.js';
 import { doneText, ended, phase, readType, statusLabel, statusPill } from './ticket-type.js';
+import { keyBytes, pickLang } from './notify.js';
 
 const $ = (id) => document.getElementById(id);
 const tid = decodeURIComponent(location.pathname.split('/')[2] || '');
@@ -191,4 +192,26 @@ if (!tid || !token) {
         : 'This ticket cannot be followed right now. Please reload the page.');
     },
   }).start();
+}
+
+// "Notify me on this phone": a push subscription for this ticket, so the call reaches a locked
+// phone as a system notification (static/sw.js shows it).
+const pushBtn = $('push');
+if (tid && token && 'serviceWorker' in navigator && 'PushManager' in window && window.isSecureContext) {
+  pushBtn.hidden = false;
+  pushBtn.addEventListener('click', async () => {
+    pushBtn.disabled = true;
+    try {
+      if ((await Notification.requestPermission()) !== 'granted') throw new Error('denied');
+      const reg = await navigator.serviceWorker.register('/static/sw.js', { scope: '/static/' });
+      const { key } = await api('GET', '/api/v1/push/public-key');
+      const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(key) });
+      await api('PUT', `/api/v1/tickets/${tid}/push`, {
+        token, body: { subscription: sub.toJSON(), lang: pickLang(navigator.languages) },
+      });
+      pushBtn.textContent = 'This phone will be notified';
+    } catch (e) {
+      pushBtn.textContent = 'Notifications are not available here';
+    }
+  });
 }

@@ -681,3 +681,108 @@ async fn the_join_page_asks_for_consent_in_the_customers_language_and_sends_only
     assert_eq!(contacts, 1, "only the customer who ticked a box gave contacts");
     quiet.close().await;
 }
+
+/// A push endpoint in Python (tests/push_endpoint.py): its subscription, and the messages it
+/// received, checked and decrypted.
+struct PushEndpoint {
+    subscription: Value,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    _child: tokio::process::Child,
+}
+
+impl PushEndpoint {
+    async fn start() -> PushEndpoint {
+        use tokio::io::AsyncBufReadExt;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let python = root.join(".local/venv/bin/python");
+        assert!(python.exists(), "no .local/venv: run scripts/test, or `. scripts/lib/services.sh; webpush_up`");
+        let mut child = tokio::process::Command::new(python)
+            .arg(root.join("tests/push_endpoint.py"))
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap().unwrap();
+        PushEndpoint { subscription: serde_json::from_str(&first).unwrap(), lines, _child: child }
+    }
+
+    async fn next(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(20), self.lines.next_line()).await;
+        serde_json::from_str(&line.expect("a push message within 20 s").unwrap().unwrap()).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_message_is_encrypted_for_the_subscription_and_signed_with_the_servers_vapid_key() {
+    let mut endpoint = PushEndpoint::start().await;
+    let app = spawn_app().await;
+    let key = app.get("/api/v1/push/public-key", None).await.expect(200)["key"].as_str().unwrap().to_owned();
+    // A second node has the same key: it is the deployment's, kept in the database. (Both
+    // nodes are reached at one public URL, as behind a load balancer: links and the VAPID
+    // subject are the same whichever sends.)
+    let base = app.base.clone();
+    let other = app.second_node_with(|s| s.public_url = Some(base)).await;
+    assert_eq!(app.on(&other).get("/api/v1/push/public-key", None).await.expect(200)["key"], key.as_str());
+
+    let (ticket, token) = join_with(&app, app.queue, json!({"push": endpoint.subscription, "lang": "de"})).await;
+    let joined = endpoint.next().await;
+    assert_eq!(joined.get("error"), None, "{joined:#?}");
+    assert_eq!(joined["encoding"], "aes128gcm");
+    assert_eq!(joined["scheme"], "vapid");
+    assert_eq!(joined["k"], key.as_str(), "signed with the key the public endpoint gives");
+    assert_eq!(joined["jwt_header"]["alg"], "ES256");
+    let port =
+        endpoint.subscription["endpoint"].as_str().unwrap().split(':').nth(2).unwrap().split('/').next().unwrap();
+    assert_eq!(joined["claims"]["aud"], format!("http://127.0.0.1:{port}"));
+    assert_eq!(joined["claims"]["sub"], app.base.as_str());
+    let exp = joined["claims"]["exp"].as_i64().unwrap();
+    let now = chrono::Utc::now().timestamp();
+    assert!(exp > now && exp <= now + 24 * 3600, "exp {exp}, now {now}");
+    assert_eq!(joined["payload"]["title"], "Sie stehen in der Schlange: A001");
+    assert_eq!(joined["payload"]["url"], format!("{}/t/{ticket}", app.base));
+    assert_eq!(joined["payload"]["kind"], "joined");
+
+    app.call_next(&app.admin, app.queue, "Schalter 2").await.expect(200);
+    let called = endpoint.next().await;
+    assert_eq!(called["payload"]["body"], "Sie sind dran bei Queue main: A001, bitte zu Schalter 2.");
+    let list = settled(&app, &ticket, &token, 2).await;
+    assert!(list.iter().all(|m| m["channel"] == "push" && m["status"] == "sent"), "{list:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notify_me_on_this_phone_subscribes_a_ticket_in_line_and_a_gone_subscription_fails() {
+    let mut endpoint = PushEndpoint::start().await;
+    let app = spawn_app().await;
+    let (ticket, token) = app.joined(app.queue).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/tickets/{id}/push?token={token}");
+    let put = |body: Value| app.request(reqwest::Method::PUT, &path, None, Some(body));
+    put(json!({"subscription": {"endpoint": "ftp://x"}})).await.expect_problem(400, "invalid_push_subscription");
+    let (_, other) = app.joined(app.queue).await;
+    app.request(
+        reqwest::Method::PUT,
+        &format!("/api/v1/tickets/{id}/push?token={other}"),
+        None,
+        Some(json!({"subscription": endpoint.subscription})),
+    )
+    .await
+    .expect_problem(404, "not_found");
+    put(json!({"subscription": endpoint.subscription, "lang": "es"})).await.expect(204);
+
+    app.call_next(&app.admin, app.queue, "Mesa 1").await.expect(200);
+    let called = endpoint.next().await;
+    assert_eq!(called["payload"]["body"], "Es su turno en Queue main: A001, acuda a Mesa 1.");
+    let list = settled(&app, &id, &token, 1).await;
+    assert_eq!(summary(&list), vec![("called".into(), "push".into(), "sent".into(), String::new())]);
+
+    // The push service says the subscription is gone: given up at once, with the reason.
+    let mut gone = endpoint.subscription.clone();
+    gone["endpoint"] = json!(gone["endpoint"].as_str().unwrap().replace("/push/", "/gone/"));
+    let (ticket, token) = join_with(&app, app.queue, json!({ "push": gone })).await;
+    let list = settled(&app, &ticket, &token, 1).await;
+    assert_eq!(
+        (list[0]["attempts"].as_i64(), list[0]["last_error"].as_str()),
+        (Some(1), Some("push subscription gone (410 Gone)"))
+    );
+}

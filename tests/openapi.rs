@@ -42,6 +42,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/webhooks/{webhook_id}/deliveries"),
     ("get", "/api/v1/tickets/{ticket_id}/notifications"),
     ("get", "/api/v1/queues/{queue_id}/notifications"),
+    ("put", "/api/v1/tickets/{ticket_id}/push"),
+    ("get", "/api/v1/push/public-key"),
     ("get", "/api/v1/notifications/status/{channel}"),
     ("post", "/api/v1/notifications/status/{channel}"),
     ("get", "/api/v1/notifications/inbound/sms"),

@@ -160,6 +160,33 @@ smtp_up() {
   qc_log "the SMTP server did not start (see $QC_LOCAL/smtp.log)"; return 1
 }
 
+# An independent web push decrypter for the push tests: http-ece (PyPI, pinned; it brings
+# cryptography, which also checks the VAPID signature) in .local/venv.
+QC_HTTP_ECE_VERSION=1.2.1
+webpush_up() {
+  local venv=$QC_LOCAL/venv
+  if "$venv/bin/python" -c "import http_ece, cryptography" 2>/dev/null \
+    && [ "$("$venv/bin/pip" show http-ece 2>/dev/null | sed -n 's/^Version: //p')" = "$QC_HTTP_ECE_VERSION" ]; then
+    return
+  fi
+  command -v python3 >/dev/null || { qc_log "python3 is missing: install it for the web push tests"; return 1; }
+  qc_log "installing http-ece $QC_HTTP_ECE_VERSION into $venv"
+  { [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"; } && "$venv/bin/pip" install -q "http-ece==$QC_HTTP_ECE_VERSION" \
+    >"$QC_LOCAL/pip-http-ece.log" 2>&1 || { qc_log "could not install http-ece (see $QC_LOCAL/pip-http-ece.log)"; return 1; }
+}
+
+# The web push library's encryption (its `ece`) builds against the system's OpenSSL.
+openssl_dev_up() {
+  pkg-config --exists openssl 2>/dev/null && return
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    qc_log "installing libssl-dev and pkg-config from Debian's packages"
+    { apt-get install -y -q libssl-dev pkg-config || { apt-get update -q && apt-get install -y -q libssl-dev pkg-config; }; } \
+      >"$QC_LOCAL/apt-openssl.log" 2>&1 || { qc_log "could not install libssl-dev (see $QC_LOCAL/apt-openssl.log)"; return 1; }
+  else
+    qc_log "OpenSSL's headers are missing: install libssl-dev and pkg-config to build"; return 1
+  fi
+}
+
 # Kannel for the SMS tests, from Debian's packages: bearerbox with a fake SMS centre, smsbox's
 # sendsms on 127.0.0.1:$QC_KANNEL_SENDSMS_PORT (user queuecast), and fakesmsc as the centre,
 # logging each message it receives ("Got message N: <from to text ...>"). The fake centre

@@ -71,6 +71,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/tickets/{ticket_id}/transitions", web::post().to(tickets::transition))
                 .route("/tickets/{ticket_id}/transfer", web::post().to(tickets::transfer))
                 .route("/tickets/{ticket_id}/notifications", web::get().to(notifications::list))
+                .route("/tickets/{ticket_id}/push", web::put().to(notifications::subscribe))
+                .route("/push/public-key", web::get().to(notifications::public_key))
                 .route("/notifications/status/{channel}", web::get().to(notifications::receipt_get))
                 .route("/notifications/status/{channel}", web::post().to(notifications::receipt))
                 .route("/notifications/inbound/sms", web::get().to(notifications::inbound_get))

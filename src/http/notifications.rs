@@ -200,3 +200,58 @@ pub async fn report(
     }
     Ok(HttpResponse::Ok().json(state.store.message_days(&staff.0, id.into_inner(), from, to, &tz).await?))
 }
+
+/// The deployment's VAPID application server key.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct PublicKey {
+    /// The uncompressed P-256 public key, base64url: `PushManager.subscribe`'s `applicationServerKey`.
+    key: String,
+}
+
+#[utoipa::path(
+    get, path = "/api/v1/push/public-key", operation_id = "push_public_key", tag = "tickets",
+    responses((status = 200, description = "The key push subscriptions are made for", body = PublicKey)),
+)]
+pub async fn public_key(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let private = state.store.server_key(crate::notify::push::KEY_NAME, crate::notify::push::new_private_key).await?;
+    let key = crate::notify::push::public_key(&private).map_err(ApiError::Internal)?;
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "public, max-age=3600")).json(PublicKey { key }))
+}
+
+/// A subscription made on the ticket's page.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushBody {
+    /// The PushSubscription as `PushManager.subscribe` gave it (`toJSON()`).
+    #[schema(value_type = Object)]
+    subscription: serde_json::Value,
+    /// The language of the messages (`en`, `fr`, `de`, `es`).
+    lang: Option<String>,
+}
+
+#[utoipa::path(
+    put, path = "/api/v1/tickets/{ticket_id}/push", operation_id = "ticket_push", tag = "tickets",
+    params(("ticket_id" = Uuid, Path), TokenQuery),
+    security(("ticket_token" = []), ("bearer" = [])),
+    request_body = PushBody,
+    responses((status = 204, description = "This phone is told the ticket's next moments by push")),
+)]
+/// "Notify me on this phone": a push subscription for a ticket already in line.
+pub async fn subscribe(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    q: web::Query<TokenQuery>,
+    body: web::Json<PushBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let body = body.into_inner();
+    let contacts =
+        crate::domain::notify::Contacts { push: Some(body.subscription), lang: body.lang, ..Default::default() }
+            .checked()
+            .map_err(|r| ApiError::Rejected(r.code, r.detail))?;
+    let (who, _) = access(&state, &req, id, q.into_inner().token).await?;
+    // unwrap: `checked` kept the subscription it was given.
+    state.store.set_push(id, &who, contacts.push.as_ref().unwrap(), contacts.lang().as_str()).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -92,6 +92,8 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         tickets::transfer,
         notifications::list,
         notifications::report,
+        notifications::public_key,
+        notifications::subscribe,
         notifications::receipt_get,
         notifications::receipt,
         notifications::inbound_get,
@@ -255,6 +257,14 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             bad_path(),
             ApiError::Unauthorized("give the ticket's token (?token= or Authorization: Bearer)".into()),
             NotFound,
+        ],
+        "push_public_key" => Vec::new(),
+        "ticket_push" => vec![
+            bad(),
+            rejected("invalid_push_subscription", "notify.push: a PushSubscription {endpoint, keys: {p256dh, auth}}"),
+            ApiError::Unauthorized("give the ticket's token (?token= or Authorization: Bearer)".into()),
+            NotFound,
+            big(),
         ],
         "queue_notifications_report" => {
             vec![ApiError::BadRequest("from: `2026-13-01` is not a date (YYYY-MM-DD)".into()), signed_out(), NotFound]

@@ -16,6 +16,7 @@
 //!   last attempt) gives up with its reason.
 
 pub mod email;
+pub mod push;
 pub mod sms;
 
 use std::time::Duration;
@@ -167,6 +168,8 @@ pub fn verify(key: &[u8], channel: Channel, id: uuid::Uuid, sig: &str) -> bool {
 struct Channels {
     sms: Option<AnySms>,
     email: Option<Mailer>,
+    /// Always there once the deployment's VAPID key is read.
+    push: push::Pusher,
     receipts: Receipts,
 }
 
@@ -183,11 +186,17 @@ pub fn start(store: Store, settings: NotifySettings, public_url: String, tasks: 
         _ => None,
     };
     tasks.spawn_graceful("notify-sender", move |stop| async move {
-        let key = loop {
-            match store.server_key("receipts", || rand::random::<[u8; 32]>().to_vec()).await {
-                Ok(key) => break key,
+        // The deployment's keys, made by whichever node starts first.
+        let keys = || async {
+            let receipts = store.server_key("receipts", || rand::random::<[u8; 32]>().to_vec()).await?;
+            let vapid = store.server_key(push::KEY_NAME, push::new_private_key).await?;
+            anyhow::Ok((receipts, push::Pusher::new(&vapid, public_url.clone(), settings.timeout)?))
+        };
+        let (receipts, push) = loop {
+            match keys().await {
+                Ok(keys) => break keys,
                 Err(err) => {
-                    tracing::warn!(cause = ?err, "reading the receipts key failed");
+                    tracing::warn!(cause = ?err, "reading the deployment's keys failed");
                     tokio::select! {
                         _ = tokio::time::sleep(settings.poll) => {}
                         _ = stop.cancelled() => return,
@@ -195,7 +204,7 @@ pub fn start(store: Store, settings: NotifySettings, public_url: String, tasks: 
                 }
             }
         };
-        let channels = Channels { sms, email, receipts: Receipts::new(&public_url, key) };
+        let channels = Channels { sms, email, push, receipts: Receipts::new(&public_url, receipts) };
         run(store, settings, channels, stop).await
     });
     Ok(())
@@ -300,7 +309,14 @@ async fn attempt(channels: &Channels, m: &ClaimedMessage) -> Result<Option<Strin
             let mailer = channels.email.as_ref().ok_or_else(|| SendError::permanent("channel not configured"))?;
             mailer.send(recipient, &words).await.map(|()| None)
         }
-        Channel::Push => Err(SendError::permanent("channel not configured")),
+        Channel::Push => {
+            // What the service worker shows: the subject as the title, the words, the ticket.
+            let payload = serde_json::json!({
+                "title": words.subject, "body": words.text, "url": vars.ticket_url, "tag": m.ticket_id, "kind": m.kind,
+            });
+            // unwrap: serializing a JSON value cannot fail.
+            channels.push.send(recipient, &serde_json::to_vec(&payload).unwrap()).await.map(|()| None)
+        }
     }
 }
 

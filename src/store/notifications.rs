@@ -173,6 +173,26 @@ impl Store {
         Ok(list)
     }
 
+    /// Adds (or replaces) the push subscription of a ticket: "notify me on this phone" from the
+    /// ticket's page, after joining. Told moments from now on reach it too.
+    #[tracing::instrument(skip_all, fields(id = %ticket))]
+    pub async fn set_push(&self, ticket: Uuid, access: &TicketAccess, push: &Value, lang: &str) -> Result<()> {
+        let tenant = self.tenant_of_readable_ticket(ticket, access).await?;
+        let mut tx = self.begin(tenant).await?;
+        sqlx::query(
+            "INSERT INTO notify_contacts (ticket_id, tenant_id, queue_id, push, lang) \
+             SELECT t.id, t.tenant_id, t.queue_id, $2, $3 FROM tickets t WHERE t.id = $1 \
+             ON CONFLICT (ticket_id) DO UPDATE SET push = EXCLUDED.push",
+        )
+        .bind(ticket)
+        .bind(push)
+        .bind(lang)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records a provider's receipt of message `id`; false when there is no such message.
     #[tracing::instrument(skip_all, fields(id = %id))]
     pub async fn record_receipt(&self, id: Uuid, receipt: &Receipt) -> Result<bool> {

@@ -36,3 +36,9 @@ test('every language has every word of the consent', () => {
     assert.deepEqual(Object.keys(WORDS[code]).sort(), Object.keys(WORDS.en).sort(), code);
   }
 });
+
+test('the server key is decoded from base64url', async () => {
+  const { keyBytes } = await import('../../static/notify.js');
+  assert.deepEqual([...keyBytes('BAEC_-8')], [4, 1, 2, 255, 239]);
+  assert.equal(keyBytes('A'.repeat(87)).length, 65);
+});
