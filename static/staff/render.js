@@ -1,10 +1,11 @@
 // Draws the console from the app's state (store.js): the queue, the line, the called list, my
 // desk and the chart. Nothing here changes the state or talks to the server.
 
-import { h, since } from '../qc.js';
+import { api, h, since } from '../qc.js';
 import { $, myCounter, reconcile, setText, tickText } from './dom.js';
 import { buttonsFor, canCancelInLine, statusLabel } from './fsm.js';
 import { chartPoints } from './history.js';
+import { messagesLine } from './messages.js';
 import { isReady } from './model.js';
 import { currentFsm, isManager } from './store.js';
 import { activeSince, atCounter, deskNext, deskSub, fmtCount, lineShown, myTicket, party, queueLabel, queueNote, queueTitle, sortActive } from './view.js';
@@ -223,6 +224,7 @@ export function renderDesk(app) {
     return;
   }
   box.dataset.id = t.id;
+  deskMessages(app, t);
   setText($('#desk-number'), t.number);
   const badge = $('#desk-status');
   badge.dataset.status = t.status;
@@ -287,4 +289,27 @@ export function renderAll(app) {
   renderActive(app);
   renderDesk(app);
   chartSoon(app);
+}
+
+/** Reads what the desk's ticket was told off the page when it or its status changes (and once
+ * more a moment later, when the sender has had its turn), and shows it under the ticket. */
+function deskMessages(app, t) {
+  const key = `${t.id}:${t.status}`;
+  if (app.deskMessages === key) return;
+  app.deskMessages = key;
+  const el = $('#desk-messages');
+  const read = async () => {
+    if (app.deskMessages !== key) return;
+    try {
+      const list = await api('GET', `/api/v1/tickets/${t.id}/notifications`, { token: app.session?.token });
+      if (app.deskMessages !== key) return;
+      const line = messagesLine(list);
+      setText(el, line ? `Told: ${line}` : '');
+      el.hidden = !line;
+    } catch {
+      /* not shown: the desk works without it */
+    }
+  };
+  read();
+  setTimeout(read, 2000);
 }

@@ -28,6 +28,8 @@ export function createApp(session) {
     chart: null,
     /** Ids of tickets that just joined: their rows flash once, at their first render. */
     flash: new Set(),
+    /** The desk's ticket whose messages off the page were last read (`id:status`). */
+    deskMessages: null,
     /** The ticket the transfer dialog is about. */
     transferTicket: null,
     /** Today's stats: a reload planned after the line moved, and when they were last asked. */
