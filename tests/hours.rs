@@ -1,42 +1,17 @@
 //! Queues that keep time: opening hours (joins outside them refused with when the queue opens,
 //! the public summary saying when it opens and closes), applied by the server itself once
-//! however many nodes run, across daylight saving changes; daily numbers; called timeouts and
-//! expiry. Time is moved with the nodes' shared clock, never waited for.
+//! however many nodes run, across daylight saving changes; daily numbers. (Called timeouts and
+//! expiry: `tests/timers.rs`.) Time is moved with the nodes' shared clock, never waited for.
 
 mod common;
 
 use std::time::Duration;
 
-use common::{spawn_app_with, TestApp};
-use queuecast::clock::Clock;
+use common::clock::{a_few_rounds, app_at, second_node};
+use common::TestApp;
 use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
-
-/// A node whose clock reads `at` (and then runs on), looking for due work every 100 ms.
-async fn app_at(at: &str) -> (TestApp, Clock) {
-    let clock = Clock::system();
-    clock.set(at.parse().unwrap());
-    let shared = clock.clone();
-    let app = spawn_app_with(move |s| {
-        s.store.clock = shared;
-        s.clock_every = Duration::from_millis(100);
-    })
-    .await;
-    (app, clock)
-}
-
-/// Another node over the same database, on the same clock: its view.
-async fn second_node(app: &TestApp, clock: &Clock) -> TestApp {
-    let shared = clock.clone();
-    let base = app
-        .second_node_with(move |s| {
-            s.store.clock = shared;
-            s.clock_every = Duration::from_millis(100);
-        })
-        .await;
-    app.on(&base)
-}
 
 /// Hours in Paris, every day the same intervals.
 fn paris_every_day(intervals: Value) -> Value {
@@ -84,11 +59,6 @@ async fn system_updates(app: &TestApp, q: Uuid) -> Vec<String> {
         .filter(|e| e["kind"] == "queue.updated" && e["actor"] == "system")
         .map(|e| e["queue"]["status"].as_str().unwrap().to_owned())
         .collect()
-}
-
-/// Lets both nodes' clocks run a few more rounds (they look every 100 ms).
-async fn a_few_rounds() {
-    tokio::time::sleep(Duration::from_millis(600)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
