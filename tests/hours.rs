@@ -301,3 +301,78 @@ async fn openings_follow_paris_time_across_both_clock_changes_once_with_two_node
     a_few_rounds().await;
     assert_eq!(system_updates(&app, q).await, ["open", "closed", "open", "closed", "open"]);
 }
+
+/// Joins; the ticket's number.
+async fn number(app: &TestApp, q: Uuid) -> String {
+    let body = app.join(q, json!({})).await.expect(201);
+    body["ticket"]["number"].as_str().unwrap().to_owned()
+}
+
+/// Tuesday 2026-12-08 in Paris (CET, UTC+1): open 09:00–12:30 and 14:00–18:00 every day.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daily_numbers_start_again_at_the_first_opening_of_each_local_day() {
+    let (app, clock) = app_at("2026-12-08T07:30:00Z").await;
+    let other = second_node(&app, &clock).await;
+    let hours = paris_every_day(json!([["09:00", "12:30"], ["14:00", "18:00"]]));
+    let q = app.create_queue(&app.admin, "daily", json!({"settings": {"hours": hours, "number_reset": "daily"}})).await;
+    let plain = app.create_queue(&app.admin, "plain", json!({"prefix": "P", "settings": {"hours": hours}})).await;
+
+    clock.set("2026-12-08T08:00:00.500Z".parse().unwrap());
+    until_status(&app, q, "open").await;
+    until_status(&app, plain, "open").await;
+    assert_eq!([number(&app, q).await, number(&other, q).await], ["A001", "A002"]);
+    assert_eq!(number(&app, plain).await, "P001");
+
+    // After lunch the same day, numbers go on.
+    clock.set("2026-12-08T11:30:00.500Z".parse().unwrap());
+    until_status(&app, q, "closed").await;
+    clock.set("2026-12-08T13:00:00.500Z".parse().unwrap());
+    until_status(&app, q, "open").await;
+    assert_eq!(number(&other, q).await, "A003");
+    // Closed and opened again by hand: the same day still.
+    patch(&app, q, json!({"status": "closed"})).await.expect(200);
+    patch(&app, q, json!({"status": "open"})).await.expect(200);
+    assert_eq!(number(&app, q).await, "A004");
+
+    // The next morning: A001 again (once, with two nodes); the queue without daily numbers goes on.
+    clock.set("2026-12-08T17:00:00.500Z".parse().unwrap());
+    until_status(&app, q, "closed").await;
+    clock.set("2026-12-09T08:00:00.500Z".parse().unwrap());
+    until_status(&other, q, "open").await;
+    until_status(&other, plain, "open").await;
+    a_few_rounds().await;
+    let day_two = [number(&app, q).await, number(&other, q).await, number(&app, q).await];
+    assert_eq!(day_two, ["A001", "A002", "A003"]);
+    assert_eq!(number(&app, plain).await, "P002");
+    // Tickets stay distinct by id: yesterday's A001 and today's are two tickets.
+    let events = app.all_events(&app.admin, q).await;
+    let a001: std::collections::HashSet<&str> = events
+        .iter()
+        .filter(|e| e["kind"] == "ticket.joined" && e["ticket"]["number"] == "A001")
+        .map(|e| e["ticket"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(a001.len(), 2);
+}
+
+/// The day numbers count by is the queue's local day, not UTC's: hours of 00:30–01:00 and
+/// 02:00–03:00 in Paris open on one local day but on two UTC dates (23:30Z and 01:00Z).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daily_numbers_count_by_the_local_day_not_the_utc_date() {
+    let (app, clock) = app_at("2026-12-07T23:00:00Z").await;
+    let hours = paris_every_day(json!([["00:30", "01:00"], ["02:00", "03:00"]]));
+    let body = json!({"prefix": "N", "settings": {"hours": hours, "number_reset": "daily"}});
+    let q = app.create_queue(&app.admin, "night", body).await;
+    clock.set("2026-12-07T23:30:00.500Z".parse().unwrap());
+    until_status(&app, q, "open").await;
+    assert_eq!(number(&app, q).await, "N001");
+    clock.set("2026-12-08T00:00:00.500Z".parse().unwrap());
+    until_status(&app, q, "closed").await;
+    clock.set("2026-12-08T01:00:00.500Z".parse().unwrap());
+    until_status(&app, q, "open").await;
+    assert_eq!(number(&app, q).await, "N002", "still Tuesday in Paris");
+    clock.set("2026-12-08T02:00:00.500Z".parse().unwrap());
+    until_status(&app, q, "closed").await;
+    clock.set("2026-12-08T23:30:00.500Z".parse().unwrap());
+    until_status(&app, q, "open").await;
+    assert_eq!(number(&app, q).await, "N001", "Wednesday in Paris");
+}
