@@ -35,7 +35,8 @@ const IN_FLIGHT: usize = 64;
 /// One round: everything due at the clock's time now.
 pub async fn round(store: &Store) -> crate::store::Result<()> {
     let now = store.clock().now();
-    let hours = store.due_hours(now, PER_TICK).await?;
+    // One round trip a tick: every node asks, every second.
+    let (hours, tickets) = store.due(now, PER_TICK).await?;
     stream::iter(hours)
         .for_each_concurrent(IN_FLIGHT, |due| async move {
             match store.apply_hours(&due, now).await {
@@ -45,7 +46,6 @@ pub async fn round(store: &Store) -> crate::store::Result<()> {
             }
         })
         .await;
-    let tickets = store.due_tickets(now, PER_TICK).await?;
     stream::iter(tickets)
         .for_each_concurrent(IN_FLIGHT, |due| async move {
             match store.apply_due_ticket(&due).await {

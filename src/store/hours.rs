@@ -13,7 +13,7 @@ use super::{Conflict, Result, Store, StoreError};
 use crate::domain::Timing;
 
 /// A queue whose hours open or close it now.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct DueHours {
     pub queue_id: Uuid,
     pub tenant_id: Uuid,
@@ -22,7 +22,7 @@ pub struct DueHours {
 }
 
 /// A ticket whose call timed out (`kind` = `timeout`) or whose wait expired (`expire`).
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct DueTicket {
     pub kind: String,
     pub tenant_id: Uuid,
@@ -31,6 +31,17 @@ pub struct DueTicket {
     pub ticket_type_id: Uuid,
     /// Its `called_at` (timeout) or `joined_at` (expiry), as found.
     pub since: DateTime<Utc>,
+}
+
+/// A row of `Store::due`: a queue's hours (no ticket) or a ticket.
+#[derive(sqlx::FromRow)]
+struct DueRow {
+    kind: String,
+    tenant_id: Uuid,
+    queue_id: Uuid,
+    ticket_id: Option<Uuid>,
+    ticket_type_id: Option<Uuid>,
+    since: DateTime<Utc>,
 }
 
 /// What applying a due change came to.
@@ -76,26 +87,36 @@ impl Store {
         Ok(timing)
     }
 
-    /// Queues whose hours are due at `now`, across tenants; at most `limit`.
+    /// What is due at `now`, across tenants, in one round trip (every node asks every tick):
+    /// queues whose hours open or close them (at most `limit`), and tickets whose call timed out
+    /// or whose wait expired (at most `limit` of each kind per queue).
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn due_hours(&self, now: DateTime<Utc>, limit: i32) -> Result<Vec<DueHours>> {
-        Ok(sqlx::query_as("SELECT queue_id, tenant_id, due_at FROM qc_due_hours($1, $2)")
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
-    /// Tickets due at `now`, across tenants; at most `limit` of each kind per queue.
-    #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn due_tickets(&self, now: DateTime<Utc>, limit: i32) -> Result<Vec<DueTicket>> {
-        Ok(sqlx::query_as(
-            "SELECT kind, tenant_id, queue_id, ticket_id, ticket_type_id, since FROM qc_due_tickets($1, $2)",
+    pub async fn due(&self, now: DateTime<Utc>, limit: i32) -> Result<(Vec<DueHours>, Vec<DueTicket>)> {
+        let rows: Vec<DueRow> = sqlx::query_as(
+            "SELECT 'hours' AS kind, tenant_id, queue_id, NULL::uuid AS ticket_id, NULL::uuid AS ticket_type_id, \
+                    due_at AS since FROM qc_due_hours($1, $2) \
+             UNION ALL \
+             SELECT kind, tenant_id, queue_id, ticket_id, ticket_type_id, since FROM qc_due_tickets($1, $2)",
         )
         .bind(now)
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        let (mut hours, mut tickets) = (Vec::new(), Vec::new());
+        for r in rows {
+            match (r.ticket_id, r.ticket_type_id) {
+                (Some(ticket_id), Some(ticket_type_id)) => tickets.push(DueTicket {
+                    kind: r.kind,
+                    tenant_id: r.tenant_id,
+                    queue_id: r.queue_id,
+                    ticket_id,
+                    ticket_type_id,
+                    since: r.since,
+                }),
+                _ => hours.push(DueHours { queue_id: r.queue_id, tenant_id: r.tenant_id, due_at: r.since }),
+            }
+        }
+        Ok((hours, tickets))
     }
 
     /// Applies a queue's hours as of `now`, through the writer, if no one has yet.
