@@ -4,13 +4,14 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use queuecast::domain::Line;
+use queuecast::domain::{Key, Line};
 use uuid::Uuid;
 
+/// `n` in line, every fiftieth with priority.
 fn line_of(n: u128) -> Line {
     let mut line = Line::new();
     for i in 0..n {
-        line.insert(Uuid::from_u128(i), if i % 50 == 0 { 1 } else { 0 }, i as i64);
+        line.insert(Key::new(if i % 50 == 0 { 1 } else { 0 }, i as i64), Uuid::from_u128(i));
     }
     line
 }
@@ -19,23 +20,27 @@ fn positions(c: &mut Criterion) {
     let mut group = c.benchmark_group("line");
     for n in [1_000u128, 10_000, 100_000] {
         let line = line_of(n);
-        let middle = Uuid::from_u128(n / 2);
+        let middle = Key::new(0, n as i64 / 2 + 1);
         group.bench_with_input(BenchmarkId::new("position", n), &n, |b, _| b.iter(|| line.position(black_box(middle))));
 
-        let mut line = line_of(n);
-        let mut seq = n as i64;
+        // No priorities here: the head is always the oldest join.
+        let mut line = Line::new();
+        for i in 0..n {
+            line.insert(Key::new(0, i as i64), Uuid::from_u128(i));
+        }
+        let (mut head, mut seq) = (0, n as i64);
         group.bench_with_input(BenchmarkId::new("join_then_call", n), &n, |b, _| {
             b.iter(|| {
                 seq += 1;
-                let id = Uuid::from_u128(seq as u128);
-                line.insert(id, 0, seq);
-                let head = line.first(1)[0];
-                line.remove(black_box(head));
+                line.insert(Key::new(0, seq), Uuid::from_u128(seq as u128));
+                line.remove(black_box(Key::new(0, head)));
+                head += 1;
             })
         });
 
         // What a position costs without the tree: scan the list for the ticket.
         let list: Vec<Uuid> = (0..n).map(Uuid::from_u128).collect();
+        let middle = Uuid::from_u128(n / 2 + 1);
         group.bench_with_input(BenchmarkId::new("linear_scan", n), &n, |b, _| {
             b.iter(|| list.iter().position(|t| *t == black_box(middle)))
         });

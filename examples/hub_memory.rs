@@ -5,7 +5,7 @@
 //! `cargo run --release --example hub_memory -- 500000`
 
 use chrono::{DateTime, Utc};
-use queuecast::domain::{QueueView, Roles, Ticket};
+use queuecast::domain::{QueueView, Roles, Waiting};
 use uuid::Uuid;
 
 fn resident_bytes() -> u64 {
@@ -19,33 +19,26 @@ fn main() {
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(500_000);
     let joined = DateTime::<Utc>::from_timestamp(1_800_000_000, 0).unwrap();
     let before = resident_bytes();
-    let tickets: Vec<(Ticket, i64)> = (1..=n)
-        .map(|i| {
-            let ticket = Ticket {
-                id: Uuid::new_v4(),
-                queue_id: Uuid::nil(),
-                number: format!("A{i:03}"),
-                status: "waiting".into(),
-                position: Some(i as u32),
-                eta_seconds: None,
-                eta_p90_seconds: None,
-                counter: None,
-                joined_at: joined,
-                called_at: None,
-                seq: n as i64,
-                served_at: None,
-                finished_at: None,
-                priority: 0,
-                name: Some(format!("Person {i}")),
-                party_size: Some(1),
-                fields: serde_json::json!({}),
-            };
-            (ticket, i as i64)
-        })
-        .collect();
-    let view = QueueView::new(n as i64, serde_json::json!({"name": "Main"}), tickets, Vec::new(), 180.0, Roles::default());
+    // As a hub is built: rows streamed into the view one by one, each waiting ticket without
+    // its details.
+    let mut view =
+        QueueView::new(n as i64, Uuid::nil(), serde_json::json!({"name": "Main"}), Vec::new(), 180.0, Roles::default());
+    for i in 1..=n {
+        let number = format!("A{i:03}");
+        view.hold_waiting(Waiting {
+            id: Uuid::new_v4(),
+            number: &number,
+            status: "waiting",
+            priority: 0,
+            joined_at: joined,
+            line_seq: i as i64,
+        });
+    }
     let after = resident_bytes();
     assert_eq!(view.waiting_total(), n);
     let per = (after - before) as f64 / n as f64;
-    println!("{n} waiting: {:.1} MiB resident for the view, {per:.0} bytes per waiting ticket", (after - before) as f64 / 1048576.0);
+    println!(
+        "{n} waiting: {:.1} MiB resident for the view, {per:.0} bytes per waiting ticket",
+        (after - before) as f64 / 1048576.0
+    );
 }

@@ -4,6 +4,8 @@
 #
 #   loadtest/scenarios.sh                 # every scenario, 3 runs
 #   RUNS=1 loadtest/scenarios.sh s2 s5    # some scenarios, once
+#   QC_CPUS=0 LT_CPUS=1 RUNS=1 loadtest/scenarios.sh s9   # nodes on CPU 0, the load generator on 1
+#                                         # (pin PostgreSQL and Redis yourself: taskset -a -p -c 0 PID)
 #
 # Each scenario starts its own Queuecast node(s) on a fresh database `bench` (rate limits off)
 # and stops them afterwards. Everything stays on loopback.
@@ -18,13 +20,16 @@ mkdir -p "$OUT"
 cargo build --release --workspace --bins -q
 QC=./target/release/queuecast
 LT=./target/release/loadtest
+# Optional CPU pinning, so a load generator cannot take the node's CPU (nor the node its own).
+if [ -n "${LT_CPUS:-}" ]; then LT="taskset -c $LT_CPUS $LT"; fi
+if [ -n "${QC_CPUS:-}" ]; then QC="taskset -c $QC_CPUS $QC"; fi
 BASE=${DATABASE_URL%/*}
 DB=$BASE/bench
 NODES=()
 
 fresh_db() {
   psql "$BASE/postgres" -qc "DROP DATABASE IF EXISTS bench WITH (FORCE)" -c "CREATE DATABASE bench" >/dev/null
-  "$QC" migrate --database-url "$DB" >/dev/null
+  $QC migrate --database-url "$DB" >/dev/null
 }
 
 # start_nodes N: N nodes on 8091…, the first with the demo tenant; sets NODES (pids) and URLS.
@@ -35,7 +40,7 @@ start_nodes() {
     port=$((8090 + i))
     local cmd=serve
     [ "$i" = 1 ] && cmd=demo
-    "$QC" $cmd --database-url "$DB" --redis-url "$REDIS_URL" --listen "127.0.0.1:$port" \
+    $QC $cmd --database-url "$DB" --redis-url "$REDIS_URL" --listen "127.0.0.1:$port" \
       --join-rate-limit 0 --login-rate-limit 0 >"$OUT/node$i.log" 2>&1 &
     NODES+=($!)
     for _ in $(seq 1 100); do
@@ -61,7 +66,7 @@ scenario() {
     fresh_db
     start_nodes "$nodes"
     echo "== $name run $r: loadtest $*" >&2
-    "$LT" sockets --url "$URLS" --server-pid "$PIDS" --name "$name-run$r" --out "$OUT" "$@"
+    $LT sockets --url "$URLS" --server-pid "$PIDS" --name "$name-run$r" --out "$OUT" "$@"
     stop_nodes
   done
 }
@@ -73,7 +78,7 @@ write_scenario() {
     fresh_db
     start_nodes 1
     echo "== $name run $r: loadtest write $*" >&2
-    "$LT" write --url "$URLS" "$@" >"$OUT/$name-run$r.json"
+    $LT write --url "$URLS" "$@" >"$OUT/$name-run$r.json"
     stop_nodes
   done
 }
@@ -87,7 +92,7 @@ other_scenario() {
     fresh_db
     start_nodes 1
     echo "== $name run $r: loadtest $sub $*" >&2
-    "$LT" "$sub" --url "$URLS" --name "$name-run$r" --out "$OUT" "$@"
+    $LT "$sub" --url "$URLS" --name "$name-run$r" --out "$OUT" ${WITH_PID:+--server-pid "$PIDS"} "$@"
     stop_nodes
   done
 }
@@ -112,5 +117,12 @@ want s8 && write_scenario s8-joins-unique-keys --mode joins --queues 1 --concurr
 want s8 && write_scenario s8-joins-half-duplicated --mode joins --queues 1 --concurrency 200 --seconds 10 --duplicates 0.5
 want s9 && other_scenario s9-retry-storm retry-storm --factor 2 --seconds 60 --after 20 --calm 0.5
 want s10 && other_scenario s10-depth depth --depth 1000,100000,500000
+# The same with a console open (the node holds the live line: places, pages and snapshots from it),
+# and the node's memory read around it.
+want s10 && WITH_PID=1 other_scenario s10-depth-live depth --depth 1000,100000,500000 --live
+# Both again at a steady 500 reads/s (32 in flight at most): the server's time per read when it is
+# not saturated (the runs above measure queueing at saturation).
+want s10 && other_scenario s10-depth-paced depth --depth 1000,100000,500000 --read-rate 500
+want s10 && WITH_PID=1 other_scenario s10-depth-live-paced depth --depth 1000,100000,500000 --live --read-rate 500
 want s11 && scenario s11-storm-10k-at-500k 1 -- --customers 10000 --queues 1 --depth 500000 --rate 2 --seconds 10 --storm --database-url "$DB" --procs 2 --spread-sources
-"$LT" table "$OUT"/s*-run*.json
+$LT table "$OUT"/s*-run*.json

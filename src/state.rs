@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Settings;
+use crate::domain::{Details, Ticket};
 use crate::fanout::Fanout;
-use crate::domain::Ticket;
 use crate::store::{Seen, Store};
 
 #[derive(Clone)]
@@ -21,12 +21,12 @@ pub struct AppState {
 
 impl AppState {
     /// A ticket with its place in line: from this node's live line of the queue when it has
-    /// one (O(log n)), else counted by the database.
+    /// one (O(log n); who it is for from what the database read), else counted by the database.
     pub async fn placed(&self, seen: Seen) -> crate::store::Result<Ticket> {
         match seen {
             Seen::Placed(ticket) => Ok(ticket),
             Seen::InLine(ticket) => match self.fanout.live_ticket(ticket.queue_id, ticket.id, ticket.seq).await {
-                Some(live) => Ok(live),
+                Some(live) => Ok(live.dressed(&Details::of(&ticket))),
                 None => self.store.place(ticket).await,
             },
         }

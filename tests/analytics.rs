@@ -488,7 +488,12 @@ async fn a_custom_types_absent_and_abandoned_states_are_counted_by_their_roles()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_that_name_no_state_or_the_init_state_are_refused_when_a_type_is_saved() {
     let app = spawn_app().await;
-    for roles in [json!({"absent": "gone"}), json!({"absent": "received"}), json!({"absent": "missed", "expired": "missed"}), json!({"late": "missed"})] {
+    for roles in [
+        json!({"absent": "gone"}),
+        json!({"absent": "received"}),
+        json!({"absent": "missed", "expired": "missed"}),
+        json!({"late": "missed"}),
+    ] {
         let reply = app.post("/api/v1/ticket-types", Some(&app.admin), pharmacy_type(roles.clone())).await;
         reply.expect_problem(400, "bad_request");
     }

@@ -7,13 +7,19 @@ mod common;
 use common::{spawn_app, TestApp, WsEvent};
 use futures_util::future::join_all;
 use queuecast::store::JoinRequest;
-use serde_json::Value;
+use serde_json::{json, Value};
+use sqlx::Connection;
 
 /// Puts `n` people in line through the store (as fast as the writer batches them).
 async fn fill(app: &TestApp, n: usize) {
     for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
         let joins = chunk.iter().map(|i| {
-            let request = JoinRequest { name: Some(format!("Person {i}")), ..Default::default() };
+            let request = JoinRequest {
+                name: Some(format!("Person {i}")),
+                party_size: Some(1 + *i as i32 % 4),
+                fields: serde_json::json!({"row": i}),
+                ..Default::default()
+            };
             app.store.join(app.queue, request, None)
         });
         for joined in join_all(joins).await {
@@ -39,9 +45,17 @@ async fn page_all(app: &TestApp, base: &str, mut line: Vec<Value>, total: usize,
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_staff_snapshot_at_depth_is_a_window_and_the_line_pages_the_same_from_hub_and_database() {
-    // Arrange: 1,200 in line.
+    // Arrange: 1,200 in line, a fifth of them with priority (set before any node holds the line
+    // live, so each reads it from the database), over two buckets of the line's counts each.
     let app = spawn_app().await;
     fill(&app, 1200).await;
+    let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let raised = sqlx::query("UPDATE tickets SET priority = 1 WHERE queue_id = $1 AND line_seq % 5 = 0")
+        .bind(app.queue)
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    assert_eq!(raised.rows_affected(), 240);
     let other = app.second_node().await;
 
     // Act: a console opens (this node now has the queue's hub); the other node has none.
@@ -59,8 +73,14 @@ async fn a_staff_snapshot_at_depth_is_a_window_and_the_line_pages_the_same_from_
     let from_db = page_all(&app, &other, head, 1200, seq).await;
     let ids = |line: &[Value]| line.iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
     assert_eq!(ids(&from_hub), ids(&from_db));
+    // The hub holds the waiting bare (no names): what it shows is dressed from the database, and
+    // is the database's ticket field for field.
+    let same = ["number", "status", "name", "party_size", "fields", "joined_at", "priority", "counter", "seq"];
     for (i, (a, b)) in from_hub.iter().zip(&from_db).enumerate() {
         assert_eq!((a["position"].as_u64(), b["position"].as_u64()), (Some(i as u64 + 1), Some(i as u64 + 1)));
+        for field in same {
+            assert_eq!(a[field], b[field], "{field} at {}", i + 1);
+        }
     }
     let names: std::collections::HashSet<&str> = from_hub.iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(names.len(), 1200, "every person once");
@@ -116,9 +136,14 @@ async fn places_counted_by_the_database_match_the_live_line_across_buckets() {
     fill(&app, 2600).await;
     let other_queue = app.create_queue(&app.admin, "other", serde_json::json!({})).await;
     let page = app.get(&format!("/api/v1/queues/{}/line?limit=500", app.queue), Some(&app.admin)).await.expect(200);
-    let ids: Vec<String> = page["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect();
-    let deep = app.get(&format!("/api/v1/queues/{}/line?after_position=1500&limit=500", app.queue), Some(&app.admin)).await.expect(200);
-    let deep_ids: Vec<String> = deep["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect();
+    let ids: Vec<String> =
+        page["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect();
+    let deep = app
+        .get(&format!("/api/v1/queues/{}/line?after_position=1500&limit=500", app.queue), Some(&app.admin))
+        .await
+        .expect(200);
+    let deep_ids: Vec<String> =
+        deep["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap().to_owned()).collect();
     for id in deep_ids.iter().step_by(7) {
         app.post(&format!("/api/v1/tickets/{id}/cancel"), Some(&app.admin), serde_json::json!({})).await.expect(200);
     }
@@ -130,12 +155,20 @@ async fn places_counted_by_the_database_match_the_live_line_across_buckets() {
         app.transition(&app.admin, id, "requeue").await.expect(200);
     }
     let moved = &ids[300];
-    app.post(&format!("/api/v1/tickets/{moved}/transfer"), Some(&app.admin), serde_json::json!({"queue_id": other_queue}))
-        .await
-        .expect(200);
-    app.post(&format!("/api/v1/tickets/{moved}/transfer"), Some(&app.admin), serde_json::json!({"queue_id": app.queue}))
-        .await
-        .expect(200);
+    app.post(
+        &format!("/api/v1/tickets/{moved}/transfer"),
+        Some(&app.admin),
+        serde_json::json!({"queue_id": other_queue}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/api/v1/tickets/{moved}/transfer"),
+        Some(&app.admin),
+        serde_json::json!({"queue_id": app.queue}),
+    )
+    .await
+    .expect(200);
 
     // Act: the whole line from a node holding it live, and each ticket's place read on a node
     // without it (counted by the database).
@@ -152,4 +185,35 @@ async fn places_counted_by_the_database_match_the_live_line_across_buckets() {
         let read = other.get(&format!("/api/v1/tickets/{id}"), Some(&app.admin)).await.expect(200);
         assert_eq!(read["position"].as_u64(), Some(i as u64 + 1), "ticket {id} at {}", i + 1);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_the_live_line_holds_bare_is_shown_whole_to_its_customer() {
+    // Arrange: a console makes this node hold the queue's line; Ada joins it and waits (the hub
+    // keeps her bare: no name, no fields).
+    let app = spawn_app().await;
+    let mut console = app.staff_socket(app.queue, None).await;
+    console.json().await;
+    let ada = json!({"name": "Ada", "party_size": 3, "fields": {"note": "wheelchair"}});
+    let joined = app.join(app.queue, ada).await.expect(201);
+    let (id, token) = (joined["ticket"]["id"].as_str().unwrap(), joined["token"].as_str().unwrap());
+    console.json().await;
+
+    // Act: she reads her ticket, opens her page's socket, then she is called.
+    let read = app.get(&format!("/api/v1/tickets/{id}?token={token}"), None).await.expect(200);
+    let mut phone = app.ws(&format!("/ws/tickets/{id}?token={token}")).await;
+    let first = phone.json().await;
+    app.call_next(&app.admin, app.queue, "Desk 1").await.expect(200);
+    let called = phone.json().await;
+
+    // Assert: whole every time, from the hub's place and the database's details.
+    for (what, t) in [("read", &read), ("first frame", &first["ticket"]), ("called", &called["ticket"])] {
+        assert_eq!(
+            (&t["name"], &t["party_size"], &t["fields"]["note"]),
+            (&json!("Ada"), &json!(3), &json!("wheelchair")),
+            "{what}"
+        );
+    }
+    assert_eq!((read["position"].as_u64(), first["ticket"]["position"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(called["ticket"]["status"], "called");
 }

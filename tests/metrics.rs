@@ -125,3 +125,16 @@ async fn a_client_that_sends_junk_is_counted_as_closed_with_its_reason() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_says_how_long_the_server_worked_on_it() {
+    let app = spawn_app().await;
+    for path in
+        ["/healthz", &format!("/api/v1/queues/{}", app.queue), "/api/v1/tickets/00000000-0000-0000-0000-000000000000"]
+    {
+        let reply = app.http.get(format!("{}{path}", app.base)).send().await.unwrap();
+        let timing = reply.headers().get("server-timing").map(|v| v.to_str().unwrap().to_owned());
+        let ms: Option<f64> = timing.as_deref().and_then(|t| t.strip_prefix("app;dur=")?.parse().ok());
+        assert!(ms.is_some_and(|ms| (0.0..8_000.0).contains(&ms)), "{path}: {timing:?}");
+    }
+}

@@ -191,10 +191,18 @@ impl Api {
         JoinAnswer { status, id, token, replayed, timed_out: false, error }
     }
 
-    /// A customer reads their ticket with its token.
-    pub async fn customer_ticket(&self, id: &str, token: &str) -> Result<Value, Failed> {
+    /// A customer reads their ticket with its token: the ticket, and how long the server says
+    /// it worked on it (`Server-Timing: app;dur=`, in milliseconds), if it says.
+    pub async fn customer_ticket(&self, id: &str, token: &str) -> Result<(Value, Option<f64>), Failed> {
         let req = self.http.get(format!("{}/api/v1/tickets/{id}", self.base)).bearer_auth(token);
-        answer(req, &format!("ticket {id}")).await
+        let resp = req.send().await.map_err(|e| Failed::Error(e.to_string()))?;
+        let server_ms = server_ms(&resp);
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(Failed::Error(format!("ticket {id}: {status} {body}")));
+        }
+        Ok((body, server_ms))
     }
 
     /// A page of a queue's line (staff): `{seq, waiting_total, tickets}`; `None` on a 404 (a
@@ -246,6 +254,12 @@ impl Api {
 }
 
 /// Sends a request and reads its JSON answer: an error names `what` with the status and body.
+/// The server's own time for an answer, from `Server-Timing: app;dur=<ms>`.
+fn server_ms(resp: &reqwest::Response) -> Option<f64> {
+    let timing = resp.headers().get("server-timing")?.to_str().ok()?;
+    timing.split(',').find_map(|m| m.trim().strip_prefix("app;dur=")?.parse().ok())
+}
+
 async fn answer(req: reqwest::RequestBuilder, what: &str) -> Result<Value, Failed> {
     let resp = req.send().await.map_err(|e| Failed::Error(e.to_string()))?;
     let status = resp.status();

@@ -51,6 +51,15 @@ pub struct DepthArgs {
     /// time (a server without `GET …/line` answers 404: noted, not an error).
     #[arg(long, default_value_t = 20)]
     pub line_reads: usize,
+    /// Open a console (a staff socket) on the queue before reading, so the node holds its live
+    /// line and places come from it; a second console opens and closes, to show what a
+    /// snapshot leaves behind. Without it, places are counted by the database.
+    #[arg(long)]
+    pub live: bool,
+    /// The server's process id (on this machine): its resident memory is read before and after
+    /// the consoles open.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
     /// Where the JSON result and SVG chart go.
     #[arg(long, default_value = "target/loadtest")]
     pub out: String,
@@ -111,15 +120,35 @@ pub async fn run(args: DepthArgs) -> anyhow::Result<Value> {
         if !args.quiet {
             eprintln!("[{label}] {need} joined in {:.1} s; {waiting} waiting", filled.seconds);
         }
+        let rss = || args.server_pid.map(|pid| crate::procstat::sample(&[pid]).rss);
+        let cold = rss();
+        let (console, live) = match args.live {
+            true => {
+                let first = Console::open(&api, &queue).await.context("opening a console")?;
+                let held = rss();
+                let second = Console::open(&api, &queue).await.context("opening a second console")?;
+                let (second_ms, second_bytes) = (second.first_ms, second.first_bytes);
+                drop(second);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let live = json!({
+                    "first_snapshot_ms": round(first.first_ms, 1), "first_snapshot_bytes": first.first_bytes,
+                    "second_snapshot_ms": round(second_ms, 1), "second_snapshot_bytes": second_bytes,
+                    "rss_mib": {"before": mib(cold), "with_hub": mib(held), "after_second_snapshot": mib(rss())},
+                });
+                (Some(first), live)
+            }
+            false => (None, json!({"rss_mib": {"before": mib(cold)}})),
+        };
         let tickets = sample.lock().expect("no panic while held").tickets.clone();
         let reads = reads(&api, Arc::new(tickets), &args).await;
         let line = line_pages(&api, &queue, waiting, args.line_reads).await;
         let calls = calls(&api, &queue, args.calls).await;
+        drop(console);
         let stage = json!({
             "depth": depth, "waiting": waiting,
             "fill": {"joined": filled.joined, "seconds": round(filled.seconds, 2),
                      "joins_per_second": (filled.joined as f64 / filled.seconds.max(1e-9)).round() as u64},
-            "reads": reads, "line": line, "call_next": calls,
+            "live": live, "reads": reads, "line": line, "call_next": calls,
         });
         if !args.quiet {
             eprintln!("{}", stage_summary(&stage));
@@ -129,6 +158,7 @@ pub async fn run(args: DepthArgs) -> anyhow::Result<Value> {
     // The deepest stage's figures, for `loadtest table`.
     let last = stages.last().cloned().unwrap_or_default();
     let deepest = json!({"depth": last["depth"], "read_p99_ms": last["reads"]["latency_ms"]["p99"],
+                         "read_server_p99_ms": last["reads"]["server_ms"]["p99"],
                          "call_next_p99_ms": last["call_next"]["latency_ms"]["p99"]});
     let result = json!({"scenario": "depth", "args": format!("{args:?}"), "stages": stages, "deepest": deepest});
     std::fs::create_dir_all(&args.out)?;
@@ -139,6 +169,43 @@ pub async fn run(args: DepthArgs) -> anyhow::Result<Value> {
         eprintln!("wrote {path}.json and {path}.svg");
     }
     Ok(result)
+}
+
+fn mib(bytes: Option<u64>) -> Option<f64> {
+    bytes.map(|b| round(b as f64 / 1_048_576.0, 1))
+}
+
+/// A staff socket on the queue, read (and its frames dropped) until it is dropped: while it is
+/// open the node holds the queue's live line.
+struct Console {
+    /// From asking to its first frame (the snapshot): the hub built, if it was not, and the
+    /// window sent.
+    first_ms: f64,
+    first_bytes: usize,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Console {
+    async fn open(api: &Api, queue: &str) -> anyhow::Result<Console> {
+        use futures_util::StreamExt;
+        let started = Instant::now();
+        let pass = api.socket_pass().await?;
+        let url = format!("{}/ws/queues/{queue}?pass={pass}", api.ws_base());
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+        let first = match tokio::time::timeout(Duration::from_secs(120), ws.next()).await {
+            Ok(Some(Ok(frame))) => frame.into_data().len(),
+            other => anyhow::bail!("no snapshot: {other:?}"),
+        };
+        let first_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let reader = tokio::spawn(async move { while let Some(Ok(_)) = ws.next().await {} });
+        Ok(Console { first_ms, first_bytes: first, reader })
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 /// Customers read random sampled tickets with their tokens, `--read-concurrency` at a time
@@ -153,7 +220,7 @@ async fn reads(api: &Api, tickets: Arc<Vec<(String, String)>>, args: &DepthArgs)
         let pace =
             (args.read_rate > 0.0).then(|| Duration::from_secs_f64(args.read_concurrency as f64 / args.read_rate));
         workers.push(tokio::spawn(async move {
-            let (mut h, mut positions) = (hist(), Vec::new());
+            let (mut h, mut server, mut positions) = (hist(), hist(), Vec::new());
             let mut tick = pace.map(tokio::time::interval);
             while Instant::now() < stop {
                 if let Some(t) = tick.as_mut() {
@@ -162,21 +229,25 @@ async fn reads(api: &Api, tickets: Arc<Vec<(String, String)>>, args: &DepthArgs)
                 let (id, token) = &tickets[rand::rng().random_range(0..tickets.len())];
                 let sent = Instant::now();
                 match api.customer_ticket(id, token).await {
-                    Ok(t) if t["id"].as_str() == Some(id) => {
+                    Ok((t, took)) if t["id"].as_str() == Some(id) => {
                         h.saturating_record(sent.elapsed().as_micros() as u64);
+                        if let Some(ms) = took {
+                            server.saturating_record((ms * 1000.0) as u64);
+                        }
                         positions.extend(t["position"].as_i64());
                     }
-                    Ok(t) => errors.note("a read answered another ticket", &t.to_string()),
+                    Ok((t, _)) => errors.note("a read answered another ticket", &t.to_string()),
                     Err(Failed::Error(e) | Failed::Refused(e)) => errors.note("a read failed", &e),
                 }
             }
-            (h, positions)
+            (h, server, positions)
         }));
     }
-    let (mut h, mut positions) = (hist(), Vec::new());
+    let (mut h, mut server, mut positions) = (hist(), hist(), Vec::new());
     for w in workers {
-        if let Ok((wh, p)) = w.await {
+        if let Ok((wh, ws, p)) = w.await {
             h.add(wh).ok();
+            server.add(ws).ok();
             positions.extend(p);
         }
     }
@@ -184,7 +255,7 @@ async fn reads(api: &Api, tickets: Arc<Vec<(String, String)>>, args: &DepthArgs)
     positions.sort_unstable();
     let at = |q: f64| positions.get(((positions.len() as f64 - 1.0) * q) as usize).copied();
     json!({"reads_per_second": (h.len() as f64 / seconds).round() as u64, "errors": errors.count(),
-           "latency_ms": latency(&h), "in_line": positions.len(),
+           "latency_ms": latency(&h), "server_ms": latency(&server), "in_line": positions.len(),
            "positions": {"min": at(0.0), "median": at(0.5), "max": at(1.0)}})
 }
 
@@ -246,13 +317,15 @@ fn stage_summary(s: &Value) -> String {
     };
     let r = &s["reads"];
     format!(
-        "[depth {}] fill {} joins/s · reads {}/s p50 {} p99 {} p99.9 {} ms ({} errors) · call-next p50 {} p99 {} ms ({} errors) · line pages (ms): {line}",
+        "[depth {}] fill {} joins/s · reads {}/s p50 {} p99 {} p99.9 {} ms (server p50 {} p99 {} ms; {} errors) · call-next p50 {} p99 {} ms ({} errors) · line pages (ms): {line}",
         s["depth"],
         s["fill"]["joins_per_second"],
         r["reads_per_second"],
         r["latency_ms"]["p50"],
         r["latency_ms"]["p99"],
         r["latency_ms"]["p999"],
+        r["server_ms"]["p50"],
+        r["server_ms"]["p99"],
         r["errors"],
         s["call_next"]["latency_ms"]["p50"],
         s["call_next"]["latency_ms"]["p99"],

@@ -9,8 +9,8 @@ use bytestring::ByteString;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::domain::{Announce, Event, QueueView, ServerMessage, Special, Ticket};
-use crate::store::{Snapshot, Store};
+use crate::domain::{Announce, Event, Held, QueueView, ServerMessage, Special, Ticket};
+use crate::store::Store;
 
 /// Frames a receiver may fall behind by before it lags. A lagging receiver gets a fresh snapshot
 /// (or view) instead of the backlog, so a slow client never grows the server's memory.
@@ -35,8 +35,8 @@ pub struct Frame {
 
 /// What a new staff socket starts with.
 pub enum StaffStart {
-    /// `{"type":"snapshot",…}`.
-    Snapshot(ByteString),
+    /// `{"type":"snapshot",…}`, once its window is dressed.
+    Snapshot(Window),
     /// The frames it missed, from memory.
     Replay(Vec<Arc<Frame>>),
     /// Missed events older than memory: read `(after, upto]` from the database.
@@ -93,27 +93,56 @@ fn display_after(view: &QueueView, event: &Event) -> (ByteString, ByteString) {
     (plain, text(ServerMessage::Display { board: &board, announce: Some(announce) }))
 }
 
+/// What a staff snapshot shows, taken at one seq: the head of the line, every active ticket and
+/// how many are in line. The head's bare tickets are dressed (their details read) before it is
+/// sent, outside the hub's lock.
+pub struct Window {
+    pub seq: i64,
+    queue: serde_json::Value,
+    waiting_total: usize,
+    waiting: Vec<Held>,
+    active: Vec<Ticket>,
+}
+
+impl Window {
+    /// `{"type":"snapshot",…}`, with the details of the bare tickets read from the database.
+    pub async fn text(self, store: &Store, tenant: Uuid) -> crate::store::Result<ByteString> {
+        let waiting = dress(store, tenant, self.waiting).await?;
+        Ok(text(ServerMessage::Snapshot {
+            seq: self.seq,
+            queue: &self.queue,
+            waiting_total: self.waiting_total,
+            waiting: &waiting,
+            active: &self.active,
+        }))
+    }
+}
+
+/// Whole tickets from held ones: the details of the bare read in one query.
+pub async fn dress(store: &Store, tenant: Uuid, held: Vec<Held>) -> crate::store::Result<Vec<Ticket>> {
+    let bare: Vec<Uuid> = held.iter().filter(|h| matches!(h, Held::Bare(_))).map(|h| h.ticket().id).collect();
+    let details = store.details(tenant, &bare).await?;
+    let none = Default::default();
+    Ok(held
+        .into_iter()
+        .map(|h| {
+            let d = details.get(&h.ticket().id).unwrap_or(&none);
+            h.dressed(d)
+        })
+        .collect())
+}
+
 impl Hub {
-    pub fn new(tenant_id: Uuid, snap: Snapshot) -> Hub {
-        let prior = snap.service_seconds.unwrap_or(crate::store::DEFAULT_SERVICE_SECS);
-        let tickets = snap
-            .tickets
-            .into_iter()
-            .map(|(row, line_seq)| {
-                let place = row.in_line.then_some(1);
-                (row.view(snap.seq, place), line_seq)
-            })
-            .collect();
-        let queue = serde_json::to_value(&snap.queue).unwrap_or_default();
-        let view = QueueView::new(snap.seq, queue, tickets, snap.calls, prior, snap.roles);
+    pub fn new(tenant_id: Uuid, view: QueueView) -> Hub {
         let display = display_frame(&view);
         let (tx, _) = broadcast::channel(CHANNEL);
+        let seq = view.seq();
         Hub {
-            queue_id: snap.queue.id,
+            queue_id: view.queue_id(),
             tenant_id,
             inner: Mutex::new(Inner { view, recent: VecDeque::with_capacity(RECENT), display }),
             tx,
-            applied: tokio::sync::watch::Sender::new(snap.seq),
+            applied: tokio::sync::watch::Sender::new(seq),
             filling: tokio::sync::Mutex::new(()),
             clients: AtomicUsize::new(0),
         }
@@ -194,31 +223,30 @@ impl Hub {
                     StaffStart::Fetch { after: s, upto: seq }
                 }
             }
-            _ => StaffStart::Snapshot(Self::snapshot_of(&inner.view)),
+            _ => StaffStart::Snapshot(Self::window_of(&inner.view)),
         };
         (rx, start, seq)
     }
 
-    /// `{"type":"snapshot",…}` now, and its seq.
-    pub fn snapshot(&self) -> (i64, ByteString) {
-        let inner = self.lock();
-        (inner.view.seq(), Self::snapshot_of(&inner.view))
+    /// What a snapshot shows now.
+    pub fn snapshot(&self) -> Window {
+        Self::window_of(&self.lock().view)
     }
 
     /// The head of the line, every active ticket and the count: never the whole line.
-    fn snapshot_of(view: &QueueView) -> ByteString {
-        text(ServerMessage::Snapshot {
+    fn window_of(view: &QueueView) -> Window {
+        Window {
             seq: view.seq(),
-            queue: &view.queue(),
+            queue: view.queue(),
             waiting_total: view.waiting_total(),
-            waiting: &view.line_page(0, SNAPSHOT_HEAD),
-            active: &view.active(),
-        })
+            waiting: view.line_page(0, SNAPSHOT_HEAD),
+            active: view.active(),
+        }
     }
 
     /// A page of the line as of now: its seq, how many are in line, and up to `limit` tickets
     /// from position `after + 1`, in order.
-    pub fn line_page(&self, after: usize, limit: usize) -> (i64, usize, Vec<Ticket>) {
+    pub fn line_page(&self, after: usize, limit: usize) -> (i64, usize, Vec<Held>) {
         let inner = self.lock();
         (inner.view.seq(), inner.view.waiting_total(), inner.view.line_page(after, limit))
     }
@@ -235,20 +263,20 @@ impl Hub {
 
     /// A customer socket's start: subscribed, and its ticket now (None if this queue no longer
     /// holds it).
-    pub fn subscribe_customer(&self, ticket: Uuid) -> (broadcast::Receiver<Arc<Frame>>, Option<Ticket>) {
+    pub fn subscribe_customer(&self, ticket: Uuid) -> (broadcast::Receiver<Arc<Frame>>, Option<Held>) {
         let inner = self.lock();
         (self.tx.subscribe(), inner.view.ticket(ticket))
     }
 
     /// A ticket as its customer sees it now.
-    pub fn ticket(&self, id: Uuid) -> Option<Ticket> {
+    pub fn ticket(&self, id: Uuid) -> Option<Held> {
         self.lock().view.ticket(id)
     }
 
     /// A ticket as the hub has it once it has applied `seq` (what the reader saw in the
     /// database), waiting at most `patience` for the feeds to bring it there; None when the hub
     /// does not hold the ticket or stays behind.
-    pub async fn ticket_at(&self, id: Uuid, seq: i64, patience: std::time::Duration) -> Option<Ticket> {
+    pub async fn ticket_at(&self, id: Uuid, seq: i64, patience: std::time::Duration) -> Option<Held> {
         let mut applied = self.applied.subscribe();
         tokio::time::timeout(patience, applied.wait_for(|s| *s >= seq)).await.ok()?.ok()?;
         self.ticket(id)

@@ -16,10 +16,10 @@ use dashmap::DashMap;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use crate::domain::{Event, Notification, Ticket};
+use crate::domain::{Event, Held, Notification};
 use crate::store::{LinePage, Result, Store};
 use crate::tasks::Tasks;
-pub use hub::{Frame, Hub, Offer, StaffStart};
+pub use hub::{dress, Frame, Hub, Offer, StaffStart, Window};
 
 /// How long a read waits for this node's hub to apply what the reader saw in the database
 /// (the feeds bring an event within milliseconds; past this the database answers).
@@ -146,8 +146,8 @@ impl Fanout {
             let hub = cell
                 .get_or_try_init(|| async {
                     built = true;
-                    let snapshot = self.store.snapshot(tenant, queue).await?;
-                    Ok::<_, crate::store::StoreError>(Arc::new(Hub::new(tenant, snapshot)))
+                    let view = self.store.live_view(tenant, queue).await?;
+                    Ok::<_, crate::store::StoreError>(Arc::new(Hub::new(tenant, view)))
                 })
                 .await?
                 .clone();
@@ -182,15 +182,17 @@ impl Fanout {
     /// A ticket from this node's live line of its queue, as of `seq` or later: its place in
     /// O(log n), where the database would count the line. None when this node has no hub of the
     /// queue, the hub does not hold the ticket, or it does not reach `seq` within a moment.
-    pub async fn live_ticket(&self, queue: Uuid, ticket: Uuid, seq: i64) -> Option<Ticket> {
+    pub async fn live_ticket(&self, queue: Uuid, ticket: Uuid, seq: i64) -> Option<Held> {
         self.hub(queue)?.ticket_at(ticket, seq, LIVE_PATIENCE).await
     }
 
-    /// A page of the line from this node's hub of the queue (of `tenant`), if it has one.
-    pub fn line_page(&self, tenant: Uuid, queue: Uuid, after: usize, limit: usize) -> Option<LinePage> {
-        let hub = self.hub(queue).filter(|h| h.tenant_id == tenant)?;
-        let (seq, waiting_total, tickets) = hub.line_page(after, limit);
-        Some(LinePage { seq, waiting_total, tickets })
+    /// A page of the line from this node's hub of the queue (of `tenant`), if it has one; the
+    /// details of its bare tickets are read from the database.
+    pub async fn line_page(&self, tenant: Uuid, queue: Uuid, after: usize, limit: usize) -> Result<Option<LinePage>> {
+        let Some(hub) = self.hub(queue).filter(|h| h.tenant_id == tenant) else { return Ok(None) };
+        let (seq, waiting_total, held) = hub.line_page(after, limit);
+        let tickets = dress(&self.store, tenant, held).await?;
+        Ok(Some(LinePage { seq, waiting_total, tickets }))
     }
 
     fn hub(&self, queue: Uuid) -> Option<Arc<Hub>> {

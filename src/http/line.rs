@@ -42,7 +42,7 @@ pub async fn line(
         return Err(ApiError::BadRequest(format!("after_position ≥ 0; limit 1 to {MAX_LINE_PAGE}")));
     }
     // This node's live line when it has one: a page costs O(log n + limit) at any depth.
-    let live = state.fanout.line_page(staff.0.tenant_id, queue, q.after_position as usize, limit as usize);
+    let live = state.fanout.line_page(staff.0.tenant_id, queue, q.after_position as usize, limit as usize).await?;
     let page = match live {
         Some(page) => page,
         None => state.store.line_page(&staff.0, queue, q.after_position, limit).await?,

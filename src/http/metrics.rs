@@ -103,8 +103,10 @@ pub async fn scrape(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(handle.render())
 }
 
-/// Counts every answer by status class, and logs it (target `queuecast::access`, level debug)
-/// with secret query values redacted.
+/// Counts every answer by status class, tells the client how long the server worked on it
+/// (`Server-Timing: app;dur=` in milliseconds, as browsers' developer tools and the load
+/// generator read it), and logs it (target `queuecast::access`, level debug) with secret query
+/// values redacted.
 pub async fn observe(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -112,7 +114,13 @@ pub async fn observe(
     let started = Instant::now();
     let access = tracing::enabled!(target: "queuecast::access", tracing::Level::DEBUG)
         .then(|| (req.method().clone(), req.path().to_owned(), redact(req.query_string())));
-    let result = next.call(req).await;
+    let mut result = next.call(req).await;
+    if let Ok(res) = &mut result {
+        let took = format!("app;dur={:.3}", started.elapsed().as_secs_f64() * 1000.0);
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&took) {
+            res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("server-timing"), value);
+        }
+    }
     let status = match &result {
         Ok(res) => res.status(),
         Err(err) => err.as_response_error().status_code(),

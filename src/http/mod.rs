@@ -3,8 +3,8 @@
 mod csv;
 mod extract;
 mod health;
-mod line;
 pub mod limit;
+mod line;
 pub mod metrics;
 pub mod openapi;
 mod pages;

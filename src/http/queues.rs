@@ -8,9 +8,9 @@ use uuid::Uuid;
 
 use super::extract::Staff;
 use super::AppState;
+use crate::domain::Queue;
 use crate::domain::{Event, QueueStatus};
 use crate::error::ApiError;
-use crate::domain::Queue;
 use crate::store::{History, NewQueue, QueuePatch, QueueStats, QueueSummary, Role};
 
 #[derive(Deserialize, ToSchema)]

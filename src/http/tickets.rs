@@ -171,7 +171,8 @@ pub async fn call_next(
     id: web::Path<Uuid>,
     body: web::Json<CallNextBody>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.placed(state.store.call_next(&staff.0, id.into_inner(), body.into_inner().counter).await?).await?))
+    Ok(HttpResponse::Ok()
+        .json(state.placed(state.store.call_next(&staff.0, id.into_inner(), body.into_inner().counter).await?).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -197,7 +198,8 @@ pub async fn transition(
     body: web::Json<TransitionBody>,
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
-    Ok(HttpResponse::Ok().json(state.placed(state.store.transition(&staff.0, id.into_inner(), &b.name, b.counter).await?).await?))
+    Ok(HttpResponse::Ok()
+        .json(state.placed(state.store.transition(&staff.0, id.into_inner(), &b.name, b.counter).await?).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -219,7 +221,8 @@ pub async fn transfer(
     id: web::Path<Uuid>,
     body: web::Json<TransferBody>,
 ) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(state.placed(state.store.transfer(&staff.0, id.into_inner(), body.queue_id).await?).await?))
+    Ok(HttpResponse::Ok()
+        .json(state.placed(state.store.transfer(&staff.0, id.into_inner(), body.queue_id).await?).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

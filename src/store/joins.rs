@@ -34,7 +34,12 @@ impl Store {
     /// Joins a queue. With an idempotency key (checked by the caller: it is outside input),
     /// the same request answers the same ticket; another request with that key, a conflict.
     #[tracing::instrument(skip(self, request, idempotency_key))]
-    pub async fn join(&self, queue_id: Uuid, mut request: JoinRequest, idempotency_key: Option<&str>) -> Result<Joined> {
+    pub async fn join(
+        &self,
+        queue_id: Uuid,
+        mut request: JoinRequest,
+        idempotency_key: Option<&str>,
+    ) -> Result<Joined> {
         check_join(&mut request)?;
         let meta = self.queue_meta(queue_id).await?.ok_or(StoreError::NotFound)?;
         let idempotency = match idempotency_key {

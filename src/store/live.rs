@@ -1,80 +1,118 @@
-//! What the live fan-out reads: snapshots, events after a seq, socket credentials, and the
-//! current seqs of many queues at once.
+//! What the live fan-out reads: a queue's live view, events after a seq, the details of
+//! tickets a window of the line shows, socket credentials, and the current seqs of many queues
+//! at once.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
 use serde_json::Value;
+use sqlx::{FromRow, Row};
 use uuid::Uuid;
 
 use super::rows::{ticket_cols, TicketRow};
 use super::rules::ticket_rules;
 use super::tickets::{ensure_queue, EventRow};
 use super::{Identity, Result, Store, StoreError};
-use crate::domain::Queue;
-use crate::domain::{Event, Roles};
+use crate::domain::{Details, Event, Queue, QueueView, Waiting};
 use crate::secret;
 
-/// A queue at one seq: the queue, its line and its active tickets.
-#[derive(Debug)]
-pub struct Snapshot {
-    pub seq: i64,
-    pub queue: Queue,
-    /// Tickets not finished (in line, called, serving…), with the `line_seq` that orders the line.
-    pub tickets: Vec<(TicketRow, i64)>,
-    /// Recent calls and their counters, for the estimate.
-    pub calls: Vec<(DateTime<Utc>, Option<String>)>,
-    /// The configured service time, if any.
-    pub service_seconds: Option<f64>,
-    /// The special states of the queue's ticket type.
-    pub roles: Roles,
-}
-
-#[derive(sqlx::FromRow)]
-struct SnapRow {
-    #[sqlx(flatten)]
-    row: TicketRow,
-    line_seq: i64,
-}
-
-/// What a socket credential opens.
+/// What a display key opens.
 #[derive(Debug, Clone, Copy)]
 pub struct Opened {
     pub tenant_id: Uuid,
     pub queue_id: Uuid,
 }
 
+/// What a customer's token opens: the ticket's queue, and who the ticket is for (the live line
+/// does not keep names).
+#[derive(Debug, Clone)]
+pub struct OpenedTicket {
+    pub tenant_id: Uuid,
+    pub queue_id: Uuid,
+    pub details: Details,
+}
+
+/// A waiting ticket never called (no counter, no call, no service) is listed without its details:
+/// the live line does not keep them. The same test as `QueueView`'s.
+macro_rules! untouched {
+    () => {
+        "(t.in_line AND t.counter IS NULL AND t.called_at IS NULL AND t.served_at IS NULL)"
+    };
+}
+
 impl Store {
-    /// A consistent picture of a queue: every read sees the same committed state.
+    /// A queue's live view, read in one consistent snapshot. Its tickets are streamed into the
+    /// view as they arrive: a line of 500,000 is never a list of rows in memory, and the waiting
+    /// come without names or fields.
     #[tracing::instrument(skip_all, fields(tenant = %tenant, queue = %queue))]
-    pub async fn snapshot(&self, tenant: Uuid, queue: Uuid) -> Result<Snapshot> {
+    pub async fn live_view(&self, tenant: Uuid, queue: Uuid) -> Result<QueueView> {
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         super::set_tenant(&mut tx, tenant).await?;
         let queue: Queue = super::rules::fetch_queue(&mut tx, queue).await?.ok_or(StoreError::NotFound)?;
         let meta = self.queue_meta(queue.id).await?.ok_or(StoreError::NotFound)?;
         let roles = ticket_rules(&mut tx, &self.caches, meta.ticket_type_id).await?.fsm.roles().clone();
-        let rows: Vec<SnapRow> = sqlx::query_as(concat!(
-            "SELECT t.line_seq, ",
-            ticket_cols!(),
-            " FROM tickets t WHERE t.queue_id = $1 AND t.finished_at IS NULL ORDER BY t.priority DESC, t.line_seq"
-        ))
-        .bind(queue.id)
-        .fetch_all(&mut *tx)
-        .await?;
         let calls: Vec<(DateTime<Utc>, Option<String>)> = sqlx::query_as(
             "SELECT called_at, counter FROM tickets WHERE queue_id = $1 AND called_at IS NOT NULL ORDER BY called_at DESC LIMIT 21",
         )
         .bind(queue.id)
         .fetch_all(&mut *tx)
         .await?;
+        let prior =
+            queue.settings.get("service_seconds").and_then(Value::as_f64).unwrap_or(super::DEFAULT_SERVICE_SECS);
+        let json = serde_json::to_value(&queue).map_err(anyhow::Error::from)?;
+        let mut view = QueueView::new(queue.last_seq, queue.id, json, calls, prior, roles);
+        // The details of the untouched read as NULL, and are not decoded.
+        let mut rows = sqlx::query(concat!(
+            "SELECT ",
+            untouched!(),
+            " AS untouched, t.line_seq, t.id, t.queue_id, t.ticket_type_id, t.number, t.status, t.in_line, \
+             t.priority, t.counter, t.joined_at, t.called_at, t.served_at, t.finished_at, t.party_size, \
+             CASE WHEN ",
+            untouched!(),
+            " THEN NULL ELSE t.customer_name END AS customer_name, CASE WHEN ",
+            untouched!(),
+            " THEN NULL ELSE t.fields END AS fields \
+             FROM tickets t WHERE t.queue_id = $1 AND t.finished_at IS NULL"
+        ))
+        .bind(queue.id)
+        .fetch(&mut *tx);
+        while let Some(row) = rows.try_next().await? {
+            let line_seq: i64 = row.try_get("line_seq")?;
+            if row.try_get("untouched")? {
+                view.hold_waiting(Waiting {
+                    id: row.try_get("id")?,
+                    number: row.try_get("number")?,
+                    status: row.try_get("status")?,
+                    priority: row.try_get("priority")?,
+                    joined_at: row.try_get("joined_at")?,
+                    line_seq,
+                });
+            } else {
+                let ticket = TicketRow::from_row(&row)?;
+                view.hold(&ticket.view(queue.last_seq, Some(1)), line_seq);
+            }
+        }
+        drop(rows);
         tx.commit().await?;
-        let service_seconds = queue.settings.get("service_seconds").and_then(Value::as_f64);
-        Ok(Snapshot {
-            seq: queue.last_seq,
-            tickets: rows.into_iter().map(|r| (r.row, r.line_seq)).collect(),
-            calls,
-            service_seconds,
-            roles,
-            queue,
-        })
+        Ok(view)
+    }
+
+    /// Who each of these tickets of a tenant is for, for a window of the line the live line
+    /// shows bare.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, tickets = ids.len()))]
+    pub async fn details(&self, tenant: Uuid, ids: &[Uuid]) -> Result<HashMap<Uuid, Details>> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let mut tx = self.begin(tenant).await?;
+        let rows: Vec<(Uuid, Option<String>, Option<i32>, Value)> =
+            sqlx::query_as("SELECT id, customer_name, party_size, fields FROM tickets WHERE id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().map(|(id, name, party_size, fields)| (id, Details { name, party_size, fields })).collect())
     }
 
     /// Events of a queue after `after`, at most `limit`, in seq order.
@@ -144,23 +182,29 @@ impl Store {
         Ok(row.map(|(tenant_id, queue_id)| Opened { tenant_id, queue_id }))
     }
 
-    /// The tenant and queue of a ticket, if `token` opens it.
+    /// The tenant and queue of a ticket, and who it is for, if `token` opens it.
     #[tracing::instrument(skip_all, fields(ticket = %ticket))]
-    pub async fn open_ticket(&self, ticket: Uuid, token: &str) -> Result<Option<Opened>> {
+    pub async fn open_ticket(&self, ticket: Uuid, token: &str) -> Result<Option<OpenedTicket>> {
+        type Row = (Uuid, Uuid, Vec<u8>, Option<String>, Option<i32>, Value);
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT set_config('app.tenant_id', coalesce(qc_tenant_of_ticket($1)::text, ''), true)")
             .bind(ticket)
             .execute(&mut *tx)
             .await?;
-        let row: Option<(Uuid, Uuid, Vec<u8>)> =
-            sqlx::query_as("SELECT tenant_id, queue_id, token_hash FROM tickets WHERE id = $1")
-                .bind(ticket)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT tenant_id, queue_id, token_hash, customer_name, party_size, fields FROM tickets WHERE id = $1",
+        )
+        .bind(ticket)
+        .fetch_optional(&mut *tx)
+        .await?;
         tx.commit().await?;
-        Ok(row
-            .filter(|(_, _, hash)| *hash == secret::hash_token(token))
-            .map(|(tenant_id, queue_id, _)| Opened { tenant_id, queue_id }))
+        Ok(row.filter(|r| r.2 == secret::hash_token(token)).map(
+            |(tenant_id, queue_id, _, name, party_size, fields)| OpenedTicket {
+                tenant_id,
+                queue_id,
+                details: Details { name, party_size, fields },
+            },
+        ))
     }
 
     /// Announces that this node is alive on the NOTIFY channel, so listeners can tell a quiet
@@ -184,9 +228,10 @@ pub struct LinePage {
 }
 
 impl Store {
-    /// Up to `limit` tickets of a queue's line from position `after + 1`, read in one snapshot.
-    /// For a node without a live line of the queue: the database walks the line's index up to
-    /// `after`, so deep pages cost more here than from a hub.
+    /// Up to `limit` tickets of a queue's line from position `after + 1`, read in one snapshot,
+    /// for a node without a live line of the queue. The line's bucket counts (`line_counts`)
+    /// find the bucket holding position `after + 1`; the line's index is read from there: at
+    /// most a bucket (1,024 entries) more than the page, at any depth.
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, queue = %queue))]
     pub async fn line_page(&self, who: &Identity, queue: Uuid, after: i64, limit: i64) -> Result<LinePage> {
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
@@ -197,11 +242,25 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?
                 .ok_or(StoreError::NotFound)?;
+        // From the first bucket whose count reaches past `after`: the rest of its priority,
+        // then the lower priorities, each an ordered range of the line's index.
         let rows: Vec<TicketRow> = sqlx::query_as(concat!(
-            "SELECT ",
+            "WITH b AS (SELECT priority, bucket, waiting, \
+                   sum(waiting) OVER (ORDER BY priority DESC, bucket) - waiting AS ahead \
+                 FROM line_counts WHERE queue_id = $1 AND waiting > 0), \
+             s AS (SELECT priority, bucket << 10 AS from_seq, $2 - ahead AS skip FROM b \
+                 WHERE ahead + waiting > $2 ORDER BY priority DESC, bucket LIMIT 1) \
+             SELECT p.* FROM s, LATERAL (\
+               (SELECT ",
             ticket_cols!(),
-            " FROM tickets t WHERE t.queue_id = $1 AND t.in_line \
-              ORDER BY t.priority DESC, t.line_seq OFFSET $2 LIMIT $3"
+            ", t.line_seq FROM tickets t WHERE t.queue_id = $1 AND t.in_line AND t.priority = s.priority \
+                  AND t.line_seq >= s.from_seq ORDER BY t.line_seq LIMIT s.skip + $3) \
+               UNION ALL \
+               (SELECT ",
+            ticket_cols!(),
+            ", t.line_seq FROM tickets t WHERE t.queue_id = $1 AND t.in_line AND t.priority < s.priority \
+                  ORDER BY t.priority DESC, t.line_seq LIMIT s.skip + $3)) p \
+             ORDER BY p.priority DESC, p.line_seq OFFSET (SELECT skip FROM s) LIMIT $3"
         ))
         .bind(queue)
         .bind(after)

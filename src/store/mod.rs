@@ -37,13 +37,13 @@ pub use analytics::{DailyStats, Figures, MAX_REPORT_DAYS};
 pub use auth::{Identity, Login, Role};
 pub use guard::verify_isolation;
 pub use hours::{Applied, DueHours, DueTicket};
-pub use live::{LinePage, Opened, Snapshot};
+pub use joins::Joined;
+pub use live::{LinePage, Opened};
 pub use queues::{NewQueue, QueueSummary, TypeSummary};
 pub use rules::DEFAULT_SERVICE_SECS;
 pub use search::{Found, MAX_SEARCH};
 pub use stats::{History, HistoryPoint, QueueStats};
 pub use ticket_types::{NewTicketType, TicketType};
-pub use joins::Joined;
 pub use tickets::{Seen, TicketAccess, MAX_EVENTS_PAGE};
 pub use webhooks::{AttemptOutcome, Claimed, Delivery, NewWebhook, Webhook};
 pub use writer::{JoinRequest, QueuePatch};
@@ -204,6 +204,18 @@ impl Store {
         // text is safe to inline). Every read of the store starts here.
         let sql = format!("BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)");
         Ok(self.pool.begin_with(sqlx::AssertSqlSafe(sql)).await?)
+    }
+
+    /// One read in one round trip: naming the tenant (`tenant`, an SQL expression) and `query`,
+    /// sent together as one simple query, which PostgreSQL runs as one transaction (rolled back
+    /// whole if either fails). Not a prepared statement: only UUIDs may be inlined in the texts.
+    /// The rows of `query`.
+    async fn read_once(&self, tenant: &str, query: &str) -> Result<Vec<sqlx::postgres::PgRow>> {
+        let sql = format!("SELECT set_config('app.tenant_id', {tenant}, true); {query}");
+        let mut rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        // The first is set_config's.
+        rows.remove(0);
+        Ok(rows)
     }
 }
 

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use sqlx::PgConnection;
+use sqlx::{FromRow, PgConnection, Row};
 use uuid::Uuid;
 
 use super::cache::Pace;
@@ -137,18 +137,18 @@ impl Store {
     #[tracing::instrument(skip_all, fields(id = %ticket.id))]
     pub async fn place(&self, ticket: Ticket) -> Result<Ticket> {
         let meta = self.queue_meta(ticket.queue_id).await?.ok_or(StoreError::NotFound)?;
-        let mut tx = self.begin(meta.tenant_id).await?;
-        let (seq, place): (i64, Option<i64>) = sqlx::query_as(concat!(
-            "SELECT q.last_seq, ",
-            position_of_t!(),
-            " FROM tickets t JOIN queues q ON q.id = t.queue_id WHERE t.id = $1"
-        ))
-        .bind(ticket.id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(StoreError::NotFound)?;
-        let pace = self.pace_in(&mut tx, ticket.queue_id).await?;
-        tx.commit().await?;
+        let query = format!(
+            concat!(
+                "SELECT q.last_seq, ",
+                position_of_t!(),
+                " FROM tickets t JOIN queues q ON q.id = t.queue_id WHERE t.id = '{}'"
+            ),
+            ticket.id
+        );
+        let rows = self.read_once(&format!("'{}'", meta.tenant_id), &query).await?;
+        let row = rows.first().ok_or(StoreError::NotFound)?;
+        let (seq, place): (i64, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
+        let pace = self.pace_of(meta.tenant_id, ticket.queue_id, true).await?;
         Ok(with_eta(Ticket { seq, position: position(place), ..ticket }, &pace))
     }
 
@@ -167,33 +167,28 @@ impl Store {
 
     /// A ticket by id: in `tenant`, or (by token) in whichever tenant holds it, the token then
     /// checked against its hash.
+    /// One round trip (`read_once`).
     async fn read_as(&self, id: Uuid, tenant: Option<Uuid>, token: Option<&str>) -> Result<Read> {
-        let mut tx = self.pool.begin().await?;
-        match tenant {
-            Some(tenant) => super::set_tenant(&mut tx, tenant).await?,
-            None => {
-                sqlx::query("SELECT set_config('app.tenant_id', coalesce(qc_tenant_of_ticket($1)::text, ''), true)")
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        let read: Option<ReadRow> = sqlx::query_as(concat!(
-            "SELECT t.token_hash, t.tenant_id, q.last_seq, ",
-            ticket_cols!(),
-            " FROM tickets t JOIN queues q ON q.id = t.queue_id WHERE t.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let read = read.ok_or(StoreError::NotFound)?;
+        let tenant = match tenant {
+            Some(tenant) => format!("'{tenant}'"),
+            None => format!("coalesce(qc_tenant_of_ticket('{id}')::text, '')"),
+        };
+        let query = format!(
+            concat!(
+                "SELECT t.token_hash, t.tenant_id, q.last_seq, ",
+                ticket_cols!(),
+                " FROM tickets t JOIN queues q ON q.id = t.queue_id WHERE t.id = '{}'"
+            ),
+            id
+        );
+        let rows = self.read_once(&tenant, &query).await?;
+        let read = ReadRow::from_row(rows.first().ok_or(StoreError::NotFound)?)?;
         if let Some(token) = token {
             // A token that does not open this ticket learns nothing, not even that it exists.
             if secret::hash_token(token) != read.token_hash {
                 return Err(StoreError::NotFound);
             }
         }
-        tx.commit().await?;
         let seen = Seen::of(read.row.view(read.last_seq, None), read.row.in_line);
         Ok(Read { seen, tenant_id: read.tenant_id, ticket_type_id: read.row.ticket_type_id })
     }

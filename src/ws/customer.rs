@@ -9,9 +9,9 @@ use bytestring::ByteString;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::session::{Audience, Start};
+use super::session::{Audience, Start, Step};
 use super::{accept, close, refusal, Access, Opening, Refusal};
-use crate::domain::{EventKind, ServerMessage, Ticket};
+use crate::domain::{Details, EventKind, Held, ServerMessage, Ticket};
 use crate::error::ApiError;
 use crate::fanout::{Frame, Hub};
 use crate::state::AppState;
@@ -40,37 +40,44 @@ struct CustomerSocket {
 }
 
 impl Opening for CustomerSocket {
-    type Grant = ();
+    /// Who the ticket is for, read with the token: the live line does not keep it.
+    type Grant = Details;
     type Audience = CustomerAudience;
 
-    async fn authorize(&self, state: &AppState) -> Result<Access<()>, Refusal> {
+    async fn authorize(&self, state: &AppState) -> Result<Access<Details>, Refusal> {
         match state.store.open_ticket(self.ticket, &self.token).await {
-            Ok(Some(o)) => Ok(Access { tenant: o.tenant_id, queue: o.queue_id, grant: () }),
+            Ok(Some(o)) => Ok(Access { tenant: o.tenant_id, queue: o.queue_id, grant: o.details }),
             Ok(None) => Err((close::UNAUTHORIZED, "the token does not open this ticket")),
             Err(e) => Err(refusal(&e)),
         }
     }
 
-    async fn start(&self, state: &AppState, hub: Arc<Hub>) -> Result<Start<CustomerAudience>, Refusal> {
+    async fn start(
+        &self,
+        state: &AppState,
+        hub: Arc<Hub>,
+        details: &Details,
+    ) -> Result<Start<CustomerAudience>, Refusal> {
         let (rx, now) = hub.subscribe_customer(self.ticket);
         // A finished ticket is no longer in the hub: its last state comes from the database.
         let now = match now {
-            Some(t) => t,
+            Some(held) => held,
             None => match state.store.ticket(self.ticket, &TicketAccess::Token(self.token.clone())).await {
                 Ok(seen) => match state.placed(seen).await {
-                    Ok(t) => t,
+                    Ok(t) => Held::Whole(t),
                     Err(e) => return Err(refusal(&e)),
                 },
                 Err(_) => return Err((close::NOT_FOUND, "no such ticket")),
             },
         };
-        let mut audience = CustomerAudience { hub, ticket: self.ticket, last: None, last_seq: 0 };
-        let first = audience.changed(&now).into_iter().collect();
+        let mut audience =
+            CustomerAudience { hub, ticket: self.ticket, details: details.clone(), last: None, last_seq: 0 };
+        let first = audience.changed(now).into_iter().collect();
         Ok(Start { rx, first, audience })
     }
 
     /// A ticket's token does not lapse.
-    fn revoked(self, _: (), _: &AppState) -> impl Future<Output = &'static str> + Send {
+    fn revoked(self, _: Details, _: &AppState) -> impl Future<Output = &'static str> + Send {
         std::future::pending()
     }
 }
@@ -83,6 +90,8 @@ type Shown = (Option<u32>, Option<i64>, String, Option<String>);
 struct CustomerAudience {
     hub: Arc<Hub>,
     ticket: Uuid,
+    /// Who the ticket is for (as of its last event): the hub may hold it bare.
+    details: Details,
     last: Option<Shown>,
     /// The seq of the view last sent: views are computed from the hub as it is when a frame is
     /// handled, so under load one view can already include later events.
@@ -90,14 +99,16 @@ struct CustomerAudience {
 }
 
 impl CustomerAudience {
-    fn changed(&mut self, t: &Ticket) -> Option<ByteString> {
+    /// The ticket's message, if it shows something new; dressed only then.
+    fn changed(&mut self, held: Held) -> Option<ByteString> {
+        let t = held.ticket();
         let key = (t.position, t.eta_seconds, t.status.clone(), t.counter.clone());
         if self.last.as_ref() == Some(&key) {
             return None;
         }
         self.last = Some(key);
         self.last_seq = t.seq;
-        Some(ticket_message(t))
+        Some(ticket_message(&held.dressed(&self.details)))
     }
 }
 
@@ -111,24 +122,27 @@ fn ticket_message(ticket: &Ticket) -> ByteString {
 impl Audience for CustomerAudience {
     const KIND: &'static str = "customer";
 
-    fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
+    async fn on_frame(&mut self, frame: &Frame) -> Step {
         let about_me = frame.event.ticket.as_ref().filter(|t| t.id == self.ticket);
-        if about_me.is_some() && frame.event.seq > self.last_seq {
-            // Every event about the ticket is shown, even one that changes none of the four
-            // (a recall calls the customer again), unless a view sent already includes it (a
-            // customer called twice would hear the chime twice).
-            self.last = None;
+        if let Some(t) = about_me {
+            self.details = Details::of(t);
+            if frame.event.seq > self.last_seq {
+                // Every event about the ticket is shown, even one that changes none of the four
+                // (a recall calls the customer again), unless a view sent already includes it (a
+                // customer called twice would hear the chime twice).
+                self.last = None;
+            }
         }
         let moved = about_me.is_some() && frame.event.kind == EventKind::TransferredOut;
         let view = match (moved, self.hub.ticket(self.ticket)) {
-            (false, Some(t)) => Some(t),
-            _ => about_me.cloned(),
+            (false, Some(held)) => Some(held),
+            _ => about_me.cloned().map(Held::Whole),
         };
-        let text = view.and_then(|t| self.changed(&t));
+        let text = view.and_then(|held| self.changed(held));
         (text, moved.then_some(close::MOVED))
     }
 
-    fn on_lag(&mut self) -> (Option<ByteString>, Option<u16>) {
+    async fn on_lag(&mut self) -> Step {
         (self.fresh(), None)
     }
 }
@@ -138,6 +152,6 @@ impl CustomerAudience {
     fn fresh(&mut self) -> Option<ByteString> {
         let now = self.hub.ticket(self.ticket)?;
         self.last = None;
-        self.changed(&now)
+        self.changed(now)
     }
 }

@@ -5,11 +5,10 @@ use std::future::Future;
 use std::sync::Arc;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use bytestring::ByteString;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::session::{Audience, Start};
+use super::session::{Audience, Start, Step};
 use super::{accept, close, refusal, Access, Opening, Refusal};
 use crate::error::ApiError;
 use crate::fanout::{Frame, Hub};
@@ -49,7 +48,7 @@ impl Opening for DisplaySocket {
         }
     }
 
-    async fn start(&self, _: &AppState, hub: Arc<Hub>) -> Result<Start<DisplayAudience>, Refusal> {
+    async fn start(&self, _: &AppState, hub: Arc<Hub>, _: &()) -> Result<Start<DisplayAudience>, Refusal> {
         let (rx, board) = hub.subscribe_display();
         Ok(Start { rx, first: vec![board], audience: DisplayAudience { hub } })
     }
@@ -79,11 +78,11 @@ struct DisplayAudience {
 impl Audience for DisplayAudience {
     const KIND: &'static str = "display";
 
-    fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
+    async fn on_frame(&mut self, frame: &Frame) -> Step {
         (Some(frame.display.clone()), None)
     }
 
-    fn on_lag(&mut self) -> (Option<ByteString>, Option<u16>) {
+    async fn on_lag(&mut self) -> Step {
         (Some(self.hub.display()), None)
     }
 }

@@ -53,7 +53,12 @@ trait Opening: 'static {
     /// Checks the credential: which queue's hub the socket joins, or why it may not.
     async fn authorize(&self, state: &AppState) -> Result<Access<Self::Grant>, Refusal>;
     /// Subscribes to the joined hub and says what to send first.
-    async fn start(&self, state: &AppState, hub: Arc<Hub>) -> Result<Start<Self::Audience>, Refusal>;
+    async fn start(
+        &self,
+        state: &AppState,
+        hub: Arc<Hub>,
+        grant: &Self::Grant,
+    ) -> Result<Start<Self::Audience>, Refusal>;
     /// Completes, with the reason to close (4401) with, when the credential lapses.
     fn revoked(self, grant: Self::Grant, state: &AppState) -> impl Future<Output = &'static str> + Send;
 }
@@ -89,7 +94,7 @@ async fn open<K: Opening>(
         Ok(membership) => membership,
         Err(e) => return refuse(session, refusal(&e)).await,
     };
-    let start = match socket.start(&state, membership.hub.clone()).await {
+    let start = match socket.start(&state, membership.hub.clone(), &access.grant).await {
         Ok(start) => start,
         Err(refused) => return refuse(session, refused).await,
     };

@@ -36,15 +36,19 @@ pub const MAX_FRAME: usize = 4 * 1024;
 const FLOOD_LIMIT: u32 = 30;
 const FLOOD_WINDOW: Duration = Duration::from_secs(10);
 
+/// What to send, if anything, and a close code to end with after sending it, if any.
+pub type Step = (Option<ByteString>, Option<u16>);
+
 /// What an audience makes of the hub's frames.
 pub trait Audience: Send + 'static {
     /// `customer`, `staff` or `display`, as metrics label sockets.
     const KIND: &'static str;
-    /// The text to send for this frame, if any; or a close code to end with after sending it.
-    fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>);
-    /// After falling behind the broadcast: a fresh start from the hub as it is now, or a close
-    /// code (a client that must have every event resumes with `since=`).
-    fn on_lag(&mut self) -> (Option<ByteString>, Option<u16>);
+    /// What to send for this frame.
+    fn on_frame(&mut self, frame: &Frame) -> impl Future<Output = Step> + Send;
+    /// After falling behind the broadcast: a fresh start from the hub as it is now (which may
+    /// read the database), or a close code (a client that must have every event resumes with
+    /// `since=`).
+    fn on_lag(&mut self) -> impl Future<Output = Step> + Send;
     /// A close code to end with once the first frames are out (they were only a first step).
     fn after_first(&self) -> Option<u16> {
         None
@@ -204,13 +208,13 @@ impl<'s, A: Audience> Live<'s, A> {
     async fn on_hub(&mut self, frame: Result<Arc<Frame>, RecvError>) -> Result<(), End> {
         match frame {
             Ok(frame) => {
-                let next = self.audience.on_frame(&frame);
+                let next = self.audience.on_frame(&frame).await;
                 self.deliver(next).await
             }
             // Lagging need not be the end: the audience starts afresh from the hub as it is now.
             Err(RecvError::Lagged(_)) => {
                 metrics::counter!("queuecast_sockets_lagged_total", "kind" => A::KIND).increment(1);
-                let next = self.audience.on_lag();
+                let next = self.audience.on_lag().await;
                 self.deliver(next).await
             }
             Err(RecvError::Closed) => Err(End::Close(close::SHUTTING_DOWN, "reconnect")),
@@ -218,7 +222,7 @@ impl<'s, A: Audience> Live<'s, A> {
     }
 
     /// Sends what the audience made of a frame, then closes if it asked to.
-    async fn deliver(&mut self, (text, then_close): (Option<ByteString>, Option<u16>)) -> Result<(), End> {
+    async fn deliver(&mut self, (text, then_close): Step) -> Result<(), End> {
         if let Some(text) = text {
             send(self.session, text).await?;
         }

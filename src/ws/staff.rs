@@ -14,13 +14,13 @@ use bytestring::ByteString;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::session::{Audience, Start};
+use super::session::{Audience, Start, Step};
 use super::{accept, close, refusal, Access, Opening, Refusal};
 use crate::domain::ServerMessage;
 use crate::error::ApiError;
-use crate::fanout::{Frame, Hub, StaffStart};
+use crate::fanout::{Frame, Hub, StaffStart, Window};
 use crate::state::AppState;
-use crate::store::Identity;
+use crate::store::{Identity, Store};
 
 /// Missed events replayed from the database at most: further behind, a console gets a
 /// snapshot, and an events client these many then a close to resume from there.
@@ -83,11 +83,13 @@ impl Opening for StaffSocket {
         }
     }
 
-    async fn start(&self, state: &AppState, hub: Arc<Hub>) -> Result<Start<StaffAudience>, Refusal> {
+    async fn start(&self, state: &AppState, hub: Arc<Hub>, _: &Identity) -> Result<Start<StaffAudience>, Refusal> {
         let (rx, start, mut last) = hub.subscribe_staff(self.since);
         let mut partial = false;
+        let snapshot =
+            |window: Window| async { window.text(&state.store, hub.tenant_id).await.map_err(|e| refusal(&e)) };
         let first = match start {
-            StaffStart::Snapshot(snapshot) => vec![snapshot],
+            StaffStart::Snapshot(window) => vec![snapshot(window).await?],
             StaffStart::Replay(frames) => frames.iter().map(|f| f.staff.clone()).collect(),
             StaffStart::Fetch { after, upto } if upto - after <= MAX_REPLAY || self.mode == Mode::Events => {
                 // An events client far behind gets the first MAX_REPLAY, and (its next frame then
@@ -101,12 +103,21 @@ impl Opening for StaffSocket {
                         events.iter().map(|event| ByteString::from(ServerMessage::Event { event }.to_text())).collect()
                     }
                     Err(e) if self.mode == Mode::Events => return Err(refusal(&e)),
-                    Err(_) => vec![hub.snapshot().1],
+                    Err(_) => {
+                        let window = hub.snapshot();
+                        last = window.seq;
+                        vec![snapshot(window).await?]
+                    }
                 }
             }
-            StaffStart::Fetch { .. } => vec![hub.snapshot().1],
+            StaffStart::Fetch { .. } => {
+                let window = hub.snapshot();
+                last = window.seq;
+                vec![snapshot(window).await?]
+            }
         };
-        Ok(Start { rx, first, audience: StaffAudience { hub, last, mode: self.mode, partial } })
+        let store = state.store.clone();
+        Ok(Start { rx, first, audience: StaffAudience { hub, store, last, mode: self.mode, partial } })
     }
 
     fn revoked(self, who: Identity, _: &AppState) -> impl Future<Output = &'static str> + Send {
@@ -121,6 +132,8 @@ impl Opening for StaffSocket {
 /// Staff: every event in seq order, each exactly once.
 struct StaffAudience {
     hub: Arc<Hub>,
+    /// Where a fresh snapshot reads the details of the head of the line.
+    store: Store,
     /// The last seq this socket has (snapshot or event).
     last: i64,
     mode: Mode,
@@ -131,13 +144,13 @@ struct StaffAudience {
 impl Audience for StaffAudience {
     const KIND: &'static str = "staff";
 
-    fn on_frame(&mut self, frame: &Frame) -> (Option<ByteString>, Option<u16>) {
+    async fn on_frame(&mut self, frame: &Frame) -> Step {
         if frame.seq <= self.last {
             return (None, None);
         }
         if frame.seq > self.last + 1 {
             // Behind what the hub sends (a partial replay): never a gap on the wire.
-            return self.on_lag();
+            return self.on_lag().await;
         }
         self.last = frame.seq;
         (Some(frame.staff.clone()), None)
@@ -147,12 +160,19 @@ impl Audience for StaffAudience {
         self.partial.then_some(close::SLOW)
     }
 
-    fn on_lag(&mut self) -> (Option<ByteString>, Option<u16>) {
+    async fn on_lag(&mut self) -> Step {
         match self.mode {
             Mode::Console => {
-                let (seq, snapshot) = self.hub.snapshot();
-                self.last = seq;
-                (Some(snapshot), None)
+                let window = self.hub.snapshot();
+                let seq = window.seq;
+                match window.text(&self.store, self.hub.tenant_id).await {
+                    Ok(snapshot) => {
+                        self.last = seq;
+                        (Some(snapshot), None)
+                    }
+                    // The database unreachable: the console reconnects (and resumes) later.
+                    Err(_) => (None, Some(close::SHUTTING_DOWN)),
+                }
             }
             Mode::Events => (None, Some(close::SLOW)),
         }

@@ -152,8 +152,17 @@ pub async fn spawn_app_at(server: &str, tweak: impl FnOnce(&mut Settings)) -> Te
         .await
         .expect("creating the tenant");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-    let mut app =
-        TestApp { base, http, store, db_url, db_name, server_url: server, admin: String::new(), queue: Uuid::nil(), nodes };
+    let mut app = TestApp {
+        base,
+        http,
+        store,
+        db_url,
+        db_name,
+        server_url: server,
+        admin: String::new(),
+        queue: Uuid::nil(),
+        nodes,
+    };
     app.admin = app.login("acme", ADMIN_EMAIL, PASSWORD).await;
     app.queue = app.create_queue(&app.admin.clone(), "main", json!({"prefix": "A"})).await;
     app

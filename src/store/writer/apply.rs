@@ -128,11 +128,13 @@ async fn transfer(tx: &mut PgConnection, caches: &Caches, state: &mut BatchState
     let place = match moved.row.priority {
         0 => Some(queue(state, *to_queue)?.waiting as u32 + 1),
         p => position(Some(
-            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM tickets WHERE queue_id = $1 AND in_line AND priority >= $2")
-                .bind(to_queue)
-                .bind(p)
-                .fetch_one(&mut *tx)
-                .await?,
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM tickets WHERE queue_id = $1 AND in_line AND priority >= $2",
+            )
+            .bind(to_queue)
+            .bind(p)
+            .fetch_one(&mut *tx)
+            .await?,
         )),
     };
 

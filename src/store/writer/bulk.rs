@@ -201,10 +201,11 @@ async fn replayed(tx: &mut PgConnection, committed: Vec<(usize, Uuid, Vec<u8>, i
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = committed.iter().map(|c| c.1).collect();
-    let rows: Vec<TicketRow> = sqlx::query_as(concat!("SELECT ", ticket_cols!(), " FROM tickets t WHERE t.id = ANY($1)"))
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows: Vec<TicketRow> =
+        sqlx::query_as(concat!("SELECT ", ticket_cols!(), " FROM tickets t WHERE t.id = ANY($1)"))
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?;
     // Several retries of one key may be in the batch: each gets its own copy.
     let rows: HashMap<Uuid, TicketRow> = rows.into_iter().map(|r| (r.id, r)).collect();
     Ok(committed
