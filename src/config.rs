@@ -120,6 +120,8 @@ pub struct Settings {
     pub webhooks: WebhookSettings,
     /// API requests worked on at once; past it, 503 at once (0: no bound).
     pub max_in_flight: usize,
+    /// How often the clock task looks for what is due (openings, closings, timeouts, expiry).
+    pub clock_every: std::time::Duration,
 }
 
 impl Settings {
@@ -141,6 +143,7 @@ impl Settings {
             retention_days: None,
             webhooks: WebhookSettings::default(),
             max_in_flight: 0,
+            clock_every: std::time::Duration::from_secs(1),
         }
     }
 }

@@ -19,15 +19,19 @@
 //!   retried requests.
 //! - [`tasks`]: the one owner of a node's background tasks, and how they stop.
 //! - [`startup`]: wires the store and the HTTP server into an [`startup::Application`].
+//! - [`schedule`]: the clock task that applies queues' hours, called timeouts and expiry, once
+//!   across nodes; [`clock`]: the one time it goes by, which tests move.
 //! - [`config`]: settings from flags and the environment; [`demo`]: the demo tenant.
 //! - [`secret`]: tokens, hashes and passwords.
 
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod fanout;
 pub mod http;
+pub mod schedule;
 pub mod secret;
 pub mod startup;
 pub mod state;

@@ -65,6 +65,7 @@ impl Application {
         closing: CancellationToken,
     ) -> anyhow::Result<(u16, Server, Duration)> {
         tasks.spawn("housekeeping", housekeeping(store.clone(), settings.retention_days));
+        tasks.spawn("clock", crate::schedule::run(store.clone(), settings.clock_every));
         let feeds = settings.feeds.clone().unwrap_or_else(|| Feeds::all(settings.redis_url.clone()));
         let fanout = Fanout::start(store.clone(), settings.database_url.clone(), feeds, tasks)?;
         let listener = TcpListener::bind(&settings.listen).with_context(|| format!("binding {}", settings.listen))?;

@@ -179,7 +179,7 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
         ],
         "queue_summary" | "queue_qr_svg" => vec![bad_path(), NotFound],
         "update_queue" => vec![
-            ApiError::BadRequest("nothing to change: give status, name or capacity".into()),
+            ApiError::BadRequest("settings.hours.weekly.mon: \"25:00\" is not a time (HH:MM, 00:00 to 24:00)".into()),
             signed_out(),
             role("manager"),
             NotFound,
@@ -209,7 +209,8 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
         "join" => vec![
             ApiError::BadRequest("Idempotency-Key: 1 to 255 visible ASCII characters".into()),
             NotFound,
-            ApiError::Conflict(Conflict::QueueClosed),
+            // Outside its opening hours the problem says when the queue opens (null: not scheduled).
+            ApiError::Conflict(Conflict::ClosedUntil("2026-11-24T08:00:00Z".parse().ok())),
             ApiError::Conflict(Conflict::QueuePaused),
             ApiError::Conflict(Conflict::QueueFull),
             ApiError::Conflict(Conflict::IdempotencyConflict),
