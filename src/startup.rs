@@ -82,7 +82,7 @@ impl Application {
         let grace = settings.webhooks.timeout + Duration::from_secs(1);
         let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let limits = web::Data::new(Limiter::new(settings.rate_limits));
-        let in_flight = web::Data::new(http::InFlight::new(settings.max_in_flight));
+        let admission = web::Data::from(http::admission::Admission::new(settings.max_in_flight, settings.queue_target));
         tasks.spawn("sweep-limits", sweep_limits(limits.clone().into_inner()));
         let state = web::Data::new(AppState { store, fanout, closing, settings: Arc::new(settings) });
         let server = HttpServer::new(move || {
@@ -90,7 +90,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(http::metrics::observe))
                 .app_data(state.clone())
                 .app_data(limits.clone())
-                .app_data(in_flight.clone())
+                .app_data(admission.clone())
                 .configure(ws::configure)
                 .configure(http::configure)
         })
