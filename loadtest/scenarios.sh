@@ -22,6 +22,9 @@ QC=./target/release/queuecast
 LT=./target/release/loadtest
 # Optional CPU pinning, so a load generator cannot take the node's CPU (nor the node its own).
 if [ -n "${LT_CPUS:-}" ]; then LT="taskset -c $LT_CPUS $LT"; fi
+# Optional priority for the load generator (e.g. LT_NICE=-10), so its own timeouts fire on time
+# when the machine is busy.
+if [ -n "${LT_NICE:-}" ]; then LT="nice -n $LT_NICE $LT"; fi
 if [ -n "${QC_CPUS:-}" ]; then QC="taskset -c $QC_CPUS $QC"; fi
 BASE=${DATABASE_URL%/*}
 DB=$BASE/bench

@@ -45,11 +45,16 @@ pub struct ServeArgs {
     /// Allow webhook endpoints over plain http to any host (otherwise https, or http to loopback).
     #[arg(long, env = "WEBHOOKS_ALLOW_HTTP", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub webhooks_allow_http: bool,
-    /// API requests this node works on at once; past it, 503 `unavailable` at once with
-    /// Retry-After (0: no bound). Shedding early keeps a flash crowd that retries from
+    /// API requests this node works on at once, at most; past its bound, 503 `unavailable` at
+    /// once with Retry-After (0: no bound). Shedding early keeps a flash crowd that retries from
     /// collapsing the node.
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 1024)]
     pub max_in_flight: usize,
+    /// The wait a request may expect, in ms: the bound of requests in flight then follows the
+    /// node's pace, as many as it answers in this time (at least 128, at most --max-in-flight).
+    /// 0 (the default): the bound is --max-in-flight. Not yet shown to help (BENCHMARKS.md, s9).
+    #[arg(long, env = "QUEUE_TARGET_MS", default_value_t = 0)]
+    pub queue_target_ms: u64,
     /// Whether this node sends webhooks (the outbox is filled either way; any node may send).
     #[arg(long, env = "WEBHOOKS_SENDER", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true)]
     pub webhooks_sender: bool,
@@ -103,6 +108,7 @@ impl ServeArgs {
             workers: self.workers,
             retention_days: self.retention_days,
             max_in_flight: self.max_in_flight,
+            queue_target: (self.queue_target_ms > 0).then(|| std::time::Duration::from_millis(self.queue_target_ms)),
             store: StoreSettings {
                 pool_size: self.db_pool_size,
                 max_batch: self.write_batch_max,
@@ -187,10 +193,15 @@ pub struct Settings {
     pub retention_days: Option<u32>,
     /// The webhook sender and which endpoints are allowed.
     pub webhooks: WebhookSettings,
-    /// The message sender (SMS, e-mail) and its channels.
+    /// The message sender (SMS, e-mail, push) and its channels.
     pub notify: NotifySettings,
-    /// API requests worked on at once; past it, 503 at once (0: no bound).
+    /// API requests worked on at once, at most; past the bound, 503 at once (0: no bound).
     pub max_in_flight: usize,
+    /// The wait a request may expect: the bound follows the node's pace (None: it is
+    /// `max_in_flight`).
+    pub queue_target: Option<std::time::Duration>,
+    /// How often the clock task looks for what is due (openings, closings, timeouts, expiry).
+    pub clock_every: std::time::Duration,
 }
 
 impl Settings {
@@ -213,6 +224,8 @@ impl Settings {
             webhooks: WebhookSettings::default(),
             notify: NotifySettings::default(),
             max_in_flight: 0,
+            queue_target: None,
+            clock_every: std::time::Duration::from_secs(1),
         }
     }
 }

@@ -51,6 +51,11 @@ pub struct Problem {
     detail: String,
     /// The stable machine word clients branch on (see the API description for the list).
     code: &'static str,
+    /// `queue_closed` by the queue's opening hours: when it next opens (null: no opening is
+    /// scheduled). Absent from other problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
+    opens_at: Option<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl ApiError {
@@ -63,7 +68,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not_found",
             ApiError::Conflict(c) => match c {
-                Conflict::QueueClosed => "queue_closed",
+                Conflict::QueueClosed | Conflict::ClosedUntil(_) => "queue_closed",
                 Conflict::QueuePaused => "queue_paused",
                 Conflict::QueueFull => "queue_full",
                 Conflict::QueueEmpty => "queue_empty",
@@ -88,6 +93,10 @@ impl ApiError {
             status: self.status_code().as_u16(),
             detail: self.to_string(),
             code,
+            opens_at: match self {
+                ApiError::Conflict(Conflict::ClosedUntil(at)) => Some(*at),
+                _ => None,
+            },
         }
     }
 

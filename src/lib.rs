@@ -21,9 +21,12 @@
 //!   providers and SMTP, with retries, stale messages dropped and delivery receipts.
 //! - [`tasks`]: the one owner of a node's background tasks, and how they stop.
 //! - [`startup`]: wires the store and the HTTP server into an [`startup::Application`].
+//! - [`schedule`]: the clock task that applies queues' hours, called timeouts and expiry, once
+//!   across nodes; [`clock`]: the one time it goes by, which tests move.
 //! - [`config`]: settings from flags and the environment; [`demo`]: the demo tenant.
 //! - [`secret`]: tokens, hashes and passwords.
 
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod domain;
@@ -31,6 +34,7 @@ pub mod error;
 pub mod fanout;
 pub mod http;
 pub mod notify;
+pub mod schedule;
 pub mod secret;
 pub mod startup;
 pub mod state;

@@ -65,6 +65,7 @@ impl Application {
         closing: CancellationToken,
     ) -> anyhow::Result<(u16, Server, Duration)> {
         tasks.spawn("housekeeping", housekeeping(store.clone(), settings.retention_days));
+        tasks.spawn("clock", crate::schedule::run(store.clone(), settings.clock_every));
         let feeds = settings.feeds.clone().unwrap_or_else(|| Feeds::all(settings.redis_url.clone()));
         let fanout = Fanout::start(store.clone(), settings.database_url.clone(), feeds, tasks)?;
         let listener = TcpListener::bind(&settings.listen).with_context(|| format!("binding {}", settings.listen))?;
@@ -83,7 +84,7 @@ impl Application {
         let grace = settings.webhooks.timeout.max(settings.notify.timeout) + Duration::from_secs(1);
         let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let limits = web::Data::new(Limiter::new(settings.rate_limits));
-        let in_flight = web::Data::new(http::InFlight::new(settings.max_in_flight));
+        let admission = web::Data::from(http::admission::Admission::new(settings.max_in_flight, settings.queue_target));
         tasks.spawn("sweep-limits", sweep_limits(limits.clone().into_inner()));
         let state = web::Data::new(AppState { store, fanout, closing, settings: Arc::new(settings) });
         let server = HttpServer::new(move || {
@@ -91,7 +92,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(http::metrics::observe))
                 .app_data(state.clone())
                 .app_data(limits.clone())
-                .app_data(in_flight.clone())
+                .app_data(admission.clone())
                 .configure(ws::configure)
                 .configure(http::configure)
         })

@@ -1,6 +1,7 @@
 // Kiosk display: /display/{queue_id}?key=K (one queue) or /display?queues=a,b&key=K (one column each).
 // Numbers and counters only: it never fetches tickets, and display frames carry no names.
 import { api, Problem, LiveSocket, minutes, h, chime } from '/static/qc.js';
+import { hoursTexts } from '/static/hours.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -28,6 +29,7 @@ function column(qid) {
   const el = {
     name: h(single ? 'h1' : 'h2', { class: 'queue-name' }, '\u00a0'),
     status: h('span', { class: 'qstatus', hidden: true }),
+    hours: h('span', { class: 'qhours', id: id('hours'), hidden: true }),
     serving: h('ol', { class: 'now-serving', id: id('now-serving'), 'aria-live': 'polite' }),
     noServing: h('p', { class: 'empty' }, 'Please wait to be called'),
     recent: h('ol', { class: 'recent' }),
@@ -39,7 +41,7 @@ function column(qid) {
   };
   el.history = h('div', { class: 'history', hidden: true }, h('span', { class: 'label' }, 'Recently called'), el.recent);
   el.root = h('section', { class: 'queue-column stale', 'data-queue-id': qid },
-    h('header', { class: 'qhead' }, el.name, el.status),
+    h('header', { class: 'qhead' }, el.name, el.status, el.hours),
     h('div', { class: 'serving-panel' }, h('h3', { class: 'label' }, 'Now serving'), el.serving, el.noServing, el.history),
     h('aside', { class: 'side' },
       h('div', { class: 'panel' }, h('h3', { class: 'label' }, 'Next up'), el.next, el.noNext),
@@ -118,6 +120,15 @@ async function summary(col) {
     if (single) document.title = `${q.name} · Now serving`;
     col.el.status.textContent = STATUS[q.status] || '';
     col.el.status.hidden = !STATUS[q.status];
+    // Opening hours: when an open queue closes, when a closed one opens.
+    const { opens, closes } = hoursTexts(q);
+    const text = q.status === 'open' ? closes || opens : opens;
+    col.el.hours.textContent = text;
+    col.el.hours.hidden = !text;
+    // Read again just after the next opening or closing, rather than up to a minute late.
+    clearTimeout(col.hoursTimer);
+    const next = Math.min(...[q.opens_at, q.closes_at].filter(Boolean).map(Date.parse));
+    if (next - Date.now() < 86_400_000) col.hoursTimer = setTimeout(() => summary(col), Math.max(0, next - Date.now()) + 2000);
   } catch (e) {
     if (e instanceof Problem && (e.status === 404 || e.status === 400)) col.el.name.textContent = 'Unknown queue';
   }

@@ -1,6 +1,7 @@
 // Join page /q/{queue_id}: the queue's summary, and a form that makes one ticket per fill.
 import { api, Problem, minutes, store, fillKey, doneKey, pill } from './qc.js';
 import { ended, readType } from './ticket-type.js';
+import { hoursTexts } from './hours.js';
 import { LANGS, WORDS, notifyRequest, pickLang } from './notify.js';
 
 const $ = (id) => document.getElementById(id);
@@ -47,8 +48,13 @@ async function refresh() {
     pill($('queue-status'), cls, word);
     $('waiting').textContent = q.waiting;
     $('eta').textContent = q.waiting === 0 && q.status === 'open' ? 'no wait' : minutes(q.eta_new_seconds);
+    // Opening hours: when it opens while no one new may join, else when it closes.
+    const { opens, closes } = hoursTexts(q);
+    $('hours').textContent = opens || closes;
+    $('hours').hidden = !(opens || closes);
     notice(q.status === 'paused' ? 'Joining is paused for a moment. Please try again shortly.'
-      : q.status === 'closed' ? 'This queue is closed right now.' : '');
+      : q.status === 'closed' ? `This queue is closed right now.${opens ? ` ${opens}.` : ''}`
+        : opens ? `The queue takes no one new now. ${opens}.` : '');
     pill($('conn'), 'live', 'Live');
     return readType(q.ticket_type);
   } catch (e) {

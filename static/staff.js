@@ -6,12 +6,14 @@
 //   fsm.js (pure)      the buttons of a ticket, from its queue's ticket type
 //   view.js, history.js (pure)  words, orderings, the chart's points
 //   live.js            one open queue: its socket, pages of the line, stats and chart history
-//   render.js, dom.js  drawing;  actions.js  server calls;  dialogs.js, keys.js
+//   hours.js (pure)    the hours form: a queue's time-keeping settings as fields and back
+//   render.js, dom.js  drawing;  actions.js  server calls;  dialogs.js, hours-dialog.js, keys.js
 
 import { api, Problem } from './qc.js';
 import { busy, callNext, createDisplayKey, ENDED, loadQueues, setQueueStatus, transition } from './staff/actions.js';
 import { WaitChart } from './staff/chart.js';
 import { wireCopyAndHelp, wireQueueDialog, wireTransfer } from './staff/dialogs.js';
+import { wireHoursDialog } from './staff/hours-dialog.js';
 import { $, myCounter, tick } from './staff/dom.js';
 import { onKey } from './staff/keys.js';
 import { openQueue, queueToOpen, showMoreLine, stopQueue } from './staff/live.js';
@@ -166,6 +168,7 @@ function wire() {
   });
   $('#display-key').addEventListener('click', (e) => createDisplayKey(app, e.currentTarget));
   wireQueueDialog(app);
+  wireHoursDialog(app);
   wireCopyAndHelp();
 
   document.addEventListener('keydown', (e) => onKey(app, e));

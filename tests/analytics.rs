@@ -500,7 +500,7 @@ async fn roles_that_name_no_state_or_the_init_state_are_refused_when_a_type_is_s
     // The default type names its own.
     let types = app.get("/api/v1/ticket-types", Some(&app.admin)).await.expect(200);
     let default = types.as_array().unwrap().iter().find(|t| t["code"] == "default").unwrap();
-    assert_eq!(default["fsm"]["roles"], json!({"absent": "no_show", "abandoned": "cancelled"}));
+    assert_eq!(default["fsm"]["roles"], json!({"absent": "no_show", "abandoned": "cancelled", "expired": "expired"}));
 }
 
 /// Joins `n` people to `queue`; their ticket ids in join order.

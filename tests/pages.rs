@@ -273,3 +273,93 @@ async fn every_page_recovers_by_itself_after_the_server_restarts() {
         page.close().await;
     }
 }
+
+/// Hours in Paris every day from `open` to `close` (whole hours; 24 is midnight).
+fn paris_hours(open: u32, close: u32) -> serde_json::Value {
+    let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let interval = json!([[format!("{open:02}:00"), format!("{close:02}:00")]]);
+    let weekly: serde_json::Map<String, serde_json::Value> =
+        days.iter().map(|d| (d.to_string(), interval.clone())).collect();
+    json!({"tz": "Europe/Paris", "weekly": weekly})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_join_page_and_the_display_say_when_a_queue_opens_and_closes_and_the_console_edits_hours() {
+    use chrono::Timelike;
+    let app = spawn_app().await;
+    // Now in Paris, whatever the machine's zone; and the browser's is the machine's.
+    let hour = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Paris).hour();
+    // Closed now, opening in two hours (tomorrow, when that passes midnight).
+    let opens = (hour + 2) % 24;
+    let closed =
+        app.create_queue(&app.admin, "later", json!({"settings": {"hours": paris_hours(opens, opens + 1)}})).await;
+    let opens_text = match opens > hour {
+        true => format!("Opens at {opens:02}:00"),
+        false => format!("Opens tomorrow at {opens:02}:00"),
+    };
+    // Open now, closing within two hours (at midnight at the latest).
+    let closes = (hour + 2).min(24);
+    let open = app.create_queue(&app.admin, "now", json!({"settings": {"hours": paris_hours(hour, closes)}})).await;
+    let closes_text = match closes {
+        24 => "Closes tomorrow at 00:00".to_owned(),
+        c => format!("Closes at {c:02}:00"),
+    };
+    let key = display_key(&app, closed).await;
+    let chrome = Chrome::start().await;
+    let (phone, tv, desk) =
+        tokio::join!(chrome.page(Screen::Phone), chrome.page(Screen::Tv), chrome.page(Screen::Desk));
+
+    phone.goto(&format!("{}/q/{closed}", app.base)).await;
+    let shown = phone.wait_for("document.querySelector('#hours:not([hidden])')?.textContent", SOON).await;
+    assert_eq!(shown, opens_text.as_str());
+    let notice = phone.eval("return document.querySelector('#notice').textContent").await;
+    assert_eq!(notice, format!("This queue is closed right now. {opens_text}.").as_str());
+    phone.screenshot("customer-join-closed").await;
+
+    tv.goto(&format!("{}/display/{closed}?key={key}", app.base)).await;
+    live(&tv).await;
+    let shown = tv.wait_for("document.querySelector('#hours:not([hidden])')?.textContent", SOON).await;
+    assert_eq!(shown, opens_text.as_str());
+    tv.screenshot("display-closed").await;
+
+    phone.goto(&format!("{}/q/{open}", app.base)).await;
+    let shown = phone.wait_for("document.querySelector('#hours:not([hidden])')?.textContent", SOON).await;
+    assert_eq!(shown, closes_text.as_str());
+
+    // The console: a manager gives the open queue Monday-to-Friday hours, a closed day, daily
+    // numbers and a call timeout; the settings saved are what was typed.
+    open_console(&desk, &app.base, open, "Desk 1").await;
+    desk.wait_for("document.querySelector('#hours-line')?.textContent.includes('Europe/Paris')", SOON).await;
+    desk.click("#edit-hours").await;
+    desk.wait_for("document.querySelector('#hours-dialog').open", SOON).await;
+    for (day, text) in [("mon", "9-12:30, 14:00-18:00"), ("tue", "09:00–18:00"), ("sat", ""), ("sun", "")] {
+        desk.fill(&format!("#h-{day}"), text).await;
+    }
+    desk.fill("#h-tz", "Europe/Paris").await;
+    desk.fill("#h-closed", "2026-12-25").await;
+    desk.fill("#h-last", "15").await;
+    desk.fill("#h-timeout", "90").await;
+    desk.eval("document.querySelector('#h-daily').checked = true; return true").await;
+    // A typing slip is named before anything is sent.
+    desk.fill("#h-wed", "all day").await;
+    desk.click("#hours-save").await;
+    let error = desk.wait_for("document.querySelector('#hours-form-error').textContent", SOON).await;
+    assert!(error.as_str().unwrap().starts_with("Wednesday:"), "{error}");
+    desk.fill("#h-wed", "").await;
+    desk.click("#hours-save").await;
+    desk.wait_for("!document.querySelector('#hours-dialog').open", SOON).await;
+    desk.wait_for("document.querySelector('#hours-line').textContent.startsWith('Mon 09:00–12:30')", SOON).await;
+    desk.screenshot("staff-hours").await;
+    let queues = app.get("/api/v1/queues", Some(&app.admin)).await.expect(200);
+    let saved = queues.as_array().unwrap().iter().find(|q| q["id"] == json!(open)).unwrap()["settings"].clone();
+    assert_eq!(saved["hours"]["weekly"]["mon"], json!([["09:00", "12:30"], ["14:00", "18:00"]]));
+    assert_eq!(saved["hours"]["weekly"]["thu"], json!([[format!("{hour:02}:00"), format!("{closes:02}:00")]]));
+    assert!(saved["hours"]["weekly"].get("sat").is_none() && saved["hours"]["weekly"].get("wed").is_none());
+    assert_eq!(saved["hours"]["closed_on"], json!(["2026-12-25"]));
+    assert_eq!(saved["hours"]["last_join_minutes"], 15);
+    assert_eq!((&saved["number_reset"], &saved["called_timeout_seconds"]), (&json!("daily"), &json!(90)));
+    assert!(saved.get("ticket_ttl_minutes").is_none(), "left off: {saved}");
+    for page in [phone, tv, desk] {
+        page.close().await;
+    }
+}

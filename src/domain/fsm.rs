@@ -260,6 +260,11 @@ impl Fsm {
         self.transitions.iter().find(|t| t.name == name)
     }
 
+    /// The first transition (in the machine's order) from `from` straight to `to`.
+    pub fn transition_between(&self, from: &str, to: &str) -> Option<&str> {
+        self.transitions.iter().find(|t| t.to == to && t.from.iter().any(|s| s == from)).map(|t| t.name.as_str())
+    }
+
     /// Where `name` leads from `from`, or why it cannot be taken.
     pub fn check(&self, from: &str, name: &str) -> Result<&Transition, FsmError> {
         match self.transition(name) {
@@ -284,11 +289,13 @@ impl Fsm {
     }
 }
 
-/// `waiting → called → serving → completed`, with recall, no-show, requeue and cancel.
+/// `waiting → called → serving → completed`, with recall, no-show, requeue and cancel. `expired`
+/// has no transition: only the server puts a ticket there, when it waited past the queue's
+/// `ticket_ttl_minutes` (its `expired` role, by its conventional name).
 pub fn default_type_json() -> Value {
     serde_json::json!({
         "init": "waiting",
-        "states": ["waiting", "called", "serving", "completed", "cancelled", "no_show"],
+        "states": ["waiting", "called", "serving", "completed", "cancelled", "no_show", "expired"],
         "transitions": [
             {"name": "call", "from": "waiting", "to": "called"},
             {"name": "recall", "from": "called", "to": "called"},
@@ -333,10 +340,15 @@ mod tests {
         let fsm = Fsm::default_type();
         assert_eq!(fsm.roles().absent.as_deref(), Some("no_show"));
         assert_eq!(fsm.roles().abandoned.as_deref(), Some("cancelled"));
-        assert_eq!(fsm.roles().expired, None);
-        assert_eq!(fsm.final_states(), ["completed", "cancelled"]);
+        assert_eq!(fsm.roles().expired.as_deref(), Some("expired"));
+        assert_eq!(fsm.final_states(), ["completed", "cancelled", "expired"]);
         assert_eq!(fsm.leads_to(Special::Call), Some("called"));
-        assert_eq!(fsm.to_json()["roles"], json!({"absent": "no_show", "abandoned": "cancelled"}));
+        assert_eq!(fsm.transition_between("called", "no_show"), Some("no_show"));
+        assert_eq!(fsm.transition_between("waiting", "expired"), None, "only the server expires a ticket");
+        assert_eq!(
+            fsm.to_json()["roles"],
+            json!({"absent": "no_show", "abandoned": "cancelled", "expired": "expired"})
+        );
     }
 
     #[test]
@@ -366,7 +378,7 @@ mod tests {
         assert_eq!(fsm.check("called", "requeue").unwrap().to, "waiting");
         assert_eq!(fsm.check("waiting", "cancel").unwrap().to, "cancelled");
         assert_eq!(fsm.check("called", "cancel").unwrap().to, "cancelled");
-        for terminal in ["completed", "cancelled"] {
+        for terminal in ["completed", "cancelled", "expired"] {
             assert!(fsm.is_terminal(terminal), "{terminal}");
         }
         assert!(!fsm.is_terminal("no_show"), "a no-show can still be requeued");

@@ -4,18 +4,22 @@
 pub mod estimate;
 pub mod event;
 pub mod fsm;
+pub mod hours;
 pub mod line;
 pub mod message;
 pub mod notify;
 pub mod queue;
 pub mod ticket;
+pub mod timing;
 pub mod view;
 
 pub use estimate::{CallHistory, Estimate};
 pub use event::{Event, EventKind, Notification};
 pub use fsm::{Fsm, FsmError, Roles, Special};
+pub use hours::{Hours, HoursError};
 pub use line::{Key, Line};
 pub use message::{Announce, ServerMessage};
 pub use queue::{JoinRefusal, Queue, QueueStatus};
 pub use ticket::Ticket;
+pub use timing::{NumberReset, Timing};
 pub use view::{Board, Details, Held, QueueView, Waiting};

@@ -84,6 +84,10 @@ fn describe() {
     describe_gauge!("queuecast_db_pool_max_connections", "The database pool's limit");
     describe_gauge!("queuecast_redis_up", "1 when Redis answers, 0 when not; absent without REDIS_URL");
     describe_counter!("queuecast_http_requests_total", "HTTP answers, by status class (2xx, 4xx, …)");
+    describe_gauge!(
+        "queuecast_admission_bound",
+        "API requests this node takes on at once now: what it answers in the queue target (QUEUE_TARGET_MS)"
+    );
 }
 
 /// `GET /metrics`: Prometheus text.

@@ -1,5 +1,6 @@
 //! The REST API of `PROTOCOL.md`, its OpenAPI document, and the operators' endpoints.
 
+pub mod admission;
 mod csv;
 mod extract;
 mod health;
@@ -100,31 +101,19 @@ async fn deadline(
     }
 }
 
-/// The API requests a node works on at once, at most (None: no bound). Past it a request is
-/// answered 503 at once, with `Retry-After`, instead of queueing for the database: a queue of
-/// requests that wait longer than their clients do is work done for no one, and the retries it
-/// causes bring more (a metastable collapse). Shed early, the node keeps serving what it can.
-pub struct InFlight(pub Option<std::sync::Arc<tokio::sync::Semaphore>>);
-
-impl InFlight {
-    pub fn new(limit: usize) -> InFlight {
-        InFlight((limit > 0).then(|| std::sync::Arc::new(tokio::sync::Semaphore::new(limit))))
-    }
-}
-
+/// Sheds what the node's `Admission` does not take on: 503 `unavailable` at once, with
+/// `Retry-After`.
 async fn shed(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
-    let bound = req.app_data::<web::Data<InFlight>>().and_then(|f| f.0.clone());
-    let _permit = match bound {
-        Some(bound) => match bound.try_acquire_owned() {
-            Ok(permit) => Some(permit),
-            Err(_) => {
-                ::metrics::counter!("queuecast_requests_shed_total").increment(1);
-                return Err(ApiError::Unavailable("the server is at capacity; try again in a moment".into()).into());
-            }
-        },
+    let admission = req.app_data::<web::Data<admission::Admission>>().map(|a| a.clone().into_inner());
+    let _admitted = match admission.map(|a| a.admit()) {
+        Some(None) => {
+            ::metrics::counter!("queuecast_requests_shed_total").increment(1);
+            return Err(ApiError::Unavailable("the server is at capacity; try again in a moment".into()).into());
+        }
+        Some(admitted) => admitted,
         None => None,
     };
     next.call(req).await.map(ServiceResponse::map_into_boxed_body)

@@ -191,7 +191,7 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
         ],
         "queue_summary" | "queue_qr_svg" => vec![bad_path(), NotFound],
         "update_queue" => vec![
-            ApiError::BadRequest("nothing to change: give status, name or capacity".into()),
+            ApiError::BadRequest("settings.hours.weekly.mon: \"25:00\" is not a time (HH:MM, 00:00 to 24:00)".into()),
             signed_out(),
             role("manager"),
             NotFound,
@@ -225,7 +225,8 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             rejected("invalid_push_subscription", "notify.push: a PushSubscription {endpoint, keys: {p256dh, auth}}"),
             rejected("unknown_lang", "notify.lang: `xx` is not one of en, fr, de, es"),
             NotFound,
-            ApiError::Conflict(Conflict::QueueClosed),
+            // Outside its opening hours the problem says when the queue opens (null: not scheduled).
+            ApiError::Conflict(Conflict::ClosedUntil("2026-11-24T08:00:00Z".parse().ok())),
             ApiError::Conflict(Conflict::QueuePaused),
             ApiError::Conflict(Conflict::QueueFull),
             ApiError::Conflict(Conflict::IdempotencyConflict),

@@ -86,6 +86,11 @@ pub struct PatchBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<i32>, minimum = 1)]
     capacity: Option<Option<i32>>,
+    /// Settings keys to change, checked as at creation: each given key replaces its value, a key
+    /// given as null is removed, the others are kept. New `hours` apply at once (the queue opens
+    /// or closes as they say now, unless `status` is given too).
+    #[schema(value_type = Option<Object>)]
+    settings: Option<serde_json::Map<String, Value>>,
 }
 
 /// Tells an absent field (`None`) from an explicit null (`Some(None)`).
@@ -96,7 +101,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i32>>, D::Er
 #[utoipa::path(
     patch, path = "/api/v1/queues/{queue_id}", operation_id = "update_queue", tag = "setup",
     params(("queue_id" = Uuid, Path)), security(("bearer" = [])),
-    request_body(content = PatchBody, description = "At least one of `status`, `name`, `capacity`"),
+    request_body(content = PatchBody, description = "At least one of `status`, `name`, `capacity`, `settings`"),
     responses((status = 200, description = "Changed (managers and admins); a `queue.updated` event follows", body = Queue)),
 )]
 pub async fn update(
@@ -107,10 +112,10 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
     let b = body.into_inner();
-    if b.status.is_none() && b.name.is_none() && b.capacity.is_none() {
-        return Err(ApiError::BadRequest("nothing to change: give status, name or capacity".into()));
+    if b.status.is_none() && b.name.is_none() && b.capacity.is_none() && b.settings.is_none() {
+        return Err(ApiError::BadRequest("nothing to change: give status, name, capacity or settings".into()));
     }
-    let patch = QueuePatch { status: b.status, name: b.name, capacity: b.capacity };
+    let patch = QueuePatch { status: b.status, name: b.name, capacity: b.capacity, settings: b.settings };
     Ok(HttpResponse::Ok().json(state.store.update_queue(who, id.into_inner(), patch).await?))
 }
 

@@ -7,7 +7,7 @@ use dashmap::DashMap;
 use uuid::Uuid;
 
 use super::auth::Identity;
-use crate::domain::{CallHistory, Fsm};
+use crate::domain::{CallHistory, Fsm, Timing};
 
 /// A verified staff token is trusted this long before it is checked again. Expiry itself is
 /// exact (the identity carries `expires_at`); only a deleted token or disabled user can outlive
@@ -15,6 +15,9 @@ use crate::domain::{CallHistory, Fsm};
 pub(super) const STAFF_TOKEN_TTL: Duration = Duration::from_secs(30);
 /// A queue's call history is re-read at most this often for estimates.
 pub(super) const HISTORY_TTL: Duration = Duration::from_secs(2);
+/// A queue's time-keeping settings (`hours`…) are re-read at most this often by joins: a change
+/// made on another node is seen within it (on this node, at once).
+pub(super) const TIMING_TTL: Duration = Duration::from_secs(2);
 /// Past this many cached identities, expired ones are swept on insert.
 const STAFF_SWEEP_AT: usize = 10_000;
 
@@ -62,6 +65,8 @@ pub struct Caches {
     pub paces: DashMap<Uuid, (Instant, bool, Arc<Pace>)>,
     /// Queues whose pace someone is re-reading now; the others use the old one meanwhile.
     pub refreshing: DashMap<Uuid, ()>,
+    /// Each queue's time-keeping settings, and when they were read.
+    pub timings: DashMap<Uuid, (Instant, Arc<Timing>)>,
 }
 
 impl Caches {

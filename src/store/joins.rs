@@ -56,6 +56,8 @@ impl Store {
             }
         }
 
+        // Outside the queue's hours (or in their last minutes) no one joins, whatever its status.
+        let timing = self.check_hours(meta.tenant_id, queue_id).await?;
         let pace = self.pace_of(meta.tenant_id, queue_id, false).await?;
         let rules = match self.caches.ticket_types.get(&meta.ticket_type_id).map(|r| r.clone()) {
             Some(rules) => rules,
@@ -86,7 +88,14 @@ impl Store {
             }),
             pace: pace.clone(),
         };
-        let placed: Placed = self.writer.submit(meta.tenant_id, change).await?;
+        let placed: Placed =
+            self.writer.submit(meta.tenant_id, change).await.map_err(|err| match (err, &timing.hours) {
+                // Closed by its status, with hours that will open it: say when.
+                (StoreError::Conflict(Conflict::QueueClosed), Some(hours)) => {
+                    Conflict::ClosedUntil(hours.opens_at(self.clock.now())).into()
+                }
+                (err, _) => err,
+            })?;
         let replayed = placed.replayed.clone();
         let ticket = self.seen_with(meta.tenant_id, placed, Some(&pace)).await?;
         Ok(match (replayed, idempotency_key) {

@@ -11,6 +11,7 @@ mod auth;
 mod cache;
 mod display_keys;
 mod guard;
+mod hours;
 mod joins;
 mod live;
 mod notifications;
@@ -36,6 +37,7 @@ pub use admin::NewTenant;
 pub use analytics::{plausible_tz, DailyStats, Figures, MAX_REPORT_DAYS};
 pub use auth::{Identity, Login, Role};
 pub use guard::verify_isolation;
+pub use hours::{Applied, DueHours, DueTicket};
 pub use joins::Joined;
 pub use live::{LinePage, Opened};
 pub use notifications::{ClaimedMessage, MessageCounts, MessageDay, MessageOutcome, Receipt, SentMessage};
@@ -48,6 +50,7 @@ pub use tickets::{Seen, TicketAccess, MAX_EVENTS_PAGE};
 pub use webhooks::{AttemptOutcome, Claimed, Delivery, NewWebhook, Webhook};
 pub use writer::{JoinRequest, QueuePatch};
 
+use crate::clock::Clock;
 use crate::tasks::Tasks;
 use cache::Caches;
 use writer::Writer;
@@ -85,6 +88,9 @@ pub enum StoreError {
 pub enum Conflict {
     #[error("the queue is closed")]
     QueueClosed,
+    /// Closed by its opening hours (or within their last minutes for joins): until when.
+    #[error("{}", closed_until(.0))]
+    ClosedUntil(Option<chrono::DateTime<chrono::Utc>>),
     #[error("the queue is paused and takes no one new for now")]
     QueuePaused,
     #[error("the queue is full")]
@@ -99,6 +105,16 @@ pub enum Conflict {
     AlreadyExists(String),
     #[error("people are still in line or being served: close the queue and serve or cancel them first")]
     QueueNotEmpty,
+}
+
+fn closed_until(opens_at: &Option<chrono::DateTime<chrono::Utc>>) -> String {
+    match opens_at {
+        Some(at) => format!(
+            "the queue takes no one new now; it opens at {}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        None => "the queue takes no one new now, and no opening is scheduled".into(),
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -116,6 +132,7 @@ pub struct Store {
     writer: Writer,
     caches: std::sync::Arc<Caches>,
     staff_token_ttl: chrono::Duration,
+    clock: Clock,
 }
 
 /// Settings of the store.
@@ -126,11 +143,18 @@ pub struct StoreSettings {
     pub max_batch: usize,
     /// How long a staff login lasts.
     pub staff_token_ttl: chrono::Duration,
+    /// What opening hours, daily numbers, timeouts and expiry go by (tests move it).
+    pub clock: Clock,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
-        StoreSettings { pool_size: 16, max_batch: 1024, staff_token_ttl: chrono::Duration::hours(12) }
+        StoreSettings {
+            pool_size: 16,
+            max_batch: 1024,
+            staff_token_ttl: chrono::Duration::hours(12),
+            clock: Clock::system(),
+        }
     }
 }
 
@@ -156,7 +180,7 @@ impl Store {
         verify_isolation(&mut *pool.acquire().await.context("connecting to PostgreSQL")?).await?;
         let caches = std::sync::Arc::new(Caches::default());
         let writer = Writer::start(pool.clone(), caches.clone(), settings.max_batch, tasks);
-        Ok(Store { pool, writer, caches, staff_token_ttl: settings.staff_token_ttl })
+        Ok(Store { pool, writer, caches, staff_token_ttl: settings.staff_token_ttl, clock: settings.clock })
     }
 
     /// The events of every batch this node commits, after the commit.
@@ -173,6 +197,11 @@ impl Store {
     /// ends once every connection is closed.
     pub fn close(&self) -> impl std::future::Future<Output = ()> + '_ {
         self.pool.close()
+    }
+
+    /// The clock that hours, daily numbers, timeouts and expiry go by.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The pool, for health checks.

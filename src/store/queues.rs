@@ -10,7 +10,8 @@ use super::writer::{QueueChange, QueuePatch};
 use super::{unique_violation, Conflict, Identity, Result, Store, StoreError};
 use crate::domain::queue::{valid_prefix, valid_slug};
 use crate::domain::Queue;
-use crate::domain::{QueueStatus, Roles};
+use crate::domain::{Fsm, Hours, HoursError, NumberReset, QueueStatus, Roles, Timing};
+use chrono::{DateTime, Utc};
 
 /// What anyone may know of a queue (the join page).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -19,7 +20,8 @@ use crate::domain::{QueueStatus, Roles};
     "eta_new_seconds": 1980, "eta_new_p90_seconds": 2700,
     "ticket_type": {"code": "default", "init": "waiting",
         "states": ["waiting", "called", "serving", "completed", "cancelled", "no_show"],
-        "final": ["completed", "cancelled"], "roles": {"absent": "no_show", "abandoned": "cancelled"}}
+        "final": ["completed", "cancelled"], "roles": {"absent": "no_show", "abandoned": "cancelled"}},
+    "opens_at": null, "closes_at": "2026-11-23T17:00:00Z", "tz": "Europe/Paris"
 }))]
 pub struct QueueSummary {
     pub id: Uuid,
@@ -30,6 +32,15 @@ pub struct QueueSummary {
     pub eta_new_p90_seconds: i64,
     /// What a customer page needs of the queue's ticket type to word a ticket's state.
     pub ticket_type: TypeSummary,
+    /// With opening hours: when the queue next opens, while it takes no one new (outside its
+    /// hours, or within `last_join_minutes` of closing); null otherwise.
+    pub opens_at: Option<DateTime<Utc>>,
+    /// With opening hours: when the period open now ends; null when closed (or open around
+    /// the clock).
+    pub closes_at: Option<DateTime<Utc>>,
+    /// The time zone of the hours, to show `opens_at` and `closes_at` in local time; null
+    /// without hours.
+    pub tz: Option<String>,
 }
 
 /// A ticket type as customers' pages see it: its states, which of them end a ticket, and the
@@ -83,16 +94,19 @@ pub(super) fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
-fn check_settings(settings: &Value) -> Result<()> {
+/// Checks the keys of `settings` that the server reads (others are kept as given): numbers in
+/// range, `notify_ahead` positions, and the time-keeping keys, which must also suit the ticket
+/// type (`fsm`). A key given as null is not checked (a patch removes it).
+fn check_settings(settings: &Value, fsm: &Fsm) -> Result<Timing> {
     let Some(map) = settings.as_object() else {
         return Err(StoreError::Invalid("settings must be an object".into()));
     };
-    if let Some(v) = map.get("service_seconds") {
+    if let Some(v) = map.get("service_seconds").filter(|v| !v.is_null()) {
         if !v.as_f64().is_some_and(|s| (1.0..=86_400.0).contains(&s)) {
             return Err(StoreError::Invalid("settings.service_seconds must be 1 to 86400".into()));
         }
     }
-    if let Some(v) = map.get("notify_ahead") {
+    if let Some(v) = map.get("notify_ahead").filter(|v| !v.is_null()) {
         let positions = super::writer::ahead_positions(v).filter(|p| p.len() <= 10);
         let distinct =
             positions.as_ref().is_some_and(|p| p.iter().collect::<std::collections::HashSet<_>>().len() == p.len());
@@ -104,7 +118,10 @@ fn check_settings(settings: &Value) -> Result<()> {
         }
     }
     crate::domain::notify::QueueNotify::parse(map.get("notify"))?;
-    Ok(())
+    let invalid = |e: HoursError| StoreError::Invalid(format!("settings.{e}"));
+    let timing = Timing::parse(map).map_err(invalid)?;
+    timing.check_against(fsm).map_err(invalid)?;
+    Ok(timing)
 }
 
 impl Store {
@@ -123,7 +140,9 @@ impl Store {
             return Err(StoreError::Invalid("capacity must be at least 1".into()));
         }
         let settings = new.settings.unwrap_or_else(|| serde_json::json!({}));
-        check_settings(&settings)?;
+        if !settings.is_object() {
+            return Err(StoreError::Invalid("settings must be an object".into()));
+        }
         let type_code = new.ticket_type.unwrap_or_else(|| "default".into());
 
         let mut tx = self.begin(who.tenant_id).await?;
@@ -132,10 +151,22 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         let type_id = type_id.ok_or_else(|| StoreError::Invalid(format!("no ticket type `{type_code}`")))?;
+        let rules = ticket_rules(&mut tx, &self.caches, type_id).await?;
+        let timing = check_settings(&settings, &rules.fsm)?;
+        // With hours, a queue starts as they say now, and the clock takes it from there.
+        let now = self.clock.now();
+        let (status, due) = match &timing.hours {
+            Some(h) if h.is_open(now) => (QueueStatus::Open, h.next_change(now)),
+            Some(h) => (QueueStatus::Closed, h.next_change(now)),
+            None => (QueueStatus::Open, None),
+        };
+        // Numbers handed out from now on count for today.
+        let numbered_on = (timing.number_reset == NumberReset::Daily).then(|| timing.local_day(now));
         let id = Uuid::new_v4();
         sqlx::query(
-            "INSERT INTO queues (id, tenant_id, slug, name, prefix, capacity, ticket_type_id, settings) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO queues (id, tenant_id, slug, name, prefix, capacity, ticket_type_id, settings, status, \
+               hours_due_at, numbered_on) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(id)
         .bind(who.tenant_id)
@@ -145,6 +176,9 @@ impl Store {
         .bind(new.capacity)
         .bind(type_id)
         .bind(&settings)
+        .bind(status)
+        .bind(due)
+        .bind(numbered_on)
         .execute(&mut *tx)
         .await
         .map_err(|e| unique_violation(e, format!("a queue with slug `{}`", new.slug)))?;
@@ -178,12 +212,16 @@ impl Store {
     pub async fn queue_summary(&self, id: Uuid) -> Result<QueueSummary> {
         let meta = self.queue_meta(id).await?.ok_or(StoreError::NotFound)?;
         let mut tx = self.begin(meta.tenant_id).await?;
-        let row: Option<(String, QueueStatus, i32)> =
-            sqlx::query_as("SELECT name, status, waiting FROM queues WHERE id = $1 AND deleted_at IS NULL")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (name, status, waiting) = row.ok_or(StoreError::NotFound)?;
+        let row: Option<(String, QueueStatus, i32, Option<Value>)> = sqlx::query_as(
+            "SELECT name, status, waiting, settings->'hours' FROM queues WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (name, status, waiting, hours) = row.ok_or(StoreError::NotFound)?;
+        // Hours were checked when saved; any saved before that which do not read are no hours.
+        let hours = hours.and_then(|h| Hours::parse(&h).ok());
+        let now = self.clock.now();
         let pace = self.pace_in(&mut tx, id).await?;
         let rules = ticket_rules(&mut tx, &self.caches, meta.ticket_type_id).await?;
         tx.commit().await?;
@@ -196,19 +234,47 @@ impl Store {
             eta_new_seconds: eta.p50,
             eta_new_p90_seconds: eta.p90,
             ticket_type: TypeSummary::of(&rules),
+            opens_at: hours.as_ref().filter(|h| !h.takes_joins(now)).and_then(|h| h.opens_at(now)),
+            closes_at: hours.as_ref().and_then(|h| h.closes_at(now)),
+            tz: hours.as_ref().map(|h| h.tz().name().to_owned()),
         })
     }
 
-    /// Opens, pauses or closes a queue, or renames it: an event like any other change.
+    /// Opens, pauses or closes a queue, renames it, or changes its capacity or settings: an
+    /// event like any other change. Settings keys given replace theirs (null removes one) and
+    /// are checked as at creation. New hours take effect at once: the queue opens or closes as
+    /// they say now (unless the patch names a status), and the clock takes it from there.
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, id = %id))]
-    pub async fn update_queue(&self, who: &Identity, id: Uuid, patch: QueuePatch) -> Result<Queue> {
+    pub async fn update_queue(&self, who: &Identity, id: Uuid, mut patch: QueuePatch) -> Result<Queue> {
         if let Some(name) = &patch.name {
             check_name(name)?;
         }
         if patch.capacity.flatten().is_some_and(|c| c < 1) {
             return Err(StoreError::Invalid("capacity must be at least 1".into()));
         }
-        self.writer.update_queue(who.tenant_id, QueueChange { queue_id: id, patch, actor: who.actor() }).await
+        let now = self.clock.now();
+        let mut reschedule = None;
+        if let Some(keys) = &patch.settings {
+            let mut tx = self.begin(who.tenant_id).await?;
+            let type_id: Option<Uuid> =
+                sqlx::query_scalar("SELECT ticket_type_id FROM queues WHERE id = $1 AND deleted_at IS NULL")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let rules = ticket_rules(&mut tx, &self.caches, type_id.ok_or(StoreError::NotFound)?).await?;
+            tx.commit().await?;
+            let timing = check_settings(&Value::Object(keys.clone()), &rules.fsm)?;
+            if keys.contains_key("hours") {
+                reschedule = Some(timing.hours.as_ref().and_then(|h| h.next_change(now)));
+                if let (None, Some(h)) = (patch.status, &timing.hours) {
+                    patch.status = Some(if h.is_open(now) { QueueStatus::Open } else { QueueStatus::Closed });
+                }
+            }
+        }
+        let change = QueueChange { queue_id: id, patch, actor: who.actor(), now, reschedule, due: None };
+        let updated = self.writer.update_queue(who.tenant_id, change).await;
+        self.caches.timings.remove(&id);
+        updated
     }
 
     /// Deletes a queue softly: it leaves lists, takes no joins or changes (404), and frees its

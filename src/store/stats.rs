@@ -21,6 +21,8 @@ pub struct QueueStats {
     pub served: i64,
     pub no_shows: i64,
     pub cancelled: i64,
+    /// Tickets that waited past the queue's `ticket_ttl_minutes` (the type's `expired` role).
+    pub expired: i64,
     /// Tickets per current status.
     pub by_status: BTreeMap<String, i64>,
     /// From joining to the first call.
@@ -103,7 +105,7 @@ impl Store {
         let roles = self.roles_of(&mut tx, queue_id).await?;
         tx.commit().await?;
         let by_status: BTreeMap<String, i64> = by_status.into_iter().collect();
-        // The type's absent and abandoned states, whatever their names.
+        // The type's absent, abandoned and expired states, whatever their names.
         let count = |state: Option<String>| state.and_then(|s| by_status.get(&s).copied()).unwrap_or(0);
         Ok(QueueStats {
             queue_id,
@@ -113,6 +115,7 @@ impl Store {
             served: r.served,
             no_shows: count(roles.absent),
             cancelled: count(roles.abandoned),
+            expired: count(roles.expired),
             by_status,
             wait_seconds: Spread { count: r.wait_n, mean: r.wait_mean, p50: r.wait_p50, p90: r.wait_p90 },
             service_seconds: Spread {

@@ -29,6 +29,7 @@ pub const KINDS: &[&str] = &[
     "ticket.started",
     "ticket.completed",
     "ticket.no_show",
+    "ticket.expired",
     "ticket.requeued",
     "ticket.cancelled",
     "ticket.transferred_in",

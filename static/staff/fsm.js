@@ -26,6 +26,7 @@ const STATUS_LABEL = {
   no_show: 'No-show',
   completed: 'Completed',
   cancelled: 'Cancelled',
+  expired: 'Expired',
 };
 
 /** `call` is what call-next applies: it has its own big button, never a ticket's. */

@@ -7,7 +7,8 @@ import { buttonsFor, canCancelInLine, statusLabel } from './fsm.js';
 import { chartPoints } from './history.js';
 import { messagesLine } from './messages.js';
 import { isReady } from './model.js';
-import { currentFsm, isManager } from './store.js';
+import { hoursSummary } from './hours.js';
+import { currentFsm, currentQueue, isManager } from './store.js';
 import { activeSince, atCounter, deskNext, deskSub, fmtCount, lineShown, myTicket, party, queueLabel, queueNote, queueTitle, sortActive } from './view.js';
 
 const ICON_TRANSFER =
@@ -259,6 +260,7 @@ export function renderManage(app) {
   $('#kiosk-row').hidden = true;
   $('#kiosk-url').value = '';
   $('#display-key').hidden = false;
+  $('#hours-line').textContent = hoursSummary(currentQueue(app)?.settings);
 }
 
 export function updateChart(app) {

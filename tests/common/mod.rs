@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod clock;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

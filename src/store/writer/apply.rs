@@ -4,11 +4,11 @@
 //! A change either runs its statement and records its events, or is refused before touching
 //! anything (or by a statement that matched no row), so a refusal never leaves half a change.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{BatchState, Placed, QueueChange, QueueState, TicketChange, Transfer, Transition};
+use super::{BatchState, Placed, QueueChange, QueuePatch, QueueState, TicketChange, Transfer, Transition};
 use crate::domain::Queue;
 use crate::domain::{Event, EventKind, QueueStatus, Special, Ticket};
 use crate::store::cache::Caches;
@@ -29,6 +29,7 @@ pub(super) async fn apply(
         }
         TicketChange::Transition(change) => transition(tx, caches, state, change).await,
         TicketChange::Transfer(change) => transfer(tx, caches, state, change).await,
+        TicketChange::Timed(change) => super::clock::timed(tx, caches, state, change).await,
     }
 }
 
@@ -152,13 +153,41 @@ async fn transfer(tx: &mut PgConnection, caches: &Caches, state: &mut BatchState
     Ok(Placed { row: moved.row, seq: seq_in, place: place.into(), replayed: None })
 }
 
-/// A queue's status, name or capacity, changed: an event like any other.
+/// A queue's status, name, capacity or settings, changed: an event like any other. (Or, from the
+/// clock, its hours applied: see [`super::clock::hours`].)
 pub(super) async fn update_queue(tx: &mut PgConnection, state: &mut BatchState, change: &QueueChange) -> Result<Queue> {
-    let QueueChange { queue_id, patch, actor } = change;
-    queue(state, *queue_id)?;
+    let QueueChange { queue_id, patch, actor, now, reschedule, due } = change;
+    if let Some(due) = due {
+        return super::clock::hours(tx, state, *queue_id, *due, *now).await;
+    }
+    patch_queue(tx, state, *queue_id, patch, *reschedule, actor, *now).await
+}
+
+/// Applies a patch: one statement, one event. An opening (to `open` from another status) may
+/// start the day's numbers again at 1 (`number_reset: "daily"`).
+pub(super) async fn patch_queue(
+    tx: &mut PgConnection,
+    state: &mut BatchState,
+    queue_id: Uuid,
+    patch: &QueuePatch,
+    reschedule: Option<Option<DateTime<Utc>>>,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<Queue> {
+    let was = queue(state, queue_id)?.status;
+    // The keys to set, and those (given as null) to remove.
+    let (set, removed): (serde_json::Map<String, serde_json::Value>, Vec<String>) = match &patch.settings {
+        Some(keys) => (
+            keys.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            keys.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k.clone()).collect(),
+        ),
+        None => Default::default(),
+    };
     let mut updated: Queue = sqlx::query_as(
         "UPDATE queues q SET status = COALESCE($2, q.status), name = COALESCE($3, q.name), \
-           capacity = CASE WHEN $4 THEN $5 ELSE q.capacity END, updated_at = now() \
+           capacity = CASE WHEN $4 THEN $5 ELSE q.capacity END, \
+           settings = CASE WHEN $6 THEN (q.settings || $7) - $8::text[] ELSE q.settings END, \
+           hours_due_at = CASE WHEN $9 THEN $10 ELSE q.hours_due_at END, updated_at = now() \
          FROM ticket_types tt WHERE q.id = $1 AND tt.id = q.ticket_type_id \
          RETURNING q.id, q.slug, q.name, q.prefix, q.capacity, q.status, tt.code AS ticket_type, \
            q.waiting, q.last_seq, q.settings, q.location_id, q.created_at, q.updated_at",
@@ -168,15 +197,23 @@ pub(super) async fn update_queue(tx: &mut PgConnection, state: &mut BatchState, 
     .bind(&patch.name)
     .bind(patch.capacity.is_some())
     .bind(patch.capacity.flatten())
+    .bind(patch.settings.is_some())
+    .bind(serde_json::Value::Object(set))
+    .bind(removed)
+    .bind(reschedule.is_some())
+    .bind(reschedule.flatten())
     .fetch_one(&mut *tx)
     .await?;
-    let q = queue(state, *queue_id)?;
+    if updated.status == QueueStatus::Open && was != QueueStatus::Open {
+        super::clock::opened(tx, state, &updated, now).await?;
+    }
+    let q = queue(state, queue_id)?;
     let seq = bump(q);
     q.status = updated.status;
     q.capacity = updated.capacity;
     updated.last_seq = seq;
     updated.waiting = q.waiting;
-    let mut e = event(*queue_id, seq, EventKind::QueueUpdated, None, actor, None, None);
+    let mut e = event(queue_id, seq, EventKind::QueueUpdated, None, actor, None, None);
     e.queue = Some(serde_json::to_value(&updated).map_err(anyhow::Error::from)?);
     record(state, e);
     Ok(updated)
@@ -200,7 +237,7 @@ pub(super) fn queue(state: &mut BatchState, id: Uuid) -> Result<&mut QueueState>
 }
 
 /// The queue's next seq, taken.
-fn bump(q: &mut QueueState) -> i64 {
+pub(super) fn bump(q: &mut QueueState) -> i64 {
     q.last_seq += 1;
     q.dirty = true;
     q.last_seq

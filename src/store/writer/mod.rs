@@ -25,13 +25,16 @@
 mod apply;
 mod batch;
 mod bulk;
+mod clock;
 mod flush;
 
 use batch::{Batch, BatchState, QueueState};
+pub(crate) use clock::{Timed, TimedKind, SYSTEM};
 pub(crate) use flush::{ahead_positions, MAX_NOTIFY_AHEAD};
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -62,12 +65,16 @@ pub struct JoinRequest {
     pub notify: Option<Box<crate::domain::notify::Contacts>>,
 }
 
-/// A change to a queue's status, name or capacity (`Some(None)` removes the capacity).
+/// A change to a queue's status, name, capacity (`Some(None)` removes the capacity) or settings.
 #[derive(Debug, Clone, Default)]
 pub struct QueuePatch {
     pub status: Option<QueueStatus>,
     pub name: Option<String>,
     pub capacity: Option<Option<i32>>,
+    /// Settings keys to set (each replaces its whole value) or, when null, to remove; the
+    /// others are kept. Applied under the row lock, so concurrent patches of different keys
+    /// both stand.
+    pub settings: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// A change to a ticket (a join makes one), answered with the ticket as the change left it.
@@ -88,6 +95,8 @@ pub(crate) enum TicketChange {
     },
     Transition(Transition),
     Transfer(Transfer),
+    /// A called timeout or an expiry, made by the clock.
+    Timed(Timed),
 }
 
 /// A named transition of a ticket's state machine.
@@ -114,18 +123,27 @@ impl TicketChange {
         let (a, b) = match self {
             TicketChange::Join { queue_id, .. }
             | TicketChange::CallNext { queue_id, .. }
-            | TicketChange::Transition(Transition { queue_id, .. }) => (*queue_id, None),
+            | TicketChange::Transition(Transition { queue_id, .. })
+            | TicketChange::Timed(Timed { queue_id, .. }) => (*queue_id, None),
             TicketChange::Transfer(Transfer { queue_id, to_queue, .. }) => (*queue_id, Some(*to_queue)),
         };
         std::iter::once(a).chain(b)
     }
 }
 
-/// A change to a queue itself (status, name, capacity), answered with the queue.
+/// A change to a queue itself (status, name, capacity, settings), answered with the queue.
 pub(crate) struct QueueChange {
     pub queue_id: Uuid,
     pub patch: QueuePatch,
     pub actor: String,
+    /// The clock's time when the change was asked for: what daily numbers go by.
+    pub now: DateTime<Utc>,
+    /// The queue's next opening or closing, to store with the patch (`Some(None)`: none), when
+    /// the patch sets or removes its hours.
+    pub reschedule: Option<Option<DateTime<Utc>>>,
+    /// Set by the clock: not a patch, but the queue's hours applied as of `now`, and only if its
+    /// `hours_due_at` is still this (another node's clock may have applied them first).
+    pub due: Option<DateTime<Utc>>,
 }
 
 /// The idempotency record of a join, as stored.
