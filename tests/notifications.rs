@@ -786,3 +786,29 @@ async fn notify_me_on_this_phone_subscribes_a_ticket_in_line_and_a_gone_subscrip
         (Some(1), Some("push subscription gone (410 Gone)"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_the_clock_times_out_tells_the_no_show_too() {
+    let clock = queuecast::clock::Clock::system();
+    let shared = clock.clone();
+    let app = spawn_app_with(move |s| {
+        s.store.clock = shared;
+        s.clock_every = Duration::from_millis(100);
+        s.notify.enabled = false;
+    })
+    .await;
+    let q = app.create_queue(&app.admin, "timed", json!({"settings": {"called_timeout_seconds": 60}})).await;
+    let (ticket, token) = join_with(&app, q, json!({"email": "late@example.org"})).await;
+    app.call_next(&app.admin, q, "Desk 1").await.expect(200);
+    clock.advance(chrono::Duration::seconds(61));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let kinds: Vec<Value> = messages(&app, &ticket, &token).await.iter().map(|m| m["kind"].clone()).collect();
+        if kinds.len() == 3 {
+            assert_eq!(kinds, vec![json!("joined"), json!("called"), json!("no_show")]);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no no_show message: {kinds:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
