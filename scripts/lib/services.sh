@@ -194,8 +194,8 @@ openssl_dev_up() {
 QC_KANNEL_PORT=${QC_KANNEL_PORT:-23000}
 QC_KANNEL_SENDSMS_PORT=${QC_KANNEL_SENDSMS_PORT:-23013}
 kannel_up() {
-  local k=$QC_LOCAL/kannel fake=/usr/lib/kannel/test/fakesmsc
-  if ! command -v bearerbox >/dev/null && [ ! -x /usr/sbin/bearerbox ] || [ ! -x "$fake" ]; then
+  local k=$QC_LOCAL/kannel fake=/usr/lib/kannel/test/fakesmsc sbin=/usr/sbin
+  if [ ! -x "$sbin/bearerbox" ] || [ ! -x "$sbin/smsbox" ] || [ ! -x "$fake" ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
       qc_log "installing kannel and kannel-extras from Debian's packages"
       { apt-get install -y -q kannel kannel-extras || { apt-get update -q && apt-get install -y -q kannel kannel-extras; }; } \
@@ -251,14 +251,14 @@ CONF
   local pid
   for pid in $(cat "$k"/*.pid 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
   qc_log "starting Kannel (bearerbox, fakesmsc, smsbox; sendsms on 127.0.0.1:$QC_KANNEL_SENDSMS_PORT)"
-  nohup bearerbox "$k/kannel.conf" >"$k/bearerbox.out" 2>&1 </dev/null &
+  nohup "$sbin/bearerbox" "$k/kannel.conf" >"$k/bearerbox.out" 2>&1 </dev/null &
   echo $! >"$k/bearerbox.pid"
   local i
   for i in $(seq 100); do qc_port_open "$((QC_KANNEL_PORT + 10))" && break; sleep 0.1; done
   # -m 0: sends nothing itself; -v 0 logs every message it receives.
   nohup "$fake" -v 0 -H 127.0.0.1 -r "$((QC_KANNEL_PORT + 10))" -m 0 "1 2 text unused" >"$k/fakesmsc.log" 2>&1 </dev/null &
   echo $! >"$k/fakesmsc.pid"
-  nohup smsbox "$k/kannel.conf" >"$k/smsbox.out" 2>&1 </dev/null &
+  nohup "$sbin/smsbox" "$k/kannel.conf" >"$k/smsbox.out" 2>&1 </dev/null &
   echo $! >"$k/smsbox.pid"
   for i in $(seq 100); do qc_port_open "$QC_KANNEL_SENDSMS_PORT" && return; sleep 0.1; done
   qc_log "Kannel did not start (see $k/*.log)"; return 1
