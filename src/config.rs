@@ -1,5 +1,7 @@
 //! Settings from flags and the environment.
 
+use crate::notify::sms::SmsSettings;
+use crate::notify::NotifySettings;
 use crate::store::StoreSettings;
 use crate::webhooks::WebhookSettings;
 
@@ -56,12 +58,48 @@ pub struct ServeArgs {
     /// Whether this node sends webhooks (the outbox is filled either way; any node may send).
     #[arg(long, env = "WEBHOOKS_SENDER", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true)]
     pub webhooks_sender: bool,
+    /// Whether this node sends SMS and e-mails from the outbox (it is filled either way; any
+    /// node may send).
+    #[arg(long, env = "NOTIFY_SENDER", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true)]
+    pub notify_sender: bool,
+    /// The SMS provider: `http` (the Messages API shape) or `kannel` (smsbox's sendsms); unset,
+    /// SMS messages are recorded as failed ("channel not configured").
+    #[arg(long, env = "SMS_PROVIDER", value_parser = ["http", "kannel"])]
+    pub sms_provider: Option<String>,
+    /// The sender number or name of SMS messages (both providers).
+    #[arg(long, env = "SMS_FROM")]
+    pub sms_from: Option<String>,
+    /// `http`: the API's base URL (the account's Messages resource is under it).
+    #[arg(long, env = "SMS_HTTP_BASE_URL")]
+    pub sms_http_base_url: Option<String>,
+    /// `http`: the account id.
+    #[arg(long, env = "SMS_HTTP_ACCOUNT")]
+    pub sms_http_account: Option<String>,
+    /// `http`: the account's token.
+    #[arg(long, env = "SMS_HTTP_TOKEN", hide_env_values = true)]
+    pub sms_http_token: Option<String>,
+    /// `kannel`: smsbox's sendsms URL, e.g. http://127.0.0.1:13013/cgi-bin/sendsms.
+    #[arg(long, env = "KANNEL_SENDSMS_URL")]
+    pub kannel_sendsms_url: Option<String>,
+    /// `kannel`: the sendsms-user's name and password.
+    #[arg(long, env = "KANNEL_USERNAME")]
+    pub kannel_username: Option<String>,
+    #[arg(long, env = "KANNEL_PASSWORD", hide_env_values = true)]
+    pub kannel_password: Option<String>,
+    /// E-mail: `smtp://[user:password@]host[:port]` (a relay without TLS); unset, e-mails are
+    /// recorded as failed ("channel not configured").
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The From of e-mails, e.g. `Queuecast <queue@example.org>`.
+    #[arg(long, env = "MAIL_FROM")]
+    pub mail_from: Option<String>,
 }
 
 impl ServeArgs {
     /// The settings these flags describe, for a node on `database_url`.
-    pub fn into_settings(self, database_url: &str) -> Settings {
-        Settings {
+    pub fn into_settings(self, database_url: &str) -> anyhow::Result<Settings> {
+        let sms = self.sms_settings()?;
+        Ok(Settings {
             listen: self.listen,
             database_url: database_url.to_owned(),
             redis_url: self.redis_url,
@@ -87,8 +125,39 @@ impl ServeArgs {
                 enabled: self.webhooks_sender,
                 ..WebhookSettings::default()
             },
+            notify: NotifySettings {
+                enabled: self.notify_sender,
+                sms,
+                smtp_url: self.smtp_url,
+                mail_from: self.mail_from,
+                ..NotifySettings::default()
+            },
             ..Settings::new("", "")
-        }
+        })
+    }
+
+    /// The SMS provider these flags name, with every setting it needs.
+    fn sms_settings(&self) -> anyhow::Result<Option<SmsSettings>> {
+        let need = |v: &Option<String>, name: &str| {
+            v.clone().filter(|v| !v.is_empty()).ok_or_else(|| {
+                anyhow::anyhow!("SMS_PROVIDER={} needs {name}", self.sms_provider.as_deref().unwrap_or(""))
+            })
+        };
+        Ok(match self.sms_provider.as_deref() {
+            None => None,
+            Some("http") => Some(SmsSettings::Http {
+                base_url: need(&self.sms_http_base_url, "SMS_HTTP_BASE_URL")?,
+                account: need(&self.sms_http_account, "SMS_HTTP_ACCOUNT")?,
+                token: need(&self.sms_http_token, "SMS_HTTP_TOKEN")?,
+                from: need(&self.sms_from, "SMS_FROM")?,
+            }),
+            Some(_) => Some(SmsSettings::Kannel {
+                url: need(&self.kannel_sendsms_url, "KANNEL_SENDSMS_URL")?,
+                username: need(&self.kannel_username, "KANNEL_USERNAME")?,
+                password: need(&self.kannel_password, "KANNEL_PASSWORD")?,
+                from: need(&self.sms_from, "SMS_FROM")?,
+            }),
+        })
     }
 }
 
@@ -124,6 +193,8 @@ pub struct Settings {
     pub retention_days: Option<u32>,
     /// The webhook sender and which endpoints are allowed.
     pub webhooks: WebhookSettings,
+    /// The message sender (SMS, e-mail) and its channels.
+    pub notify: NotifySettings,
     /// API requests worked on at once, at most; past the bound, 503 at once (0: no bound).
     pub max_in_flight: usize,
     /// The wait a request may expect: the bound follows the node's pace (None: it is
@@ -151,6 +222,7 @@ impl Settings {
             feeds: None,
             retention_days: None,
             webhooks: WebhookSettings::default(),
+            notify: NotifySettings::default(),
             max_in_flight: 0,
             queue_target: None,
             clock_every: std::time::Duration::from_secs(1),

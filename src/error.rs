@@ -11,6 +11,9 @@ use crate::store::{Conflict, StoreError};
 pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
+    /// Bad input with a code of its own (`invalid_phone`, `invalid_template`, …): 400.
+    #[error("{1}")]
+    Rejected(&'static str, String),
     #[error("{0}")]
     Unauthorized(String),
     #[error("{0}")]
@@ -60,6 +63,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::Rejected(code, _) => code,
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound => "not_found",
@@ -98,7 +102,7 @@ impl ApiError {
 
     fn title(&self) -> &'static str {
         match self {
-            ApiError::BadRequest(_) => "Bad request",
+            ApiError::BadRequest(_) | ApiError::Rejected(..) => "Bad request",
             ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::NotFound => "Not found",
@@ -114,7 +118,7 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::Rejected(..) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -161,6 +165,7 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound => ApiError::NotFound,
             StoreError::Conflict(c) => ApiError::Conflict(c),
             StoreError::Invalid(msg) => ApiError::BadRequest(msg),
+            StoreError::Rejected(code, msg) => ApiError::Rejected(code, msg),
             StoreError::Overloaded | StoreError::Unavailable => ApiError::Unavailable(err.to_string()),
             StoreError::Db(e) if crate::store::is_unreachable(&e) => {
                 ApiError::Unavailable("the database is unreachable".into())

@@ -17,6 +17,8 @@
 //!   answer with.
 //! - [`webhooks`]: the sender that drains the webhook outbox the writer fills, with signed,
 //!   retried requests.
+//! - [`notify`]: the sender that drains the message outbox the writer fills, through SMS
+//!   providers and SMTP, with retries, stale messages dropped and delivery receipts.
 //! - [`tasks`]: the one owner of a node's background tasks, and how they stop.
 //! - [`startup`]: wires the store and the HTTP server into an [`startup::Application`].
 //! - [`schedule`]: the clock task that applies queues' hours, called timeouts and expiry, once
@@ -32,6 +34,7 @@ pub mod error;
 pub mod fanout;
 pub mod http;
 pub mod schedule;
+pub mod notify;
 pub mod secret;
 pub mod startup;
 pub mod state;

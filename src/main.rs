@@ -132,7 +132,7 @@ fn init_logs() {
 }
 
 async fn serve(database_url: &str, args: ServeArgs, demo: bool) -> anyhow::Result<()> {
-    let settings = args.into_settings(database_url);
+    let settings = args.into_settings(database_url)?;
     let public = settings.public_url.clone();
     let app = Application::build(settings).await?;
     let base = public.unwrap_or_else(|| format!("http://127.0.0.1:{}", app.port()));

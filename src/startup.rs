@@ -78,8 +78,10 @@ impl Application {
             };
         }
         crate::webhooks::start(store.clone(), settings.webhooks.clone(), tasks)?;
-        // The webhook sender may take this long to end the requests it has in flight.
-        let grace = settings.webhooks.timeout + Duration::from_secs(1);
+        let public = settings.public_url.clone().unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+        crate::notify::start(store.clone(), settings.notify.clone(), public, tasks)?;
+        // The webhook and message senders may take this long to end the requests in flight.
+        let grace = settings.webhooks.timeout.max(settings.notify.timeout) + Duration::from_secs(1);
         let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let limits = web::Data::new(Limiter::new(settings.rate_limits));
         let admission = web::Data::from(http::admission::Admission::new(settings.max_in_flight, settings.queue_target));
@@ -210,6 +212,16 @@ async fn apply_retention(store: &Store, days: u32) {
             Ok(n) => changed += n,
             Err(err) => {
                 tracing::warn!(cause = ?err, "blanking old personal data failed");
+                break;
+            }
+        }
+    }
+    for _ in 0..RETENTION_ROUNDS {
+        match store.blank_old_recipients(days, RETENTION_BATCH).await {
+            Ok(0) => break,
+            Ok(n) => changed += n,
+            Err(err) => {
+                tracing::warn!(cause = ?err, "blanking old recipients of messages failed");
                 break;
             }
         }

@@ -2,6 +2,7 @@
 import { api, Problem, minutes, store, fillKey, doneKey, pill } from './qc.js';
 import { ended, readType } from './ticket-type.js';
 import { hoursTexts } from './hours.js';
+import { LANGS, WORDS, notifyRequest, pickLang } from './notify.js';
 
 const $ = (id) => document.getElementById(id);
 const qid = decodeURIComponent(location.pathname.split('/')[2] || '');
@@ -10,6 +11,21 @@ const btn = $('join');
 const IDEM = `qc.idem.${qid}`;
 const STATUS = { open: ['live', 'Open'], paused: ['reconnecting', 'Paused'], closed: ['ended', 'Closed'] };
 let sending = false;
+
+// The consent to messages off the page, in the language picked for them (the browser's first).
+const langSelect = $('f-lang');
+langSelect.replaceChildren(...LANGS.map(([code, name]) => new Option(name, code)));
+langSelect.value = pickLang(navigator.languages);
+function wordConsent() {
+  const w = WORDS[langSelect.value] || WORDS.en;
+  $('n-title').textContent = w.title;
+  $('n-sms-text').textContent = w.sms;
+  $('n-email-text').textContent = w.email;
+  $('n-lang-text').textContent = w.lang;
+}
+langSelect.addEventListener('change', wordConsent);
+$('n-email').addEventListener('change', () => { $('f-email').hidden = !$('n-email').checked; });
+wordConsent();
 
 function notice(text) {
   $('notice').textContent = text;
@@ -86,6 +102,15 @@ form.addEventListener('submit', async (ev) => {
     const v = String(f.get(k) || '').trim();
     if (v) body[k] = v;
   }
+  const asked = notifyRequest({
+    smsOptIn: $('n-sms').checked, phone: f.get('phone'),
+    emailOptIn: $('n-email').checked, email: f.get('email'), lang: langSelect.value,
+  });
+  if (asked.error) {
+    err.textContent = asked.error;
+    return;
+  }
+  if (asked.notify) body.notify = asked.notify;
   err.textContent = '';
   sending = btn.disabled = true;
   btn.textContent = 'Joining…';

@@ -40,6 +40,12 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/webhooks"),
     ("delete", "/api/v1/webhooks/{webhook_id}"),
     ("get", "/api/v1/webhooks/{webhook_id}/deliveries"),
+    ("get", "/api/v1/tickets/{ticket_id}/notifications"),
+    ("get", "/api/v1/queues/{queue_id}/notifications"),
+    ("get", "/api/v1/notifications/status/{channel}"),
+    ("post", "/api/v1/notifications/status/{channel}"),
+    ("get", "/api/v1/notifications/inbound/sms"),
+    ("post", "/api/v1/notifications/inbound/sms"),
 ];
 
 /// Routes that are not REST and so not in the document: the Prometheus text and the document

@@ -129,7 +129,13 @@ impl Api {
     }
 
     pub async fn create_queue(&self, slug: &str) -> anyhow::Result<String> {
-        let q = self.staff(reqwest::Method::POST, "/queues", Some(json!({"slug": slug, "name": slug}))).await?;
+        self.create_queue_with(slug, json!({})).await
+    }
+
+    /// A queue with `settings`.
+    pub async fn create_queue_with(&self, slug: &str, settings: Value) -> anyhow::Result<String> {
+        let body = json!({"slug": slug, "name": slug, "settings": settings});
+        let q = self.staff(reqwest::Method::POST, "/queues", Some(body)).await?;
         Ok(q["id"].as_str().context("no queue id")?.to_owned())
     }
 

@@ -49,6 +49,22 @@ pub struct WriteArgs {
     /// twice at once. Without it joins carry no key.
     #[arg(long)]
     duplicates: Option<f64>,
+    /// Every join opts in to SMS and e-mail (a number and an address of its own), and the queues
+    /// tell "3 ahead" and "1 ahead": the outbox on the write path.
+    #[arg(long)]
+    notify: bool,
+}
+
+/// A join's body: with contacts under `--notify`.
+fn join_body(notify: bool, worker: usize, n: u64) -> serde_json::Value {
+    match notify {
+        false => json!({"name": "bench"}),
+        true => json!({"name": "bench", "notify": {
+            "sms": format!("+1555{:03}{:04}", worker % 1000, n % 10_000),
+            "email": format!("bench-{worker}-{n}@example.org"),
+            "lang": "en",
+        }}),
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq, Debug)]
@@ -98,8 +114,14 @@ async fn step(req: reqwest::RequestBuilder, totals: &Totals, hist: &mut Histogra
 
 /// One join with a fresh key, sent once or (`twice`) twice at once; while measuring, counts the
 /// ticket, every request and its latency, and checks that a pair's answers agree.
-async fn keyed_join(api: &Api, queue: &str, key: &str, twice: bool, totals: &Totals, hist: &mut Histogram<u64>) {
-    let body = json!({"name": "bench"});
+async fn keyed_join(
+    api: &Api,
+    queue: &str,
+    (key, body): (&str, serde_json::Value),
+    twice: bool,
+    totals: &Totals,
+    hist: &mut Histogram<u64>,
+) {
     let timed = || async {
         let started = Instant::now();
         let answer = api.join_keyed(queue, key, &body, None).await;
@@ -166,8 +188,13 @@ pub async fn write(args: WriteArgs) -> anyhow::Result<()> {
     let token = staff.token.clone();
     let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis();
     let mut queues = Vec::with_capacity(args.queues);
+    let settings = match args.notify {
+        true => json!({"notify": {"ahead": [3, 1]}}),
+        false => json!({}),
+    };
     for i in 0..args.queues {
-        queues.push(staff.create_queue(&format!("bench-{run}-{i}")).await.context("creating a queue")?);
+        let slug = format!("bench-{run}-{i}");
+        queues.push(staff.create_queue_with(&slug, settings.clone()).await.context("creating a queue")?);
     }
 
     let totals = Arc::new(Totals::default());
@@ -177,6 +204,7 @@ pub async fn write(args: WriteArgs) -> anyhow::Result<()> {
         let (http, api, token, totals) = (http.clone(), api.clone(), token.clone(), totals.clone());
         let queue = queues[w % queues.len()].clone();
         let (mode, max_ops, duplicates, staff) = (args.mode, args.max_ops, args.duplicates, staff.clone());
+        let notify = args.notify;
         workers.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new(3).unwrap();
             let join_url = format!("{api}/queues/{queue}/tickets");
@@ -188,9 +216,9 @@ pub async fn write(args: WriteArgs) -> anyhow::Result<()> {
                 if let Some(p) = duplicates {
                     let key = format!("bench-{run}-{w}-{n}");
                     let twice = rng.random::<f64>() < p;
-                    keyed_join(&staff, &queue, &key, twice, &totals, &mut hist).await;
+                    keyed_join(&staff, &queue, (&key, join_body(notify, w, n)), twice, &totals, &mut hist).await;
                 } else {
-                    step(http.post(&join_url).json(&json!({"name": "bench"})), &totals, &mut hist).await;
+                    step(http.post(&join_url).json(&join_body(notify, w, n)), &totals, &mut hist).await;
                 }
                 if mode == Mode::Mixed {
                     let call = http.post(&call_url).bearer_auth(&token).json(&json!({"counter": "1"}));
@@ -214,6 +242,7 @@ pub async fn write(args: WriteArgs) -> anyhow::Result<()> {
     let requests = totals.requests.load(Ordering::Relaxed);
     let mut report = json!({
         "mode": format!("{:?}", args.mode).to_lowercase(),
+        "notify": args.notify,
         "queues": args.queues,
         "concurrency": args.concurrency,
         "seconds": (elapsed * 100.0).round() / 100.0,

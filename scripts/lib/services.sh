@@ -5,6 +5,10 @@
 #   the `postgres` user, listening on 127.0.0.1 only, port $QC_PG_PORT).
 # - Redis: REDIS_URL if set; otherwise Debian's redis-server (installed with apt-get when missing
 #   and we are root) on 127.0.0.1:$QC_REDIS_PORT. Set QC_NO_REDIS=1 to run on PostgreSQL alone.
+# - For the message tests (`smtp_up`, `kannel_up`): an SMTP server (aiosmtpd from PyPI in
+#   .local/venv) writing each message into the maildir .local/mail, and Kannel (Debian's kannel
+#   and kannel-extras: bearerbox, smsbox, and fakesmsc as the SMS centre, logging every message it
+#   is handed to .local/kannel/fakesmsc.log). Loopback only; they keep running between runs.
 
 QC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 QC_LOCAL=${QC_LOCAL:-$QC_ROOT/.local}
@@ -129,6 +133,108 @@ schemathesis_up() {
   qc_log "installing schemathesis $QC_SCHEMATHESIS_VERSION into $venv"
   { python3 -m venv "$venv" && "$venv/bin/pip" install -q "schemathesis==$QC_SCHEMATHESIS_VERSION"; } \
     >"$QC_LOCAL/pip-schemathesis.log" 2>&1 || { qc_log "could not install schemathesis (see $QC_LOCAL/pip-schemathesis.log)"; return 1; }
+}
+
+# An SMTP server for the e-mail tests: aiosmtpd (PyPI, pinned) in .local/venv, on
+# 127.0.0.1:$QC_SMTP_PORT, delivering every message into the maildir $QC_LOCAL/mail (new/).
+QC_SMTP_PORT=${QC_SMTP_PORT:-22525}
+QC_AIOSMTPD_VERSION=1.4.6
+qc_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+smtp_up() {
+  local venv=$QC_LOCAL/venv
+  if ! "$venv/bin/python" -c "import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != '$QC_AIOSMTPD_VERSION')" 2>/dev/null; then
+    command -v python3 >/dev/null || { qc_log "python3 is missing: install it for the e-mail tests"; return 1; }
+    qc_log "installing aiosmtpd $QC_AIOSMTPD_VERSION into $venv"
+    { [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"; } && "$venv/bin/pip" install -q "aiosmtpd==$QC_AIOSMTPD_VERSION" \
+      >"$QC_LOCAL/pip-aiosmtpd.log" 2>&1 || { qc_log "could not install aiosmtpd (see $QC_LOCAL/pip-aiosmtpd.log)"; return 1; }
+  fi
+  mkdir -p "$QC_LOCAL/mail/new" "$QC_LOCAL/mail/cur" "$QC_LOCAL/mail/tmp"
+  export QC_SMTP_URL="smtp://127.0.0.1:$QC_SMTP_PORT" QC_MAILDIR="$QC_LOCAL/mail"
+  if qc_port_open "$QC_SMTP_PORT"; then qc_log "SMTP server already running on 127.0.0.1:$QC_SMTP_PORT"; return; fi
+  qc_log "starting aiosmtpd on 127.0.0.1:$QC_SMTP_PORT (maildir $QC_LOCAL/mail)"
+  nohup "$venv/bin/python" -m aiosmtpd -n -l "127.0.0.1:$QC_SMTP_PORT" -c aiosmtpd.handlers.Mailbox "$QC_LOCAL/mail" \
+    >"$QC_LOCAL/smtp.log" 2>&1 </dev/null &
+  echo $! >"$QC_LOCAL/smtp.pid"
+  local i
+  for i in $(seq 50); do qc_port_open "$QC_SMTP_PORT" && return; sleep 0.1; done
+  qc_log "the SMTP server did not start (see $QC_LOCAL/smtp.log)"; return 1
+}
+
+# Kannel for the SMS tests, from Debian's packages: bearerbox with a fake SMS centre, smsbox's
+# sendsms on 127.0.0.1:$QC_KANNEL_SENDSMS_PORT (user queuecast), and fakesmsc as the centre,
+# logging each message it receives ("Got message N: <from to text ...>"). The fake centre
+# reports every message delivered, so delivery receipts flow back through each message's dlr-url.
+QC_KANNEL_PORT=${QC_KANNEL_PORT:-23000}
+QC_KANNEL_SENDSMS_PORT=${QC_KANNEL_SENDSMS_PORT:-23013}
+kannel_up() {
+  local k=$QC_LOCAL/kannel fake=/usr/lib/kannel/test/fakesmsc
+  if ! command -v bearerbox >/dev/null && [ ! -x /usr/sbin/bearerbox ] || [ ! -x "$fake" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      qc_log "installing kannel and kannel-extras from Debian's packages"
+      { apt-get install -y -q kannel kannel-extras || { apt-get update -q && apt-get install -y -q kannel kannel-extras; }; } \
+        >"$QC_LOCAL/apt-kannel.log" 2>&1 || { qc_log "could not install Kannel (see $QC_LOCAL/apt-kannel.log)"; return 1; }
+    else
+      qc_log "Kannel is missing: install kannel and kannel-extras for the SMS tests"; return 1
+    fi
+  fi
+  export QC_KANNEL_SENDSMS_URL="http://127.0.0.1:$QC_KANNEL_SENDSMS_PORT/cgi-bin/sendsms" QC_KANNEL_LOG="$k/fakesmsc.log"
+  if qc_port_open "$QC_KANNEL_SENDSMS_PORT" && [ -n "$(pgrep -f "fakesmsc .*-r $((QC_KANNEL_PORT + 10))" || true)" ]; then
+    qc_log "Kannel already running (sendsms on 127.0.0.1:$QC_KANNEL_SENDSMS_PORT)"; return
+  fi
+  mkdir -p "$k"
+  cat >"$k/kannel.conf" <<CONF
+group = core
+admin-port = $QC_KANNEL_PORT
+admin-interface = 127.0.0.1
+admin-password = queuecast-dev
+admin-allow-ip = "127.0.0.1"
+smsbox-port = $((QC_KANNEL_PORT + 1))
+smsbox-interface = 127.0.0.1
+box-allow-ip = "127.0.0.1"
+dlr-storage = internal
+log-file = "$k/bearerbox.log"
+log-level = 1
+
+group = smsc
+smsc = fake
+smsc-id = fake
+port = $((QC_KANNEL_PORT + 10))
+our-host = 127.0.0.1
+connect-allow-ip = "127.0.0.1"
+
+group = smsbox
+bearerbox-host = 127.0.0.1
+bearerbox-port = $((QC_KANNEL_PORT + 1))
+sendsms-port = $QC_KANNEL_SENDSMS_PORT
+sendsms-interface = 127.0.0.1
+log-file = "$k/smsbox.log"
+log-level = 1
+
+group = sendsms-user
+username = queuecast
+password = queuecast-dev
+max-messages = 1
+
+group = sms-service
+keyword = default
+text = ""
+omit-empty = true
+CONF
+  # Whatever of an earlier run is left (a box without its bearerbox) goes first.
+  local pid
+  for pid in $(cat "$k"/*.pid 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+  qc_log "starting Kannel (bearerbox, fakesmsc, smsbox; sendsms on 127.0.0.1:$QC_KANNEL_SENDSMS_PORT)"
+  nohup bearerbox "$k/kannel.conf" >"$k/bearerbox.out" 2>&1 </dev/null &
+  echo $! >"$k/bearerbox.pid"
+  local i
+  for i in $(seq 100); do qc_port_open "$((QC_KANNEL_PORT + 10))" && break; sleep 0.1; done
+  # -m 0: sends nothing itself; -v 0 logs every message it receives.
+  nohup "$fake" -v 0 -H 127.0.0.1 -r "$((QC_KANNEL_PORT + 10))" -m 0 "1 2 text unused" >"$k/fakesmsc.log" 2>&1 </dev/null &
+  echo $! >"$k/fakesmsc.pid"
+  nohup smsbox "$k/kannel.conf" >"$k/smsbox.out" 2>&1 </dev/null &
+  echo $! >"$k/smsbox.pid"
+  for i in $(seq 100); do qc_port_open "$QC_KANNEL_SENDSMS_PORT" && return; sleep 0.1; done
+  qc_log "Kannel did not start (see $k/*.log)"; return 1
 }
 
 services_up() {

@@ -7,6 +7,7 @@ pub mod fsm;
 pub mod hours;
 pub mod line;
 pub mod message;
+pub mod notify;
 pub mod queue;
 pub mod ticket;
 pub mod timing;

@@ -7,6 +7,7 @@ mod health;
 pub mod limit;
 mod line;
 pub mod metrics;
+mod notifications;
 pub mod openapi;
 mod pages;
 mod queues;
@@ -64,11 +65,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/queues/{queue_id}/history", web::get().to(queues::history))
                 .route("/queues/{queue_id}/line", web::get().to(line::line))
                 .route("/queues/{queue_id}/qr.svg", web::get().to(queues::qr_svg))
+                .route("/queues/{queue_id}/notifications", web::get().to(notifications::report))
                 .route("/tickets", web::get().to(tickets::search))
                 .route("/tickets/{ticket_id}", web::get().to(tickets::get))
                 .route("/tickets/{ticket_id}/cancel", web::post().to(tickets::cancel))
                 .route("/tickets/{ticket_id}/transitions", web::post().to(tickets::transition))
                 .route("/tickets/{ticket_id}/transfer", web::post().to(tickets::transfer))
+                .route("/tickets/{ticket_id}/notifications", web::get().to(notifications::list))
+                .route("/notifications/status/{channel}", web::get().to(notifications::receipt_get))
+                .route("/notifications/status/{channel}", web::post().to(notifications::receipt))
+                .route("/notifications/inbound/sms", web::get().to(notifications::inbound_get))
+                .route("/notifications/inbound/sms", web::post().to(notifications::inbound))
                 .route("/webhooks", web::post().to(webhooks::create))
                 .route("/webhooks", web::get().to(webhooks::list))
                 .route("/webhooks/{webhook_id}", web::delete().to(webhooks::delete))

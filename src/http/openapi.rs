@@ -15,7 +15,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, line, queues, staff, tickets, webhooks};
+use super::{health, line, notifications, queues, staff, tickets, webhooks};
 use crate::error::{ApiError, Problem};
 use crate::store::Conflict;
 
@@ -28,7 +28,7 @@ pub const EXPLORER_PATH: &str = "/api/docs/";
 /// (tests/openapi.rs checks that every close code of `ws::close` is listed.)
 const DESCRIPTION: &str = r#"The REST API of Queuecast, a real-time virtual queue server. `PROTOCOL.md` is the contract; this document is the same contract, machine-readable.
 
-**Errors** are `application/problem+json`: `{"type", "title", "status", "detail", "code"}`. Clients branch on `code`, a stable machine word: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `queue_closed`, `queue_paused`, `queue_full`, `queue_empty`, `invalid_transition`, `idempotency_conflict`, `already_exists`, `payload_too_large`, `unavailable`, `internal` (and `rate_limited` where limits are configured). A resource of another tenant answers `not_found`, never `forbidden`. Each operation below lists the codes it can answer.
+**Errors** are `application/problem+json`: `{"type", "title", "status", "detail", "code"}`. Clients branch on `code`, a stable machine word: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `queue_closed`, `queue_paused`, `queue_full`, `queue_empty`, `invalid_transition`, `idempotency_conflict`, `already_exists`, `payload_too_large`, `unavailable`, `internal` (and `rate_limited` where limits are configured); bad contacts or message settings answer 400 with a code of their own: `invalid_phone`, `invalid_email`, `invalid_push_subscription`, `unknown_lang`, `invalid_template`, `invalid_notify_settings`. A resource of another tenant answers `not_found`, never `forbidden`. Each operation below lists the codes it can answer.
 
 **Authentication.** Staff send `Authorization: Bearer <token>` from `POST /api/v1/auth/login`. Customers use their ticket's `token` (query `token=` or `Authorization: Bearer`). Kiosks use a display `key` (query `key=`).
 
@@ -90,6 +90,12 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         tickets::cancel,
         tickets::transition,
         tickets::transfer,
+        notifications::list,
+        notifications::report,
+        notifications::receipt_get,
+        notifications::receipt,
+        notifications::inbound_get,
+        notifications::inbound,
         webhooks::create,
         webhooks::list,
         webhooks::delete,
@@ -103,6 +109,7 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         (name = "setup", description = "Queues, display keys and ticket types (managers and admins)"),
         (name = "staff", description = "Signing in and socket passes"),
         (name = "operations", description = "Health and readiness"),
+        (name = "providers", description = "Calls from SMS providers: delivery receipts and replies (signed URLs)"),
     ),
 )]
 pub struct ApiDoc;
@@ -154,6 +161,7 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
     let transition =
         || ApiError::Conflict(Conflict::InvalidTransition("the ticket cannot `start` in its current state".into()));
     use ApiError::NotFound;
+    let rejected = |code: &'static str, d: &str| ApiError::Rejected(code, d.into());
     let mut found = match operation_id {
         "healthz" | "readyz" => return Vec::new(),
         "login" => vec![
@@ -172,6 +180,8 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
         ],
         "create_queue" => vec![
             ApiError::BadRequest("slug: lowercase letters, digits and dashes, at most 63".into()),
+            rejected("invalid_template", "settings.notify.templates.fr.called: unknown placeholder `{nmber}`"),
+            rejected("invalid_notify_settings", "settings.notify.ahead: whole numbers of people ahead, 0 to 49"),
             signed_out(),
             role("manager"),
             ApiError::Conflict(Conflict::AlreadyExists("queue `main`".into())),
@@ -208,6 +218,10 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
         "queue_line" => vec![ApiError::BadRequest("after_position ≥ 0; limit 1 to 500".into()), signed_out(), NotFound],
         "join" => vec![
             ApiError::BadRequest("Idempotency-Key: 1 to 255 visible ASCII characters".into()),
+            rejected("invalid_phone", "notify.sms: a phone number in international form, + and 8 to 15 digits"),
+            rejected("invalid_email", "notify.email: an e-mail address (name@domain.example)"),
+            rejected("invalid_push_subscription", "notify.push: a PushSubscription {endpoint, keys: {p256dh, auth}}"),
+            rejected("unknown_lang", "notify.lang: `xx` is not one of en, fr, de, es"),
             NotFound,
             // Outside its opening hours the problem says when the queue opens (null: not scheduled).
             ApiError::Conflict(Conflict::ClosedUntil("2026-11-24T08:00:00Z".parse().ok())),
@@ -238,6 +252,18 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             transition(),
             big(),
         ],
+        "ticket_notifications" => vec![
+            bad_path(),
+            ApiError::Unauthorized("give the ticket's token (?token= or Authorization: Bearer)".into()),
+            NotFound,
+        ],
+        "queue_notifications_report" => {
+            vec![ApiError::BadRequest("from: `2026-13-01` is not a date (YYYY-MM-DD)".into()), signed_out(), NotFound]
+        }
+        "notification_receipt" | "notification_receipt_get" => {
+            vec![ApiError::BadRequest("give type (Kannel) or MessageStatus".into()), NotFound]
+        }
+        "inbound_sms" | "inbound_sms_get" => vec![ApiError::BadRequest("from: not a phone number".into()), NotFound],
         // An operation missing here still gets the generic answers below; tests/openapi.rs
         // fails on it, so it is noticed.
         _ => Vec::new(),

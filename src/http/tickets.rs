@@ -28,6 +28,26 @@ pub struct JoinBody {
     /// Checked against the ticket type's `fields_schema`.
     #[schema(value_type = Option<Object>)]
     fields: Option<Value>,
+    /// Who to tell off the page, given only with the customer's explicit consent: a phone for
+    /// SMS (international form), an e-mail address, a push subscription, the language of the
+    /// messages (`en`, `fr`, `de`, `es`).
+    notify: Option<NotifyBody>,
+}
+
+/// A customer's contacts for messages off the page (each optional).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"sms": "+33612345678", "email": "ada@example.org", "lang": "fr"}))]
+pub struct NotifyBody {
+    #[schema(max_length = 32)]
+    sms: Option<String>,
+    #[schema(max_length = 254)]
+    email: Option<String>,
+    /// A PushSubscription as the browser's `PushManager.subscribe` gave it.
+    #[schema(value_type = Option<Object>)]
+    push: Option<Value>,
+    #[schema(max_length = 2)]
+    lang: Option<String>,
 }
 
 /// A new ticket and the secret that follows it.
@@ -60,8 +80,16 @@ pub async fn join(
     limits.join(&req)?;
     let key = idempotency_key(&req)?;
     let b = body.0;
-    let request =
-        JoinRequest { name: b.name, phone: b.phone, party_size: b.party_size, fields: b.fields.unwrap_or(Value::Null) };
+    let notify = b
+        .notify
+        .map(|n| Box::new(crate::domain::notify::Contacts { sms: n.sms, email: n.email, push: n.push, lang: n.lang }));
+    let request = JoinRequest {
+        name: b.name,
+        phone: b.phone,
+        party_size: b.party_size,
+        fields: b.fields.unwrap_or(Value::Null),
+        notify,
+    };
     let joined = state.store.join(id.into_inner(), request, key).await?;
     let mut response = HttpResponse::Created();
     if joined.replayed {
@@ -84,12 +112,12 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
 #[into_params(parameter_in = Query)]
 pub struct TokenQuery {
     /// The ticket's token (or give it as `Authorization: Bearer`).
-    token: Option<String>,
+    pub(super) token: Option<String>,
 }
 
 /// Who is asking, and the ticket when finding that out already read it: the ticket's token
 /// (query or bearer) or a staff bearer token.
-async fn access(
+pub(super) async fn access(
     state: &AppState,
     req: &HttpRequest,
     ticket: Uuid,

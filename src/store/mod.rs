@@ -14,6 +14,7 @@ mod guard;
 mod hours;
 mod joins;
 mod live;
+mod notifications;
 mod queues;
 mod rows;
 mod rules;
@@ -33,12 +34,13 @@ use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 pub use admin::NewTenant;
-pub use analytics::{DailyStats, Figures, MAX_REPORT_DAYS};
+pub use analytics::{plausible_tz, DailyStats, Figures, MAX_REPORT_DAYS};
 pub use auth::{Identity, Login, Role};
 pub use guard::verify_isolation;
 pub use hours::{Applied, DueHours, DueTicket};
 pub use joins::Joined;
 pub use live::{LinePage, Opened};
+pub use notifications::{ClaimedMessage, MessageCounts, MessageDay, MessageOutcome, Receipt, SentMessage};
 pub use queues::{NewQueue, QueueSummary, TypeSummary};
 pub use rules::DEFAULT_SERVICE_SECS;
 pub use search::{Found, MAX_SEARCH};
@@ -68,6 +70,9 @@ pub enum StoreError {
     Conflict(#[from] Conflict),
     #[error("{0}")]
     Invalid(String),
+    /// Bad input with its own stable code (`invalid_phone`, `invalid_template`, …).
+    #[error("{1}")]
+    Rejected(&'static str, String),
     #[error("the server is overloaded; try again shortly")]
     Overloaded,
     #[error("the database is unreachable")]
@@ -113,6 +118,12 @@ fn closed_until(opens_at: &Option<chrono::DateTime<chrono::Utc>>) -> String {
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl From<crate::domain::notify::Refusal> for StoreError {
+    fn from(r: crate::domain::notify::Refusal) -> StoreError {
+        StoreError::Rejected(r.code, r.detail)
+    }
+}
 
 /// The store: the pool, the writer and the caches of things that never change.
 #[derive(Clone)]

@@ -117,6 +117,7 @@ fn check_settings(settings: &Value, fsm: &Fsm) -> Result<Timing> {
             )));
         }
     }
+    crate::domain::notify::QueueNotify::parse(map.get("notify"))?;
     let invalid = |e: HoursError| StoreError::Invalid(format!("settings.{e}"));
     let timing = Timing::parse(map).map_err(invalid)?;
     timing.check_against(fsm).map_err(invalid)?;

@@ -104,6 +104,11 @@ pub(super) fn check_join(request: &mut JoinRequest) -> Result<()> {
     if !request.fields.is_object() {
         return invalid("fields must be an object");
     }
+    // Contacts are checked whole; a join with none keeps `notify` absent.
+    request.notify = match request.notify.take() {
+        Some(contacts) => Some(Box::new(contacts.checked()?)).filter(|c| c.any()),
+        None => None,
+    };
     Ok(())
 }
 
@@ -150,6 +155,11 @@ impl Store {
         let (seq, place): (i64, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
         let pace = self.pace_of(meta.tenant_id, ticket.queue_id, true).await?;
         Ok(with_eta(Ticket { seq, position: position(place), ..ticket }, &pace))
+    }
+
+    /// The tenant of a ticket the caller may read (its token, or staff of its tenant).
+    pub(super) async fn tenant_of_readable_ticket(&self, id: Uuid, access: &TicketAccess) -> Result<Uuid> {
+        Ok(self.read_ticket(id, access).await?.tenant_id)
     }
 
     async fn read_ticket(&self, id: Uuid, access: &TicketAccess) -> Result<Read> {

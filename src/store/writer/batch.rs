@@ -142,6 +142,8 @@ pub(super) struct QueueState {
     pub ticket_type_id: Uuid,
     /// `settings.notify_ahead`: the positions whose ticket gets a `ticket.ahead` notification.
     pub notify_ahead: Option<serde_json::Value>,
+    /// `settings.notify.ahead`: "N ahead" counts whose ticket gets a message on its channels.
+    pub messages_ahead: Option<serde_json::Value>,
     /// Moved by this batch: its counters are stored at the end.
     #[sqlx(default)]
     pub dirty: bool,
@@ -213,6 +215,7 @@ async fn attempt(pool: &PgPool, caches: &Caches, batch: &Batch, mode: Mode) -> R
         }
         flush::write_unwritten(&mut tx, tenant, &mut state).await?;
         flush::notify_ahead(&mut tx, &state.queues).await?;
+        flush::messages_ahead(&mut tx, &state.queues).await?;
         flush::store_counters(&mut tx, &state.queues).await?;
         answers.events.append(&mut state.events);
     }
@@ -339,7 +342,7 @@ async fn alone<C: Alone>(
 async fn lock_queues(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, QueueState>> {
     let rows: Vec<(Uuid, QueueState)> = sqlx::query_as::<_, QueueState>(
         "SELECT id, status, capacity, waiting, last_seq, next_number, prefix, ticket_type_id, \
-           settings->'notify_ahead' AS notify_ahead \
+           settings->'notify_ahead' AS notify_ahead, settings->'notify'->'ahead' AS messages_ahead \
          FROM queues WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR UPDATE",
     )
     .bind(ids)

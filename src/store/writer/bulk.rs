@@ -40,6 +40,19 @@ struct NewTickets {
     token_hash: Vec<Vec<u8>>,
     joined_at: Vec<chrono::DateTime<Utc>>,
     estimate: Vec<i32>,
+    /// The contacts of the joins that gave some (few, usually none).
+    contacts: Contacts,
+}
+
+/// Contacts to insert, column by column.
+#[derive(Default)]
+struct Contacts {
+    ticket_id: Vec<Uuid>,
+    queue_id: Vec<Uuid>,
+    sms: Vec<Option<String>>,
+    email: Vec<Option<String>>,
+    push: Vec<Option<serde_json::Value>>,
+    lang: Vec<String>,
 }
 
 impl NewTickets {
@@ -57,6 +70,14 @@ impl NewTickets {
         self.token_hash.push(token_hash.to_vec());
         self.joined_at.push(row.joined_at);
         self.estimate.push(estimate as i32);
+        if let Some(c) = &request.notify {
+            self.contacts.ticket_id.push(row.id);
+            self.contacts.queue_id.push(row.queue_id);
+            self.contacts.sms.push(c.sms.clone());
+            self.contacts.email.push(c.email.clone());
+            self.contacts.push.push(c.push.clone());
+            self.contacts.lang.push(c.lang().as_str().to_owned());
+        }
     }
 
     /// Inserts every ticket in one statement.
@@ -90,6 +111,25 @@ impl NewTickets {
         .bind(self.estimate)
         .execute(&mut *tx)
         .await?;
+        let c = self.contacts;
+        if !c.ticket_id.is_empty() {
+            // Before the events are written: their messages are found through these.
+            sqlx::query(
+                "INSERT INTO notify_contacts (ticket_id, tenant_id, queue_id, sms, email, push, lang) \
+                 SELECT v.t, $1, v.q, v.s, v.e, v.p, v.l \
+                 FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::jsonb[], $7::text[]) \
+                   AS v(t, q, s, e, p, l)",
+            )
+            .bind(tenant)
+            .bind(c.ticket_id)
+            .bind(c.queue_id)
+            .bind(c.sms)
+            .bind(c.email)
+            .bind(c.push)
+            .bind(c.lang)
+            .execute(&mut *tx)
+            .await?;
+        }
         Ok(())
     }
 }

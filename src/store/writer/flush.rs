@@ -7,6 +7,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{BatchState, QueueState};
+use crate::domain::notify::{MessageKind, MAX_AHEAD};
 use crate::domain::{Event, EventKind};
 use crate::store::{Conflict, Result, StoreError};
 
@@ -19,13 +20,26 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: 
             cols.push(tenant, e);
         }
         // The events, and in the same statement a delivery for each endpoint that subscribed to
-        // one: both commit together or not at all.
+        // one and a message for each channel a customer gave for the moments that are told
+        // (`settings.notify`): all commit together or not at all. A ticket without contacts
+        // costs one probe of `notify_contacts`' primary key.
         sqlx::query(
             "WITH ev AS ( \
                INSERT INTO queue_events (queue_id, seq, tenant_id, kind, ticket_id, from_state, to_state, actor, data, at) \
                SELECT * FROM unnest($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], \
                                     $7::text[], $8::text[], $9::jsonb[], $10::timestamptz[]) \
-               RETURNING queue_id, seq, kind) \
+               RETURNING queue_id, seq, kind, ticket_id, to_state, data), \
+             msg AS ( \
+               INSERT INTO notifications (id, tenant_id, queue_id, ticket_id, channel, kind, seq, state, recipient, lang, vars) \
+               SELECT gen_random_uuid(), c.tenant_id, ev.queue_id, ev.ticket_id, ch.channel, substr(ev.kind, 8), ev.seq, \
+                 ev.to_state, ch.recipient, c.lang, \
+                 jsonb_strip_nulls(jsonb_build_object('number', ev.data->'ticket'->'number', \
+                                                      'counter', ev.data->'ticket'->'counter')) \
+               FROM ev JOIN notify_contacts c ON c.ticket_id = ev.ticket_id \
+               JOIN queues q ON q.id = ev.queue_id \
+               CROSS JOIN LATERAL (VALUES ('sms', c.sms), ('email', c.email), ('push', c.push::text)) AS ch(channel, recipient) \
+               WHERE ev.kind = ANY ($12) AND ev.to_state IS NOT NULL AND ch.recipient IS NOT NULL \
+                 AND COALESCE((q.settings->'notify'->>substr(ev.kind, 8))::boolean, true)) \
              INSERT INTO webhook_deliveries (id, tenant_id, webhook_id, queue_id, seq, kind) \
              SELECT gen_random_uuid(), w.tenant_id, w.id, ev.queue_id, ev.seq, ev.kind \
              FROM ev JOIN webhooks w ON w.tenant_id = $11 AND (w.queue_id IS NULL OR w.queue_id = ev.queue_id) \
@@ -42,6 +56,7 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: 
         .bind(cols.data)
         .bind(cols.at)
         .bind(tenant)
+        .bind(&*TOLD_ON_EVENT)
         .execute(&mut *tx)
         .await?;
     }
@@ -80,6 +95,10 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: 
     }
     Ok(())
 }
+
+/// The event kinds that bring a message: `ticket.joined`, `ticket.called`, ….
+static TOLD_ON_EVENT: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| MessageKind::ON_EVENT.iter().map(|k| format!("ticket.{}", k.as_str())).collect());
 
 #[derive(Default)]
 struct EventColumns {
@@ -157,6 +176,51 @@ pub(super) async fn notify_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid, Q
          FROM hit JOIN webhooks w ON w.tenant_id = hit.tenant_id \
            AND (w.queue_id IS NULL OR w.queue_id = hit.queue_id) AND 'ticket.ahead' = ANY (w.events) \
          ON CONFLICT (webhook_id, ticket_id, position) WHERE kind = 'ticket.ahead' DO NOTHING",
+    )
+    .bind(q_ids)
+    .bind(q_pos)
+    .bind(q_seq)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Writes an `ahead` message for each channel of each ticket now with N people ahead of it, for
+/// the N of its queue's `settings.notify.ahead`, in every queue this batch moved. One statement:
+/// per queue, one read of the head of its line (`LIMIT max(N) + 1` on `tickets_line`), then a
+/// probe of the contacts of the few tickets at those places. A ticket is told once per channel
+/// and N (a unique index), however often the line behind it moves.
+pub(super) async fn messages_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid, QueueState>) -> Result<()> {
+    let (mut q_ids, mut q_pos, mut q_seq) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, q) in queues.iter().filter(|(_, q)| q.dirty) {
+        let Some(ahead) = q.messages_ahead.as_ref().and_then(|v| v.as_array()) else { continue };
+        for n in ahead.iter().filter_map(|n| n.as_i64()).filter(|n| (0..=i64::from(MAX_AHEAD)).contains(n)) {
+            q_ids.push(*id);
+            q_pos.push(n as i32 + 1);
+            q_seq.push(q.last_seq);
+        }
+    }
+    if q_ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "WITH want AS (SELECT * FROM unnest($1::uuid[], $2::int4[], $3::int8[]) AS w(queue_id, pos, seq)), \
+         lim AS (SELECT queue_id, max(pos) AS k, max(seq) AS seq FROM want GROUP BY queue_id), \
+         head AS ( \
+           SELECT lim.queue_id, lim.seq, p.id, p.number, p.status, \
+                  row_number() OVER (PARTITION BY lim.queue_id ORDER BY p.priority DESC, p.line_seq)::int4 AS pos \
+           FROM lim CROSS JOIN LATERAL ( \
+             SELECT id, number, status, priority, line_seq FROM tickets \
+             WHERE queue_id = lim.queue_id AND in_line ORDER BY priority DESC, line_seq LIMIT lim.k) p), \
+         hit AS (SELECT head.* FROM head JOIN want ON want.queue_id = head.queue_id AND want.pos = head.pos) \
+         INSERT INTO notifications (id, tenant_id, queue_id, ticket_id, channel, kind, position, seq, state, \
+                                    recipient, lang, vars) \
+         SELECT gen_random_uuid(), c.tenant_id, hit.queue_id, hit.id, ch.channel, 'ahead', hit.pos, hit.seq, \
+           hit.status, ch.recipient, c.lang, jsonb_build_object('number', hit.number, 'ahead', hit.pos - 1) \
+         FROM hit JOIN notify_contacts c ON c.ticket_id = hit.id \
+         CROSS JOIN LATERAL (VALUES ('sms', c.sms), ('email', c.email), ('push', c.push::text)) AS ch(channel, recipient) \
+         WHERE ch.recipient IS NOT NULL \
+         ON CONFLICT (ticket_id, channel, position) WHERE kind = 'ahead' DO NOTHING",
     )
     .bind(q_ids)
     .bind(q_pos)

@@ -58,6 +58,11 @@ pub struct JoinRequest {
     pub phone: Option<String>,
     pub party_size: Option<i32>,
     pub fields: serde_json::Value,
+    /// Who to tell off the page, with the customer's consent (checked). Left out of the
+    /// idempotency hash when absent, so keys stored before it existed still match. Boxed: most
+    /// joins give none, and every change waiting for the writer is as large as a join.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Box<crate::domain::notify::Contacts>>,
 }
 
 /// A change to a queue's status, name, capacity (`Some(None)` removes the capacity) or settings.

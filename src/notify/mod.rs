@@ -1,0 +1,335 @@
+//! The message sender: drains the outbox the writer fills (`notifications`), one worker per node,
+//! through the channels this node has configured (SMS through a provider, e-mail over SMTP).
+//!
+//! Several nodes share the outbox as they share the webhook outbox: a claim is a lease taken with
+//! FOR UPDATE SKIP LOCKED, so each message is in one sender's hands at a time, and a node that
+//! dies mid-send only delays its claims until the lease runs out.
+//!
+//! Each claimed message is, in order:
+//! - dropped as **stale** when its ticket has moved on since it was written (a "3 ahead" not yet
+//!   sent when the ticket is called, a "called" when it is already being served): recorded as
+//!   failed with `stale: …`, never sent late;
+//! - failed with `channel not configured` when this node has no such channel (a node without one
+//!   says so, rather than dropping it silently), or `opted out` for a phone that sent STOP;
+//! - rendered in the customer's language from the queue's templates (an SMS shortened to one
+//!   segment) and sent; a temporary failure is retried with backoff, a permanent one (or the
+//!   last attempt) gives up with its reason.
+
+pub mod email;
+pub mod sms;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use sha2::Sha256;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::domain::notify::{one_segment, render, Channel, Lang, MessageKind, QueueNotify, Vars};
+use crate::store::{ClaimedMessage, MessageOutcome, Store};
+use crate::tasks::Tasks;
+use email::Mailer;
+use sms::{AnySms, SmsSettings};
+
+/// How the sender behaves and which channels it has.
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    /// Whether this node runs a sender (the outbox is filled regardless).
+    pub enabled: bool,
+    /// The SMS provider, if any.
+    pub sms: Option<SmsSettings>,
+    /// `smtp://[user:password@]host[:port]`, if e-mail is sent.
+    pub smtp_url: Option<String>,
+    /// The From of e-mails (`Queuecast <queue@example.org>`).
+    pub mail_from: Option<String>,
+    /// How often the outbox is polled when nothing wakes the sender.
+    pub poll: Duration,
+    /// How long one send may take.
+    pub timeout: Duration,
+    /// The wait before the first retry; each later one waits 3 times longer, up to `max_backoff`.
+    pub backoff_base: Duration,
+    pub max_backoff: Duration,
+    /// Attempts before a message is given up.
+    pub max_attempts: i32,
+    /// Messages claimed at once; they are sent concurrently.
+    pub batch: i32,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            enabled: true,
+            sms: None,
+            smtp_url: None,
+            mail_from: None,
+            poll: Duration::from_secs(1),
+            timeout: Duration::from_secs(10),
+            backoff_base: Duration::from_secs(5),
+            // A message is about a wait of minutes: an hour late it is no use.
+            max_backoff: Duration::from_secs(600),
+            max_attempts: 5,
+            batch: 32,
+        }
+    }
+}
+
+impl NotifySettings {
+    fn lease(&self) -> Duration {
+        self.timeout * 3 + Duration::from_secs(5)
+    }
+
+    /// The wait after failed attempt `attempt` (1 = the first): base × 3^(attempt−1), capped,
+    /// with ±20% jitter.
+    pub fn backoff(&self, attempt: i32) -> Duration {
+        let factor = 3f64.powi(attempt.clamp(1, 30) - 1);
+        let wait = (self.backoff_base.as_secs_f64() * factor).min(self.max_backoff.as_secs_f64());
+        Duration::from_secs_f64(wait * rand::rng().random_range(0.8..1.2))
+    }
+}
+
+/// Why a send did not go through.
+#[derive(Debug, Clone)]
+pub struct SendError {
+    /// True when trying again cannot help (a number the provider refuses, a bad address).
+    pub permanent: bool,
+    pub reason: String,
+}
+
+impl SendError {
+    pub fn temporary(reason: impl Into<String>) -> SendError {
+        SendError { permanent: false, reason: clip(reason.into()) }
+    }
+
+    pub fn permanent(reason: impl Into<String>) -> SendError {
+        SendError { permanent: true, reason: clip(reason.into()) }
+    }
+}
+
+fn clip(mut s: String) -> String {
+    if s.len() > 500 {
+        let mut end = 500;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+/// Where providers send receipts, and how they are signed: the deployment's `receipts` key
+/// signs `<channel>:<message id>`, so only a URL this server made is taken.
+#[derive(Clone)]
+pub struct Receipts {
+    pub public_url: String,
+    key: Vec<u8>,
+}
+
+impl Receipts {
+    pub fn new(public_url: &str, key: Vec<u8>) -> Receipts {
+        Receipts { public_url: public_url.trim_end_matches('/').to_owned(), key }
+    }
+
+    /// The signature of a receipt for message `id` on `channel`.
+    pub fn sign(&self, channel: Channel, id: uuid::Uuid) -> String {
+        sign(&self.key, channel, id)
+    }
+
+    /// The URL a provider calls back for message `id` (query `id` and `sig`).
+    pub fn url(&self, channel: Channel, id: uuid::Uuid) -> String {
+        format!(
+            "{}/api/v1/notifications/status/{}?id={id}&sig={}",
+            self.public_url,
+            channel.as_str(),
+            self.sign(channel, id)
+        )
+    }
+}
+
+/// `hex(HMAC-SHA256(key, "<channel>:<id>"))`, cut to 32 characters.
+pub fn sign(key: &[u8], channel: Channel, id: uuid::Uuid) -> String {
+    // unwrap: HMAC takes keys of any length.
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(channel.as_str().as_bytes());
+    mac.update(b":");
+    mac.update(id.to_string().as_bytes());
+    crate::secret::hex(&mac.finalize().into_bytes()[..16])
+}
+
+/// Checks a receipt's signature in constant time.
+pub fn verify(key: &[u8], channel: Channel, id: uuid::Uuid, sig: &str) -> bool {
+    let expected = sign(key, channel, id);
+    expected.len() == sig.len() && expected.bytes().zip(sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+/// What this node sends through.
+struct Channels {
+    sms: Option<AnySms>,
+    email: Option<Mailer>,
+    receipts: Receipts,
+}
+
+/// Starts this node's sender as one of `tasks`. `public_url` is where customers and providers
+/// reach this deployment (ticket links, receipts).
+pub fn start(store: Store, settings: NotifySettings, public_url: String, tasks: &Tasks) -> anyhow::Result<()> {
+    if !settings.enabled {
+        return Ok(());
+    }
+    let sms = settings.sms.as_ref().map(|s| AnySms::new(s, settings.timeout)).transpose()?;
+    let email = match (&settings.smtp_url, &settings.mail_from) {
+        (Some(url), Some(from)) => Some(Mailer::new(url, from, settings.timeout)?),
+        (Some(_), None) => anyhow::bail!("SMTP_URL is set but MAIL_FROM is not: e-mails need a sender address"),
+        _ => None,
+    };
+    tasks.spawn_graceful("notify-sender", move |stop| async move {
+        let key = loop {
+            match store.server_key("receipts", || rand::random::<[u8; 32]>().to_vec()).await {
+                Ok(key) => break key,
+                Err(err) => {
+                    tracing::warn!(cause = ?err, "reading the receipts key failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(settings.poll) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                }
+            }
+        };
+        let channels = Channels { sms, email, receipts: Receipts::new(&public_url, key) };
+        run(store, settings, channels, stop).await
+    });
+    Ok(())
+}
+
+async fn run(store: Store, settings: NotifySettings, channels: Channels, stop: CancellationToken) {
+    // This node's commits wake the sender early; others' are found by the poll.
+    let mut committed = store.committed();
+    while !stop.is_cancelled() {
+        let claimed = match store.claim_messages(settings.batch, settings.lease()).await {
+            Ok(claimed) => claimed,
+            Err(err) => {
+                tracing::warn!(cause = ?err, "claiming messages failed");
+                Vec::new()
+            }
+        };
+        let full = claimed.len() as i32 == settings.batch;
+        let idle = claimed.is_empty();
+        futures_util::future::join_all(claimed.into_iter().map(|m| handle(&store, &settings, &channels, m))).await;
+        if full || !idle {
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(settings.poll) => {}
+            woke = committed.recv() => {
+                if let Err(broadcast::error::RecvError::Closed) = woke {
+                    tokio::time::sleep(settings.poll).await;
+                }
+                // Under load commits come in hundreds a second: claim at most every 50 ms.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                committed = committed.resubscribe();
+            }
+            _ = stop.cancelled() => {}
+        }
+    }
+    tracing::debug!("notify sender stopped");
+}
+
+/// One claimed message: dropped, given up or sent, and the outcome recorded.
+async fn handle(store: &Store, settings: &NotifySettings, channels: &Channels, m: ClaimedMessage) {
+    let outcome = match attempt(channels, &m).await {
+        Ok(provider_id) => MessageOutcome::Sent { provider_id },
+        Err(err) => {
+            let attempt = m.attempts + 1;
+            if err.permanent || attempt >= settings.max_attempts {
+                MessageOutcome::Failed { error: err.reason }
+            } else {
+                let wait = chrono::Duration::from_std(settings.backoff(attempt)).unwrap_or(chrono::Duration::hours(1));
+                MessageOutcome::Retry { error: err.reason, at: Utc::now() + wait }
+            }
+        }
+    };
+    metrics::counter!("queuecast_notifications_total", "channel" => channel_label(&m.channel), "status" => outcome.status())
+        .increment(1);
+    if let Err(err) = store.record_message(m.tenant_id, m.id, &outcome).await {
+        // The lease runs out and the message is tried again: at least once, not exactly once.
+        tracing::warn!(cause = ?err, message = %m.id, "recording a message's attempt failed");
+    }
+}
+
+/// A channel as a label from a fixed set (the column is checked, but metrics never take outside
+/// strings).
+fn channel_label(channel: &str) -> &'static str {
+    Channel::parse(channel).map_or("other", Channel::as_str)
+}
+
+/// Checks, renders and sends one message; the provider's id on success.
+async fn attempt(channels: &Channels, m: &ClaimedMessage) -> Result<Option<String>, SendError> {
+    if m.ticket_state.as_deref() != Some(m.state.as_str()) {
+        let now = m.ticket_state.as_deref().unwrap_or("gone");
+        return Err(SendError::permanent(format!("stale: the ticket is {now} now (was {})", m.state)));
+    }
+    let Some(channel) = Channel::parse(&m.channel) else {
+        return Err(SendError::permanent(format!("unknown channel `{}`", m.channel)));
+    };
+    let Some(recipient) = m.recipient.as_deref() else {
+        return Err(SendError::permanent("the recipient was blanked (retention)"));
+    };
+    if m.opted_out {
+        return Err(SendError::permanent("opted out: the number sent STOP"));
+    }
+    let kind = MessageKind::parse(&m.kind).ok_or_else(|| SendError::permanent(format!("unknown kind `{}`", m.kind)))?;
+    let lang = Lang::parse(&m.lang).unwrap_or(Lang::En);
+    // Saved settings were checked; settings that no longer parse fall back to the defaults.
+    let rules = QueueNotify::parse(m.settings.as_ref()).unwrap_or_default();
+    let var = |k: &str| m.vars.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let vars = Vars {
+        number: var("number").unwrap_or_default(),
+        counter: var("counter"),
+        ahead: m.vars.get("ahead").and_then(|v| v.as_i64()).map(|n| n as i32),
+        queue: m.queue_name.clone().unwrap_or_default(),
+        ticket_url: format!("{}/t/{}", channels.receipts.public_url, m.ticket_id),
+    };
+    let words = render(&rules, lang, kind, &vars);
+    match channel {
+        Channel::Sms => {
+            let sms = channels.sms.as_ref().ok_or_else(|| SendError::permanent("channel not configured"))?;
+            let receipt = channels.receipts.url(Channel::Sms, m.id);
+            sms.send(recipient, &one_segment(&words.text), &receipt).await
+        }
+        Channel::Email => {
+            let mailer = channels.email.as_ref().ok_or_else(|| SendError::permanent("channel not configured"))?;
+            mailer.send(recipient, &words).await.map(|()| None)
+        }
+        Channel::Push => Err(SendError::permanent("channel not configured")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_are_signed_per_channel_and_message() {
+        let id = uuid::Uuid::new_v4();
+        let sig = sign(b"key", Channel::Sms, id);
+        assert_eq!(sig.len(), 32);
+        assert!(verify(b"key", Channel::Sms, id, &sig));
+        assert!(!verify(b"other", Channel::Sms, id, &sig));
+        assert!(!verify(b"key", Channel::Email, id, &sig));
+        assert!(!verify(b"key", Channel::Sms, uuid::Uuid::new_v4(), &sig));
+        assert!(!verify(b"key", Channel::Sms, id, &sig[..31]));
+        let r = Receipts::new("http://q.example/", b"key".to_vec());
+        assert_eq!(
+            r.url(Channel::Sms, id),
+            format!("http://q.example/api/v1/notifications/status/sms?id={id}&sig={sig}")
+        );
+    }
+
+    #[test]
+    fn backoff_grows_threefold_with_a_cap() {
+        let s = NotifySettings::default();
+        assert!((4.0..=6.0).contains(&s.backoff(1).as_secs_f64()));
+        assert!((36.0..=54.0).contains(&s.backoff(3).as_secs_f64()));
+        assert!(s.backoff(20).as_secs_f64() <= 600.0 * 1.2);
+    }
+}

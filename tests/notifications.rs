@@ -1,0 +1,683 @@
+//! Messages off the page, from the outbox: written with their event, sent by any node, dropped
+//! when the ticket outran them, failed with a reason when this node cannot send them.
+
+// Only the phone screen is used here.
+#[allow(dead_code)]
+#[path = "common/browser.rs"]
+mod browser;
+mod common;
+
+use std::time::Duration;
+
+use common::{spawn_app, spawn_app_with, TestApp};
+use serde_json::{json, Value};
+use sqlx::Connection;
+
+/// A ticket's messages, as its customer reads them.
+async fn messages(app: &TestApp, ticket: &str, token: &str) -> Vec<Value> {
+    let list = app.get(&format!("/api/v1/tickets/{ticket}/notifications?token={token}"), None).await.expect(200);
+    list.as_array().unwrap().clone()
+}
+
+/// Waits until no message of the ticket is pending (and there are at least `n`); them.
+async fn settled(app: &TestApp, ticket: &str, token: &str, n: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = messages(app, ticket, token).await;
+        if list.len() >= n && list.iter().all(|m| m["status"] != "pending") {
+            return list;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "messages did not settle: {list:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// (kind, channel, status, last_error) of each message.
+fn summary(list: &[Value]) -> Vec<(String, String, String, String)> {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_owned();
+    let mut out: Vec<_> =
+        list.iter().map(|m| (s(&m["kind"]), s(&m["channel"]), s(&m["status"]), s(&m["last_error"]))).collect();
+    out.sort();
+    out
+}
+
+/// A message as written: kind, channel, position, state, lang, vars, seq.
+type Written = (String, String, Option<i32>, String, String, Value, i64);
+
+async fn join_with(app: &TestApp, queue: uuid::Uuid, notify: Value) -> (String, String) {
+    let body = app.join(queue, json!({ "notify": notify })).await.expect(201);
+    (body["ticket"]["id"].as_str().unwrap().to_owned(), body["token"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_channels_records_each_message_as_failed_channel_not_configured() {
+    let app = spawn_app().await;
+    let (ticket, token) =
+        join_with(&app, app.queue, json!({"sms": "+33 6 12 34 56 78", "email": "Ada@Example.org"})).await;
+    // Each told moment is tried (and given up) by itself: joined, then called.
+    settled(&app, &ticket, &token, 2).await;
+    app.call_next(&app.admin, app.queue, "Desk 2").await.expect(200);
+
+    let list = settled(&app, &ticket, &token, 4).await;
+    let not_configured = "channel not configured".to_owned();
+    assert_eq!(
+        summary(&list),
+        vec![
+            ("called".into(), "email".into(), "failed".into(), not_configured.clone()),
+            ("called".into(), "sms".into(), "failed".into(), not_configured.clone()),
+            ("joined".into(), "email".into(), "failed".into(), not_configured.clone()),
+            ("joined".into(), "sms".into(), "failed".into(), not_configured),
+        ]
+    );
+    // Staff read the same list; nobody reads a recipient from it.
+    let staff = app.get(&format!("/api/v1/tickets/{ticket}/notifications"), Some(&app.admin)).await.expect(200);
+    assert_eq!(staff.as_array().unwrap().len(), 4);
+    assert!(!staff.to_string().contains("612345678") && !staff.to_string().contains("example.org"));
+    // Another ticket's token opens nothing.
+    let (_, other_token) = app.joined(app.queue).await;
+    app.get(&format!("/api/v1/tickets/{ticket}/notifications?token={other_token}"), None)
+        .await
+        .expect_problem(404, "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_are_written_in_the_transaction_of_their_event_and_only_for_told_moments() {
+    // No sender: what the writer wrote stays as it was written.
+    let app = spawn_app_with(|s| s.notify.enabled = false).await;
+    let quiet =
+        app.create_queue(&app.admin, "quiet", json!({"settings": {"notify": {"joined": false, "ahead": [1]}}})).await;
+    // Three in line; the third gave an e-mail.
+    app.joined(quiet).await;
+    app.joined(quiet).await;
+    let (third, _) = join_with(&app, quiet, json!({"email": "c@example.org", "lang": "fr"})).await;
+    // A join without contacts, and one into a closed queue: no message for either.
+    app.joined(app.queue).await;
+    app.request(
+        reqwest::Method::PATCH,
+        &format!("/api/v1/queues/{quiet}"),
+        Some(&app.admin),
+        Some(json!({"status": "closed"})),
+    )
+    .await
+    .expect(200);
+    app.join(quiet, json!({"notify": {"sms": "+15550100100"}})).await.expect_problem(409, "queue_closed");
+    app.request(
+        reqwest::Method::PATCH,
+        &format!("/api/v1/queues/{quiet}"),
+        Some(&app.admin),
+        Some(json!({"status": "open"})),
+    )
+    .await
+    .expect(200);
+    // The line moves: the third has one ahead (`ahead: [1]`), then is called.
+    app.call_next(&app.admin, quiet, "1").await.expect(200);
+    app.call_next(&app.admin, quiet, "1").await.expect(200);
+    app.call_next(&app.admin, quiet, "3").await.expect(200);
+
+    let mut db = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let rows: Vec<Written> = sqlx::query_as(
+        "SELECT n.kind, n.channel, n.position, n.state, n.lang, n.vars, n.seq FROM notifications n ORDER BY n.seq",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    let third_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications WHERE ticket_id = $1::uuid")
+        .bind(&third)
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    assert_eq!(third_rows, rows.len() as i64, "only the ticket with contacts has messages");
+    // `joined` is off for this queue; "1 ahead" once (not again when the line moves on); called.
+    let kinds: Vec<(&str, Option<i32>, &str)> = rows.iter().map(|r| (r.0.as_str(), r.2, r.3.as_str())).collect();
+    assert_eq!(kinds, vec![("ahead", Some(2), "waiting"), ("called", None, "called")]);
+    assert!(rows.iter().all(|r| r.1 == "email" && r.4 == "fr"));
+    assert_eq!(rows[0].5, json!({"number": "A003", "ahead": 1}));
+    assert_eq!(rows[1].5, json!({"number": "A003", "counter": "3"}));
+    // Each was written with the event that caused it: its seq is that event's (the ahead one
+    // at the first call, which moved the line).
+    let events = app.all_events(&app.admin, quiet).await;
+    let at =
+        |kind: &str, n: usize| events.iter().filter(|e| e["kind"] == kind).nth(n).unwrap()["seq"].as_i64().unwrap();
+    assert!(rows[0].6 >= at("ticket.called", 0));
+    assert_eq!(rows[1].6, at("ticket.called", 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_ticket_outran_is_dropped_not_sent_late() {
+    // The node that writes sends nothing; a second node that sends comes up later.
+    let app = spawn_app_with(|s| s.notify.enabled = false).await;
+    let q = app.create_queue(&app.admin, "late", json!({"settings": {"notify": {"ahead": [1]}}})).await;
+    app.joined(q).await;
+    let (ticket, token) = join_with(&app, q, json!({"sms": "+15550100101"})).await;
+    // "1 ahead" is written with the join (one is ahead), and the ticket is called before
+    // anything is sent.
+    app.call_next(&app.admin, q, "1").await.expect(200);
+    app.call_next(&app.admin, q, "2").await.expect(200);
+    let pending = messages(&app, &ticket, &token).await;
+    assert_eq!(pending.len(), 3);
+    assert!(pending.iter().all(|m| m["status"] == "pending" && m["attempts"] == 0));
+
+    app.second_node_with(|_| {}).await;
+    let list = settled(&app, &ticket, &token, 3).await;
+    let got = summary(&list);
+    assert_eq!(got[0].0, "ahead");
+    assert_eq!((got[0].2.as_str(), got[0].3.as_str()), ("failed", "stale: the ticket is called now (was waiting)"));
+    assert_eq!(got[2].0, "joined");
+    assert_eq!(got[2].3, "stale: the ticket is called now (was waiting)");
+    // The call still stands: sent if it could be (here no channel: failed for that reason).
+    assert_eq!((got[1].0.as_str(), got[1].3.as_str()), ("called", "channel not configured"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_contacts_and_message_settings_are_refused_with_a_code_and_nothing_saved() {
+    let app = spawn_app().await;
+    for (notify, code) in [
+        (json!({"sms": "0612"}), "invalid_phone"),
+        (json!({"email": "not-an-address"}), "invalid_email"),
+        (json!({"lang": "xx", "email": "a@example.org"}), "unknown_lang"),
+        (json!({"push": {"endpoint": "ftp://push.example"}}), "invalid_push_subscription"),
+    ] {
+        app.join(app.queue, json!({ "notify": notify })).await.expect_problem(400, code);
+    }
+    app.join(app.queue, json!({"notify": {"fax": "+15550100"}})).await.expect_problem(400, "bad_request");
+    for (settings, code) in [
+        (json!({"notify": {"templates": {"fr": {"called": "{nmber}"}}}}), "invalid_template"),
+        (json!({"notify": {"templates": {"xx": {"called": "hi"}}}}), "invalid_template"),
+        (json!({"notify": {"ahead": [99]}}), "invalid_notify_settings"),
+    ] {
+        let body = json!({"slug": "bad", "name": "Bad", "settings": settings});
+        app.post("/api/v1/queues", Some(&app.admin), body).await.expect_problem(400, code);
+    }
+    let mut db = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let counts: (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM tickets), (SELECT count(*) FROM notify_contacts), \
+                (SELECT count(*) FROM queues WHERE slug = 'bad')",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(counts, (0, 0, 0));
+}
+
+/// The SMTP server services.sh starts (aiosmtpd), and the maildir it writes each message into.
+fn smtp() -> (String, std::path::PathBuf) {
+    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".local");
+    let url = std::env::var("QC_SMTP_URL").unwrap_or_else(|_| "smtp://127.0.0.1:22525".into());
+    let dir = std::env::var("QC_MAILDIR").map(Into::into).unwrap_or_else(|_| local.join("mail"));
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "no SMTP server at {url}: run scripts/test, or `. scripts/lib/services.sh; smtp_up`"
+    );
+    (url, dir)
+}
+
+/// The messages in the maildir sent to `to`, read by Python's e-mail parser (an independent
+/// reader of what lettre wrote): {to, from, subject, text, html}.
+async fn mails_to(dir: &std::path::Path, to: &str, n: usize) -> Vec<Value> {
+    const READ: &str = r#"
+import email, email.policy, json, os, sys
+out = []
+for name in sorted(os.listdir(os.path.join(sys.argv[1], "new"))):
+    with open(os.path.join(sys.argv[1], "new", name), "rb") as f:
+        m = email.message_from_binary_file(f, policy=email.policy.default)
+    if m["To"] != sys.argv[2]:
+        continue
+    part = lambda t: (m.get_body(preferencelist=(t,)) or m).get_content()
+    out.append({"to": m["To"], "from": m["From"], "subject": m["Subject"], "date": m["Date"],
+                "text": part("plain"), "html": part("html"), "multipart": m.get_content_type()})
+print(json.dumps(out))
+"#;
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".local/venv/bin/python");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = std::process::Command::new(&python).arg("-c").arg(READ).arg(dir).arg(to).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mails: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        if mails.len() >= n {
+            return mails;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "expected {n} e-mails to {to}, got {mails:#?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_goes_over_smtp_in_the_customers_language_as_text_and_html() {
+    let (url, dir) = smtp();
+    let app = spawn_app_with(|s| {
+        s.notify.smtp_url = Some(url);
+        s.notify.mail_from = Some("Queuecast <queue@queuecast.test>".into());
+    })
+    .await;
+    let to = format!("ada-{}@example.org", uuid::Uuid::new_v4().simple());
+    let (ticket, token) = join_with(&app, app.queue, json!({"email": to, "lang": "fr"})).await;
+    settled(&app, &ticket, &token, 1).await;
+    app.call_next(&app.admin, app.queue, "Guichet 3").await.expect(200);
+
+    let list = settled(&app, &ticket, &token, 2).await;
+    assert!(list.iter().all(|m| m["status"] == "sent" && m["attempts"] == 1 && !m["sent_at"].is_null()), "{list:#?}");
+    let mails = mails_to(&dir, &to, 2).await;
+    assert_eq!(mails.len(), 2, "one e-mail per message, none twice");
+    let called = mails.iter().find(|m| m["subject"].as_str().unwrap().starts_with("C'est votre tour")).unwrap();
+    assert_eq!(called["subject"], "C'est votre tour : A001");
+    assert_eq!(called["from"], "Queuecast <queue@queuecast.test>");
+    assert_eq!(called["multipart"], "multipart/alternative");
+    assert_eq!(
+        called["text"].as_str().unwrap().trim(),
+        "C'est votre tour à Queue main : A001, présentez-vous à Guichet 3."
+    );
+    let link = format!("{}/t/{ticket}", app.base);
+    assert!(called["html"].as_str().unwrap().contains(&format!("<a href=\"{link}\">A001</a>")), "{called:#?}");
+    let joined = mails.iter().find(|m| m["subject"] == "Vous êtes dans la file : A001").unwrap();
+    assert!(joined["text"].as_str().unwrap().contains(&link));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_speaks_its_own_words_and_an_smtp_server_away_is_retried_then_given_up() {
+    let (url, dir) = smtp();
+    let app = spawn_app_with(|s| {
+        s.notify.smtp_url = Some(url);
+        s.notify.mail_from = Some("queue@queuecast.test".into());
+    })
+    .await;
+    let words =
+        json!({"notify": {"joined": false, "templates": {"en": {"called": "Now: {number} at {counter} ({queue})"}}}});
+    let q = app.create_queue(&app.admin, "desk", json!({ "settings": words })).await;
+    let to = format!("bo-{}@example.org", uuid::Uuid::new_v4().simple());
+    join_with(&app, q, json!({ "email": to })).await;
+    app.call_next(&app.admin, q, "Desk 4").await.expect(200);
+    let mails = mails_to(&dir, &to, 1).await;
+    assert_eq!(mails[0]["text"].as_str().unwrap().trim(), "Now: A001 at Desk 4 (Queue desk)");
+
+    // A node whose SMTP server does not answer: tried again with backoff, then given up with
+    // the reason. (Its own outbox: a second app.)
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let down = spawn_app_with(|s| {
+        s.notify.smtp_url = Some(format!("smtp://127.0.0.1:{closed}"));
+        s.notify.mail_from = Some("queue@queuecast.test".into());
+        s.notify.backoff_base = Duration::from_millis(200);
+        s.notify.max_attempts = 3;
+    })
+    .await;
+    let (ticket, token) = join_with(&down, down.queue, json!({"email": "nobody@example.org"})).await;
+    let list = settled(&down, &ticket, &token, 1).await;
+    assert_eq!(list[0]["status"], "failed");
+    assert_eq!(list[0]["attempts"], 3);
+    assert!(list[0]["last_error"].as_str().unwrap().starts_with("SMTP: "), "{list:#?}");
+}
+
+/// A request the fake Messages API got: path, basic credentials, form.
+#[derive(Debug, Clone)]
+struct ApiCall {
+    path: String,
+    auth: String,
+    form: std::collections::HashMap<String, String>,
+}
+
+/// A small HTTP server on loopback in the shape of the Messages API: records each request and
+/// answers with the statuses of its script (then 201 with a `sid`).
+struct FakeMessagesApi {
+    url: String,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<ApiCall>>>,
+}
+
+impl FakeMessagesApi {
+    async fn start(script: Vec<u16>) -> FakeMessagesApi {
+        FakeMessagesApi::slow(script, Duration::ZERO).await
+    }
+
+    /// One that takes `delay` to answer each request.
+    async fn slow(script: Vec<u16>, delay: Duration) -> FakeMessagesApi {
+        use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+        let calls: std::sync::Arc<std::sync::Mutex<Vec<ApiCall>>> = Default::default();
+        let script = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(script)));
+        let (c, sc) = (calls.clone(), script.clone());
+        let server = HttpServer::new(move || {
+            let (calls, script) = (c.clone(), sc.clone());
+            App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+                let (calls, script) = (calls.clone(), script.clone());
+                async move {
+                    tokio::time::sleep(delay).await;
+                    let form = reqwest::Url::parse(&format!("x:?{}", String::from_utf8_lossy(&body)))
+                        .unwrap()
+                        .query_pairs()
+                        .into_owned()
+                        .collect();
+                    let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    let mut calls = calls.lock().unwrap();
+                    calls.push(ApiCall { path: req.path().to_owned(), auth: auth.to_owned(), form });
+                    let sid = format!("SM{:032}", calls.len());
+                    match script.lock().unwrap().pop_front().unwrap_or(201) {
+                        201 => HttpResponse::Created().json(json!({"sid": sid, "status": "queued"})),
+                        s => HttpResponse::build(actix_web::http::StatusCode::from_u16(s).unwrap())
+                            .json(json!({"code": 20500, "message": "Internal Server Error", "status": s})),
+                    }
+                }
+            }))
+        })
+        .workers(2)
+        .disable_signals()
+        .bind("127.0.0.1:0")
+        .unwrap();
+        let port = server.addrs()[0].port();
+        tokio::spawn(server.run());
+        FakeMessagesApi { url: format!("http://127.0.0.1:{port}"), calls }
+    }
+
+    async fn wait_for(&self, n: usize) -> Vec<ApiCall> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let calls = self.calls.lock().unwrap().clone();
+            if calls.len() >= n {
+                return calls;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "expected {n} calls, got {calls:#?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn http_sms(api: &FakeMessagesApi) -> queuecast::notify::sms::SmsSettings {
+    queuecast::notify::sms::SmsSettings::Http {
+        base_url: api.url.clone(),
+        account: "AC0123".into(),
+        token: "secret-token".into(),
+        from: "+15550000000".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sms_goes_through_the_messages_api_retried_shortened_and_delivered_by_its_callback() {
+    // The provider fails once, then takes the message.
+    let api = FakeMessagesApi::start(vec![500]).await;
+    let app = spawn_app_with(|s| {
+        s.notify.sms = Some(http_sms(&api));
+        s.notify.backoff_base = Duration::from_millis(200);
+    })
+    .await;
+    let (ticket, token) = join_with(&app, app.queue, json!({"sms": "+33 6 12 34 56 78", "lang": "fr"})).await;
+
+    let calls = api.wait_for(2).await;
+    let list = settled(&app, &ticket, &token, 1).await;
+    assert_eq!((list[0]["status"].as_str(), list[0]["attempts"].as_i64()), (Some("sent"), Some(2)), "{list:#?}");
+    let call = &calls[1];
+    assert_eq!(call.path, "/2010-04-01/Accounts/AC0123/Messages.json");
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode("AC0123:secret-token");
+    assert_eq!(call.auth, format!("Basic {basic}"));
+    assert_eq!(call.form["To"], "+33612345678");
+    assert_eq!(call.form["From"], "+15550000000");
+    // French words with a character outside GSM-7 ("ê"): one UCS-2 segment, cut at a word.
+    let body = &call.form["Body"];
+    assert!(body.starts_with("Vous êtes dans la file Queue main : votre numéro est A001."), "{body}");
+    assert!(body.encode_utf16().count() <= 70 && body.ends_with('…'), "{body}");
+    assert_eq!(calls[0].form["Body"], *body, "the retry sends the same words");
+
+    // The provider calls back: a forged URL changes nothing, the signed one delivers.
+    let callback = call.form["StatusCallback"].clone();
+    assert!(callback.starts_with(&format!("{}/api/v1/notifications/status/sms?id=", app.base)), "{callback}");
+    let forged = callback.replace("sig=", "sig=0");
+    let status = |url: String, s: &'static str| {
+        let http = app.http.clone();
+        async move {
+            http.post(url).form(&[("MessageSid", "SM1"), ("MessageStatus", s)]).send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(status(forged, "delivered").await, 404);
+    assert_eq!(status(callback.clone(), "sent").await, 204);
+    assert_eq!(messages(&app, &ticket, &token).await[0]["status"], "sent");
+    assert_eq!(status(callback, "delivered").await, 204);
+    let list = messages(&app, &ticket, &token).await;
+    assert_eq!(list[0]["status"], "delivered");
+    assert!(!list[0]["delivered_at"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_the_outbox_and_send_each_message_once() {
+    // A slow provider and senders that look often: without leases both would take the same
+    // messages while the first is still sending them.
+    let api = FakeMessagesApi::slow(vec![], Duration::from_millis(500)).await;
+    let sender = |s: &mut queuecast::config::Settings| {
+        s.notify.sms = Some(http_sms(&api));
+        s.notify.poll = Duration::from_millis(20);
+    };
+    let app = spawn_app_with(sender).await;
+    app.second_node_with(sender).await;
+    let phones: Vec<String> = (0..30).map(|i| format!("+1555010{i:04}")).collect();
+    futures_util::future::join_all(phones.iter().map(|p| join_with(&app, app.queue, json!({ "sms": p })))).await;
+
+    api.wait_for(30).await;
+    // Time for a second send of any of them, were a lease not held.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let calls = api.calls.lock().unwrap().clone();
+    let mut to: Vec<&str> = calls.iter().map(|c| c.form["To"].as_str()).collect();
+    to.sort();
+    assert_eq!(to, phones.iter().map(String::as_str).collect::<Vec<_>>(), "each message once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_that_replies_stop_gets_no_more_sms() {
+    let api = FakeMessagesApi::start(vec![]).await;
+    let app = spawn_app_with(|s| s.notify.sms = Some(http_sms(&api))).await;
+    let mut db = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let key: Vec<u8> =
+        sqlx::query_scalar("SELECT value FROM server_keys WHERE name = 'receipts'").fetch_one(&mut db).await.unwrap();
+    let sig = queuecast::notify::sign(&key, queuecast::domain::notify::Channel::Sms, uuid::Uuid::nil());
+    let inbound = format!("{}/api/v1/notifications/inbound/sms", app.base);
+    let reply = |sig: String, body: &'static str| {
+        let (http, inbound) = (app.http.clone(), inbound.clone());
+        async move {
+            let form = [("From", "+44 7700 900123"), ("Body", body)];
+            http.post(format!("{inbound}?sig={sig}")).form(&form).send().await.unwrap().status().as_u16()
+        }
+    };
+    assert_eq!(reply("0".repeat(32), "STOP").await, 404, "an unsigned reply is not taken");
+    assert_eq!(reply(sig.clone(), "hello").await, 204);
+    let (ticket, token) = join_with(&app, app.queue, json!({"sms": "+447700900123"})).await;
+    assert_eq!(settled(&app, &ticket, &token, 1).await[0]["status"], "sent");
+
+    // Kannel's shape: GET with from and text.
+    let kannel = format!("{inbound}?sig={sig}&from=%2B447700900123&text=Stop");
+    assert_eq!(app.http.get(kannel).send().await.unwrap().status().as_u16(), 204);
+    let (ticket, token) = join_with(&app, app.queue, json!({"sms": "+447700900123"})).await;
+    let list = settled(&app, &ticket, &token, 1).await;
+    assert_eq!(
+        (list[0]["status"].as_str(), list[0]["last_error"].as_str()),
+        (Some("failed"), Some("opted out: the number sent STOP"))
+    );
+    assert_eq!(api.calls.lock().unwrap().len(), 1, "nothing more was sent to it");
+}
+
+/// The Kannel services.sh starts: its sendsms URL and the log of the fake SMS centre.
+fn kannel() -> (queuecast::notify::sms::SmsSettings, std::path::PathBuf) {
+    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".local");
+    let url =
+        std::env::var("QC_KANNEL_SENDSMS_URL").unwrap_or_else(|_| "http://127.0.0.1:23013/cgi-bin/sendsms".into());
+    let log = std::env::var("QC_KANNEL_LOG").map(Into::into).unwrap_or_else(|_| local.join("kannel/fakesmsc.log"));
+    let port: u16 = url.split(':').nth(2).unwrap().split('/').next().unwrap().parse().unwrap();
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "no Kannel at {url}: run scripts/test, or `. scripts/lib/services.sh; kannel_up`"
+    );
+    let settings = queuecast::notify::sms::SmsSettings::Kannel {
+        url,
+        username: "queuecast".into(),
+        password: "queuecast-dev".into(),
+        from: "12345".into(),
+    };
+    (settings, log)
+}
+
+/// What the fake SMS centre received for `to`: (sender, text), in order.
+async fn received_by_centre(log: &std::path::Path, to: &str, n: usize) -> Vec<(String, String)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        // `Got message N: <from to text words…>`
+        let got: Vec<(String, String)> = text
+            .lines()
+            .filter_map(|l| l.split_once("Got message ")?.1.split_once(": <"))
+            .filter_map(|(_, m)| {
+                let m = m.strip_suffix('>')?;
+                let mut parts = m.splitn(4, ' ');
+                let (from, rcpt, kind, words) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+                (rcpt == to && kind == "text").then(|| (from.to_owned(), words.to_owned()))
+            })
+            .collect();
+        if got.len() >= n {
+            return got;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the SMS centre got {got:?} for {to}, expected {n}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sms_goes_through_kannel_and_its_delivery_report_comes_back() {
+    let (sms, log) = kannel();
+    let app = spawn_app_with(|s| s.notify.sms = Some(sms)).await;
+    let to = format!("+1555{:07}", rand_digits());
+    let (ticket, token) = join_with(&app, app.queue, json!({ "sms": to })).await;
+    settled(&app, &ticket, &token, 1).await;
+    app.call_next(&app.admin, app.queue, "Desk 7").await.expect(200);
+
+    let got = received_by_centre(&log, &to, 2).await;
+    assert_eq!(got.len(), 2, "each message once: {got:?}");
+    assert_eq!(got[0].0, "12345");
+    assert_eq!(
+        got[0].1,
+        format!("You are in line at Queue main: your number is A001. Follow your place: {}/t/{ticket}", app.base)
+    );
+    assert_eq!(got[1].1, "It's your turn at Queue main: A001, please go to Desk 7.");
+    // The centre reports each delivered; Kannel calls the message's dlr-url with it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = messages(&app, &ticket, &token).await;
+        if list.len() == 2 && list.iter().all(|m| m["status"] == "delivered") {
+            assert!(list.iter().all(|m| m["attempts"] == 1 && !m["delivered_at"].is_null()));
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no delivery receipts: {list:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn rand_digits() -> u32 {
+    uuid::Uuid::new_v4().as_u128() as u32 % 10_000_000
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_day_report_and_metrics_count_messages_by_channel_and_status() {
+    // SMS goes out; e-mail has no channel on this node and fails.
+    let api = FakeMessagesApi::start(vec![]).await;
+    let app = spawn_app_with(|s| s.notify.sms = Some(http_sms(&api))).await;
+    for i in 0..3 {
+        let (ticket, token) =
+            join_with(&app, app.queue, json!({"sms": format!("+1555020{i:04}"), "email": "r@example.org"})).await;
+        settled(&app, &ticket, &token, 2).await;
+    }
+    let today = chrono::Utc::now().date_naive();
+    let path = format!("/api/v1/queues/{}/notifications?from={today}&to={today}", app.queue);
+    let report = app.get(&path, Some(&app.admin)).await.expect(200);
+    assert_eq!(
+        report,
+        json!([
+            {"day": today.to_string(), "channel": "email", "sent": 0, "delivered": 0, "failed": 3, "pending": 0},
+            {"day": today.to_string(), "channel": "sms", "sent": 3, "delivered": 0, "failed": 0, "pending": 0},
+        ])
+    );
+    app.get(&path.replace("from=", "from=x"), Some(&app.admin)).await.expect_problem(400, "bad_request");
+    app.get(&path, None).await.expect_problem(401, "unauthorized");
+
+    let metrics = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let series = |name: &str| {
+        metrics.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+    };
+    assert_eq!(series(r#"queuecast_notifications_total{channel="sms",status="sent"}"#), Some(3.0), "{metrics}");
+    assert_eq!(series(r#"queuecast_notifications_total{channel="email",status="failed"}"#), Some(3.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_blanks_phones_and_addresses_in_the_outbox_too() {
+    let app = spawn_app_with(|s| s.notify.enabled = false).await;
+    let (old, _) = join_with(&app, app.queue, json!({"sms": "+15550300001", "email": "old@example.org"})).await;
+    let (fresh, _) = join_with(&app, app.queue, json!({"sms": "+15550300002"})).await;
+    app.post(&format!("/api/v1/tickets/{old}/cancel"), Some(&app.admin), json!({})).await.expect(200);
+    app.post(&format!("/api/v1/tickets/{fresh}/cancel"), Some(&app.admin), json!({})).await.expect(200);
+    let mut db = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    sqlx::query("UPDATE tickets SET finished_at = now() - interval '40 days' WHERE id = $1::uuid")
+        .bind(&old)
+        .execute(&mut db)
+        .await
+        .unwrap();
+
+    let changed = app.store.blank_old_recipients(30, 1000).await.unwrap();
+    assert_eq!(changed, 3, "two messages and one contact row");
+    assert_eq!(app.store.blank_old_recipients(30, 1000).await.unwrap(), 0);
+    let left: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT ticket_id::text, recipient FROM notifications ORDER BY ticket_id, channel")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    for (ticket, recipient) in &left {
+        assert_eq!(recipient.is_none(), *ticket == old, "{left:?}");
+    }
+    let contacts: Vec<String> =
+        sqlx::query_scalar("SELECT ticket_id::text FROM notify_contacts").fetch_all(&mut db).await.unwrap();
+    assert_eq!(contacts, vec![fresh]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_join_page_asks_for_consent_in_the_customers_language_and_sends_only_what_was_ticked() {
+    let (url, dir) = smtp();
+    let api = FakeMessagesApi::start(vec![]).await;
+    let app = spawn_app_with(|s| {
+        s.notify.sms = Some(http_sms(&api));
+        s.notify.smtp_url = Some(url);
+        s.notify.mail_from = Some("queue@queuecast.test".into());
+    })
+    .await;
+    let chrome = browser::Chrome::start().await;
+    let phone = chrome.page(browser::Screen::Phone).await;
+    let soon = Duration::from_secs(10);
+    phone.goto(&format!("{}/q/{}", app.base, app.queue)).await;
+    phone.wait_for("document.querySelector('#queue-name')?.textContent.trim()", soon).await;
+    // The consent speaks the language picked for the messages.
+    phone.eval("const s = document.querySelector('#f-lang'); s.value = 'fr'; s.dispatchEvent(new Event('change')); return true").await;
+    phone.wait_for("document.querySelector('#n-title').textContent.startsWith('Me prévenir')", soon).await;
+    // Ticking SMS without a phone number: refused on the page, in French, nothing made.
+    phone.click("#n-sms").await;
+    phone.eval("document.querySelector('#join-form').requestSubmit(); return true").await;
+    phone.wait_for("document.querySelector('#join-error').textContent.includes('format international')", soon).await;
+    let summary = app.get(&format!("/api/v1/queues/{}", app.queue), None).await.expect(200);
+    assert_eq!(summary["waiting"], 0);
+    // A phone, and an address for e-mail (its field shows once its box is ticked).
+    let to = format!("page-{}@example.org", uuid::Uuid::new_v4().simple());
+    phone.fill("#join-form [name=phone]", "+33 6 98 76 54 32").await;
+    assert_eq!(phone.eval("return document.querySelector('#f-email').hidden").await, json!(true));
+    phone.click("#n-email").await;
+    phone.fill("#f-email", &to).await;
+    phone.screenshot("join-consent").await;
+    phone.eval("document.querySelector('#join-form').requestSubmit(); return true").await;
+    phone.wait_for("location.pathname.startsWith('/t/')", soon).await;
+
+    let calls = api.wait_for(1).await;
+    assert_eq!(calls[0].form["To"], "+33698765432");
+    assert!(calls[0].form["Body"].starts_with("Vous êtes dans la file"), "{:?}", calls[0].form);
+    let mails = mails_to(&dir, &to, 1).await;
+    assert_eq!(mails[0]["subject"], "Vous êtes dans la file : A001");
+    phone.close().await;
+
+    // Typed but not ticked: nothing is asked for.
+    let quiet = chrome.page(browser::Screen::Phone).await;
+    quiet.goto(&format!("{}/q/{}", app.base, app.queue)).await;
+    quiet.wait_for("document.querySelector('#queue-name')?.textContent.trim()", soon).await;
+    quiet.fill("#join-form [name=phone]", "+33 6 11 11 11 11").await;
+    quiet.eval("document.querySelector('#join-form').requestSubmit(); return true").await;
+    quiet.wait_for("location.pathname.startsWith('/t/')", soon).await;
+    let mut db = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let contacts: i64 = sqlx::query_scalar("SELECT count(*) FROM notify_contacts").fetch_one(&mut db).await.unwrap();
+    assert_eq!(contacts, 1, "only the customer who ticked a box gave contacts");
+    quiet.close().await;
+}
