@@ -34,6 +34,7 @@ pub mod error;
 pub mod fanout;
 pub mod http;
 pub mod notify;
+pub mod retry;
 pub mod schedule;
 pub mod secret;
 pub mod startup;

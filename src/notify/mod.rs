@@ -23,7 +23,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hmac::{Hmac, Mac};
-use rand::Rng;
 use sha2::Sha256;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -78,15 +77,12 @@ impl Default for NotifySettings {
 
 impl NotifySettings {
     fn lease(&self) -> Duration {
-        self.timeout * 3 + Duration::from_secs(5)
+        crate::retry::lease(self.timeout)
     }
 
-    /// The wait after failed attempt `attempt` (1 = the first): base × 3^(attempt−1), capped,
-    /// with ±20% jitter.
+    /// The wait after failed attempt `attempt` (1 = the first): `crate::retry::wait_after`.
     pub fn backoff(&self, attempt: i32) -> Duration {
-        let factor = 3f64.powi(attempt.clamp(1, 30) - 1);
-        let wait = (self.backoff_base.as_secs_f64() * factor).min(self.max_backoff.as_secs_f64());
-        Duration::from_secs_f64(wait * rand::rng().random_range(0.8..1.2))
+        crate::retry::wait_after(attempt, self.backoff_base, self.max_backoff)
     }
 }
 

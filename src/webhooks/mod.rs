@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hmac::{Hmac, Mac};
-use rand::Rng;
 use sha2::Sha256;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -79,16 +78,12 @@ impl Default for WebhookSettings {
 impl WebhookSettings {
     /// A claim outlives the requests it covers, so no other node takes them meanwhile.
     fn lease(&self) -> Duration {
-        self.timeout * 3 + Duration::from_secs(5)
+        crate::retry::lease(self.timeout)
     }
 
-    /// The wait after failed attempt `attempt` (1 = the first): base × 3^(attempt−1), capped,
-    /// with ±20% jitter so endpoints that come back are not hit by every retry at once.
+    /// The wait after failed attempt `attempt` (1 = the first): `crate::retry::wait_after`.
     pub fn backoff(&self, attempt: i32) -> Duration {
-        let factor = 3f64.powi(attempt.clamp(1, 30) - 1);
-        let wait = (self.backoff_base.as_secs_f64() * factor).min(self.max_backoff.as_secs_f64());
-        let jitter = rand::rng().random_range(0.8..1.2);
-        Duration::from_secs_f64(wait * jitter)
+        crate::retry::wait_after(attempt, self.backoff_base, self.max_backoff)
     }
 }
 
