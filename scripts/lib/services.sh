@@ -121,7 +121,7 @@ browser_up() {
   export QC_CHROMEDRIVER="${QC_CHROMEDRIVER:-$(command -v chromedriver)}"
 }
 
-# Schemathesis (PyPI), pinned, in a virtualenv of its own: tests/schemathesis.rs runs it against
+# Schemathesis (PyPI), pinned, in a virtualenv of its own: tests/it/schemathesis.rs runs it against
 # a test server. Installed once; a different pin reinstalls.
 QC_SCHEMATHESIS_VERSION=4.32.5
 schemathesis_up() {

@@ -25,7 +25,7 @@ pub const DOCUMENT_PATH: &str = "/api/openapi.json";
 pub const EXPLORER_PATH: &str = "/api/docs/";
 
 /// The part of the description OpenAPI cannot express: the live sockets and their close codes.
-/// (tests/openapi.rs checks that every close code of `ws::close` is listed.)
+/// (tests/it/openapi.rs checks that every close code of `ws::close` is listed.)
 const DESCRIPTION: &str = r#"The REST API of Queuecast, a real-time virtual queue server. `PROTOCOL.md` is the contract; this document is the same contract, machine-readable.
 
 **Errors** are `application/problem+json`: `{"type", "title", "status", "detail", "code"}`. Clients branch on `code`, a stable machine word: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `queue_closed`, `queue_paused`, `queue_full`, `queue_empty`, `invalid_transition`, `idempotency_conflict`, `already_exists`, `payload_too_large`, `unavailable`, `internal` (and `rate_limited` where limits are configured); bad contacts or message settings answer 400 with a code of their own: `invalid_phone`, `invalid_email`, `invalid_push_subscription`, `unknown_lang`, `invalid_template`, `invalid_notify_settings`. A resource of another tenant answers `not_found`, never `forbidden`. Each operation below lists the codes it can answer.
@@ -274,7 +274,7 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             vec![ApiError::BadRequest("give type (Kannel) or MessageStatus".into()), NotFound]
         }
         "inbound_sms" | "inbound_sms_get" => vec![ApiError::BadRequest("from: not a phone number".into()), NotFound],
-        // An operation missing here still gets the generic answers below; tests/openapi.rs
+        // An operation missing here still gets the generic answers below; tests/it/openapi.rs
         // fails on it, so it is noticed.
         _ => Vec::new(),
     };

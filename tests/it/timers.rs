@@ -3,7 +3,7 @@
 //! `system`) that reach sockets, webhooks and stats, made once with two nodes running. Time is
 //! moved with the nodes' shared clock (forward only: rows keep wall-clock times).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

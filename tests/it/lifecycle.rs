@@ -1,6 +1,6 @@
 //! A ticket's life through the REST API, and every way to get a transition wrong.
 
-mod common;
+use crate::common;
 
 use common::{spawn_app, TestApp};
 use serde_json::{json, Value};

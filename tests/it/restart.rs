@@ -2,7 +2,7 @@
 //! and sockets run: no acknowledged change is lost, writes come back, and every client's history
 //! stays whole.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! it must count exactly the deliveries the protocol promises and find every view correct, against
 //! Queuecast and against its floor. Speed is not asserted here (BENCHMARKS.md records it).
 
-mod common;
+use crate::common;
 
 use common::{spawn_app, ADMIN_EMAIL, PASSWORD};
 use queuecast_loadtest::sockets::{self, Actions};

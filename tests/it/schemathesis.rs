@@ -2,7 +2,7 @@
 //! signed in as the tenant's admin and pointed at real queues, tickets and keys: not one answer
 //! may be a 5xx. `scripts/test` installs the pinned version into `.local/venv`.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! Day-by-day reports and their CSV, the staff finder, retention and soft-deleted queues.
 
-mod common;
+use crate::common;
 
 use common::{spawn_app, TestApp};
 use reqwest::Method;

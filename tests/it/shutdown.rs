@@ -1,7 +1,7 @@
 //! Stopping a node drains it: requests in flight are answered, and nothing is committed that
 //! was not answered or is left uncommitted once the stop returns.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Updates keep flowing across nodes and through a lost PostgreSQL listener.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

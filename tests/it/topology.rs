@@ -1,7 +1,7 @@
 //! The topology of `docker/compose.yml` without Docker: two nodes over one PostgreSQL and Redis,
 //! behind a loopback proxy that spreads connections over both, as nginx does there.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,7 +2,7 @@
 //! to a receiver on loopback, retried with backoff when the receiver fails; `ticket.ahead` tells
 //! a waiting customer's ticket when it reaches a position of its queue's `notify_ahead`.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};

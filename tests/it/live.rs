@@ -1,6 +1,6 @@
 //! The live sockets: what customers, staff and displays see as the queue moves.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Abuse: limits on joins and sign-ins per client, and sign-ins that slow down after failures.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

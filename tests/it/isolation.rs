@@ -1,6 +1,6 @@
 //! Tenants never see each other, in the API or in the database; sign-in and roles hold.
 
-mod common;
+use crate::common;
 
 use common::{spawn_app, ADMIN_EMAIL, PASSWORD};
 use serde_json::json;

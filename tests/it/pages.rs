@@ -1,13 +1,11 @@
 //! The web pages: served embedded and compressed, and used end to end in headless Chromium
 //! (customer phone, staff console, kiosk display), through a server restart.
 
-#[path = "common/browser.rs"]
-mod browser;
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use browser::{Chrome, Page, Screen};
+use common::browser::{Chrome, Page, Screen};
 use common::{spawn_app, TestApp, ADMIN_EMAIL, PASSWORD};
 use serde_json::json;
 use uuid::Uuid;

@@ -3,7 +3,7 @@
 //! however many nodes run, across daylight saving changes; daily numbers. (Called timeouts and
 //! expiry: `tests/timers.rs`.) Time is moved with the nodes' shared clock, never waited for.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Outside input through the real server: whatever a client sends, the answer is a 2xx or a
 //! problem+json 4xx with a stable code, never a 5xx.
 
-mod common;
+use crate::common;
 
 use common::{spawn_app, Reply};
 use proptest::prelude::*;

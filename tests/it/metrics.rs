@@ -1,7 +1,7 @@
 //! `/metrics` moves as the queue does. (nextest runs each test in a process of its own, so the
 //! process-wide recorder starts empty here.)
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Paused, closed and full queues; bad input of every kind.
 
-mod common;
+use crate::common;
 
 use common::spawn_app;
 use reqwest::Method;

@@ -2,7 +2,7 @@
 //! beside an in-memory model of the line: every position and status a customer's socket shows
 //! must be one the model gave that ticket, and each customer ends seeing exactly the model's.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;

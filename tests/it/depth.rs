@@ -2,7 +2,7 @@
 //! is a window (the head of the line and the counts), the rest is paged, from this node's hub or
 //! from the database, and an integration far behind is served in bounded steps.
 
-mod common;
+use crate::common;
 
 use common::{spawn_app, TestApp, WsEvent};
 use futures_util::future::join_all;

@@ -1,6 +1,6 @@
 //! Every committed change is announced on PostgreSQL channel `queuecast`, after commit.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! in the same batch, or on another node. A replay of a committed key never waits for the
 //! writer, so retries cannot slow the writes they repeat.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

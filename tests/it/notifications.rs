@@ -3,9 +3,8 @@
 
 // Only the phone screen is used here.
 #[allow(dead_code)]
-#[path = "common/browser.rs"]
-mod browser;
-mod common;
+use crate::common;
+use common::browser;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! access log included), in both formats, is sent every kind of secret the protocol has, in
 //! headers, bodies and query strings, right and wrong; none appears in what it wrote.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

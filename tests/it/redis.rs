@@ -1,6 +1,6 @@
 //! The Redis feed carries events between nodes; with Redis cut, PostgreSQL carries them.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The OpenAPI document describes every REST route, with its problems, and the explorer works
 //! offline.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 
@@ -80,7 +80,7 @@ fn the_list_of_routes_matches_what_the_router_registers() {
     let listed: BTreeSet<(String, String)> = ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     let registered = registered_routes();
     assert!(registered.len() >= 20, "reading src/http/mod.rs found too few routes: {registered:?}");
-    assert_eq!(listed, registered, "tests/openapi.rs ROUTES and src/http/mod.rs disagree");
+    assert_eq!(listed, registered, "tests/it/openapi.rs ROUTES and src/http/mod.rs disagree");
 }
 
 /// Resolves a local `$ref` of the document.

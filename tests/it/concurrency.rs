@@ -1,6 +1,6 @@
 //! Many writers at once: no ticket handed out twice, no seq skipped or repeated.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 

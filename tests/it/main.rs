@@ -1,0 +1,33 @@
+//! Every integration test, in one test binary: one link instead of one per file, and a tenth of
+//! the disk (each binary carries the whole server). A file per area, as before, each a module
+//! here; `common` is what they share. Run one area with `cargo nextest run -E 'test(/^pages::/)'`.
+
+mod common;
+
+mod abuse;
+mod analytics;
+mod concurrency;
+mod depth;
+mod faults;
+mod hours;
+mod inputs;
+mod isolation;
+mod lifecycle;
+mod live;
+mod loadtest;
+mod logs;
+mod metrics;
+mod model;
+mod notifications;
+mod notify;
+mod openapi;
+mod pages;
+mod queues;
+mod redis;
+mod replays;
+mod restart;
+mod schemathesis;
+mod shutdown;
+mod timers;
+mod topology;
+mod webhooks;
