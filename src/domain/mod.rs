@@ -1,6 +1,7 @@
 //! Pure logic: no database, no sockets, no clocks of its own. Everything here is tested with
 //! plain values.
 
+pub mod device;
 pub mod estimate;
 pub mod event;
 pub mod fsm;
@@ -13,6 +14,7 @@ pub mod ticket;
 pub mod timing;
 pub mod view;
 
+pub use device::{Device, DeviceKind};
 pub use estimate::{CallHistory, Estimate};
 pub use event::{Event, EventKind, Notification};
 pub use fsm::{Fsm, FsmError, Roles, Special};

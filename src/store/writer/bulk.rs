@@ -148,7 +148,7 @@ pub(super) async fn joins(
     // Replays of keys committed by earlier batches: (index, ticket, sealed token, seq).
     let mut committed: Vec<(usize, Uuid, Vec<u8>, i64)> = Vec::new();
     for &(i, change) in changes {
-        let TicketChange::Join { queue_id, ticket_id, request, token_hash, idempotency, pace } = change else {
+        let TicketChange::Join { queue_id, ticket_id, request, token_hash, idempotency, pace, actor } = change else {
             continue;
         };
         let last_seq = match queue(state, *queue_id) {
@@ -224,7 +224,7 @@ pub(super) async fn joins(
         view.eta_seconds = Some(estimate.p50);
         view.eta_p90_seconds = Some(estimate.p90);
         let init = Some(rules.fsm.init());
-        record(state, event(*queue_id, seq, EventKind::Joined, Some(view), "customer", None, init));
+        record(state, event(*queue_id, seq, EventKind::Joined, Some(view), actor, None, init));
         fresh.insert(row.id, (row.clone(), seq, place));
         out.push((i, Ok(Placed { row, seq, place: Place::At(place), replayed: None })));
     }

@@ -87,6 +87,8 @@ pub(crate) enum TicketChange {
         token_hash: Vec<u8>,
         idempotency: Option<Idempotency>,
         pace: Arc<Pace>,
+        /// `customer`, or who made it for them (a walk-in's staff member, a kiosk).
+        actor: String,
     },
     CallNext {
         queue_id: Uuid,
