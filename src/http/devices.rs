@@ -34,6 +34,10 @@ pub struct CreatedDeviceKey {
     key: String,
     kind: DeviceKind,
     queue_ids: Vec<Uuid>,
+    /// The page to open on the device: `/display?key=` or `/kiosk?key=`.
+    url: String,
+    /// The QR code of `url`, as SVG, to open it on a tablet without typing.
+    qr_svg: String,
 }
 
 #[utoipa::path(
@@ -43,13 +47,16 @@ pub struct CreatedDeviceKey {
 )]
 pub async fn create(
     state: web::Data<AppState>,
+    req: HttpRequest,
     staff: Staff,
     body: web::Json<NewDeviceKey>,
 ) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
     let NewDeviceKey { kind, queue_ids } = body.into_inner();
     let (made, key) = state.store.create_device_key(who, kind, queue_ids).await?;
-    Ok(HttpResponse::Created().json(CreatedDeviceKey { id: made.id, key, kind: made.kind, queue_ids: made.queue_ids }))
+    let url = format!("{}/{}?key={key}", public_base(&state, &req), kind.as_str());
+    let qr_svg = qr_svg_of(&url)?;
+    Ok(HttpResponse::Created().json(CreatedDeviceKey { id: made.id, key, kind: made.kind, queue_ids: made.queue_ids, url, qr_svg }))
 }
 
 #[utoipa::path(

@@ -22,7 +22,7 @@ pub struct JoinBody {
     pub(super) name: Option<String>,
     /// Shown to staff only; never to displays.
     #[schema(max_length = 32, pattern = "^[ +().-]*([0-9][ +().-]*){3,}$")]
-    phone: Option<String>,
+    pub(super) phone: Option<String>,
     #[schema(minimum = 1, maximum = 1000)]
     pub(super) party_size: Option<i32>,
     /// Checked against the ticket type's `fields_schema`.
@@ -31,7 +31,7 @@ pub struct JoinBody {
     /// Who to tell off the page, given only with the customer's explicit consent: a phone for
     /// SMS (international form), an e-mail address, a push subscription, the language of the
     /// messages (`en`, `fr`, `de`, `es`).
-    notify: Option<NotifyBody>,
+    pub(super) notify: Option<NotifyBody>,
 }
 
 /// A customer's contacts for messages off the page (each optional).
