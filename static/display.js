@@ -135,7 +135,7 @@ function announce(calls) {
     for (const c of calls) {
       const u = new SpeechSynthesisUtterance(spoken(c, t));
       u.lang = mine?.lang || t.lang;
-      if (mine) u.voice = mine;
+      try { if (mine) u.voice = mine; } catch { /* the language alone chooses the voice */ }
       synth.speak(u);
     }
   }, 700); // after the chime

@@ -29,9 +29,14 @@ function closed(title, text) {
   clearInterval(refresher);
 }
 
+let drawn = '';
+/** Draws the services, only when what they say changed: a button replaced under a finger loses its tap. */
 function renderServices() {
-  $('services').replaceChildren(...queues.map((q) => {
-    const s = service(q, t);
+  const all = queues.map((q) => service(q, t));
+  const now = JSON.stringify([busy, all]);
+  if (now === drawn) return;
+  drawn = now;
+  $('services').replaceChildren(...all.map((s) => {
     return h('li', {},
       h('button', { type: 'button', class: 'k-service', 'data-queue-id': s.id, disabled: !s.open || busy },
         h('span', { class: 'k-service-name' }, s.name),
@@ -115,6 +120,7 @@ async function backToStart() {
   $('issued').hidden = true;
   $('start').hidden = false;
   busy = false;
+  renderServices();
   if (t.lang !== home) t = await useLang(home);
   renderLangs();
   refresh();

@@ -27,6 +27,7 @@ async fn venue() -> (TestApp, Uuid) {
 async fn record_speech(page: &Page) {
     page.eval(
         "window.__spoken = [];
+         window.SpeechSynthesisUtterance ||= class { constructor(text) { this.text = text; } };
          const voices = ['en-GB', 'fr-FR', 'es-ES', 'ja-JP'].map((lang) => ({ lang, name: lang, default: false }));
          Object.defineProperty(window, 'speechSynthesis', { configurable: true, value: {
            speak: (u) => window.__spoken.push({ text: u.text, lang: u.lang }),
@@ -35,6 +36,13 @@ async fn record_speech(page: &Page) {
          return true",
     )
     .await;
+}
+
+/// Taps a kiosk's service (found at the moment of the tap: the kiosk redraws its buttons as the
+/// waits change).
+async fn tap(kiosk: &Page, queue: Uuid) {
+    let tapped = kiosk.eval(&format!("const b = document.querySelector('[data-queue-id=\"{queue}\"]'); b?.click(); return !!b")).await;
+    assert_eq!(tapped, true, "no button for {queue}");
 }
 
 async fn waiting(app: &TestApp, queue: Uuid) -> Value {
@@ -97,7 +105,7 @@ async fn a_kiosk_issues_two_tickets_in_a_row_keeps_neither_and_stops_when_revoke
 
     // First visitor: the pharmacy, with a name.
     kiosk.fill("#name", "Ada").await;
-    kiosk.click(&format!("[data-queue-id=\"{pharmacy}\"]")).await;
+    tap(&kiosk, pharmacy).await;
     kiosk.wait_for("document.querySelector('#number').textContent === 'P002'", SOON).await;
     let url = kiosk.eval("return document.querySelector('#qr').dataset.url").await;
     assert!(url.as_str().unwrap().starts_with(&format!("{}/t/", app.base)), "{url}");
@@ -134,7 +142,7 @@ async fn a_kiosk_issues_two_tickets_in_a_row_keeps_neither_and_stops_when_revoke
         )
         .await;
     assert_eq!(left, json!({"number": "", "name": "", "qr": false, "stored": 0}));
-    kiosk.click(&format!("[data-queue-id=\"{}\"]", app.queue)).await;
+    tap(&kiosk, app.queue).await;
     kiosk.wait_for("document.querySelector('#number').textContent === 'A001'", SOON).await;
     kiosk.click("#done").await;
     kiosk.wait_for("!document.querySelector('#start').hidden", SOON).await;
@@ -142,7 +150,7 @@ async fn a_kiosk_issues_two_tickets_in_a_row_keeps_neither_and_stops_when_revoke
 
     // Revoked: the next tap finds the kiosk out of service, and no ticket is made.
     revoke(&app, &id).await;
-    kiosk.click(&format!("[data-queue-id=\"{}\"]", app.queue)).await;
+    tap(&kiosk, app.queue).await;
     kiosk.wait_for("!document.querySelector('#closed').hidden", SOON).await;
     assert_eq!(kiosk.eval("return document.querySelector('#closed-title').textContent").await, "This kiosk is out of service");
     assert_eq!(waiting(&app, app.queue).await, 1);
