@@ -56,7 +56,14 @@ pub async fn create(
     let (made, key) = state.store.create_device_key(who, kind, queue_ids).await?;
     let url = format!("{}/{}?key={key}", public_base(&state, &req), kind.as_str());
     let qr_svg = qr_svg_of(&url)?;
-    Ok(HttpResponse::Created().json(CreatedDeviceKey { id: made.id, key, kind: made.kind, queue_ids: made.queue_ids, url, qr_svg }))
+    Ok(HttpResponse::Created().json(CreatedDeviceKey {
+        id: made.id,
+        key,
+        kind: made.kind,
+        queue_ids: made.queue_ids,
+        url,
+        qr_svg,
+    }))
 }
 
 #[utoipa::path(

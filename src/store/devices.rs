@@ -138,10 +138,7 @@ impl Store {
             return Ok(None);
         };
         if stale {
-            sqlx::query("UPDATE device_keys SET last_seen_at = now() WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query("UPDATE device_keys SET last_seen_at = now() WHERE id = $1").bind(id).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         let kind = DeviceKind::parse(&kind).ok_or_else(|| anyhow::anyhow!("device key kind {kind}"))?;

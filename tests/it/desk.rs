@@ -62,7 +62,8 @@ async fn a_walk_in_is_made_by_staff_as_the_actor_past_the_per_address_limit() {
     // Assert: three tickets in line after the customer's, each joined with the desk as actor.
     assert_eq!(numbers, ["A002", "A003", "A004"]);
     let events = app.all_events(&app.admin, app.queue).await;
-    let actors: Vec<&str> = events.iter().filter(|e| e["kind"] == "ticket.joined").map(|e| e["actor"].as_str().unwrap()).collect();
+    let actors: Vec<&str> =
+        events.iter().filter(|e| e["kind"] == "ticket.joined").map(|e| e["actor"].as_str().unwrap()).collect();
     assert_eq!(actors[0], "customer");
     assert_eq!(actors.len(), 4);
     assert!(actors[1..].iter().all(|a| a.starts_with("staff:") && *a == actors[1]), "{actors:?}");
@@ -164,7 +165,8 @@ async fn a_display_key_for_two_queues_opens_both_screens_and_old_keys_still_open
     assert_eq!(app.ws(&format!("/ws/queues/{other}/display?key={key}")).await.closed().await, 4401);
 
     // A key of the per-queue kind keeps opening its one queue.
-    let old = app.post(&format!("/api/v1/queues/{pharmacy}/display-keys"), Some(&app.admin), json!({})).await.expect(200);
+    let old =
+        app.post(&format!("/api/v1/queues/{pharmacy}/display-keys"), Some(&app.admin), json!({})).await.expect(200);
     let old = old["key"].as_str().unwrap();
     assert_eq!(app.ws(&format!("/ws/queues/{pharmacy}/display?key={old}")).await.json().await["waiting"], 1);
     assert_eq!(app.ws(&format!("/ws/queues/{}/display?key={old}", app.queue)).await.closed().await, 4401);
@@ -193,7 +195,8 @@ async fn a_kiosk_issues_tickets_once_per_tap_in_its_queues_only() {
     assert_eq!(url, format!("{}/t/{}?token={token}", app.base, first["ticket"]["id"].as_str().unwrap()));
     assert!(first["qr_svg"].as_str().unwrap().contains("<svg"));
     // The link works: the ticket's token opens it.
-    let seen = app.get(&format!("/api/v1/tickets/{}?token={token}", first["ticket"]["id"].as_str().unwrap()), None).await;
+    let seen =
+        app.get(&format!("/api/v1/tickets/{}?token={token}", first["ticket"]["id"].as_str().unwrap()), None).await;
     assert_eq!(seen.expect(200)["number"], "P001");
 
     // The same tap sent again is the same ticket; the next tap is the next one.
@@ -201,7 +204,9 @@ async fn a_kiosk_issues_tickets_once_per_tap_in_its_queues_only() {
     assert_eq!(again.expect(201)["ticket"]["id"], first["ticket"]["id"]);
     let second = kiosk_ticket(&app, &key, pharmacy, "tap-2", json!({})).await.expect(201);
     assert_eq!(second["ticket"]["number"], "P002");
-    kiosk_ticket(&app, &key, pharmacy, "tap-1", json!({"name": "Grace"})).await.expect_problem(409, "idempotency_conflict");
+    kiosk_ticket(&app, &key, pharmacy, "tap-1", json!({"name": "Grace"}))
+        .await
+        .expect_problem(409, "idempotency_conflict");
 
     // A queue outside the key is not found; nothing was made there.
     kiosk_ticket(&app, &key, other, "tap-3", json!({})).await.expect_problem(404, "not_found");

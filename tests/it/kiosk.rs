@@ -41,7 +41,9 @@ async fn record_speech(page: &Page) {
 /// Taps a kiosk's service (found at the moment of the tap: the kiosk redraws its buttons as the
 /// waits change).
 async fn tap(kiosk: &Page, queue: Uuid) {
-    let tapped = kiosk.eval(&format!("const b = document.querySelector('[data-queue-id=\"{queue}\"]'); b?.click(); return !!b")).await;
+    let tapped = kiosk
+        .eval(&format!("const b = document.querySelector('[data-queue-id=\"{queue}\"]'); b?.click(); return !!b"))
+        .await;
     assert_eq!(tapped, true, "no button for {queue}");
 }
 
@@ -65,7 +67,8 @@ async fn a_walk_in_added_from_the_console_is_in_the_line_and_on_the_display() {
     open_console(&desk, &app.base, app.queue, "Desk 1").await;
 
     // The desk presses W, types a name and adds them.
-    desk.eval("document.body.dispatchEvent(new KeyboardEvent('keydown', {key: 'w', bubbles: true})); return true").await;
+    desk.eval("document.body.dispatchEvent(new KeyboardEvent('keydown', {key: 'w', bubbles: true})); return true")
+        .await;
     desk.wait_for("document.querySelector('#walk-in-dialog').open", SOON).await;
     desk.fill("#wi-name", "Margaret Hamilton").await;
     desk.fill("#wi-party", "3").await;
@@ -73,15 +76,19 @@ async fn a_walk_in_added_from_the_console_is_in_the_line_and_on_the_display() {
     desk.wait_for("document.querySelector('#walk-in-number').textContent === 'A001'", SOON).await;
     desk.axe("console, a walk-in added").await;
     // The number is big enough to read out, and a slip can be printed.
-    let size = desk.eval("return parseFloat(getComputedStyle(document.querySelector('#walk-in-number')).fontSize)").await;
+    let size =
+        desk.eval("return parseFloat(getComputedStyle(document.querySelector('#walk-in-number')).fontSize)").await;
     assert!(size.as_f64().unwrap() >= 48.0, "{size}");
     assert_eq!(desk.eval("return document.querySelector('#walk-in-print').hidden").await, false);
     desk.screenshot("console-walk-in").await;
 
     // In the customer list, and on the display's next up.
     desk.click("#walk-in-cancel").await;
-    desk.wait_for("[...document.querySelectorAll('#waiting li')].some((li) => li.textContent.includes('Margaret Hamilton'))", SOON)
-        .await;
+    desk.wait_for(
+        "[...document.querySelectorAll('#waiting li')].some((li) => li.textContent.includes('Margaret Hamilton'))",
+        SOON,
+    )
+    .await;
     tv.wait_for("[...document.querySelectorAll('.next li')].some((li) => li.textContent === 'A001')", SOON).await;
     assert_eq!(waiting(&app, app.queue).await, 1);
     let events = app.all_events(&app.admin, app.queue).await;
@@ -98,8 +105,12 @@ async fn a_kiosk_issues_two_tickets_in_a_row_keeps_neither_and_stops_when_revoke
     let kiosk = chrome.page(Screen::Portrait).await;
     kiosk.goto(&format!("{}/kiosk?key={key}&back=3", app.base)).await;
     kiosk.wait_for("document.querySelectorAll('.k-service').length === 2", SOON).await;
-    let label = kiosk.eval(&format!("return document.querySelector('[data-queue-id=\"{pharmacy}\"]').textContent")).await;
-    assert!(label.as_str().unwrap().contains("Queue pharmacy") && label.as_str().unwrap().contains("1 waiting"), "{label}");
+    let label =
+        kiosk.eval(&format!("return document.querySelector('[data-queue-id=\"{pharmacy}\"]').textContent")).await;
+    assert!(
+        label.as_str().unwrap().contains("Queue pharmacy") && label.as_str().unwrap().contains("1 waiting"),
+        "{label}"
+    );
     kiosk.axe("kiosk").await;
     kiosk.screenshot("kiosk-portrait").await;
 
@@ -125,7 +136,10 @@ async fn a_kiosk_issues_two_tickets_in_a_row_keeps_neither_and_stops_when_revoke
         .await;
     assert_eq!(slip["shown"], true, "{slip}");
     assert_eq!(slip["main"], "none", "only the slip prints: {slip}");
-    assert!(slip["text"].as_str().unwrap().contains("P002") && slip["text"].as_str().unwrap().contains("Queue pharmacy"), "{slip}");
+    assert!(
+        slip["text"].as_str().unwrap().contains("P002") && slip["text"].as_str().unwrap().contains("Queue pharmacy"),
+        "{slip}"
+    );
     assert_eq!(slip["qr"], true);
     // 72 mm at 96 px an inch.
     assert!((slip["width"].as_f64().unwrap() - 272.0).abs() < 2.0, "{slip}");
@@ -152,7 +166,10 @@ async fn a_kiosk_issues_two_tickets_in_a_row_keeps_neither_and_stops_when_revoke
     revoke(&app, &id).await;
     tap(&kiosk, app.queue).await;
     kiosk.wait_for("!document.querySelector('#closed').hidden", SOON).await;
-    assert_eq!(kiosk.eval("return document.querySelector('#closed-title').textContent").await, "This kiosk is out of service");
+    assert_eq!(
+        kiosk.eval("return document.querySelector('#closed-title').textContent").await,
+        "This kiosk is out of service"
+    );
     assert_eq!(waiting(&app, app.queue).await, 1);
 }
 
@@ -196,7 +213,10 @@ async fn a_two_queue_display_follows_both_lines_says_each_call_and_closes_when_r
     assert_eq!(spoken, json!([{"text": "Ticket P 0 0 1, Desk 3", "lang": "en-GB"}]));
     quiet.wait_for(&format!("{}?.textContent === 'P001'", column(pharmacy, ".now-serving .number")), SOON).await;
     assert_eq!(quiet.eval("return document.documentElement.lang").await, "fr");
-    assert_eq!(quiet.eval("return document.querySelector('.serving-panel .label').textContent").await, "Appels en cours");
+    assert_eq!(
+        quiet.eval("return document.querySelector('.serving-panel .label').textContent").await,
+        "Appels en cours"
+    );
     assert_eq!(quiet.eval("return window.__spoken").await, json!([]), "voice=off still spoke");
     // A recall is said again.
     let called = app.get(&format!("/api/v1/queues/{pharmacy}/events?after=0"), Some(&app.admin)).await.expect(200);
@@ -226,7 +246,11 @@ async fn a_french_browser_reads_the_join_and_ticket_pages_in_french() {
     assert_eq!(phone.eval("return document.querySelector('#eta').textContent").await, "pas d’attente");
     phone.axe("join page, French").await;
     phone.click("#join").await;
-    phone.wait_for("location.pathname.startsWith('/t/') && document.querySelector('#number').textContent === 'A001'", SOON)
+    phone
+        .wait_for(
+            "location.pathname.startsWith('/t/') && document.querySelector('#number').textContent === 'A001'",
+            SOON,
+        )
         .await;
     assert_eq!(phone.eval("return document.documentElement.lang").await, "fr");
     phone.wait_for("document.querySelector('#ahead b').textContent === 'Vous êtes le prochain'", SOON).await;

@@ -238,7 +238,11 @@ impl Page {
             .await
             .unwrap_or_else(|e| panic!("running axe-core: {e}"));
         let found = found.as_array().cloned().unwrap_or_default();
-        assert!(found.is_empty(), "{what}: accessibility violations (serious or critical):\n{}", serde_json::to_string_pretty(&found).unwrap());
+        assert!(
+            found.is_empty(),
+            "{what}: accessibility violations (serious or critical):\n{}",
+            serde_json::to_string_pretty(&found).unwrap()
+        );
     }
 
     pub async fn close(self) {
