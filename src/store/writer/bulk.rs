@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::apply::{event, queue, record};
 use super::{BatchState, JoinRequest, Place, Placed, TicketChange};
+use crate::domain::line::at_end;
 use crate::domain::queue::admit;
 use crate::domain::ticket::display_number;
 use crate::domain::{EventKind, JoinRefusal, Special};
@@ -213,7 +214,7 @@ pub(super) async fn joins(
         q.waiting += 1;
         q.dirty = true;
 
-        rows.push(&row, request, token_hash, seq, estimate.p50);
+        rows.push(&row, request, token_hash, at_end(seq), estimate.p50);
 
         if let Some(idem) = idempotency {
             state.keys.insert(idem.key_hash.clone(), (idem.request_hash.clone(), row.id, idem.token_sealed.clone()));
