@@ -12,9 +12,44 @@
 //! arrival joins at the end like a walk-in, or is refused, as `late` says.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
 use serde_json::Value;
+use uuid::Uuid;
 
 use super::hours::Hours;
+
+/// An appointment as its customer and staff see it.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "id": "5d7c1f2e-8a9b-4c3d-9e0f-1a2b3c4d5e6f", "queue_id": "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b",
+    "start_at": "2026-12-02T09:00:00Z", "end_at": "2026-12-02T09:15:00Z", "status": "booked",
+    "ticket_id": null, "name": "Ada", "lang": "en", "check_in_opens_at": "2026-12-02T08:45:00Z",
+    "missed_at": "2026-12-02T09:10:00Z", "checked_in_at": null, "created_at": "2026-12-01T17:02:11Z"
+}))]
+pub struct Appointment {
+    pub id: Uuid,
+    pub queue_id: Uuid,
+    pub start_at: DateTime<Utc>,
+    pub end_at: DateTime<Utc>,
+    /// `booked`, `checked_in`, `cancelled` or `missed`.
+    pub status: String,
+    /// The live ticket, once checked in.
+    pub ticket_id: Option<Uuid>,
+    pub name: String,
+    /// The language of its messages and pages.
+    pub lang: String,
+    /// From when check-in is taken; a join at this moment is the place it keeps.
+    pub check_in_opens_at: DateTime<Utc>,
+    /// When it counts as missed if nobody checked in.
+    pub missed_at: DateTime<Utc>,
+    pub checked_in_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    /// Staff only: how to reach the customer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
 
 /// `settings.appointments`, validated, with its defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +148,9 @@ impl AppointmentSettings {
                 .and_then(|a| a.iter().map(|m| m.as_u64().filter(|m| (1..=7 * 24 * 60).contains(m))).collect())
                 .map(|l: Vec<u64>| l.into_iter().map(|m| m as u32).collect());
             let Some(mut list) = list else {
-                return Err(SettingsError("remind_minutes must be a list of at most 3 whole minutes, 1 to 10080".into()));
+                return Err(SettingsError(
+                    "remind_minutes must be a list of at most 3 whole minutes, 1 to 10080".into(),
+                ));
             };
             list.sort_unstable_by(|a, b| b.cmp(a));
             list.dedup();
@@ -224,15 +261,16 @@ pub enum CheckIn {
     Refused,
 }
 
-/// Where a customer with an appointment at `start` who checks in at `now` goes.
-pub fn check_in(settings: &AppointmentSettings, start: DateTime<Utc>, now: DateTime<Utc>) -> CheckIn {
-    let opens = settings.check_in_opens(start);
+/// Where a booked customer who checks in at `now` goes, given when check-in opened and when the
+/// appointment counts as missed (both fixed when it was booked) and what the queue does with late
+/// arrivals.
+pub fn check_in(opens: DateTime<Utc>, missed_at: DateTime<Utc>, late: Late, now: DateTime<Utc>) -> CheckIn {
     if now < opens {
         CheckIn::TooEarly(opens)
-    } else if now <= settings.missed_at(start) {
+    } else if now <= missed_at {
         CheckIn::PlacedAsOf(opens)
     } else {
-        match settings.late {
+        match late {
             Late::WalkIn => CheckIn::AtEnd,
             Late::Refuse => CheckIn::Refused,
         }
@@ -266,7 +304,13 @@ mod tests {
         let starts: Vec<_> = day.iter().map(|s| s.start).collect();
         assert_eq!(
             starts,
-            vec![utc(2026, 12, 1, 8, 0), utc(2026, 12, 1, 8, 20), utc(2026, 12, 1, 8, 40), utc(2026, 12, 1, 13, 0), utc(2026, 12, 1, 13, 20)]
+            vec![
+                utc(2026, 12, 1, 8, 0),
+                utc(2026, 12, 1, 8, 20),
+                utc(2026, 12, 1, 8, 40),
+                utc(2026, 12, 1, 13, 0),
+                utc(2026, 12, 1, 13, 20)
+            ]
         );
         assert_eq!(day[0].end, utc(2026, 12, 1, 8, 20));
         assert!(slots(&hours, &s, date("2026-12-02")).is_empty(), "closed on Wednesdays");
@@ -312,20 +356,22 @@ mod tests {
     fn check_in_opens_early_keeps_its_place_until_late_then_follows_the_setting() {
         let start = utc(2026, 12, 1, 10, 0);
         let s = AppointmentSettings { early_minutes: 15, late_minutes: 10, ..Default::default() };
-        let opens = utc(2026, 12, 1, 9, 45);
-        assert_eq!(check_in(&s, start, utc(2026, 12, 1, 9, 30)), CheckIn::TooEarly(opens));
-        assert_eq!(check_in(&s, start, opens), CheckIn::PlacedAsOf(opens));
-        assert_eq!(check_in(&s, start, utc(2026, 12, 1, 10, 10)), CheckIn::PlacedAsOf(opens));
-        assert_eq!(check_in(&s, start, utc(2026, 12, 1, 10, 11)), CheckIn::AtEnd);
-        let strict = AppointmentSettings { late: Late::Refuse, ..s };
-        assert_eq!(check_in(&strict, start, utc(2026, 12, 1, 10, 11)), CheckIn::Refused);
+        let (opens, missed) = (s.check_in_opens(start), s.missed_at(start));
+        assert_eq!(opens, utc(2026, 12, 1, 9, 45));
+        let at = |now| check_in(opens, missed, Late::WalkIn, now);
+        assert_eq!(at(utc(2026, 12, 1, 9, 30)), CheckIn::TooEarly(opens));
+        assert_eq!(at(opens), CheckIn::PlacedAsOf(opens));
+        assert_eq!(at(utc(2026, 12, 1, 10, 10)), CheckIn::PlacedAsOf(opens));
+        assert_eq!(at(utc(2026, 12, 1, 10, 11)), CheckIn::AtEnd);
+        assert_eq!(check_in(opens, missed, Late::Refuse, utc(2026, 12, 1, 10, 11)), CheckIn::Refused);
     }
 
     #[test]
     fn settings_take_defaults_and_name_what_is_wrong() {
         assert_eq!(AppointmentSettings::parse(&json!({})), Ok(AppointmentSettings::default()));
-        let s = AppointmentSettings::parse(&json!({"slot_minutes": 30, "per_slot": 3, "remind_minutes": [60, 1440, 60]}))
-            .unwrap();
+        let s =
+            AppointmentSettings::parse(&json!({"slot_minutes": 30, "per_slot": 3, "remind_minutes": [60, 1440, 60]}))
+                .unwrap();
         assert_eq!((s.slot_minutes, s.per_slot, s.remind_minutes), (30, 3, vec![1440, 60]));
         for (bad, word) in [
             (json!({"slot_minutes": 2}), "slot_minutes"),

@@ -318,7 +318,7 @@ impl QueueView {
         }
         let held = self.forget(ticket.id);
         let line_seq = match event.kind {
-            EventKind::Joined | EventKind::TransferredIn => at_end(event.seq),
+            EventKind::Joined | EventKind::TransferredIn => event.line.unwrap_or(at_end(event.seq)),
             _ => held.unwrap_or(at_end(event.seq)),
         };
         // In line exactly when the event's view has a place in it; gone once finished.
@@ -504,6 +504,8 @@ mod tests {
             from: None,
             to: None,
             queue: None,
+            appointment: None,
+            line: None,
         }
     }
 

@@ -87,6 +87,7 @@ impl Store {
                 token_sealed: secret::seal_token(&token, key),
             }),
             pace: pace.clone(),
+            check_in: None,
         };
         let placed: Placed =
             self.writer.submit(meta.tenant_id, change).await.map_err(|err| match (err, &timing.hours) {

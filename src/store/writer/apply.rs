@@ -263,6 +263,8 @@ pub(super) fn event(
         from: from.map(str::to_owned),
         to: to.map(str::to_owned),
         queue: None,
+        appointment: None,
+        line: None,
     }
 }
 
