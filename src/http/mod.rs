@@ -1,6 +1,7 @@
 //! The REST API of `PROTOCOL.md`, its OpenAPI document, and the operators' endpoints.
 
 pub mod admission;
+mod appointments;
 mod csv;
 mod devices;
 mod extract;
@@ -59,6 +60,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/queues/{queue_id}/display-keys", web::post().to(queues::display_key))
                 .route("/queues/{queue_id}/display-keys/{key_id}", web::delete().to(queues::revoke_display_key))
                 .route("/queues/{queue_id}/tickets", web::post().to(tickets::join))
+                .route("/queues/{queue_id}/slots", web::get().to(appointments::slots))
+                .route("/queues/{queue_id}/appointments", web::post().to(appointments::book))
+                .route("/queues/{queue_id}/appointments", web::get().to(appointments::day))
+                .route("/appointments/{appointment_id}", web::get().to(appointments::get))
+                .route("/appointments/{appointment_id}/cancel", web::post().to(appointments::cancel))
+                .route("/appointments/{appointment_id}/reschedule", web::post().to(appointments::reschedule))
+                .route("/appointments/{appointment_id}/check-in", web::post().to(appointments::check_in))
                 .route("/queues/{queue_id}/call-next", web::post().to(tickets::call_next))
                 .route("/queues/{queue_id}/events", web::get().to(queues::events))
                 .route("/queues/{queue_id}/stats", web::get().to(queues::stats))

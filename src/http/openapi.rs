@@ -15,7 +15,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{devices, health, line, notifications, queues, staff, tickets, webhooks};
+use super::{appointments, devices, health, line, notifications, queues, staff, tickets, webhooks};
 use crate::error::{ApiError, Problem};
 use crate::store::Conflict;
 
@@ -107,11 +107,19 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         webhooks::list,
         webhooks::delete,
         webhooks::deliveries,
+        appointments::slots,
+        appointments::book,
+        appointments::get,
+        appointments::cancel,
+        appointments::reschedule,
+        appointments::check_in,
+        appointments::day,
     ),
     components(schemas(Problem)),
     modifiers(&Described, &Security, &Problems),
     tags(
         (name = "tickets", description = "Joining and moving tickets"),
+        (name = "appointments", description = "Booked visits: slots, booking, check-in into the live line"),
         (name = "queues", description = "A queue's status, events, figures and QR code"),
         (name = "setup", description = "Queues, display keys and ticket types (managers and admins)"),
         (name = "staff", description = "Signing in and socket passes"),
@@ -171,6 +179,13 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
         || ApiError::Conflict(Conflict::InvalidTransition("the ticket cannot `start` in its current state".into()));
     use ApiError::NotFound;
     let rejected = |code: &'static str, d: &str| ApiError::Rejected(code, d.into());
+    let no_appointments = || {
+        ApiError::Rejected(
+            "no_appointments",
+            "this queue takes no appointments (its settings need `hours` and `appointments`)".into(),
+        )
+    };
+    let booking_token = || ApiError::Unauthorized("give the booking's token (?token= or Authorization: Bearer)".into());
     let mut found = match operation_id {
         "healthz" | "readyz" => return Vec::new(),
         "login" => vec![
@@ -303,6 +318,44 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             vec![ApiError::BadRequest("give type (Kannel) or MessageStatus".into()), NotFound]
         }
         "inbound_sms" | "inbound_sms_get" => vec![ApiError::BadRequest("from: not a phone number".into()), NotFound],
+        "slots" => {
+            vec![rejected("bad_date", "date: `2026-13-01` is not a date (YYYY-MM-DD)"), no_appointments(), NotFound]
+        }
+        "book" => vec![
+            bad(),
+            rejected("slot_in_past", "start_at is in the past"),
+            rejected("slot_outside_hours", "start_at is outside the queue's hours"),
+            rejected("slot_off_grid", "start_at is not on the slot grid"),
+            rejected("slot_too_far_ahead", "start_at is further ahead than this queue books"),
+            no_appointments(),
+            NotFound,
+            ApiError::Conflict(Conflict::SlotFull),
+            ApiError::Conflict(Conflict::IdempotencyConflict),
+            big(),
+        ],
+        "get_appointment" => vec![bad_path(), booking_token(), NotFound],
+        "cancel_appointment" => vec![bad_path(), booking_token(), NotFound, transition()],
+        "reschedule_appointment" => vec![
+            bad(),
+            rejected("slot_off_grid", "start_at is not on the slot grid"),
+            booking_token(),
+            NotFound,
+            ApiError::Conflict(Conflict::SlotFull),
+            transition(),
+            big(),
+        ],
+        "check_in" => vec![
+            bad_path(),
+            booking_token(),
+            NotFound,
+            ApiError::Conflict(Conflict::CheckInNotYet("2026-12-02T08:45:00Z".parse().expect("a time"))),
+            ApiError::Conflict(Conflict::AppointmentMissed),
+            ApiError::Conflict(Conflict::QueueClosed),
+            transition(),
+        ],
+        "queue_appointments" => {
+            vec![rejected("bad_date", "date: `2026-13-01` is not a date (YYYY-MM-DD)"), signed_out(), NotFound]
+        }
         // An operation missing here still gets the generic answers below; tests/it/openapi.rs
         // fails on it, so it is noticed.
         _ => Vec::new(),

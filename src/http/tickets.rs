@@ -58,6 +58,12 @@ pub struct JoinAnswer {
     token: String,
 }
 
+impl JoinAnswer {
+    pub(super) fn new(ticket: Ticket, token: String) -> JoinAnswer {
+        JoinAnswer { ticket, token }
+    }
+}
+
 #[utoipa::path(
     post, path = "/api/v1/queues/{queue_id}/tickets", operation_id = "join", tag = "tickets",
     params(
@@ -133,7 +139,7 @@ pub(super) fn joined(answer: impl Serialize, replayed: bool) -> HttpResponse {
 }
 
 /// The `Idempotency-Key` header, if given: 1 to 255 visible ASCII characters.
-fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+pub(super) fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
     let Some(value) = req.headers().get("Idempotency-Key") else { return Ok(None) };
     let key = value.to_str().map_err(|_| ApiError::BadRequest("Idempotency-Key must be ASCII".into()))?;
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {

@@ -117,6 +117,7 @@ impl Store {
             }),
             pace: pace.clone(),
             actor,
+            check_in: None,
         };
         let placed: Placed =
             self.writer.submit(meta.tenant_id, change).await.map_err(|err| match (err, &timing.hours) {

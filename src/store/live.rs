@@ -223,7 +223,7 @@ impl Store {
             "WITH b AS (SELECT priority, bucket, waiting, \
                    sum(waiting) OVER (ORDER BY priority DESC, bucket) - waiting AS ahead \
                  FROM line_counts WHERE queue_id = $1 AND waiting > 0), \
-             s AS (SELECT priority, bucket << 10 AS from_seq, $2 - ahead AS skip FROM b \
+             s AS (SELECT priority, bucket << 26 AS from_seq, $2 - ahead AS skip FROM b \
                  WHERE ahead + waiting > $2 ORDER BY priority DESC, bucket LIMIT 1) \
              SELECT p.* FROM s, LATERAL (\
                (SELECT ",

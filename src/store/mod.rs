@@ -7,6 +7,7 @@
 
 mod admin;
 mod analytics;
+pub mod appointments;
 mod auth;
 mod cache;
 mod devices;
@@ -36,6 +37,7 @@ use uuid::Uuid;
 
 pub use admin::NewTenant;
 pub use analytics::{plausible_tz, DailyStats, Figures, MAX_REPORT_DAYS};
+pub use appointments::{AppointmentAccess, Made, NewBooking, SlotView};
 pub use auth::{Identity, Login, Role};
 pub use devices::DeviceKey;
 pub use guard::verify_isolation;
@@ -107,6 +109,13 @@ pub enum Conflict {
     AlreadyExists(String),
     #[error("people are still in line or being served: close the queue and serve or cancel them first")]
     QueueNotEmpty,
+    #[error("this slot is fully booked")]
+    SlotFull,
+    /// Check-in opens at this moment.
+    #[error("check-in opens at {}", .0.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]
+    CheckInNotYet(chrono::DateTime<chrono::Utc>),
+    #[error("this appointment was missed, and the queue takes no late arrivals")]
+    AppointmentMissed,
 }
 
 fn closed_until(opens_at: &Option<chrono::DateTime<chrono::Utc>>) -> String {

@@ -118,6 +118,10 @@ fn check_settings(settings: &Value, fsm: &Fsm) -> Result<Timing> {
         }
     }
     crate::domain::notify::QueueNotify::parse(map.get("notify"))?;
+    if let Some(v) = map.get("appointments").filter(|v| !v.is_null()) {
+        crate::domain::appointment::AppointmentSettings::parse(v)
+            .map_err(|e| StoreError::Invalid(format!("settings.{e}")))?;
+    }
     let invalid = |e: HoursError| StoreError::Invalid(format!("settings.{e}"));
     let timing = Timing::parse(map).map_err(invalid)?;
     timing.check_against(fsm).map_err(invalid)?;

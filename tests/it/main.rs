@@ -6,6 +6,7 @@ mod common;
 
 mod abuse;
 mod analytics;
+mod appointments;
 mod concurrency;
 mod depth;
 mod desk;

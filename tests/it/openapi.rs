@@ -11,6 +11,13 @@ use serde_json::Value;
 /// Every REST route of src/http/mod.rs, as (method, path).
 const ROUTES: &[(&str, &str)] = &[
     ("get", "/healthz"),
+    ("get", "/api/v1/queues/{queue_id}/slots"),
+    ("post", "/api/v1/queues/{queue_id}/appointments"),
+    ("get", "/api/v1/queues/{queue_id}/appointments"),
+    ("get", "/api/v1/appointments/{appointment_id}"),
+    ("post", "/api/v1/appointments/{appointment_id}/cancel"),
+    ("post", "/api/v1/appointments/{appointment_id}/reschedule"),
+    ("post", "/api/v1/appointments/{appointment_id}/check-in"),
     ("get", "/api/v1/queues/{queue_id}/line"),
     ("get", "/readyz"),
     ("post", "/api/v1/auth/login"),
