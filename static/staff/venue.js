@@ -58,7 +58,7 @@ async function addWalkIn(app, e) {
       const { ticket } = await call(app, 'POST', `/api/v1/queues/${app.queueId}/tickets`, body, { 'Idempotency-Key': form.dataset.idem });
       $('#walk-in-number').textContent = ticket.number;
       const ahead = Math.max(0, (ticket.position ?? 1) - 1);
-      $('#walk-in-ahead').textContent = ahead ? EN('ticket.ahead_count', { count: ahead, n: number(ahead) }) : EN('ticket.next');
+      $('#walk-in-ahead').textContent = ahead ? t('console.walk_in_ahead', { count: ahead, n: number(ahead) }) : t('console.walk_in_next');
       $('#slip-number').textContent = ticket.number;
       $('#slip-queue').textContent = q?.name ?? '';
       $('#slip-time').textContent = new Date(ticket.joined_at).toLocaleString();
