@@ -96,7 +96,8 @@ async fn the_service_role_with_another_tenants_setting_sees_no_row_of_ours() {
             .unwrap();
     assert_eq!(owns, 0, "the service role owns no table");
 
-    let tables = ["tenants", "users", "staff_tokens", "ticket_types", "queues", "tickets", "queue_events", "device_keys"];
+    let tables =
+        ["tenants", "users", "staff_tokens", "ticket_types", "queues", "tickets", "queue_events", "device_keys"];
     let count_acme = |table: &str| {
         let sql = format!(
             "SELECT count(*) FROM {table} WHERE {} = '{acme}'",

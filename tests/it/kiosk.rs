@@ -113,6 +113,15 @@ async fn a_kiosk_issues_two_tickets_in_a_row_keeps_neither_and_stops_when_revoke
     );
     kiosk.axe("kiosk").await;
     kiosk.screenshot("kiosk-portrait").await;
+    // A landscape tablet: the same page fits without scrolling sideways, the services in reach.
+    let metrics = |w: u32, h: u32| json!({"width": w, "height": h, "deviceScaleFactor": 1, "mobile": true});
+    kiosk.cdp("Emulation.setDeviceMetricsOverride", metrics(1280, 800)).await;
+    let fits = "innerWidth === 1280 && document.scrollingElement.scrollWidth <= innerWidth \
+                && [...document.querySelectorAll('.k-service')].every((b) => b.getBoundingClientRect().bottom <= innerHeight)";
+    kiosk.wait_for(fits, SOON).await;
+    kiosk.screenshot("kiosk-landscape").await;
+    kiosk.cdp("Emulation.setDeviceMetricsOverride", metrics(1080, 1920)).await;
+    kiosk.wait_for("innerWidth === 1080", SOON).await;
 
     // First visitor: the pharmacy, with a name.
     kiosk.fill("#name", "Ada").await;
