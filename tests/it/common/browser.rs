@@ -224,11 +224,15 @@ impl Page {
         if loaded != Value::Bool(true) {
             self.client.execute(&axe_script(), vec![]).await.unwrap_or_else(|e| panic!("loading axe-core: {e}"));
         }
+        // Colours are checked at rest: a call's flash, mid-animation, is neither state.
+        let still = json!([{ "name": "prefers-reduced-motion", "value": "reduce" }]);
+        self.cdp("Emulation.setEmulatedMedia", json!({ "media": "", "features": still })).await;
         let found = self
             .client
             .execute_async(
                 "const done = arguments[arguments.length - 1];
-                 axe.run(document, { resultTypes: ['violations'] })
+                 const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+                 frame().then(frame).then(() => axe.run(document, { resultTypes: ['violations'] }))
                    .then((r) => done(r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
                      .map((v) => ({ id: v.id, impact: v.impact, help: v.help,
                                     nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) }))))
@@ -237,6 +241,7 @@ impl Page {
             )
             .await
             .unwrap_or_else(|e| panic!("running axe-core: {e}"));
+        self.cdp("Emulation.setEmulatedMedia", json!({ "media": "", "features": [] })).await;
         let found = found.as_array().cloned().unwrap_or_default();
         assert!(
             found.is_empty(),
