@@ -116,7 +116,7 @@ pub(crate) struct CheckInPlan {
 /// A change to an appointment, answered with the appointment as it left it. Each is an event
 /// of its queue's log, made under the queue's row lock.
 pub(crate) enum AppointmentChange {
-    Book(Booking),
+    Book(Box<Booking>),
     /// To another free slot of the same queue.
     Reschedule {
         queue_id: Uuid,
@@ -125,6 +125,8 @@ pub(crate) enum AppointmentChange {
         opens_at: DateTime<Utc>,
         missed_at: DateTime<Utc>,
         per_slot: u32,
+        /// The reminders owed at the new time (when it has contacts for them).
+        reminders: Vec<i32>,
         actor: String,
     },
     Cancel {
@@ -163,6 +165,11 @@ pub(crate) struct Booking {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub lang: String,
+    /// Where reminders go, given with consent.
+    pub notify_sms: Option<String>,
+    pub notify_email: Option<String>,
+    /// The reminders it is owed: minutes before its start, largest first, all still ahead.
+    pub reminders: Vec<i32>,
     pub token_hash: Vec<u8>,
     pub idempotency: Option<Idempotency>,
 }
