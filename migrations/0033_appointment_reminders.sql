@@ -11,6 +11,8 @@ ALTER TABLE appointments
     ADD COLUMN reminders integer[] NOT NULL DEFAULT '{}',
     ADD COLUMN reminded integer NOT NULL DEFAULT 0,
     ADD COLUMN next_reminder_at timestamptz;
+-- The day report tells booked customers' tickets from walk-ins'.
+CREATE INDEX appointments_ticket ON appointments (ticket_id) WHERE ticket_id IS NOT NULL;
 CREATE INDEX appointments_reminder_due ON appointments (next_reminder_at)
     WHERE status = 'booked' AND next_reminder_at IS NOT NULL;
 

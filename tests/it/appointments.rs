@@ -202,6 +202,16 @@ async fn a_checked_in_appointment_goes_ahead_of_walk_ins_who_came_after_its_time
         app.post(&format!("/api/v1/appointments/{early_id}/check-in?token={early_token}"), None, json!({})).await;
     refused.expect_problem(409, "too_early");
     assert_eq!(refused.body["opens_at"], stamp(later - chrono::Duration::minutes(15)));
+
+    // The day report counts the appointments and tells the booked customer's wait from the
+    // walk-ins' (over two days: the second booking may fall after midnight).
+    let (from, to) = (start.date_naive(), start.date_naive() + chrono::Days::new(1));
+    let path = format!("/api/v1/queues/{queue}/stats?from={from}&to={to}&tz=UTC");
+    let report = app.get(&path, Some(&app.admin)).await.expect(200);
+    let totals = &report["totals"];
+    assert_eq!(totals["appointments"], json!({"booked": 2, "kept": 1, "missed": 0, "cancelled": 0}), "{report}");
+    assert_eq!(totals["joined"], 3);
+    assert!(totals["wait_seconds_booked"]["mean"].is_number() && totals["wait_seconds_walk_in"]["mean"].is_number());
 }
 
 async fn join(app: &TestApp, queue: Uuid, name: &str) -> (Value, String) {
