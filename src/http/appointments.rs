@@ -235,6 +235,22 @@ pub async fn check_in(
     Ok(HttpResponse::Created().json(JoinAnswer::new(state.placed(joined.ticket).await?, joined.token)))
 }
 
+#[utoipa::path(
+    post, path = "/api/v1/appointments/{appointment_id}/no-show", operation_id = "appointment_no_show",
+    tag = "appointments", params(("appointment_id" = Uuid, Path)), security(("bearer" = [])),
+    request_body(content = Option<Object>, description = "No body"),
+    responses((status = 200, description = "Marked missed (event `appointment.missed`, actor the staff member)",
+               body = Appointment)),
+)]
+pub async fn no_show(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    _body: OptionalJson<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.store.mark_missed(id.into_inner(), &staff.0).await?))
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DayQuery {

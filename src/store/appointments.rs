@@ -264,6 +264,17 @@ impl Store {
         Ok(self.writer.book(tenant, change).await?.row.view(true))
     }
 
+    /// Marks a booked appointment missed by hand (staff: the customer called to say they will
+    /// not come, or the day's list is being tidied).
+    #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
+    pub async fn mark_missed(&self, id: Uuid, who: &Identity) -> Result<Appointment> {
+        let access = AppointmentAccess::Staff(who.clone());
+        let (tenant, row) = self.find_appointment(id, &access).await?;
+        let change =
+            AppointmentChange::Miss { queue_id: row.queue_id, appointment_id: id, missed_at: None, actor: who.actor() };
+        Ok(self.writer.book(tenant, change).await?.row.view(true))
+    }
+
     /// Moves a booked appointment to another free slot of its queue.
     #[tracing::instrument(skip(self, who))]
     pub async fn reschedule(&self, id: Uuid, who: &AppointmentAccess, start_at: DateTime<Utc>) -> Result<Appointment> {
@@ -428,7 +439,8 @@ impl Store {
         let change = AppointmentChange::Miss {
             queue_id: due.queue_id,
             appointment_id: due.appointment_id,
-            missed_at: due.missed_at,
+            missed_at: Some(due.missed_at),
+            actor: super::writer::SYSTEM.to_owned(),
         };
         match self.writer.book(due.tenant_id, change).await {
             Ok(_) => Ok(super::Applied::Here),

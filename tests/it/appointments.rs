@@ -105,6 +105,20 @@ async fn slots_count_down_as_people_book_and_a_full_slot_answers_slot_full() {
         .collect();
     assert_eq!(kinds, ["appointment.booked", "appointment.booked", "appointment.cancelled", "appointment.booked"]);
 
+    // Staff mark one missed by hand (the customer called to say they will not come); once.
+    let grace =
+        app.get(&format!("/api/v1/queues/{queue}/appointments?date={date}"), Some(&app.admin)).await.expect(200);
+    let grace =
+        grace.as_array().unwrap().iter().find(|a| a["name"] == "Grace").unwrap()["id"].as_str().unwrap().to_owned();
+    app.post(&format!("/api/v1/appointments/{grace}/no-show"), None, json!({}))
+        .await
+        .expect_problem(401, "unauthorized");
+    let missed = app.post(&format!("/api/v1/appointments/{grace}/no-show"), Some(&app.admin), json!({})).await;
+    assert_eq!(missed.expect(200)["status"], "missed");
+    app.post(&format!("/api/v1/appointments/{grace}/no-show"), Some(&app.admin), json!({}))
+        .await
+        .expect_problem(409, "invalid_transition");
+
     // Staff see the day with names and contacts.
     let day = app.get(&format!("/api/v1/queues/{queue}/appointments?date={date}"), Some(&app.admin)).await.expect(200);
     let names: Vec<&str> = day.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();

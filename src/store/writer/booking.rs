@@ -67,15 +67,16 @@ pub(super) async fn apply(tx: &mut PgConnection, state: &mut BatchState, change:
             told(state, &row, "cancelled", actor)?;
             Ok(Booked { row, replayed: None })
         }
-        AppointmentChange::Miss { queue_id, appointment_id, missed_at } => {
+        AppointmentChange::Miss { queue_id, appointment_id, missed_at, actor } => {
             queue(state, *queue_id)?;
             let current = locked(tx, *queue_id, *appointment_id).await?;
             // Checked in, cancelled or moved since the clock looked, or missed by another node.
-            if current.status != "booked" || current.missed_at != *missed_at {
-                return Err(Conflict::InvalidTransition("no longer due".into()).into());
+            if current.status != "booked" || missed_at.is_some_and(|at| current.missed_at != at) {
+                let why = format!("a {} appointment cannot be marked missed", current.status.replace('_', " "));
+                return Err(Conflict::InvalidTransition(why).into());
             }
             let row = set_status(tx, &current, "missed").await?;
-            told(state, &row, "missed", super::SYSTEM)?;
+            told(state, &row, "missed", actor)?;
             Ok(Booked { row, replayed: None })
         }
     }

@@ -134,11 +134,13 @@ pub(crate) enum AppointmentChange {
         appointment_id: Uuid,
         actor: String,
     },
-    /// Made by the clock: nobody checked in by `missed_at` (if that is still its `missed_at`).
+    /// Nobody checked in: by the clock at `missed_at` (if that is still its `missed_at`), or by
+    /// staff (`missed_at: None`) at any time before check-in.
     Miss {
         queue_id: Uuid,
         appointment_id: Uuid,
-        missed_at: DateTime<Utc>,
+        missed_at: Option<DateTime<Utc>>,
+        actor: String,
     },
 }
 
