@@ -66,5 +66,17 @@ pub async fn round(store: &Store) -> crate::store::Result<()> {
             }
         })
         .await;
+    let reminders = store.due_reminders(now, PER_TICK).await?;
+    stream::iter(reminders)
+        .for_each_concurrent(IN_FLIGHT, |due| async move {
+            match store.remind(&due, now).await {
+                Ok(Applied::Here) => tracing::debug!(appointment = %due.appointment_id, "wrote a reminder"),
+                Ok(Applied::Already) => {}
+                Err(err) => {
+                    tracing::warn!(cause = ?err, appointment = %due.appointment_id, "writing a reminder failed")
+                }
+            }
+        })
+        .await;
     Ok(())
 }

@@ -64,6 +64,20 @@ pub struct BookBody {
     /// en, fr, de or es: the language of its messages.
     #[schema(max_length = 2)]
     lang: Option<String>,
+    /// Reminders, with the customer's consent: where to send them.
+    notify: Option<RemindBody>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemindBody {
+    #[schema(max_length = 32)]
+    sms: Option<String>,
+    #[schema(max_length = 254)]
+    email: Option<String>,
+    /// The language of the reminders (else the booking's).
+    #[schema(max_length = 2)]
+    lang: Option<String>,
 }
 
 /// A booking and the secret that opens its page.
@@ -95,7 +109,19 @@ pub async fn book(
     limits.join(&req)?;
     let key = idempotency_key(&req)?;
     let b = body.into_inner();
-    let booking = NewBooking { start_at: b.start_at, name: b.name, phone: b.phone, email: b.email, lang: b.lang };
+    let (notify_sms, notify_email, notify_lang) = match b.notify {
+        Some(n) => (n.sms, n.email, n.lang),
+        None => (None, None, None),
+    };
+    let booking = NewBooking {
+        start_at: b.start_at,
+        name: b.name,
+        phone: b.phone,
+        email: b.email,
+        lang: notify_lang.or(b.lang),
+        notify_sms,
+        notify_email,
+    };
     let made = state.store.book(id.into_inner(), booking, key).await?;
     let mut response = HttpResponse::Created();
     if made.replayed {
@@ -207,6 +233,22 @@ pub async fn check_in(
     let who = access(&state, &req, id, q.into_inner().token).await?;
     let joined = state.store.check_in(id, &who).await?;
     Ok(HttpResponse::Created().json(JoinAnswer::new(state.placed(joined.ticket).await?, joined.token)))
+}
+
+#[utoipa::path(
+    post, path = "/api/v1/appointments/{appointment_id}/no-show", operation_id = "appointment_no_show",
+    tag = "appointments", params(("appointment_id" = Uuid, Path)), security(("bearer" = [])),
+    request_body(content = Option<Object>, description = "No body"),
+    responses((status = 200, description = "Marked missed (event `appointment.missed`, actor the staff member)",
+               body = Appointment)),
+)]
+pub async fn no_show(
+    state: web::Data<AppState>,
+    staff: Staff,
+    id: web::Path<Uuid>,
+    _body: OptionalJson<serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(state.store.mark_missed(id.into_inner(), &staff.0).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -67,6 +67,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/appointments/{appointment_id}/cancel", web::post().to(appointments::cancel))
                 .route("/appointments/{appointment_id}/reschedule", web::post().to(appointments::reschedule))
                 .route("/appointments/{appointment_id}/check-in", web::post().to(appointments::check_in))
+                .route("/appointments/{appointment_id}/no-show", web::post().to(appointments::no_show))
                 .route("/queues/{queue_id}/call-next", web::post().to(tickets::call_next))
                 .route("/queues/{queue_id}/events", web::get().to(queues::events))
                 .route("/queues/{queue_id}/stats", web::get().to(queues::stats))

@@ -114,6 +114,7 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         appointments::reschedule,
         appointments::check_in,
         appointments::day,
+        appointments::no_show,
     ),
     components(schemas(Problem)),
     modifiers(&Described, &Security, &Problems),
@@ -353,6 +354,7 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             ApiError::Conflict(Conflict::QueueClosed),
             transition(),
         ],
+        "appointment_no_show" => vec![bad_path(), signed_out(), NotFound, transition()],
         "queue_appointments" => {
             vec![rejected("bad_date", "date: `2026-13-01` is not a date (YYYY-MM-DD)"), signed_out(), NotFound]
         }

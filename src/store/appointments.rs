@@ -91,6 +91,9 @@ pub struct NewBooking {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub lang: Option<String>,
+    /// Where reminders go, given with the customer's consent.
+    pub notify_sms: Option<String>,
+    pub notify_email: Option<String>,
 }
 
 /// Who is asking about an appointment.
@@ -184,7 +187,11 @@ impl Store {
             None => None,
         };
         let token = secret::new_token();
-        let change = AppointmentChange::Book(Booking {
+        let reminders = match booking.notify_sms.is_some() || booking.notify_email.is_some() {
+            true => owed(&rules, slot.start, self.clock.now()),
+            false => Vec::new(),
+        };
+        let change = AppointmentChange::Book(Box::new(Booking {
             queue_id: queue,
             appointment_id: Uuid::new_v4(),
             slot,
@@ -195,13 +202,16 @@ impl Store {
             phone: booking.phone,
             email: booking.email,
             lang: booking.lang.unwrap_or_else(|| "en".into()),
+            notify_sms: booking.notify_sms,
+            notify_email: booking.notify_email,
+            reminders,
             token_hash: secret::hash_token(&token),
             idempotency: idempotency.as_ref().map(|(key, key_hash, request_hash)| Idempotency {
                 key_hash: key_hash.clone(),
                 request_hash: request_hash.clone(),
                 token_sealed: secret::seal_token(&token, key),
             }),
-        });
+        }));
         let Booked { row, replayed } = self.writer.book(meta.tenant_id, change).await?;
         Ok(match (replayed, idempotency_key) {
             (Some(sealed), Some(key)) => {
@@ -254,6 +264,17 @@ impl Store {
         Ok(self.writer.book(tenant, change).await?.row.view(true))
     }
 
+    /// Marks a booked appointment missed by hand (staff: the customer called to say they will
+    /// not come, or the day's list is being tidied).
+    #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
+    pub async fn mark_missed(&self, id: Uuid, who: &Identity) -> Result<Appointment> {
+        let access = AppointmentAccess::Staff(who.clone());
+        let (tenant, row) = self.find_appointment(id, &access).await?;
+        let change =
+            AppointmentChange::Miss { queue_id: row.queue_id, appointment_id: id, missed_at: None, actor: who.actor() };
+        Ok(self.writer.book(tenant, change).await?.row.view(true))
+    }
+
     /// Moves a booked appointment to another free slot of its queue.
     #[tracing::instrument(skip(self, who))]
     pub async fn reschedule(&self, id: Uuid, who: &AppointmentAccess, start_at: DateTime<Utc>) -> Result<Appointment> {
@@ -267,9 +288,76 @@ impl Store {
             opens_at: rules.check_in_opens(slot.start),
             missed_at: rules.missed_at(slot.start),
             per_slot: rules.per_slot,
+            reminders: owed(&rules, slot.start, self.clock.now()),
             actor: actor(who),
         };
         Ok(self.writer.book(tenant, change).await?.row.view(true))
+    }
+
+    /// Reminders due at `now`, across tenants, for the clock.
+    pub async fn due_reminders(&self, now: DateTime<Utc>, limit: i32) -> Result<Vec<DueReminder>> {
+        Ok(sqlx::query_as(
+            "SELECT tenant_id, queue_id, appointment_id, start_at, reminders, reminded, next_reminder_at \
+             FROM qc_due_reminders($1, $2)",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Writes a due reminder's messages to the outbox (SMS and e-mail, as the booking gave), in
+    /// the customer's language, and moves the appointment to its next reminder; only if its
+    /// `next_reminder_at` is still the one found due (another node's clock may have done it).
+    /// After downtime only the latest reminder due is written.
+    pub async fn remind(&self, due: &DueReminder, now: DateTime<Utc>) -> Result<super::Applied> {
+        let left = due.reminders.get(due.reminded.max(0) as usize..).unwrap_or_default();
+        let at = |m: i32| due.start_at - Duration::minutes(m.into());
+        // The latest owed reminder whose time has come, and the one after it.
+        let k = left.iter().take_while(|m| at(**m) <= now).count().max(1) - 1;
+        let Some(&minutes) = left.get(k) else { return Ok(super::Applied::Already) };
+        let next = left.get(k + 1).map(|m| at(*m));
+        let mut tx = self.begin(due.tenant_id).await?;
+        let settings: serde_json::Value = sqlx::query_scalar("SELECT settings FROM queues WHERE id = $1")
+            .bind(due.queue_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .unwrap_or_default();
+        let wanted = crate::domain::notify::QueueNotify::parse(settings.get("notify"))
+            .unwrap_or_default()
+            .wants(crate::domain::notify::MessageKind::Reminder);
+        let when = match crate::domain::Timing::read(&settings).hours {
+            Some(h) => due.start_at.with_timezone(&h.tz()).format("%Y-%m-%d %H:%M").to_string(),
+            None => due.start_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+        };
+        let moved = sqlx::query(
+            "WITH a AS ( \
+               UPDATE appointments SET reminded = reminded + $3, next_reminder_at = $4 \
+               WHERE id = $1 AND status = 'booked' AND next_reminder_at = $2 \
+               RETURNING id, tenant_id, queue_id, lang, notify_sms, notify_email), \
+             msg AS ( \
+               INSERT INTO notifications (id, tenant_id, queue_id, appointment_id, channel, kind, position, seq, \
+                                          state, recipient, lang, vars) \
+               SELECT gen_random_uuid(), a.tenant_id, a.queue_id, a.id, ch.channel, 'reminder', $5, \
+                      (SELECT last_seq FROM queues WHERE id = a.queue_id), 'booked', ch.recipient, a.lang, \
+                      jsonb_build_object('when', $6::text) \
+               FROM a CROSS JOIN LATERAL (VALUES ('sms', a.notify_sms), ('email', a.notify_email)) AS ch(channel, recipient) \
+               WHERE $7 AND ch.recipient IS NOT NULL \
+               ON CONFLICT DO NOTHING) \
+             SELECT count(*) FROM a",
+        )
+        .bind(due.appointment_id)
+        .bind(due.next_reminder_at)
+        .bind((k + 1) as i32)
+        .bind(next)
+        .bind(minutes)
+        .bind(when)
+        .bind(wanted)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        let done: i64 = sqlx::Row::try_get(&moved, 0)?;
+        Ok(if done > 0 { super::Applied::Here } else { super::Applied::Already })
     }
 
     /// Checks a booked customer in: a ticket, placed in the live line by the rule of
@@ -352,7 +440,8 @@ impl Store {
         let change = AppointmentChange::Miss {
             queue_id: due.queue_id,
             appointment_id: due.appointment_id,
-            missed_at: due.missed_at,
+            missed_at: Some(due.missed_at),
+            actor: super::writer::SYSTEM.to_owned(),
         };
         match self.writer.book(due.tenant_id, change).await {
             Ok(_) => Ok(super::Applied::Here),
@@ -360,6 +449,23 @@ impl Store {
             Err(err) => Err(err),
         }
     }
+}
+
+/// A reminder the clock found due.
+#[derive(Debug, sqlx::FromRow)]
+pub struct DueReminder {
+    pub tenant_id: Uuid,
+    pub queue_id: Uuid,
+    pub appointment_id: Uuid,
+    pub start_at: DateTime<Utc>,
+    pub reminders: Vec<i32>,
+    pub reminded: i32,
+    pub next_reminder_at: DateTime<Utc>,
+}
+
+/// The reminders owed to an appointment at `start` booked (or moved) at `now`.
+fn owed(rules: &AppointmentSettings, start: DateTime<Utc>, now: DateTime<Utc>) -> Vec<i32> {
+    rules.reminders(start, now).into_iter().map(|(m, _)| m as i32).collect()
 }
 
 /// An appointment the clock found due.
@@ -407,6 +513,18 @@ fn check_booking(b: &mut NewBooking) -> Result<()> {
             email_address(&e)
                 .ok_or_else(|| StoreError::Rejected("invalid_email", "email: an address such as a@b.example".into()))?,
         ),
+        None => None,
+    };
+    b.notify_sms = match b.notify_sms.take().map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()) {
+        Some(p) => Some(e164(&p).ok_or_else(|| {
+            StoreError::Rejected("invalid_phone", "notify.sms: an international number, e.g. +33612345678".into())
+        })?),
+        None => None,
+    };
+    b.notify_email = match b.notify_email.take().map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()) {
+        Some(e) => Some(email_address(&e).ok_or_else(|| {
+            StoreError::Rejected("invalid_email", "notify.email: an address such as a@b.example".into())
+        })?),
         None => None,
     };
     b.lang = match b.lang.take() {

@@ -18,6 +18,11 @@ use uuid::Uuid;
 /// A node on a clock reading the wall clock's time (events keep wall-clock times), with no
 /// per-address join limit, and a queue open around the clock (UTC) that books `appointments`.
 async fn booking_app(appointments: Value) -> (TestApp, Clock, Uuid) {
+    booking_app_mailing(appointments, None).await
+}
+
+/// The same, sending e-mail through `smtp` when given.
+async fn booking_app_mailing(appointments: Value, smtp: Option<String>) -> (TestApp, Clock, Uuid) {
     let clock = Clock::system();
     clock.set(Utc::now());
     let shared = clock.clone();
@@ -25,6 +30,8 @@ async fn booking_app(appointments: Value) -> (TestApp, Clock, Uuid) {
         s.store.clock = shared;
         s.clock_every = Duration::from_millis(100);
         s.rate_limits.joins_per_minute = 0;
+        s.notify.smtp_url = smtp;
+        s.notify.mail_from = Some("Clinic <clinic@queuecast.test>".into());
     })
     .await;
     let all_day = json!([["00:00", "24:00"]]);
@@ -97,6 +104,20 @@ async fn slots_count_down_as_people_book_and_a_full_slot_answers_slot_full() {
         .filter_map(|e| e["kind"].as_str().filter(|k| k.starts_with("appointment.")).map(str::to_owned))
         .collect();
     assert_eq!(kinds, ["appointment.booked", "appointment.booked", "appointment.cancelled", "appointment.booked"]);
+
+    // Staff mark one missed by hand (the customer called to say they will not come); once.
+    let grace =
+        app.get(&format!("/api/v1/queues/{queue}/appointments?date={date}"), Some(&app.admin)).await.expect(200);
+    let grace =
+        grace.as_array().unwrap().iter().find(|a| a["name"] == "Grace").unwrap()["id"].as_str().unwrap().to_owned();
+    app.post(&format!("/api/v1/appointments/{grace}/no-show"), None, json!({}))
+        .await
+        .expect_problem(401, "unauthorized");
+    let missed = app.post(&format!("/api/v1/appointments/{grace}/no-show"), Some(&app.admin), json!({})).await;
+    assert_eq!(missed.expect(200)["status"], "missed");
+    app.post(&format!("/api/v1/appointments/{grace}/no-show"), Some(&app.admin), json!({}))
+        .await
+        .expect_problem(409, "invalid_transition");
 
     // Staff see the day with names and contacts.
     let day = app.get(&format!("/api/v1/queues/{queue}/appointments?date={date}"), Some(&app.admin)).await.expect(200);
@@ -195,6 +216,16 @@ async fn a_checked_in_appointment_goes_ahead_of_walk_ins_who_came_after_its_time
         app.post(&format!("/api/v1/appointments/{early_id}/check-in?token={early_token}"), None, json!({})).await;
     refused.expect_problem(409, "too_early");
     assert_eq!(refused.body["opens_at"], stamp(later - chrono::Duration::minutes(15)));
+
+    // The day report counts the appointments and tells the booked customer's wait from the
+    // walk-ins' (over two days: the second booking may fall after midnight).
+    let (from, to) = (start.date_naive(), start.date_naive() + chrono::Days::new(1));
+    let path = format!("/api/v1/queues/{queue}/stats?from={from}&to={to}&tz=UTC");
+    let report = app.get(&path, Some(&app.admin)).await.expect(200);
+    let totals = &report["totals"];
+    assert_eq!(totals["appointments"], json!({"booked": 2, "kept": 1, "missed": 0, "cancelled": 0}), "{report}");
+    assert_eq!(totals["joined"], 3);
+    assert!(totals["wait_seconds_booked"]["mean"].is_number() && totals["wait_seconds_walk_in"]["mean"].is_number());
 }
 
 async fn join(app: &TestApp, queue: Uuid, name: &str) -> (Value, String) {
@@ -298,4 +329,47 @@ async fn the_same_booking_sent_twice_with_its_key_answers_the_same_appointment_a
     assert_eq!(first["token"], again["token"]);
     let other = json!({"start_at": stamp(start), "name": "Grace"});
     send(other).await.expect_problem(409, "idempotency_conflict");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminders_reach_the_customer_the_day_before_and_an_hour_before_once_with_two_nodes() {
+    // Arrange: a booking for tomorrow, reminders by e-mail in French, two nodes on one clock.
+    let (url, dir) = crate::notifications::smtp();
+    let (app, clock, queue) = booking_app_mailing(json!({"slot_minutes": 30}), Some(url.clone())).await;
+    let shared = clock.clone();
+    let _other = app
+        .second_node_with(move |s| {
+            s.store.clock = shared;
+            s.clock_every = Duration::from_millis(100);
+            s.notify.smtp_url = Some(url);
+            s.notify.mail_from = Some("Clinic <clinic@queuecast.test>".into());
+        })
+        .await;
+    let start = slot_after(clock.now(), chrono::Duration::hours(26), 30);
+    let to = format!("ada-{}@example.org", Uuid::new_v4().simple());
+    let body = json!({"start_at": stamp(start), "name": "Ada", "notify": {"email": to, "lang": "fr"}});
+    let made = app.post(&format!("/api/v1/queues/{queue}/appointments"), None, body).await.expect(201);
+    let id = made["appointment"]["id"].as_str().unwrap();
+    a_few_rounds().await;
+    assert!(crate::notifications::mails_to(&dir, &to, 0).await.is_empty(), "nothing is due yet");
+
+    // Act: the day before, then an hour before.
+    clock.set(start - chrono::Duration::minutes(24 * 60 - 1));
+    let first = crate::notifications::mails_to(&dir, &to, 1).await;
+    clock.set(start - chrono::Duration::minutes(59));
+    let both = crate::notifications::mails_to(&dir, &to, 2).await;
+    a_few_rounds().await;
+
+    // Assert: two e-mails, each once, in French, with the time in the queue's zone and the
+    // booking's link.
+    assert_eq!(first.len(), 1);
+    let again = crate::notifications::mails_to(&dir, &to, 2).await;
+    assert_eq!(again.len(), 2, "each reminder once: {again:#?}");
+    let when = start.format("%Y-%m-%d %H:%M").to_string();
+    for mail in &both {
+        assert_eq!(mail["subject"], format!("Rappel : Queue clinic, {when}"));
+        let text = mail["text"].as_str().unwrap();
+        // The link of whichever node sent it (no PUBLIC_URL here): the booking's page.
+        assert!(text.contains("http://127.0.0.1:") && text.contains(&format!("/a/{id}")), "{text}");
+    }
 }

@@ -18,6 +18,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/appointments/{appointment_id}/cancel"),
     ("post", "/api/v1/appointments/{appointment_id}/reschedule"),
     ("post", "/api/v1/appointments/{appointment_id}/check-in"),
+    ("post", "/api/v1/appointments/{appointment_id}/no-show"),
     ("get", "/api/v1/queues/{queue_id}/line"),
     ("get", "/readyz"),
     ("post", "/api/v1/auth/login"),

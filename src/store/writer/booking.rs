@@ -16,7 +16,16 @@ const CUSTOMER: &str = "customer";
 pub(super) async fn apply(tx: &mut PgConnection, state: &mut BatchState, change: &AppointmentChange) -> Result<Booked> {
     match change {
         AppointmentChange::Book(booking) => book(tx, state, booking).await,
-        AppointmentChange::Reschedule { queue_id, appointment_id, slot, opens_at, missed_at, per_slot, actor } => {
+        AppointmentChange::Reschedule {
+            queue_id,
+            appointment_id,
+            slot,
+            opens_at,
+            missed_at,
+            per_slot,
+            reminders,
+            actor,
+        } => {
             queue(state, *queue_id)?;
             let current = locked(tx, *queue_id, *appointment_id).await?;
             if current.status != "booked" {
@@ -28,7 +37,11 @@ pub(super) async fn apply(tx: &mut PgConnection, state: &mut BatchState, change:
                 return Err(Conflict::SlotFull.into());
             }
             let row: AppointmentRow = sqlx::query_as(concat!(
-                "UPDATE appointments a SET start_at = $2, end_at = $3, opens_at = $4, missed_at = $5, updated_at = now() \
+                "UPDATE appointments a SET start_at = $2, end_at = $3, opens_at = $4, missed_at = $5, updated_at = now(), \
+                   reminders = CASE WHEN a.notify_sms IS NULL AND a.notify_email IS NULL THEN '{}' ELSE $6 END, \
+                   reminded = 0, \
+                   next_reminder_at = CASE WHEN a.notify_sms IS NULL AND a.notify_email IS NULL THEN NULL \
+                                           ELSE $2 - make_interval(mins => ($6::int4[])[1]) END \
                  WHERE a.id = $1 RETURNING ",
                 appointment_cols!()
             ))
@@ -37,6 +50,7 @@ pub(super) async fn apply(tx: &mut PgConnection, state: &mut BatchState, change:
             .bind(slot.end)
             .bind(opens_at)
             .bind(missed_at)
+            .bind(reminders)
             .fetch_one(&mut *tx)
             .await?;
             told(state, &row, "rescheduled", actor)?;
@@ -53,15 +67,16 @@ pub(super) async fn apply(tx: &mut PgConnection, state: &mut BatchState, change:
             told(state, &row, "cancelled", actor)?;
             Ok(Booked { row, replayed: None })
         }
-        AppointmentChange::Miss { queue_id, appointment_id, missed_at } => {
+        AppointmentChange::Miss { queue_id, appointment_id, missed_at, actor } => {
             queue(state, *queue_id)?;
             let current = locked(tx, *queue_id, *appointment_id).await?;
             // Checked in, cancelled or moved since the clock looked, or missed by another node.
-            if current.status != "booked" || current.missed_at != *missed_at {
-                return Err(Conflict::InvalidTransition("no longer due".into()).into());
+            if current.status != "booked" || missed_at.is_some_and(|at| current.missed_at != at) {
+                let why = format!("a {} appointment cannot be marked missed", current.status.replace('_', " "));
+                return Err(Conflict::InvalidTransition(why).into());
             }
             let row = set_status(tx, &current, "missed").await?;
-            told(state, &row, "missed", super::SYSTEM)?;
+            told(state, &row, "missed", actor)?;
             Ok(Booked { row, replayed: None })
         }
     }
@@ -92,8 +107,10 @@ async fn book(tx: &mut PgConnection, state: &mut BatchState, b: &Booking) -> Res
     let idem = b.idempotency.as_ref();
     let row: AppointmentRow = sqlx::query_as(concat!(
         "INSERT INTO appointments AS a (id, tenant_id, queue_id, start_at, end_at, customer_name, customer_phone, \
-           customer_email, lang, token_hash, key_hash, request_hash, token_sealed, opens_at, missed_at) \
-         VALUES ($1, app_tenant(), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING ",
+           customer_email, lang, token_hash, key_hash, request_hash, token_sealed, opens_at, missed_at, \
+           notify_sms, notify_email, reminders, next_reminder_at) \
+         VALUES ($1, app_tenant(), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                 $3 - make_interval(mins => ($17::int4[])[1])) RETURNING ",
         appointment_cols!()
     ))
     .bind(b.appointment_id)
@@ -110,6 +127,9 @@ async fn book(tx: &mut PgConnection, state: &mut BatchState, b: &Booking) -> Res
     .bind(idem.map(|i| &i.token_sealed))
     .bind(b.opens_at)
     .bind(b.missed_at)
+    .bind(&b.notify_sms)
+    .bind(&b.notify_email)
+    .bind(&b.reminders)
     .fetch_one(&mut *tx)
     .await?;
     told(state, &row, "booked", CUSTOMER)?;

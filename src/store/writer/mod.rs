@@ -118,7 +118,7 @@ pub(crate) struct CheckInPlan {
 /// A change to an appointment, answered with the appointment as it left it. Each is an event
 /// of its queue's log, made under the queue's row lock.
 pub(crate) enum AppointmentChange {
-    Book(Booking),
+    Book(Box<Booking>),
     /// To another free slot of the same queue.
     Reschedule {
         queue_id: Uuid,
@@ -127,6 +127,8 @@ pub(crate) enum AppointmentChange {
         opens_at: DateTime<Utc>,
         missed_at: DateTime<Utc>,
         per_slot: u32,
+        /// The reminders owed at the new time (when it has contacts for them).
+        reminders: Vec<i32>,
         actor: String,
     },
     Cancel {
@@ -134,11 +136,13 @@ pub(crate) enum AppointmentChange {
         appointment_id: Uuid,
         actor: String,
     },
-    /// Made by the clock: nobody checked in by `missed_at` (if that is still its `missed_at`).
+    /// Nobody checked in: by the clock at `missed_at` (if that is still its `missed_at`), or by
+    /// staff (`missed_at: None`) at any time before check-in.
     Miss {
         queue_id: Uuid,
         appointment_id: Uuid,
-        missed_at: DateTime<Utc>,
+        missed_at: Option<DateTime<Utc>>,
+        actor: String,
     },
 }
 
@@ -165,6 +169,11 @@ pub(crate) struct Booking {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub lang: String,
+    /// Where reminders go, given with consent.
+    pub notify_sms: Option<String>,
+    pub notify_email: Option<String>,
+    /// The reminders it is owed: minutes before its start, largest first, all still ahead.
+    pub reminders: Vec<i32>,
     pub token_hash: Vec<u8>,
     pub idempotency: Option<Idempotency>,
 }
