@@ -1,6 +1,7 @@
 //! The demo of `queuecast demo` (and `scripts/dev`): a tenant with its admin and two queues, and
 //! the addresses to open.
 
+use crate::domain::DeviceKind;
 use crate::store::{self, NewQueue, NewTenant, Store, StoreError};
 
 /// The demo tenant and its admin, as `scripts/dev` prints them.
@@ -31,13 +32,22 @@ pub async fn set_up(store: &Store, base: &str) -> anyhow::Result<()> {
     let login = store.login(DEMO_TENANT, DEMO_EMAIL, DEMO_PASSWORD).await?;
     println!("\nQueuecast demo is ready.\n");
     println!("  Staff console:  {base}/staff   (tenant `{DEMO_TENANT}`, {DEMO_EMAIL} / {DEMO_PASSWORD})");
-    for q in store.queues_of(DEMO_TENANT).await? {
+    let queues = store.queues_of(DEMO_TENANT).await?;
+    for q in &queues {
         println!("\n  {} ({})", q.name, q.slug);
         println!("    customers join:  {base}/q/{}", q.id);
         if let Some(login) = &login {
             let (_, key) = store.create_display_key(&login.identity, q.id).await?;
             println!("    kiosk display:   {base}/display/{}?key={key}", q.id);
         }
+    }
+    // The venue: one screen and one lobby tablet for every queue.
+    if let Some(login) = &login {
+        let ids: Vec<_> = queues.iter().map(|q| q.id).collect();
+        let (_, key) = store.create_device_key(&login.identity, DeviceKind::Display, ids.clone()).await?;
+        println!("\n  Every queue on one screen:  {base}/display?key={key}");
+        let (_, key) = store.create_device_key(&login.identity, DeviceKind::Kiosk, ids).await?;
+        println!("  Take-a-number kiosk:        {base}/kiosk?key={key}");
     }
     println!("\n  API: {base}/api/v1   health: {base}/readyz\n");
     Ok(())

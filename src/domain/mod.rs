@@ -2,6 +2,7 @@
 //! plain values.
 
 pub mod appointment;
+pub mod device;
 pub mod estimate;
 pub mod event;
 pub mod fsm;
@@ -14,6 +15,7 @@ pub mod ticket;
 pub mod timing;
 pub mod view;
 
+pub use device::{Device, DeviceKind};
 pub use estimate::{CallHistory, Estimate};
 pub use event::{Event, EventKind, Notification};
 pub use fsm::{Fsm, FsmError, Roles, Special};

@@ -3,6 +3,7 @@
 pub mod admission;
 mod appointments;
 mod csv;
+mod devices;
 mod extract;
 mod health;
 pub mod limit;
@@ -87,6 +88,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/notifications/status/{channel}", web::post().to(notifications::receipt))
                 .route("/notifications/inbound/sms", web::get().to(notifications::inbound_get))
                 .route("/notifications/inbound/sms", web::post().to(notifications::inbound))
+                .route("/device-keys", web::post().to(devices::create))
+                .route("/device-keys", web::get().to(devices::list))
+                .route("/device-keys/{key_id}", web::delete().to(devices::revoke))
+                .route("/kiosk", web::get().to(devices::view))
+                .route("/kiosk/tickets", web::post().to(devices::kiosk_join))
                 .route("/webhooks", web::post().to(webhooks::create))
                 .route("/webhooks", web::get().to(webhooks::list))
                 .route("/webhooks/{webhook_id}", web::delete().to(webhooks::delete))

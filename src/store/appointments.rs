@@ -391,7 +391,8 @@ impl Store {
             token_hash: secret::hash_token(&token),
             idempotency: None,
             pace: pace.clone(),
-            check_in: Some(CheckInPlan { appointment_id: id, placed_as_of, actor: actor(who) }),
+            actor: actor(who),
+            check_in: Some(CheckInPlan { appointment_id: id, placed_as_of }),
         };
         let placed = self.writer.submit(tenant, change).await?;
         let ticket = self.seen_with(tenant, placed, Some(&pace)).await?;

@@ -17,13 +17,6 @@ use super::{Identity, Result, Store, StoreError};
 use crate::domain::{Details, Event, Queue, QueueView, Waiting};
 use crate::secret;
 
-/// What a display key opens.
-#[derive(Debug, Clone, Copy)]
-pub struct Opened {
-    pub tenant_id: Uuid,
-    pub queue_id: Uuid,
-}
-
 /// What a customer's token opens: the ticket's queue, and who the ticket is for (the live line
 /// does not keep names).
 #[derive(Debug, Clone)]
@@ -162,24 +155,6 @@ impl Store {
         Ok(row.and_then(|(user_id, tenant_id, email, role, expires_at)| {
             Some(Identity { user_id, tenant_id, email, role: super::Role::parse(&role)?, expires_at })
         }))
-    }
-
-    /// The queue a display key opens, if it is live.
-    #[tracing::instrument(skip_all)]
-    pub async fn open_display(&self, key: &str) -> Result<Option<Opened>> {
-        let hash = secret::hash_token(key);
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('app.tenant_id', coalesce(qc_tenant_of_display_key($1)::text, ''), true)")
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await?;
-        let row: Option<(Uuid, Uuid)> =
-            sqlx::query_as("SELECT tenant_id, queue_id FROM display_keys WHERE key_hash = $1 AND revoked_at IS NULL")
-                .bind(&hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok(row.map(|(tenant_id, queue_id)| Opened { tenant_id, queue_id }))
     }
 
     /// The tenant and queue of a ticket, and who it is for, if `token` opens it.

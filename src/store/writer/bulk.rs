@@ -152,7 +152,8 @@ pub(super) async fn joins(
     // Places inside the line taken by check-ins of this batch, not yet inserted.
     let mut inside: Vec<(Uuid, i64)> = Vec::new();
     for &(i, change) in changes {
-        let TicketChange::Join { queue_id, ticket_id, request, token_hash, idempotency, pace, check_in } = change
+        let TicketChange::Join { queue_id, ticket_id, request, token_hash, idempotency, pace, actor, check_in } =
+            change
         else {
             continue;
         };
@@ -242,7 +243,6 @@ pub(super) async fn joins(
         view.eta_seconds = Some(estimate.p50);
         view.eta_p90_seconds = Some(estimate.p90);
         let init = Some(rules.fsm.init());
-        let actor = check_in.as_ref().map_or("customer", |plan| plan.actor.as_str());
         let mut joined = event(*queue_id, seq, EventKind::Joined, Some(view), actor, None, init);
         joined.line = (line_seq != at_end(seq)).then_some(line_seq);
         record(state, joined);

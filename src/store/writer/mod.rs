@@ -88,6 +88,9 @@ pub(crate) enum TicketChange {
         token_hash: Vec<u8>,
         idempotency: Option<Idempotency>,
         pace: Arc<Pace>,
+        /// `customer`, or who made it for them (a walk-in's staff member, a kiosk; for a
+        /// check-in, who checked the customer in).
+        actor: String,
         /// A booked customer checking in: the appointment this ticket is for, and where it
         /// enters the line.
         check_in: Option<CheckInPlan>,
@@ -110,7 +113,6 @@ pub(crate) enum TicketChange {
 pub(crate) struct CheckInPlan {
     pub appointment_id: Uuid,
     pub placed_as_of: Option<DateTime<Utc>>,
-    pub actor: String,
 }
 
 /// A change to an appointment, answered with the appointment as it left it. Each is an event
