@@ -12,6 +12,7 @@ use super::limit::Limiter;
 use super::tickets::{idempotency_key, JoinAnswer, TokenQuery};
 use super::AppState;
 use crate::domain::appointment::Appointment;
+use crate::domain::DeviceKind;
 use crate::error::ApiError;
 use crate::store::{AppointmentAccess, NewBooking, SlotView, StoreError};
 
@@ -140,6 +141,14 @@ async fn access(
     if let Some(token) = token {
         return Ok(AppointmentAccess::Token(token));
     }
+    let scheme = req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if scheme.is_some_and(|s| s.len() > 6 && s[..6].eq_ignore_ascii_case("kiosk ")) {
+        let device = super::devices::device(state, req).await?;
+        if device.kind != DeviceKind::Kiosk {
+            return Err(ApiError::Forbidden("a display key cannot check anyone in".into()));
+        }
+        return Ok(AppointmentAccess::Kiosk(device));
+    }
     let Some(bearer) = bearer(req) else {
         return Err(ApiError::Unauthorized("give the booking's token (?token= or Authorization: Bearer)".into()));
     };
@@ -217,7 +226,7 @@ pub async fn reschedule(
 #[utoipa::path(
     post, path = "/api/v1/appointments/{appointment_id}/check-in", operation_id = "check_in", tag = "appointments",
     params(("appointment_id" = Uuid, Path), TokenQuery),
-    security(("ticket_token" = []), ("bearer" = [])),
+    security(("ticket_token" = []), ("bearer" = []), ("kiosk_key" = [])),
     request_body(content = Option<Object>, description = "No body"),
     responses((status = 201, description = "In line: ahead of walk-ins who joined after `check_in_opens_at`, behind \
                                             those before (or at the end when late)", body = JoinAnswer)),

@@ -89,7 +89,7 @@ pub async fn revoke(state: web::Data<AppState>, staff: Staff, id: web::Path<Uuid
 }
 
 /// The live device of `Authorization: Kiosk <key>`; 401 for a missing, wrong or revoked key.
-async fn device(state: &AppState, req: &HttpRequest) -> Result<Device, ApiError> {
+pub(super) async fn device(state: &AppState, req: &HttpRequest) -> Result<Device, ApiError> {
     let key = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)

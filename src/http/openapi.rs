@@ -163,6 +163,13 @@ impl Modify for Security {
                 "The ticket's token, as the join answered it",
             ))),
         );
+        components.add_security_scheme(
+            "kiosk_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Kiosk <key>`: a device key of kind kiosk",
+            ))),
+        );
     }
 }
 
@@ -348,6 +355,7 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
         "check_in" => vec![
             bad_path(),
             booking_token(),
+            ApiError::Forbidden("a display key cannot check anyone in".into()),
             NotFound,
             ApiError::Conflict(Conflict::CheckInNotYet("2026-12-02T08:45:00Z".parse().expect("a time"))),
             ApiError::Conflict(Conflict::AppointmentMissed),

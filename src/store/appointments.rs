@@ -101,6 +101,9 @@ pub enum AppointmentAccess {
     /// Its customer, by the token the booking answered.
     Token(String),
     Staff(Identity),
+    /// A lobby kiosk (its key's kind `kiosk`) covering the appointment's queue: checks a
+    /// customer in who scanned their booking's code.
+    Kiosk(crate::domain::Device),
 }
 
 /// A booking and its secret (on replay, the one the same request made before).
@@ -230,6 +233,7 @@ impl Store {
     async fn find_appointment(&self, id: Uuid, who: &AppointmentAccess) -> Result<(Uuid, AppointmentRow)> {
         let tenant = match who {
             AppointmentAccess::Staff(who) => who.tenant_id,
+            AppointmentAccess::Kiosk(device) => device.tenant_id,
             AppointmentAccess::Token(_) => {
                 let tenant: Option<Uuid> =
                     sqlx::query_scalar("SELECT qc_tenant_of_appointment($1)").bind(id).fetch_one(&self.pool).await?;
@@ -247,11 +251,16 @@ impl Store {
         .await?;
         tx.commit().await?;
         let Sealed { row, token_hash, .. } = found.ok_or(StoreError::NotFound)?;
-        if let AppointmentAccess::Token(token) = who {
+        match who {
             // A wrong token learns nothing, not even that the appointment exists.
-            if token_hash != secret::hash_token(token) {
-                return Err(StoreError::NotFound);
+            AppointmentAccess::Token(token) if token_hash != secret::hash_token(token) => {
+                return Err(StoreError::NotFound)
             }
+            // Nor does a kiosk of other queues.
+            AppointmentAccess::Kiosk(device) if !device.queue_ids.contains(&row.queue_id) => {
+                return Err(StoreError::NotFound)
+            }
+            _ => {}
         }
         Ok((tenant, row))
     }
@@ -481,6 +490,7 @@ fn actor(who: &AppointmentAccess) -> String {
     match who {
         AppointmentAccess::Token(_) => "customer".into(),
         AppointmentAccess::Staff(who) => who.actor(),
+        AppointmentAccess::Kiosk(device) => device.actor(),
     }
 }
 

@@ -373,3 +373,42 @@ async fn reminders_reach_the_customer_the_day_before_and_an_hour_before_once_wit
         assert!(text.contains("http://127.0.0.1:") && text.contains(&format!("/a/{id}")), "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lobby_kiosk_of_the_queue_checks_a_booking_in_and_other_keys_cannot() {
+    // Arrange: a booking whose check-in is open (it starts within the early allowance), and keys.
+    let (app, clock, queue) = booking_app(json!({"slot_minutes": 5, "early_minutes": 30})).await;
+    let start = slot_after(clock.now(), chrono::Duration::minutes(5), 5);
+    let (appointment, _) = book(&app, queue, start, "Ada").await;
+    let id = appointment["id"].as_str().unwrap();
+    let app = &app;
+    let key = |kind: &str, queues: Vec<Uuid>| {
+        let body = json!({"kind": kind, "queue_ids": queues});
+        async move {
+            app.post("/api/v1/device-keys", Some(&app.admin), body).await.expect(201)["key"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let kiosk = key("kiosk", vec![queue]).await;
+    let elsewhere = key("kiosk", vec![app.queue]).await;
+    let display = key("display", vec![queue]).await;
+    let check_in = |key: String| {
+        let req = app
+            .http
+            .post(format!("{}/api/v1/appointments/{id}/check-in", app.base))
+            .header("Authorization", format!("Kiosk {key}"));
+        async move { common::into_reply(req.send().await.unwrap()).await }
+    };
+
+    // Act and assert: a kiosk of another queue learns nothing, a display may not, this one does.
+    check_in(elsewhere).await.expect_problem(404, "not_found");
+    check_in(display).await.expect_problem(403, "forbidden");
+    check_in("not-a-key".into()).await.expect_problem(401, "unauthorized");
+    let checked = check_in(kiosk.clone()).await.expect(201);
+    assert_eq!(checked["ticket"]["position"], 1);
+    let joined = app.all_events(&app.admin, queue).await.into_iter().find(|e| e["kind"] == "ticket.joined").unwrap();
+    assert!(joined["actor"].as_str().unwrap().starts_with("kiosk:"), "{joined}");
+    check_in(kiosk).await.expect_problem(409, "invalid_transition");
+}
