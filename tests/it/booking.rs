@@ -48,7 +48,9 @@ async fn pick_day(phone: &Page, app: &TestApp, queue: Uuid, date: &str) {
     }
     phone.wait_for(&format!("document.querySelector('{day}.free')"), SOON).await;
     phone.click(&day).await;
-    phone.wait_for("!document.querySelector('#time-card').hidden && document.querySelector('#times button')", SOON).await;
+    phone
+        .wait_for("!document.querySelector('#time-card').hidden && document.querySelector('#times button')", SOON)
+        .await;
 }
 
 async fn appointments_on(app: &TestApp, queue: Uuid, date: &str) -> Vec<Value> {
@@ -81,7 +83,9 @@ async fn a_customer_books_tomorrow_on_the_phone_is_reminded_checks_in_and_goes_a
     phone.fill("#f-email", &to).await;
     phone.axe("booking form").await;
     // A double tap books once.
-    phone.eval("const f = document.querySelector('#book-form'); f.requestSubmit(); f.requestSubmit(); return true").await;
+    phone
+        .eval("const f = document.querySelector('#book-form'); f.requestSubmit(); f.requestSubmit(); return true")
+        .await;
 
     // Assert: the booking's page, without its token in the address, in the queue's zone.
     phone.wait_for("location.pathname.startsWith('/a/') && document.body.dataset.status === 'booked'", SOON).await;
@@ -108,12 +112,15 @@ async fn a_customer_books_tomorrow_on_the_phone_is_reminded_checks_in_and_goes_a
     let mails = crate::notifications::mails_to(&dir, &to, 1).await;
     let text = mails[0]["text"].as_str().unwrap();
     assert!(text.starts_with("Reminder: your appointment at Queue clinic is on"), "{text}");
-    let link = text.split_whitespace().find(|w| w.contains(&format!("/a/{id}"))).unwrap().to_owned();
+    let link = text.split_whitespace().find(|w| w.contains(&format!("/a/{id}"))).unwrap();
+    let link = link.trim_matches(|c: char| !(c.is_ascii_alphanumeric() || c == '/')).to_owned();
+    assert!(link.starts_with(&app.base), "the link opens this node's page: {link}");
 
     // On the day, in the check-in window: a walk-in joins (their join moved to the driven
     // clock's time: events keep wall-clock times), then the customer arrives.
     clock.set(start - chrono::Duration::minutes(10));
-    let walk_in = app.post(&format!("/api/v1/queues/{queue}/tickets"), Some(&app.admin), json!({"name": "Walker"})).await;
+    let walk_in =
+        app.post(&format!("/api/v1/queues/{queue}/tickets"), Some(&app.admin), json!({"name": "Walker"})).await;
     let walk_in = walk_in.expect(201)["ticket"].clone();
     let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
     let moved = sqlx::query("UPDATE queue_events SET at = $2 WHERE queue_id = $1 AND kind = 'ticket.joined'")
@@ -126,21 +133,33 @@ async fn a_customer_books_tomorrow_on_the_phone_is_reminded_checks_in_and_goes_a
     let desk = chrome.page(Screen::Desk).await;
     browser_clock(&desk, clock.now()).await;
     crate::pages::open_console(&desk, &app.base, queue, "Desk 1").await;
-    desk.wait_for("document.querySelector('#appts-list li[data-state=\"upcoming\"]')?.textContent.includes('Ada')", SOON)
-        .await;
+    desk.wait_for(
+        "document.querySelector('#appts-list li[data-state=\"upcoming\"]')?.textContent.includes('Ada')",
+        SOON,
+    )
+    .await;
 
     browser_clock(&phone, clock.now()).await;
     phone.goto(&link).await;
-    phone.wait_for("document.body.dataset.status === 'booked' && !document.querySelector('#check-in').disabled", SOON).await;
+    phone
+        .wait_for("document.body.dataset.status === 'booked' && !document.querySelector('#check-in').disabled", SOON)
+        .await;
     phone.click("#check-in").await;
 
     // Assert: the live ticket page, first in line, ahead of the walk-in who came later.
-    phone.wait_for("location.pathname.startsWith('/t/') && document.querySelector('#ahead').dataset.position === '1'", SOON)
+    phone
+        .wait_for(
+            "location.pathname.startsWith('/t/') && document.querySelector('#ahead').dataset.position === '1'",
+            SOON,
+        )
         .await;
     assert_eq!(phone.eval("return location.search").await, "", "the ticket's token left the address bar");
     let ticket = phone.eval("return location.pathname.split('/')[2]").await.as_str().unwrap().to_owned();
-    desk.wait_for("document.querySelector('#appts-list li[data-state=\"arrived\"]')?.textContent.includes('Ada')", SOON)
-        .await;
+    desk.wait_for(
+        "document.querySelector('#appts-list li[data-state=\"arrived\"]')?.textContent.includes('Ada')",
+        SOON,
+    )
+    .await;
     desk.wait_for(
         &format!(
             "document.querySelector('#waiting li')?.dataset.id === '{ticket}' \
@@ -182,7 +201,9 @@ async fn a_customer_whose_time_was_just_taken_is_told_so_and_books_another() {
     assert_eq!(said, "Alguien acaba de reservar esa hora. Elija otra.");
     phone.click("#pick-again").await;
     let taken = format!("#times button[data-start=\"{}\"]", stamp(start));
-    phone.wait_for(&format!("!document.querySelector('{taken}') && document.querySelector('#times button')"), SOON).await;
+    phone
+        .wait_for(&format!("!document.querySelector('{taken}') && document.querySelector('#times button')"), SOON)
+        .await;
     let later = start + chrono::Duration::minutes(30);
     phone.click(&format!("#times button[data-start=\"{}\"]", stamp(later))).await;
     phone.click("#book").await;
