@@ -55,14 +55,16 @@ REVOKE CREATE ON SCHEMA public FROM queuecast_resolver;
 REVOKE EXECUTE ON FUNCTION qc_tenant_of_appointment(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION qc_tenant_of_appointment(uuid) TO queuecast_app;
 
--- Appointments nobody checked in for, past their `missed_at`, across tenants: the clock marks
--- each missed through the writer, which does it once whichever node asks first.
+-- Appointments nobody checked in for, past their `missed_at`, across tenants (of queues not
+-- deleted): the clock marks each missed through the writer, which does it once whichever node
+-- asks first.
 CREATE FUNCTION qc_due_appointments(p_now timestamptz, p_limit integer)
     RETURNS TABLE (tenant_id uuid, queue_id uuid, appointment_id uuid, missed_at timestamptz)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
-    SELECT tenant_id, queue_id, id, missed_at FROM appointments
-    WHERE status = 'booked' AND missed_at <= p_now ORDER BY missed_at LIMIT p_limit
+    SELECT a.tenant_id, a.queue_id, a.id, a.missed_at FROM appointments a
+    JOIN queues q ON q.id = a.queue_id AND q.deleted_at IS NULL
+    WHERE a.status = 'booked' AND a.missed_at <= p_now ORDER BY a.missed_at LIMIT p_limit
     $$;
 GRANT SELECT (id, tenant_id, queue_id, status, missed_at) ON appointments TO queuecast_clock;
 CREATE POLICY clock_read ON appointments FOR SELECT TO queuecast_clock USING (true);

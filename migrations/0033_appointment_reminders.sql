@@ -31,9 +31,10 @@ CREATE FUNCTION qc_due_reminders(p_now timestamptz, p_limit integer)
                    reminders integer[], reminded integer, next_reminder_at timestamptz)
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp
     AS $$
-    SELECT tenant_id, queue_id, id, start_at, reminders, reminded, next_reminder_at FROM appointments
-    WHERE status = 'booked' AND next_reminder_at IS NOT NULL AND next_reminder_at <= p_now
-    ORDER BY next_reminder_at LIMIT p_limit
+    SELECT a.tenant_id, a.queue_id, a.id, a.start_at, a.reminders, a.reminded, a.next_reminder_at
+    FROM appointments a JOIN queues q ON q.id = a.queue_id AND q.deleted_at IS NULL
+    WHERE a.status = 'booked' AND a.next_reminder_at IS NOT NULL AND a.next_reminder_at <= p_now
+    ORDER BY a.next_reminder_at LIMIT p_limit
     $$;
 GRANT CREATE ON SCHEMA public TO queuecast_clock;
 ALTER FUNCTION qc_due_reminders(timestamptz, integer) OWNER TO queuecast_clock;

@@ -119,14 +119,7 @@ pub const MAX_DAYS: u32 = 31;
 impl Store {
     /// A queue's hours and appointment settings; 400 `no_appointments` when it takes none.
     async fn booking_rules(&self, tenant: Uuid, queue: Uuid) -> Result<(Hours, AppointmentSettings)> {
-        let mut tx = self.begin(tenant).await?;
-        let settings: Option<serde_json::Value> =
-            sqlx::query_scalar("SELECT settings FROM queues WHERE id = $1 AND deleted_at IS NULL")
-                .bind(queue)
-                .fetch_optional(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        let settings = settings.ok_or(StoreError::NotFound)?;
+        let settings = self.queue_settings(tenant, queue).await?;
         let rules = AppointmentSettings::read(&settings);
         let hours = crate::domain::Timing::read(&settings).hours;
         match (hours, rules) {
@@ -326,12 +319,7 @@ impl Store {
         let k = left.iter().take_while(|m| at(**m) <= now).count().max(1) - 1;
         let Some(&minutes) = left.get(k) else { return Ok(super::Applied::Already) };
         let next = left.get(k + 1).map(|m| at(*m));
-        let mut tx = self.begin(due.tenant_id).await?;
-        let settings: serde_json::Value = sqlx::query_scalar("SELECT settings FROM queues WHERE id = $1")
-            .bind(due.queue_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .unwrap_or_default();
+        let settings = self.queue_settings(due.tenant_id, due.queue_id).await?;
         let wanted = crate::domain::notify::QueueNotify::parse(settings.get("notify"))
             .unwrap_or_default()
             .wants(crate::domain::notify::MessageKind::Reminder);
@@ -339,6 +327,7 @@ impl Store {
             Some(h) => due.start_at.with_timezone(&h.tz()).format("%Y-%m-%d %H:%M").to_string(),
             None => due.start_at.format("%Y-%m-%d %H:%M UTC").to_string(),
         };
+        let mut tx = self.begin(due.tenant_id).await?;
         let moved = sqlx::query(
             "WITH a AS ( \
                UPDATE appointments SET reminded = reminded + $3, next_reminder_at = $4 \
@@ -411,13 +400,8 @@ impl Store {
     /// A queue's appointments of local `date` (in its hours' zone), with names and contacts.
     #[tracing::instrument(skip(self, who))]
     pub async fn appointments_on(&self, who: &Identity, queue: Uuid, date: NaiveDate) -> Result<Vec<Appointment>> {
+        let timing = crate::domain::Timing::read(&self.queue_settings(who.tenant_id, queue).await?);
         let mut tx = self.begin(who.tenant_id).await?;
-        let settings: Option<serde_json::Value> =
-            sqlx::query_scalar("SELECT settings FROM queues WHERE id = $1 AND deleted_at IS NULL")
-                .bind(queue)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let timing = crate::domain::Timing::read(&settings.ok_or(StoreError::NotFound)?);
         let from = timing.start_of(date);
         let to = timing.start_of(date.succ_opt().unwrap_or(date));
         let rows: Vec<AppointmentRow> = sqlx::query_as(concat!(

@@ -414,3 +414,25 @@ async fn a_lobby_kiosk_of_the_queue_checks_a_booking_in_and_other_keys_cannot() 
     assert!(joined["actor"].as_str().unwrap().starts_with("kiosk:"), "{joined}");
     check_in(kiosk).await.expect_problem(409, "invalid_transition");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_has_a_queue_that_takes_appointments() {
+    // Arrange: the demo tenant, set up twice (a restart of `queuecast demo` finds it there).
+    let app = common::spawn_app().await;
+    queuecast::demo::set_up(&app.store, &app.base).await.unwrap();
+    queuecast::demo::set_up(&app.store, &app.base).await.unwrap();
+    let token = app.login("demo", "admin@demo.test", "demo-password").await;
+
+    // Act: the demo's queues, and tomorrow's slots of the one that books.
+    let queues = app.get("/api/v1/queues", Some(&token)).await.expect(200);
+    let slugs: Vec<&str> = queues.as_array().unwrap().iter().map(|q| q["slug"].as_str().unwrap()).collect();
+    let vaccines = queues.as_array().unwrap().iter().find(|q| q["slug"] == "vaccines").unwrap();
+    let tomorrow = (Utc::now() + chrono::Duration::days(1)).date_naive();
+    let path = format!("/api/v1/queues/{}/slots?date={tomorrow}", vaccines["id"].as_str().unwrap());
+    let slots = app.get(&path, None).await.expect(200);
+
+    // Assert: three queues; 07:00–21:00 in slots of 15 minutes with two places each.
+    assert_eq!(slugs.len(), 3, "{slugs:?}");
+    assert_eq!(slots.as_array().unwrap().len(), 56);
+    assert!(slots.as_array().unwrap().iter().all(|s| s["available"] == 2));
+}
