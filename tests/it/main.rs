@@ -7,6 +7,7 @@ mod common;
 mod abuse;
 mod analytics;
 mod appointments;
+mod booking;
 mod concurrency;
 mod depth;
 mod desk;
