@@ -174,6 +174,8 @@ pub(crate) struct Booking {
     pub notify_email: Option<String>,
     /// The reminders it is owed: minutes before its start, largest first, all still ahead.
     pub reminders: Vec<i32>,
+    /// The token sealed for the reminders' links.
+    pub link_sealed: Vec<u8>,
     pub token_hash: Vec<u8>,
     pub idempotency: Option<Idempotency>,
 }
