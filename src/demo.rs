@@ -28,14 +28,18 @@ pub async fn set_up(store: &Store, base: &str) -> anyhow::Result<()> {
         }
     }
     // A fresh kiosk key per run: keys are stored hashed, so an old one cannot be shown again.
-    let login = store.login(DEMO_TENANT, DEMO_EMAIL, DEMO_PASSWORD).await?;
+    let via = store::Via { ip: None, user_agent: Some("queuecast demo".into()) };
+    let login = match store.login(DEMO_TENANT, DEMO_EMAIL, DEMO_PASSWORD, &via).await? {
+        store::LoginOutcome::SignedIn(login) => Some(login),
+        store::LoginOutcome::Refused => None,
+    };
     println!("\nQueuecast demo is ready.\n");
     println!("  Staff console:  {base}/staff   (tenant `{DEMO_TENANT}`, {DEMO_EMAIL} / {DEMO_PASSWORD})");
     for q in store.queues_of(DEMO_TENANT).await? {
         println!("\n  {} ({})", q.name, q.slug);
         println!("    customers join:  {base}/q/{}", q.id);
         if let Some(login) = &login {
-            let (_, key) = store.create_display_key(&login.identity, q.id).await?;
+            let (_, key) = store.create_display_key(&login.identity, &via, q.id).await?;
             println!("    kiosk display:   {base}/display/{}?key={key}", q.id);
         }
     }

@@ -76,6 +76,7 @@ impl ApiError {
                 Conflict::IdempotencyConflict => "idempotency_conflict",
                 Conflict::AlreadyExists(_) => "already_exists",
                 Conflict::QueueNotEmpty => "queue_not_empty",
+                Conflict::LastAdmin => "last_admin",
             },
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",

@@ -8,13 +8,14 @@ pub mod hours;
 pub mod line;
 pub mod message;
 pub mod notify;
+pub mod password;
 pub mod queue;
 pub mod ticket;
 pub mod timing;
 pub mod view;
 
 pub use estimate::{CallHistory, Estimate};
-pub use event::{Event, EventKind, Notification};
+pub use event::{Event, EventKind, Notification, Revocation};
 pub use fsm::{Fsm, FsmError, Roles, Special};
 pub use hours::{Hours, HoursError};
 pub use line::{Key, Line};

@@ -75,6 +75,9 @@ pub struct Fanout {
     node: Uuid,
     /// The node's tasks: the feeds, and each hub's short-lived fills and grace timers.
     tasks: Tasks,
+    /// Users whose sign-ins changed (from any node): their sockets re-check themselves. A
+    /// socket that lags behind this channel re-checks too, so a slow one misses nothing.
+    revocations: tokio::sync::broadcast::Sender<Uuid>,
 }
 
 /// A client's hold on a hub; dropping it lets an idle hub go.
@@ -109,6 +112,7 @@ impl Fanout {
             hubs: DashMap::new(),
             node: Uuid::new_v4(),
             tasks: tasks.clone(),
+            revocations: tokio::sync::broadcast::channel(256).0,
         });
         tasks.spawn("heartbeat", pg::heartbeat(fanout.clone()));
         if feeds.postgres {
@@ -170,6 +174,19 @@ impl Fanout {
         }
     }
 
+    /// A user's sign-ins changed: this node forgets what it cached of them, and the user's
+    /// sockets here re-check themselves.
+    pub fn revoke(&self, user: Uuid) {
+        self.store.forget_user(user);
+        // Failing only means no socket listens now.
+        let _ = self.revocations.send(user);
+    }
+
+    /// Users whose sign-ins change from now on.
+    pub fn revocations(&self) -> tokio::sync::broadcast::Receiver<Uuid> {
+        self.revocations.subscribe()
+    }
+
     fn remove_if_idle(&self, queue: Uuid) -> bool {
         self.hubs.remove_if(&queue, |_, cell| cell.get().is_some_and(|h| h.idle())).is_some()
     }
@@ -225,6 +242,7 @@ impl Fanout {
                 }
             }
             Notification::Heartbeat(_) => {}
+            Notification::Revoked(r) => self.revoke(r.user),
         }
     }
 

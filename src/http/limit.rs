@@ -108,7 +108,7 @@ impl Limiter {
     }
 
     /// The client's address: the peer, or behind a trusted proxy the address it appended last.
-    fn client(&self, req: &HttpRequest) -> Option<IpAddr> {
+    pub fn client(&self, req: &HttpRequest) -> Option<IpAddr> {
         if self.settings.trust_proxy {
             let forwarded = req.headers().get_all("x-forwarded-for").filter_map(|v| v.to_str().ok()).last();
             if let Some(ip) = forwarded.and_then(|v| v.rsplit(',').next()).and_then(|ip| ip.trim().parse().ok()) {

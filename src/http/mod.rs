@@ -13,6 +13,7 @@ mod pages;
 mod queues;
 mod staff;
 mod tickets;
+mod users;
 mod webhooks;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -47,6 +48,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(deadline))
                 .wrap(from_fn(shed))
                 .route("/auth/login", web::post().to(staff::login))
+                .route("/auth/logout", web::post().to(users::logout))
+                .route("/auth/password", web::post().to(users::change_password))
+                .route("/auth/reset", web::post().to(users::reset_password))
+                .route("/users", web::get().to(users::list))
+                .route("/users", web::post().to(users::create))
+                .route("/users/{user_id}", web::patch().to(users::update))
+                .route("/users/{user_id}/password-reset", web::post().to(users::issue_reset))
+                .route("/audit", web::get().to(users::audit))
                 .route("/socket-passes", web::post().to(staff::socket_pass))
                 .route("/ticket-types", web::post().to(staff::create_ticket_type))
                 .route("/ticket-types", web::get().to(staff::list_ticket_types))

@@ -15,7 +15,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, line, notifications, queues, staff, tickets, webhooks};
+use super::{health, line, notifications, queues, staff, tickets, users, webhooks};
 use crate::error::{ApiError, Problem};
 use crate::store::Conflict;
 
@@ -28,7 +28,7 @@ pub const EXPLORER_PATH: &str = "/api/docs/";
 /// (tests/it/openapi.rs checks that every close code of `ws::close` is listed.)
 const DESCRIPTION: &str = r#"The REST API of Queuecast, a real-time virtual queue server. `PROTOCOL.md` is the contract; this document is the same contract, machine-readable.
 
-**Errors** are `application/problem+json`: `{"type", "title", "status", "detail", "code"}`. Clients branch on `code`, a stable machine word: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `queue_closed`, `queue_paused`, `queue_full`, `queue_empty`, `invalid_transition`, `idempotency_conflict`, `already_exists`, `payload_too_large`, `unavailable`, `internal` (and `rate_limited` where limits are configured); bad contacts or message settings answer 400 with a code of their own: `invalid_phone`, `invalid_email`, `invalid_push_subscription`, `unknown_lang`, `invalid_template`, `invalid_notify_settings`. A resource of another tenant answers `not_found`, never `forbidden`. Each operation below lists the codes it can answer.
+**Errors** are `application/problem+json`: `{"type", "title", "status", "detail", "code"}`. Clients branch on `code`, a stable machine word: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `queue_closed`, `queue_paused`, `queue_full`, `queue_empty`, `invalid_transition`, `idempotency_conflict`, `already_exists`, `last_admin`, `payload_too_large`, `unavailable`, `internal` (and `rate_limited` where limits are configured); bad contacts or message settings answer 400 with a code of their own: `invalid_phone`, `invalid_email`, `invalid_push_subscription`, `unknown_lang`, `invalid_template`, `invalid_notify_settings`; passwords and accounts: `weak_password`, `wrong_password`, `unknown_location`. A resource of another tenant answers `not_found`, never `forbidden`. Each operation below lists the codes it can answer.
 
 **Authentication.** Staff send `Authorization: Bearer <token>` from `POST /api/v1/auth/login`. Customers use their ticket's `token` (query `token=` or `Authorization: Bearer`). Kiosks use a display `key` (query `key=`).
 
@@ -102,6 +102,14 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         webhooks::list,
         webhooks::delete,
         webhooks::deliveries,
+        users::list,
+        users::create,
+        users::update,
+        users::issue_reset,
+        users::logout,
+        users::change_password,
+        users::reset_password,
+        users::audit,
     ),
     components(schemas(Problem)),
     modifiers(&Described, &Security, &Problems),
@@ -109,7 +117,8 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         (name = "tickets", description = "Joining and moving tickets"),
         (name = "queues", description = "A queue's status, events, figures and QR code"),
         (name = "setup", description = "Queues, display keys and ticket types (managers and admins)"),
-        (name = "staff", description = "Signing in and socket passes"),
+        (name = "staff", description = "Signing in and out, passwords and socket passes"),
+        (name = "admin", description = "Accounts, sites and the audit log (admins)"),
         (name = "operations", description = "Health and readiness"),
         (name = "providers", description = "Calls from SMS providers: delivery receipts and replies (signed URLs)"),
     ),
@@ -260,6 +269,42 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             NotFound,
         ],
         "push_public_key" => Vec::new(),
+        "list_users" => vec![signed_out(), role("admin")],
+        "create_user" => vec![
+            ApiError::BadRequest("`ann` is not an email address".into()),
+            rejected("weak_password", "this password is among the most common ones; choose another"),
+            rejected("unknown_location", "location_ids: no such location"),
+            signed_out(),
+            role("admin"),
+            ApiError::Conflict(Conflict::AlreadyExists("a user with email `desk@acme.test`".into())),
+            big(),
+        ],
+        "update_user" => vec![
+            ApiError::BadRequest("nothing to change: give role, display_name, disabled or location_ids".into()),
+            rejected("unknown_location", "location_ids: no such location"),
+            signed_out(),
+            role("admin"),
+            NotFound,
+            ApiError::Conflict(Conflict::LastAdmin),
+            big(),
+        ],
+        "issue_password_reset" => vec![bad_path(), signed_out(), role("admin"), NotFound],
+        "logout" => vec![signed_out()],
+        "change_password" => vec![
+            bad(),
+            rejected("wrong_password", "current: not the account's password"),
+            rejected("weak_password", "a password has at least 8 characters"),
+            signed_out(),
+            big(),
+        ],
+        "reset_password" => vec![
+            bad(),
+            rejected("weak_password", "a password has at least 8 characters"),
+            ApiError::Unauthorized("wrong tenant, email or code, or the code was used or expired".into()),
+            big(),
+            ApiError::RateLimited(std::time::Duration::from_secs(4)),
+        ],
+        "audit_log" => vec![ApiError::BadRequest("limit: 1 to 500".into()), signed_out(), role("admin")],
         "ticket_push" => vec![
             bad(),
             rejected("invalid_push_subscription", "notify.push: a PushSubscription {endpoint, keys: {p256dh, auth}}"),

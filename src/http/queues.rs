@@ -42,6 +42,7 @@ pub struct CreateBody {
 pub async fn create(
     state: web::Data<AppState>,
     staff: Staff,
+    via: crate::store::Via,
     body: web::Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
@@ -54,7 +55,7 @@ pub async fn create(
         ticket_type: b.ticket_type,
         settings: b.settings,
     };
-    Ok(HttpResponse::Created().json(state.store.create_queue(who, new).await?))
+    Ok(HttpResponse::Created().json(state.store.create_queue(who, &via, new).await?))
 }
 
 #[utoipa::path(
@@ -107,6 +108,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i32>>, D::Er
 pub async fn update(
     state: web::Data<AppState>,
     staff: Staff,
+    via: crate::store::Via,
     id: web::Path<Uuid>,
     body: web::Json<PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -116,7 +118,7 @@ pub async fn update(
         return Err(ApiError::BadRequest("nothing to change: give status, name, capacity or settings".into()));
     }
     let patch = QueuePatch { status: b.status, name: b.name, capacity: b.capacity, settings: b.settings };
-    Ok(HttpResponse::Ok().json(state.store.update_queue(who, id.into_inner(), patch).await?))
+    Ok(HttpResponse::Ok().json(state.store.update_queue(who, &via, id.into_inner(), patch).await?))
 }
 
 /// A kiosk's key: opens `/ws/queues/{queue_id}/display?key=` and `/display/{queue_id}?key=`.
@@ -135,10 +137,11 @@ pub struct DisplayKey {
 pub async fn display_key(
     state: web::Data<AppState>,
     staff: Staff,
+    via: crate::store::Via,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
-    let (key_id, key) = state.store.create_display_key(who, id.into_inner()).await?;
+    let (key_id, key) = state.store.create_display_key(who, &via, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(DisplayKey { key, id: key_id }))
 }
 
@@ -152,11 +155,12 @@ pub async fn display_key(
 pub async fn revoke_display_key(
     state: web::Data<AppState>,
     staff: Staff,
+    via: crate::store::Via,
     ids: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
     let (queue, key) = ids.into_inner();
-    state.store.revoke_display_key(who, queue, key).await?;
+    state.store.revoke_display_key(who, &via, queue, key).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -279,9 +283,14 @@ async fn daily(state: &AppState, staff: &Staff, id: Uuid, q: StatsQuery) -> Resu
     responses((status = 204, description = "Deleted softly: gone from lists, joins and pages; history and stats kept")),
 )]
 /// Deletes a queue softly (manager): see [`crate::store::Store::delete_queue`].
-pub async fn delete(state: web::Data<AppState>, staff: Staff, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    state: web::Data<AppState>,
+    staff: Staff,
+    via: crate::store::Via,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
-    state.store.delete_queue(who, id.into_inner()).await?;
+    state.store.delete_queue(who, &via, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

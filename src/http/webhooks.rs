@@ -41,6 +41,7 @@ pub struct CreateBody {
 pub async fn create(
     state: web::Data<AppState>,
     staff: Staff,
+    via: crate::store::Via,
     body: web::Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
@@ -65,7 +66,7 @@ pub async fn create(
         None => format!("whsec_{}", crate::secret::new_token()),
     };
     let new = NewWebhook { url, queue_id: b.queue_id, events, secret: secret.clone(), include_phone: b.include_phone };
-    let hook = state.store.create_webhook(who, new).await?;
+    let hook = state.store.create_webhook(who, &via, new).await?;
     // The secret is shown here, once; listings never show it.
     let mut body = serde_json::to_value(&hook).map_err(|e| ApiError::Internal(e.into()))?;
     body["secret"] = json!(secret);
@@ -86,9 +87,14 @@ pub async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpRespon
     params(("webhook_id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 204, description = "Deleted, with its delivery log")),
 )]
-pub async fn delete(state: web::Data<AppState>, staff: Staff, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    state: web::Data<AppState>,
+    staff: Staff,
+    via: crate::store::Via,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
-    state.store.delete_webhook(who, id.into_inner()).await?;
+    state.store.delete_webhook(who, &via, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -7,6 +7,7 @@
 
 mod admin;
 mod analytics;
+pub mod audit;
 mod auth;
 mod cache;
 mod display_keys;
@@ -23,6 +24,7 @@ mod stats;
 mod ticket_types;
 mod tickets;
 mod types;
+mod users;
 mod webhooks;
 pub mod writer;
 
@@ -35,7 +37,8 @@ use uuid::Uuid;
 
 pub use admin::NewTenant;
 pub use analytics::{plausible_tz, DailyStats, Figures, MAX_REPORT_DAYS};
-pub use auth::{Identity, Login, Role};
+pub use audit::{AuditEntry, AuditQuery, Via, MAX_AUDIT_PAGE};
+pub use auth::{Identity, Login, LoginOutcome, Role};
 pub use guard::verify_isolation;
 pub use hours::{Applied, DueHours, DueTicket};
 pub use joins::Joined;
@@ -47,6 +50,7 @@ pub use search::{Found, MAX_SEARCH};
 pub use stats::{History, HistoryPoint, QueueStats};
 pub use ticket_types::{NewTicketType, TicketType};
 pub use tickets::{Seen, TicketAccess, MAX_EVENTS_PAGE};
+pub use users::{NewUser, User, UserPatch};
 pub use webhooks::{AttemptOutcome, Claimed, Delivery, NewWebhook, Webhook};
 pub use writer::{JoinRequest, QueuePatch};
 
@@ -105,6 +109,8 @@ pub enum Conflict {
     AlreadyExists(String),
     #[error("people are still in line or being served: close the queue and serve or cancel them first")]
     QueueNotEmpty,
+    #[error("this is the tenant's last enabled admin: make another admin first")]
+    LastAdmin,
 }
 
 fn closed_until(opens_at: &Option<chrono::DateTime<chrono::Utc>>) -> String {

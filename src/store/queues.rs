@@ -4,8 +4,10 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::audit::{self, Change, Via};
 use super::cache::TicketRules;
 use super::rules::{concat_queue_select, fetch_queue, ticket_rules};
+use super::writer::Audited;
 use super::writer::{QueueChange, QueuePatch};
 use super::{unique_violation, Conflict, Identity, Result, Store, StoreError};
 use crate::domain::queue::{valid_prefix, valid_slug};
@@ -127,7 +129,7 @@ fn check_settings(settings: &Value, fsm: &Fsm) -> Result<Timing> {
 impl Store {
     /// Creates a queue in the user's tenant.
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
-    pub async fn create_queue(&self, who: &Identity, new: NewQueue) -> Result<Queue> {
+    pub async fn create_queue(&self, who: &Identity, via: &Via, new: NewQueue) -> Result<Queue> {
         if !valid_slug(&new.slug) {
             return Err(StoreError::Invalid("slug: lowercase letters, digits and dashes, at most 63".into()));
         }
@@ -183,6 +185,14 @@ impl Store {
         .await
         .map_err(|e| unique_violation(e, format!("a queue with slug `{}`", new.slug)))?;
         let queue = fetch_queue(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+        audit::record(
+            &mut tx,
+            who.tenant_id,
+            &who.actor(),
+            via,
+            Change::new("queue.created", "queue", id).after(&queue),
+        )
+        .await?;
         tx.commit().await?;
         Ok(queue)
     }
@@ -245,7 +255,7 @@ impl Store {
     /// are checked as at creation. New hours take effect at once: the queue opens or closes as
     /// they say now (unless the patch names a status), and the clock takes it from there.
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, id = %id))]
-    pub async fn update_queue(&self, who: &Identity, id: Uuid, mut patch: QueuePatch) -> Result<Queue> {
+    pub async fn update_queue(&self, who: &Identity, via: &Via, id: Uuid, mut patch: QueuePatch) -> Result<Queue> {
         if let Some(name) = &patch.name {
             check_name(name)?;
         }
@@ -271,7 +281,8 @@ impl Store {
                 }
             }
         }
-        let change = QueueChange { queue_id: id, patch, actor: who.actor(), now, reschedule, due: None };
+        let audit = Some(Audited { tenant: who.tenant_id, via: via.clone() });
+        let change = QueueChange { queue_id: id, patch, actor: who.actor(), now, reschedule, due: None, audit };
         let updated = self.writer.update_queue(who.tenant_id, change).await;
         self.caches.timings.remove(&id);
         updated
@@ -281,7 +292,7 @@ impl Store {
     /// slug; its tickets, events and stats stay readable. Refused while anyone is in line or
     /// being served.
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
-    pub async fn delete_queue(&self, who: &Identity, id: Uuid) -> Result<()> {
+    pub async fn delete_queue(&self, who: &Identity, via: &Via, id: Uuid) -> Result<()> {
         let mut tx = self.begin(who.tenant_id).await?;
         // `waiting` is re-read on the row a concurrent writer commits (read committed re-checks
         // the updated row), so a join that lands meanwhile keeps the queue.
@@ -299,6 +310,7 @@ impl Store {
             let live = fetch_queue(&mut tx, id).await?;
             return Err(if live.is_some() { Conflict::QueueNotEmpty.into() } else { StoreError::NotFound });
         }
+        audit::record(&mut tx, who.tenant_id, &who.actor(), via, Change::new("queue.deleted", "queue", id)).await?;
         tx.commit().await?;
         Ok(())
     }

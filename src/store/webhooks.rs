@@ -81,8 +81,8 @@ pub struct AttemptOutcome {
 
 impl Store {
     /// Registers an endpoint in the manager's tenant. A queue of another tenant is not found.
-    #[tracing::instrument(skip(self, who, new), fields(tenant = %who.tenant_id))]
-    pub async fn create_webhook(&self, who: &Identity, new: NewWebhook) -> Result<Webhook> {
+    #[tracing::instrument(skip(self, who, via, new), fields(tenant = %who.tenant_id))]
+    pub async fn create_webhook(&self, who: &Identity, via: &super::Via, new: NewWebhook) -> Result<Webhook> {
         let mut tx = self.begin(who.tenant_id).await?;
         if let Some(queue_id) = new.queue_id {
             let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM queues WHERE id = $1")
@@ -105,6 +105,9 @@ impl Store {
         .bind(new.include_phone)
         .fetch_one(&mut *tx)
         .await?;
+        // The webhook as listed: never its secret.
+        let change = super::audit::Change::new("webhook.created", "webhook", hook.id).after(&hook);
+        super::audit::record(&mut tx, who.tenant_id, &who.actor(), via, change).await?;
         tx.commit().await?;
         Ok(hook)
     }
@@ -124,13 +127,18 @@ impl Store {
 
     /// Removes an endpoint and its deliveries (pending ones are not sent).
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, id = %id))]
-    pub async fn delete_webhook(&self, who: &Identity, id: Uuid) -> Result<()> {
+    pub async fn delete_webhook(&self, who: &Identity, via: &super::Via, id: Uuid) -> Result<()> {
         let mut tx = self.begin(who.tenant_id).await?;
-        let done = sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        let gone: Option<Webhook> = sqlx::query_as(
+            "DELETE FROM webhooks WHERE id = $1 RETURNING id, url, queue_id, events, include_phone, created_at",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let gone = gone.ok_or(StoreError::NotFound)?;
+        let change = super::audit::Change::new("webhook.deleted", "webhook", id).before(&gone);
+        super::audit::record(&mut tx, who.tenant_id, &who.actor(), via, change).await?;
         tx.commit().await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
         Ok(())
     }
 

@@ -6,6 +6,7 @@ mod common;
 
 mod abuse;
 mod analytics;
+mod audit;
 mod concurrency;
 mod depth;
 mod faults;
@@ -30,4 +31,5 @@ mod schemathesis;
 mod shutdown;
 mod timers;
 mod topology;
+mod users;
 mod webhooks;

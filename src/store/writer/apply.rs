@@ -8,12 +8,13 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{BatchState, Placed, QueueChange, QueuePatch, QueueState, TicketChange, Transfer, Transition};
+use super::{Audited, BatchState, Placed, QueueChange, QueuePatch, QueueState, TicketChange, Transfer, Transition};
 use crate::domain::Queue;
 use crate::domain::{Event, EventKind, QueueStatus, Special, Ticket};
+use crate::store::audit::Change;
 use crate::store::cache::Caches;
 use crate::store::rows::{position, position_of_t, ticket_cols, MovedRow};
-use crate::store::rules::ticket_rules;
+use crate::store::rules::{fetch_queue, ticket_rules};
 use crate::store::{Conflict, Result, StoreError};
 
 /// A transition or a transfer (joins and call-nexts are applied in bulk).
@@ -156,11 +157,21 @@ async fn transfer(tx: &mut PgConnection, caches: &Caches, state: &mut BatchState
 /// A queue's status, name, capacity or settings, changed: an event like any other. (Or, from the
 /// clock, its hours applied: see [`super::clock::hours`].)
 pub(super) async fn update_queue(tx: &mut PgConnection, state: &mut BatchState, change: &QueueChange) -> Result<Queue> {
-    let QueueChange { queue_id, patch, actor, now, reschedule, due } = change;
+    let QueueChange { queue_id, patch, actor, now, reschedule, due, audit } = change;
     if let Some(due) = due {
         return super::clock::hours(tx, state, *queue_id, *due, *now).await;
     }
-    patch_queue(tx, state, *queue_id, patch, *reschedule, actor, *now).await
+    // The row is locked by the batch already: what it was is what this change changes.
+    let before = match audit {
+        Some(_) => fetch_queue(tx, *queue_id).await?,
+        None => None,
+    };
+    let updated = patch_queue(tx, state, *queue_id, patch, *reschedule, actor, *now).await?;
+    if let Some(Audited { tenant, via }) = audit {
+        let change = Change::new("queue.updated", "queue", queue_id).before(&before).after(&updated);
+        crate::store::audit::record(tx, *tenant, actor, via, change).await?;
+    }
+    Ok(updated)
 }
 
 /// Applies a patch: one statement, one event. An opening (to `open` from another status) may

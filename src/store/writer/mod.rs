@@ -144,6 +144,15 @@ pub(crate) struct QueueChange {
     /// Set by the clock: not a patch, but the queue's hours applied as of `now`, and only if its
     /// `hours_due_at` is still this (another node's clock may have applied them first).
     pub due: Option<DateTime<Utc>>,
+    /// A change through the API is audited, in the change's own transaction (the clock's are
+    /// events, not audited).
+    pub audit: Option<Audited>,
+}
+
+/// Where an audited queue change came from.
+pub(crate) struct Audited {
+    pub tenant: Uuid,
+    pub via: crate::store::Via,
 }
 
 /// The idempotency record of a join, as stored.
