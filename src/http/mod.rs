@@ -6,6 +6,7 @@ mod extract;
 mod health;
 pub mod limit;
 mod line;
+mod locations;
 pub mod metrics;
 mod notifications;
 pub mod openapi;
@@ -56,6 +57,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/users/{user_id}", web::patch().to(users::update))
                 .route("/users/{user_id}/password-reset", web::post().to(users::issue_reset))
                 .route("/audit", web::get().to(users::audit))
+                .route("/locations", web::get().to(locations::list))
+                .route("/locations", web::post().to(locations::create))
+                .route("/locations/{location_id}", web::patch().to(locations::update))
                 .route("/socket-passes", web::post().to(staff::socket_pass))
                 .route("/ticket-types", web::post().to(staff::create_ticket_type))
                 .route("/ticket-types", web::get().to(staff::list_ticket_types))

@@ -221,6 +221,12 @@ pub async fn public_key(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
 /// A subscription made on the ticket's page.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "subscription": {"endpoint": "https://push.example/send/abc123",
+                     "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
+                              "auth": "tBHItJI5svbpez7KI4CCXg"}},
+    "lang": "fr"
+}))]
 pub struct PushBody {
     /// The PushSubscription as `PushManager.subscribe` gave it (`toJSON()`).
     #[schema(value_type = Object)]

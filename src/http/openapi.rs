@@ -15,7 +15,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, line, notifications, queues, staff, tickets, users, webhooks};
+use super::{health, line, locations, notifications, queues, staff, tickets, users, webhooks};
 use crate::error::{ApiError, Problem};
 use crate::store::Conflict;
 
@@ -110,6 +110,9 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         users::change_password,
         users::reset_password,
         users::audit,
+        locations::list,
+        locations::create,
+        locations::update,
     ),
     components(schemas(Problem)),
     modifiers(&Described, &Security, &Problems),
@@ -193,6 +196,7 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             ApiError::BadRequest("slug: lowercase letters, digits and dashes, at most 63".into()),
             rejected("invalid_template", "settings.notify.templates.fr.called: unknown placeholder `{nmber}`"),
             rejected("invalid_notify_settings", "settings.notify.ahead: whole numbers of people ahead, 0 to 49"),
+            rejected("unknown_location", "location_id: no such location"),
             signed_out(),
             role("manager"),
             ApiError::Conflict(Conflict::AlreadyExists("queue `main`".into())),
@@ -201,6 +205,7 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
         "queue_summary" | "queue_qr_svg" => vec![bad_path(), NotFound],
         "update_queue" => vec![
             ApiError::BadRequest("settings.hours.weekly.mon: \"25:00\" is not a time (HH:MM, 00:00 to 24:00)".into()),
+            rejected("unknown_location", "location_id: no such location"),
             signed_out(),
             role("manager"),
             NotFound,
@@ -303,6 +308,14 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             ApiError::Unauthorized("wrong tenant, email or code, or the code was used or expired".into()),
             big(),
             ApiError::RateLimited(std::time::Duration::from_secs(4)),
+        ],
+        "list_locations" => vec![signed_out()],
+        "create_location" | "update_location" => vec![
+            ApiError::BadRequest("timezone: `Mars/Olympus` is not an IANA time zone (e.g. Europe/Paris)".into()),
+            signed_out(),
+            role("admin"),
+            NotFound,
+            big(),
         ],
         "audit_log" => vec![ApiError::BadRequest("limit: 1 to 500".into()), signed_out(), role("admin")],
         "ticket_push" => vec![

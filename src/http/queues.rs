@@ -32,6 +32,8 @@ pub struct CreateBody {
     ticket_type: Option<String>,
     #[schema(value_type = Option<Object>)]
     settings: Option<Value>,
+    /// The site the queue belongs to; a user limited to sites must name one of theirs.
+    location_id: Option<Uuid>,
 }
 
 #[utoipa::path(
@@ -54,6 +56,7 @@ pub async fn create(
         capacity: b.capacity,
         ticket_type: b.ticket_type,
         settings: b.settings,
+        location_id: b.location_id,
     };
     Ok(HttpResponse::Created().json(state.store.create_queue(who, &via, new).await?))
 }
@@ -92,6 +95,15 @@ pub struct PatchBody {
     /// or closes as they say now, unless `status` is given too).
     #[schema(value_type = Option<Object>)]
     settings: Option<serde_json::Map<String, Value>>,
+    /// Absent: unchanged; null: at no site; an id: at that site.
+    #[serde(default, deserialize_with = "present_id")]
+    #[schema(value_type = Option<Uuid>)]
+    location_id: Option<Option<Uuid>>,
+}
+
+/// Tells an absent id (`None`) from an explicit null (`Some(None)`).
+fn present_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>>, D::Error> {
+    Option::<Uuid>::deserialize(d).map(Some)
 }
 
 /// Tells an absent field (`None`) from an explicit null (`Some(None)`).
@@ -114,10 +126,19 @@ pub async fn update(
 ) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
     let b = body.into_inner();
-    if b.status.is_none() && b.name.is_none() && b.capacity.is_none() && b.settings.is_none() {
-        return Err(ApiError::BadRequest("nothing to change: give status, name, capacity or settings".into()));
+    if b.status.is_none() && b.name.is_none() && b.capacity.is_none() && b.settings.is_none() && b.location_id.is_none()
+    {
+        return Err(ApiError::BadRequest(
+            "nothing to change: give status, name, capacity, settings or location_id".into(),
+        ));
     }
-    let patch = QueuePatch { status: b.status, name: b.name, capacity: b.capacity, settings: b.settings };
+    let patch = QueuePatch {
+        status: b.status,
+        name: b.name,
+        capacity: b.capacity,
+        settings: b.settings,
+        location_id: b.location_id,
+    };
     Ok(HttpResponse::Ok().json(state.store.update_queue(who, &via, id.into_inner(), patch).await?))
 }
 

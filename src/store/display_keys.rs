@@ -10,6 +10,7 @@ impl Store {
     /// Revokes a display key of a queue: its screens are closed within a recheck period.
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, queue_id = %queue_id, key_id = %key_id))]
     pub async fn revoke_display_key(&self, who: &Identity, via: &Via, queue_id: Uuid, key_id: Uuid) -> Result<()> {
+        self.check_site(who, queue_id).await?;
         let mut tx = self.begin(who.tenant_id).await?;
         let done = sqlx::query(
             "UPDATE display_keys SET revoked_at = now() WHERE id = $1 AND queue_id = $2 AND revoked_at IS NULL",
@@ -32,6 +33,7 @@ impl Store {
     /// its hash is stored).
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, queue_id = %queue_id))]
     pub async fn create_display_key(&self, who: &Identity, via: &Via, queue_id: Uuid) -> Result<(Uuid, String)> {
+        self.check_site(who, queue_id).await?;
         let mut tx = self.begin(who.tenant_id).await?;
         let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM queues WHERE id = $1 AND deleted_at IS NULL")
             .bind(queue_id)

@@ -262,6 +262,7 @@ impl Store {
     /// most a bucket (1,024 entries) more than the page, at any depth.
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, queue = %queue))]
     pub async fn line_page(&self, who: &Identity, queue: Uuid, after: i64, limit: i64) -> Result<LinePage> {
+        self.check_site(who, queue).await?;
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         super::set_tenant(&mut tx, who.tenant_id).await?;
         let (seq, waiting): (i64, i32) =

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Change, Via};
 use super::cache::TicketRules;
+use super::locations::check_location_use;
 use super::rules::{concat_queue_select, fetch_queue, ticket_rules};
 use super::writer::Audited;
 use super::writer::{QueueChange, QueuePatch};
@@ -87,6 +88,8 @@ pub struct NewQueue {
     pub capacity: Option<i32>,
     pub ticket_type: Option<String>,
     pub settings: Option<Value>,
+    /// The site the queue belongs to (a user limited to sites must name one of theirs).
+    pub location_id: Option<Uuid>,
 }
 
 pub(super) fn check_name(name: &str) -> Result<()> {
@@ -153,6 +156,16 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         let type_id = type_id.ok_or_else(|| StoreError::Invalid(format!("no ticket type `{type_code}`")))?;
+        match new.location_id {
+            Some(location) => check_location_use(&mut tx, who, location).await?,
+            None if who.locations.is_some() => {
+                return Err(StoreError::Rejected(
+                    "unknown_location",
+                    "location_id: a user limited to some locations puts queues at one of them".into(),
+                ))
+            }
+            None => {}
+        }
         let rules = ticket_rules(&mut tx, &self.caches, type_id).await?;
         let timing = check_settings(&settings, &rules.fsm)?;
         // With hours, a queue starts as they say now, and the clock takes it from there.
@@ -167,8 +180,8 @@ impl Store {
         let id = Uuid::new_v4();
         sqlx::query(
             "INSERT INTO queues (id, tenant_id, slug, name, prefix, capacity, ticket_type_id, settings, status, \
-               hours_due_at, numbered_on) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+               hours_due_at, numbered_on, location_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(id)
         .bind(who.tenant_id)
@@ -181,6 +194,7 @@ impl Store {
         .bind(status)
         .bind(due)
         .bind(numbered_on)
+        .bind(new.location_id)
         .execute(&mut *tx)
         .await
         .map_err(|e| unique_violation(e, format!("a queue with slug `{}`", new.slug)))?;
@@ -201,11 +215,12 @@ impl Store {
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id))]
     pub async fn list_queues(&self, who: &Identity) -> Result<Vec<Queue>> {
         let mut tx = self.begin(who.tenant_id).await?;
-        let queues = sqlx::query_as(concat_queue_select!(" WHERE q.deleted_at IS NULL ORDER BY q.created_at, q.slug"))
-            .fetch_all(&mut *tx)
-            .await?;
+        let queues: Vec<Queue> =
+            sqlx::query_as(concat_queue_select!(" WHERE q.deleted_at IS NULL ORDER BY q.created_at, q.slug"))
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
-        Ok(queues)
+        Ok(queues.into_iter().filter(|q| who.may_see(q.location_id)).collect())
     }
 
     /// One queue of the user's tenant.
@@ -214,7 +229,7 @@ impl Store {
         let mut tx = self.begin(who.tenant_id).await?;
         let queue = fetch_queue(&mut tx, id).await?;
         tx.commit().await?;
-        queue.ok_or(StoreError::NotFound)
+        queue.filter(|q| who.may_see(q.location_id)).ok_or(StoreError::NotFound)
     }
 
     /// The public summary of any queue: the join page's header.
@@ -262,6 +277,17 @@ impl Store {
         if patch.capacity.flatten().is_some_and(|c| c < 1) {
             return Err(StoreError::Invalid("capacity must be at least 1".into()));
         }
+        self.check_site(who, id).await?;
+        if let Some(Some(location)) = patch.location_id {
+            let mut tx = self.begin(who.tenant_id).await?;
+            check_location_use(&mut tx, who, location).await?;
+            tx.commit().await?;
+        } else if patch.location_id == Some(None) && who.locations.is_some() {
+            return Err(StoreError::Rejected(
+                "unknown_location",
+                "location_id: a user limited to some locations keeps queues at one of them".into(),
+            ));
+        }
         let now = self.clock.now();
         let mut reschedule = None;
         if let Some(keys) = &patch.settings {
@@ -293,6 +319,7 @@ impl Store {
     /// being served.
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
     pub async fn delete_queue(&self, who: &Identity, via: &Via, id: Uuid) -> Result<()> {
+        self.check_site(who, id).await?;
         let mut tx = self.begin(who.tenant_id).await?;
         // `waiting` is re-read on the row a concurrent writer commits (read committed re-checks
         // the updated row), so a join that lands meanwhile keeps the queue.

@@ -77,7 +77,10 @@ impl Opening for StaffSocket {
 
     async fn authorize(&self, state: &AppState) -> Result<Access<Identity>, Refusal> {
         match state.store.consume_socket_pass(&self.pass).await {
-            Ok(Some(who)) => Ok(Access { tenant: who.tenant_id, queue: self.queue, grant: who }),
+            Ok(Some(who)) => match state.store.check_site(&who, self.queue).await {
+                Ok(()) => Ok(Access { tenant: who.tenant_id, queue: self.queue, grant: who }),
+                Err(e) => Err(refusal(&e)),
+            },
             Ok(None) => Err((close::UNAUTHORIZED, "the pass is wrong, used or expired")),
             Err(e) => Err(refusal(&e)),
         }

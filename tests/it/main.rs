@@ -29,6 +29,7 @@ mod replays;
 mod restart;
 mod schemathesis;
 mod shutdown;
+mod sites;
 mod timers;
 mod topology;
 mod users;

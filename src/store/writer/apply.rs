@@ -198,7 +198,8 @@ pub(super) async fn patch_queue(
         "UPDATE queues q SET status = COALESCE($2, q.status), name = COALESCE($3, q.name), \
            capacity = CASE WHEN $4 THEN $5 ELSE q.capacity END, \
            settings = CASE WHEN $6 THEN (q.settings || $7) - $8::text[] ELSE q.settings END, \
-           hours_due_at = CASE WHEN $9 THEN $10 ELSE q.hours_due_at END, updated_at = now() \
+           hours_due_at = CASE WHEN $9 THEN $10 ELSE q.hours_due_at END, \
+           location_id = CASE WHEN $11 THEN $12 ELSE q.location_id END, updated_at = now() \
          FROM ticket_types tt WHERE q.id = $1 AND tt.id = q.ticket_type_id \
          RETURNING q.id, q.slug, q.name, q.prefix, q.capacity, q.status, tt.code AS ticket_type, \
            q.waiting, q.last_seq, q.settings, q.location_id, q.created_at, q.updated_at",
@@ -213,6 +214,8 @@ pub(super) async fn patch_queue(
     .bind(removed)
     .bind(reschedule.is_some())
     .bind(reschedule.flatten())
+    .bind(patch.location_id.is_some())
+    .bind(patch.location_id.flatten())
     .fetch_one(&mut *tx)
     .await?;
     if updated.status == QueueStatus::Open && was != QueueStatus::Open {

@@ -75,6 +75,8 @@ pub struct QueuePatch {
     /// others are kept. Applied under the row lock, so concurrent patches of different keys
     /// both stand.
     pub settings: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Some(None): at no site.
+    pub location_id: Option<Option<Uuid>>,
 }
 
 /// A change to a ticket (a join makes one), answered with the ticket as the change left it.
