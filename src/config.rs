@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// Allow webhook endpoints over plain http to any host (otherwise https, or http to loopback).
     #[arg(long, env = "WEBHOOKS_ALLOW_HTTP", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub webhooks_allow_http: bool,
+    /// Allow webhook endpoints inside this deployment's networks (loopback, private, link-local,
+    /// unique-local, multicast addresses, and names that resolve to them): tests and development.
+    #[arg(long, env = "WEBHOOKS_ALLOW_PRIVATE", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub webhooks_allow_private: bool,
     /// API requests this node works on at once, at most; past its bound, 503 `unavailable` at
     /// once with Retry-After (0: no bound). Shedding early keeps a flash crowd that retries from
     /// collapsing the node.
@@ -122,6 +126,7 @@ impl ServeArgs {
             },
             webhooks: WebhookSettings {
                 allow_http: self.webhooks_allow_http,
+                allow_private: self.webhooks_allow_private,
                 enabled: self.webhooks_sender,
                 ..WebhookSettings::default()
             },

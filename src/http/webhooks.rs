@@ -47,7 +47,8 @@ pub async fn create(
     let who = staff.require(Role::Manager)?;
     let b = body.into_inner();
     let url = b.url.trim().to_owned();
-    check_url(&url, state.settings.webhooks.allow_http).map_err(ApiError::BadRequest)?;
+    let allowed = &state.settings.webhooks;
+    check_url(&url, allowed.allow_http, allowed.allow_private).map_err(ApiError::BadRequest)?;
     if b.events.is_empty() {
         return Err(ApiError::BadRequest("events: name at least one kind".into()));
     }

@@ -12,6 +12,7 @@ mod depth;
 mod faults;
 mod hours;
 mod inputs;
+mod inside;
 mod isolation;
 mod lifecycle;
 mod live;
