@@ -1,6 +1,7 @@
 //! Pure logic: no database, no sockets, no clocks of its own. Everything here is tested with
 //! plain values.
 
+pub mod embed;
 pub mod estimate;
 pub mod event;
 pub mod fsm;

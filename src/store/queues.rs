@@ -123,6 +123,7 @@ fn check_settings(settings: &Value, fsm: &Fsm) -> Result<Timing> {
         }
     }
     crate::domain::notify::QueueNotify::parse(map.get("notify"))?;
+    crate::domain::embed::parse(map.get("embed_origins")).map_err(StoreError::Invalid)?;
     let invalid = |e: HoursError| StoreError::Invalid(format!("settings.{e}"));
     let timing = Timing::parse(map).map_err(invalid)?;
     timing.check_against(fsm).map_err(invalid)?;
@@ -230,6 +231,37 @@ impl Store {
         let queue = fetch_queue(&mut tx, id).await?;
         tx.commit().await?;
         queue.filter(|q| who.may_see(q.location_id)).ok_or(StoreError::NotFound)
+    }
+
+    /// The origins a queue's join page (and its tickets' pages) may be framed by; none for an
+    /// unknown queue.
+    #[tracing::instrument(skip_all, fields(id = %id))]
+    pub async fn embed_origins(&self, id: Uuid) -> Result<Vec<String>> {
+        let Some(meta) = self.queue_meta(id).await? else { return Ok(Vec::new()) };
+        let mut tx = self.begin(meta.tenant_id).await?;
+        let origins: Option<Value> = sqlx::query_scalar("SELECT settings->'embed_origins' FROM queues WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .flatten();
+        tx.commit().await?;
+        // Checked when saved; a list saved before that which does not read frames nothing.
+        Ok(crate::domain::embed::parse(origins.as_ref()).unwrap_or_default())
+    }
+
+    /// The origins the page of a ticket may be framed by: its queue's.
+    #[tracing::instrument(skip_all, fields(ticket = %ticket))]
+    pub async fn embed_origins_of_ticket(&self, ticket: Uuid) -> Result<Vec<String>> {
+        let rows = self
+            .read_once(
+                &format!("coalesce(qc_tenant_of_ticket('{ticket}')::text, '')"),
+                &format!("SELECT queue_id FROM tickets WHERE id = '{ticket}'"),
+            )
+            .await?;
+        match rows.first().map(|r| sqlx::Row::try_get::<Uuid, _>(r, 0)).transpose()? {
+            Some(queue) => self.embed_origins(queue).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The public summary of any queue: the join page's header.

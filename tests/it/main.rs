@@ -10,6 +10,7 @@ mod audit;
 mod concurrency;
 mod depth;
 mod faults;
+mod framing;
 mod hours;
 mod inputs;
 mod inside;
