@@ -86,7 +86,8 @@ impl Application {
         let limits = web::Data::new(Limiter::new(settings.rate_limits));
         let admission = web::Data::from(http::admission::Admission::new(settings.max_in_flight, settings.queue_target));
         tasks.spawn("sweep-limits", sweep_limits(limits.clone().into_inner()));
-        let state = web::Data::new(AppState { store, fanout, closing, settings: Arc::new(settings) });
+        let caps = crate::ws::caps::Caps::start(fanout.clone(), tasks);
+        let state = web::Data::new(AppState { store, fanout, closing, settings: Arc::new(settings), caps });
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::metrics::observe))

@@ -54,6 +54,7 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
 | 4401 | the pass, token or key does not open this socket |
 | 4404 | no such queue or ticket |
 | 4413 | a frame over the size limit (4 KiB) |
+| 4409 | a newer socket of the same ticket, user or device key took this one's place (each holds a few at most) |
 | 4429 | too many messages too fast |
 
 ## Operations

@@ -123,6 +123,10 @@ impl Opening for StaffSocket {
         Ok(Start { rx, first, audience: StaffAudience { hub, store, last, mode: self.mode, partial } })
     }
 
+    fn credential(&self, who: &Identity, caps: &super::caps::SocketCaps) -> (String, usize) {
+        (format!("user:{}", who.user_id), caps.staff)
+    }
+
     /// When the sign-in expires, or at once when the user's sign-ins change (disabled, signed
     /// out, another password, other sites: announced by every node) and a re-check says the
     /// socket may not stay; re-checked now and then as well, in case an announcement was lost.

@@ -7,6 +7,7 @@ mod common;
 mod abuse;
 mod analytics;
 mod audit;
+mod caps;
 mod concurrency;
 mod depth;
 mod faults;
