@@ -3,6 +3,7 @@
 pub mod admission;
 mod csv;
 mod extract;
+mod gcra;
 mod health;
 pub mod limit;
 mod line;

@@ -58,14 +58,14 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let account = format!("{}\n{}", body.tenant.trim().to_lowercase(), body.email.trim().to_lowercase());
-    limits.login(&req, &account)?;
+    limits.login(&req, &account).await?;
     let via = Via::extract(&req).await?;
     let LoginOutcome::SignedIn(login) = state.store.login(&body.tenant, &body.email, &body.password, &via).await?
     else {
-        limits.login_failed(&account);
+        limits.login_failed(&account).await;
         return Err(ApiError::Unauthorized("wrong tenant, email or password".into()));
     };
-    limits.login_succeeded(&account);
+    limits.login_succeeded(&account).await;
     let who = login.identity;
     Ok(HttpResponse::Ok().json(LoginAnswer {
         token: login.token,

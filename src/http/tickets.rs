@@ -77,7 +77,7 @@ pub async fn join(
     id: web::Path<Uuid>,
     body: OptionalJson<JoinBody>,
 ) -> Result<HttpResponse, ApiError> {
-    limits.join(&req)?;
+    limits.join(&req).await?;
     let key = idempotency_key(&req)?;
     let b = body.0;
     let notify = b

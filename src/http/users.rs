@@ -195,9 +195,9 @@ pub async fn reset_password(
 ) -> Result<HttpResponse, ApiError> {
     let b = body.into_inner();
     let account = format!("{}\n{}", b.tenant.trim().to_lowercase(), b.email.trim().to_lowercase());
-    limits.login(&req, &account)?;
+    limits.login(&req, &account).await?;
     if !state.store.reset_password(&b.tenant, &b.email, &b.code, &b.new, &via).await? {
-        limits.login_failed(&account);
+        limits.login_failed(&account).await;
         return Err(ApiError::Unauthorized("wrong tenant, email or code, or the code was used or expired".into()));
     }
     Ok(HttpResponse::NoContent().finish())

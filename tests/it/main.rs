@@ -17,6 +17,7 @@ mod inputs;
 mod inside;
 mod isolation;
 mod lifecycle;
+mod limits;
 mod live;
 mod loadtest;
 mod logs;
