@@ -34,9 +34,12 @@ const PAGE_POLICY: &str = "default-src 'self'; connect-src 'self'; img-src 'self
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(|| async { redirect("/staff") }));
     // Framed by no one: a console in another site's frame could be clicked through by it.
-    for (path, file) in
-        [("/staff", "staff.html"), ("/display", "display.html"), ("/display/{queue_id}", "display.html")]
-    {
+    for (path, file) in [
+        ("/staff", "staff.html"),
+        ("/admin", "admin.html"),
+        ("/display", "display.html"),
+        ("/display/{queue_id}", "display.html"),
+    ] {
         let handler = move |req: HttpRequest| async move { page(&req, file, &[]) };
         cfg.service(web::resource(path).route(web::get().to(handler)).route(web::head().to(handler)));
     }

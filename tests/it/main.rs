@@ -5,6 +5,7 @@
 mod common;
 
 mod abuse;
+mod admin;
 mod analytics;
 mod audit;
 mod caps;
