@@ -1,6 +1,8 @@
-//! The demo of `queuecast demo` (and `scripts/dev`): a tenant with its admin and two queues, and
+//! The demo of `queuecast demo` (and `scripts/dev`): a tenant with its admin and three queues (one
+//! taking appointments), and
 //! the addresses to open.
 
+use crate::domain::DeviceKind;
 use crate::store::{self, NewQueue, NewTenant, Store, StoreError};
 
 /// The demo tenant and its admin, as `scripts/dev` prints them.
@@ -8,7 +10,7 @@ pub const DEMO_TENANT: &str = "demo";
 pub const DEMO_EMAIL: &str = "admin@demo.test";
 pub const DEMO_PASSWORD: &str = "demo-password";
 
-/// Creates the demo tenant, its admin and two queues when missing, and says where to go.
+/// Creates the demo tenant, its admin and its queues when missing, and says where to go.
 pub async fn set_up(store: &Store, base: &str) -> anyhow::Result<()> {
     if store.tenant_by_slug(DEMO_TENANT).await?.is_none() {
         store
@@ -20,8 +22,28 @@ pub async fn set_up(store: &Store, base: &str) -> anyhow::Result<()> {
             })
             .await?;
     }
-    for (slug, name, prefix) in [("main", "Main desk", "A"), ("pharmacy", "Pharmacy", "P")] {
-        let new = NewQueue { slug: slug.into(), name: name.into(), prefix: Some(prefix.into()), ..Default::default() };
+    // A third queue takes appointments: open every day 07:00–21:00 UTC, slots of 15 minutes, two
+    // places each (walk-ins join it too).
+    let days = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+    let weekly: serde_json::Map<String, serde_json::Value> =
+        days.iter().map(|d| (d.to_string(), serde_json::json!([["07:00", "21:00"]]))).collect();
+    let booked = serde_json::json!({
+        "hours": {"tz": "UTC", "weekly": weekly},
+        "appointments": {"slot_minutes": 15, "per_slot": 2},
+    });
+    let queues = [
+        ("main", "Main desk", "A", None),
+        ("pharmacy", "Pharmacy", "P", None),
+        ("vaccines", "Vaccinations", "V", Some(booked)),
+    ];
+    for (slug, name, prefix, settings) in queues {
+        let new = NewQueue {
+            slug: slug.into(),
+            name: name.into(),
+            prefix: Some(prefix.into()),
+            settings,
+            ..Default::default()
+        };
         match store.create_queue_for(DEMO_TENANT, new).await {
             Ok(_) | Err(StoreError::Conflict(store::Conflict::AlreadyExists(_))) => {}
             Err(e) => return Err(e.into()),
@@ -35,13 +57,25 @@ pub async fn set_up(store: &Store, base: &str) -> anyhow::Result<()> {
     };
     println!("\nQueuecast demo is ready.\n");
     println!("  Staff console:  {base}/staff   (tenant `{DEMO_TENANT}`, {DEMO_EMAIL} / {DEMO_PASSWORD})");
-    for q in store.queues_of(DEMO_TENANT).await? {
+    let queues = store.queues_of(DEMO_TENANT).await?;
+    for q in &queues {
         println!("\n  {} ({})", q.name, q.slug);
         println!("    customers join:  {base}/q/{}", q.id);
+        if q.slug == "vaccines" {
+            println!("    book a time:     {base}/b/{}", q.id);
+        }
         if let Some(login) = &login {
             let (_, key) = store.create_display_key(&login.identity, &via, q.id).await?;
             println!("    kiosk display:   {base}/display/{}?key={key}", q.id);
         }
+    }
+    // The venue: one screen and one lobby tablet for every queue.
+    if let Some(login) = &login {
+        let ids: Vec<_> = queues.iter().map(|q| q.id).collect();
+        let (_, key) = store.create_device_key(&login.identity, &via, DeviceKind::Display, ids.clone()).await?;
+        println!("\n  Every queue on one screen:  {base}/display?key={key}");
+        let (_, key) = store.create_device_key(&login.identity, &via, DeviceKind::Kiosk, ids).await?;
+        println!("  Take-a-number kiosk:        {base}/kiosk?key={key}");
     }
     println!("\n  API: {base}/api/v1   health: {base}/readyz\n");
     Ok(())

@@ -52,7 +52,8 @@ pub struct Problem {
     /// The stable machine word clients branch on (see the API description for the list).
     code: &'static str,
     /// `queue_closed` by the queue's opening hours: when it next opens (null: no opening is
-    /// scheduled). Absent from other problems.
+    /// scheduled); `too_early` (an appointment's check-in): when check-in opens. Absent from
+    /// other problems.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     opens_at: Option<Option<chrono::DateTime<chrono::Utc>>>,
@@ -77,6 +78,9 @@ impl ApiError {
                 Conflict::AlreadyExists(_) => "already_exists",
                 Conflict::QueueNotEmpty => "queue_not_empty",
                 Conflict::LastAdmin => "last_admin",
+                Conflict::SlotFull => "slot_full",
+                Conflict::CheckInNotYet(_) => "too_early",
+                Conflict::AppointmentMissed => "appointment_missed",
             },
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::Unavailable(_) => "unavailable",
@@ -96,6 +100,7 @@ impl ApiError {
             code,
             opens_at: match self {
                 ApiError::Conflict(Conflict::ClosedUntil(at)) => Some(*at),
+                ApiError::Conflict(Conflict::CheckInNotYet(at)) => Some(Some(*at)),
                 _ => None,
             },
         }

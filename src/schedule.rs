@@ -1,6 +1,7 @@
 //! The clock task: every node runs it, and together they apply what time brings, each change
 //! once. Every tick it asks the database what is due at the clock's time (queues whose hours
-//! open or close them, called tickets whose call timed out, waiting tickets that expired) and
+//! open or close them, called tickets whose call timed out, waiting tickets that expired,
+//! appointments nobody checked in for) and
 //! submits each to this node's writer as a conditional change: whichever node's writer locks
 //! the row first applies it, the others find it done (see `store::writer::clock`).
 //!
@@ -52,6 +53,28 @@ pub async fn round(store: &Store) -> crate::store::Result<()> {
                 Ok(Applied::Here) => tracing::debug!(ticket = %due.ticket_id, kind = due.kind, "applied a due ticket"),
                 Ok(Applied::Already) => {}
                 Err(err) => tracing::warn!(cause = ?err, ticket = %due.ticket_id, "applying a due ticket failed"),
+            }
+        })
+        .await;
+    let missed = store.due_appointments(now, PER_TICK).await?;
+    stream::iter(missed)
+        .for_each_concurrent(IN_FLIGHT, |due| async move {
+            match store.apply_missed(&due).await {
+                Ok(Applied::Here) => tracing::debug!(appointment = %due.appointment_id, "marked an appointment missed"),
+                Ok(Applied::Already) => {}
+                Err(err) => tracing::warn!(cause = ?err, appointment = %due.appointment_id, "marking an appointment missed failed"),
+            }
+        })
+        .await;
+    let reminders = store.due_reminders(now, PER_TICK).await?;
+    stream::iter(reminders)
+        .for_each_concurrent(IN_FLIGHT, |due| async move {
+            match store.remind(&due, now).await {
+                Ok(Applied::Here) => tracing::debug!(appointment = %due.appointment_id, "wrote a reminder"),
+                Ok(Applied::Already) => {}
+                Err(err) => {
+                    tracing::warn!(cause = ?err, appointment = %due.appointment_id, "writing a reminder failed")
+                }
             }
         })
         .await;

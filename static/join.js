@@ -1,5 +1,7 @@
 // Join page /q/{queue_id}: the queue's summary, and a form that makes one ticket per fill.
 import { api, Problem, minutes, store, fillKey, doneKey, pill } from './qc.js';
+import { number } from './i18n.js';
+import { pageLang } from './page-lang.js';
 import { ended, readType } from './ticket-type.js';
 import { hoursTexts } from './hours.js';
 import { LANGS, WORDS, notifyRequest, pickLang } from './notify.js';
@@ -9,13 +11,14 @@ const qid = decodeURIComponent(location.pathname.split('/')[2] || '');
 const form = $('join-form');
 const btn = $('join');
 const IDEM = `qc.idem.${qid}`;
-const STATUS = { open: ['live', 'Open'], paused: ['reconnecting', 'Paused'], closed: ['ended', 'Closed'] };
+const t = await pageLang();
+const STATUS = { open: ['live', t('status.open')], paused: ['reconnecting', t('status.paused')], closed: ['ended', t('status.closed')] };
 let sending = false;
 
 // The consent to messages off the page, in the language picked for them (the browser's first).
 const langSelect = $('f-lang');
 langSelect.replaceChildren(...LANGS.map(([code, name]) => new Option(name, code)));
-langSelect.value = pickLang(navigator.languages);
+langSelect.value = pickLang([t.lang, ...(navigator.languages || [])]);
 function wordConsent() {
   const w = WORDS[langSelect.value] || WORDS.en;
   $('n-title').textContent = w.title;
@@ -43,27 +46,27 @@ async function refresh() {
   try {
     const q = await api('GET', `/api/v1/queues/${encodeURIComponent(qid)}`);
     $('queue-name').textContent = q.name;
-    document.title = `${q.name} · Join the queue`;
+    document.title = `${q.name} · ${t('join.title')}`;
     const [cls, word] = STATUS[q.status] || ['', q.status];
     pill($('queue-status'), cls, word);
-    $('waiting').textContent = q.waiting;
-    $('eta').textContent = q.waiting === 0 && q.status === 'open' ? 'no wait' : minutes(q.eta_new_seconds);
+    $('waiting').textContent = number(q.waiting, t.lang);
+    $('eta').textContent = q.waiting === 0 && q.status === 'open' ? t('join.no_wait') : minutes(q.eta_new_seconds, t);
     // Opening hours: when it opens while no one new may join, else when it closes.
-    const { opens, closes } = hoursTexts(q);
+    const { opens, closes } = hoursTexts(q, Date.now(), t);
     $('hours').textContent = opens || closes;
     $('hours').hidden = !(opens || closes);
-    notice(q.status === 'paused' ? 'Joining is paused for a moment. Please try again shortly.'
-      : q.status === 'closed' ? `This queue is closed right now.${opens ? ` ${opens}.` : ''}`
-        : opens ? `The queue takes no one new now. ${opens}.` : '');
-    pill($('conn'), 'live', 'Live');
+    notice(q.status === 'paused' ? t('join.paused')
+      : q.status === 'closed' ? (opens ? t('join.closed_opens', { opens }) : t('join.closed'))
+        : opens ? t('join.no_one_new', { opens }) : '');
+    pill($('conn'), 'live', t('conn.live'));
     return readType(q.ticket_type);
   } catch (e) {
     if (e instanceof Problem && (e.status === 404 || e.status === 400)) {
-      gone('Queue not found', 'This link does not lead to a queue. Please check it, or scan the code again.');
-      pill($('conn'), 'ended', 'Not found');
+      gone(t('join.not_found_title'), t('join.not_found'));
+      pill($('conn'), 'ended', t('conn.not_found'));
       return 'gone';
     }
-    pill($('conn'), 'reconnecting', 'Offline');
+    pill($('conn'), 'reconnecting', t('conn.offline'));
     return readType(null);
   }
 }
@@ -74,7 +77,7 @@ async function existing(type) {
   const tid = store.get(`qc.queue.${qid}`);
   const token = tid && store.get(`qc.ticket.${tid}`);
   if (!token) return;
-  let what = 'a ticket';
+  let what = t('join.a_ticket');
   try {
     const t = await api('GET', `/api/v1/tickets/${tid}`, { token });
     if (ended(t, type)) return store.del(`qc.queue.${qid}`);
@@ -82,8 +85,8 @@ async function existing(type) {
   } catch (e) {
     if (!['network', 'unavailable', 'rate_limited'].includes(e.code)) return store.del(`qc.queue.${qid}`);
   }
-  const a = Object.assign(document.createElement('a'), { href: `/t/${tid}`, textContent: `${what} — see your place` });
-  $('existing').replaceChildren('You already have ', a);
+  const a = Object.assign(document.createElement('a'), { href: `/t/${tid}`, textContent: t('join.existing_link', { number: what }) });
+  $('existing').replaceChildren(t('join.existing'), a);
   $('existing').hidden = false;
   $('join-card').hidden = true;
 }
@@ -95,7 +98,7 @@ form.addEventListener('submit', async (ev) => {
   const f = new FormData(form);
   const body = { party_size: Math.round(Number(f.get('party_size'))) };
   if (!(body.party_size >= 1 && body.party_size <= 20)) {
-    err.textContent = 'Party size must be between 1 and 20.';
+    err.textContent = t('join.party_range');
     return;
   }
   for (const k of ['name', 'phone']) {
@@ -113,7 +116,7 @@ form.addEventListener('submit', async (ev) => {
   if (asked.notify) body.notify = asked.notify;
   err.textContent = '';
   sending = btn.disabled = true;
-  btn.textContent = 'Joining…';
+  btn.textContent = t('join.joining');
   try {
     const { ticket, token } = await api('POST', `/api/v1/queues/${encodeURIComponent(qid)}/tickets`, {
       body,
@@ -125,9 +128,9 @@ form.addEventListener('submit', async (ev) => {
     if (ticket.position) store.set(`qc.first.${ticket.id}`, String(ticket.position));
     location.assign(`/t/${ticket.id}${kept ? '' : `?token=${encodeURIComponent(token)}`}`);
   } catch (e) {
-    err.textContent = e instanceof Problem ? e.plain : 'Something went wrong. Please try again.';
+    err.textContent = e instanceof Problem ? e.plainIn(t) : t('common.error');
     sending = btn.disabled = false;
-    btn.textContent = 'Join the queue';
+    btn.textContent = t('join.submit');
     refresh();
   }
 });
@@ -140,7 +143,7 @@ form.addEventListener('click', (ev) => {
 });
 
 if (!qid) {
-  gone('No queue chosen', 'Please scan the queue\'s code or open the link you were given.');
+  gone(t('join.none_title'), t('join.none'));
 } else {
   refresh().then((type) => {
     if (type === 'gone') return;

@@ -1,5 +1,6 @@
 // Shared by every page: the REST calls of PROTOCOL.md, errors in plain words, a live socket that
 // reconnects by itself, and how times are written (time.js). No framework, no build step.
+import { EN } from './i18n.js';
 
 /** An error answer of the API (application/problem+json), or a network failure (code "network"). */
 export class Problem extends Error {
@@ -11,28 +12,17 @@ export class Problem extends Error {
     this.detail = detail;
   }
 
-  /** What to tell a person, in plain words. */
+  /** What to tell a person, in plain words (in the page's language with its translator `t`). */
   get plain() {
-    return PLAIN[this.code] || this.detail || this.title || 'Something went wrong. Please try again.';
+    return this.plainIn(EN);
+  }
+
+  plainIn(t) {
+    const key = `problem.${this.code}`;
+    const said = t(key);
+    return said !== key ? said : this.detail || this.title || t('common.error');
   }
 }
-
-const PLAIN = {
-  network: 'Cannot reach the server. Check the connection; we keep trying.',
-  unauthorized: 'Your session has ended. Please sign in again.',
-  forbidden: 'You are not allowed to do that.',
-  not_found: 'Not found. It may have been removed.',
-  queue_closed: 'This queue is closed right now.',
-  queue_paused: 'This queue is paused for a moment. Please try again shortly.',
-  queue_full: 'This queue is full right now.',
-  queue_empty: 'Nobody is waiting.',
-  invalid_transition: 'That ticket cannot do that now: someone may have changed it a moment ago.',
-  idempotency_conflict: 'That request was already sent with different details.',
-  rate_limited: 'Too many attempts. Please wait a moment.',
-  payload_too_large: 'That is too long.',
-  unavailable: 'The server is busy or restarting. Please try again in a few seconds.',
-  already_exists: 'That already exists.',
-};
 
 /**
  * Calls the API. `body` is sent as JSON; `token` as a bearer token. Answers the parsed JSON (or

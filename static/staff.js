@@ -14,6 +14,9 @@ import { busy, callNext, createDisplayKey, ENDED, loadQueues, setQueueStatus, tr
 import { WaitChart } from './staff/chart.js';
 import { wireCopyAndHelp, wireQueueDialog, wireTransfer } from './staff/dialogs.js';
 import { wireHoursDialog } from './staff/hours-dialog.js';
+import { wireDevices, wireWalkIn } from './staff/venue.js';
+import { EN } from './i18n.js';
+import { translate } from './page-lang.js';
 import { $, myCounter, tick } from './staff/dom.js';
 import { onKey } from './staff/keys.js';
 import { openQueue, queueToOpen, showMoreLine, stopQueue } from './staff/live.js';
@@ -172,6 +175,8 @@ function wire() {
   $('#display-key').addEventListener('click', (e) => createDisplayKey(app, e.currentTarget));
   wireQueueDialog(app);
   wireHoursDialog(app);
+  wireWalkIn(app);
+  wireDevices(app);
   wireCopyAndHelp();
 
   document.addEventListener('keydown', (e) => onKey(app, e));
@@ -188,6 +193,8 @@ function wire() {
   }, 30_000);
 }
 
+// The console speaks English for now; its words go through the catalog all the same.
+translate(document, EN);
 wire();
 if (!app.session) showLogin();
 else if (sessionExpired(app.session)) signOut(ENDED);

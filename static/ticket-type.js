@@ -1,7 +1,9 @@
 // What a queue's ticket type means to the customer holding a ticket: whether it has ended, and
 // how its status reads. The type comes from the queue's public summary (`ticket_type` of
 // GET /api/v1/queues/{queue_id}: init, states, final, roles), so a custom type needs no code
-// here. Pure: no DOM, importable from node (tests/js).
+// here. Words come from the page's catalog (a translator of i18n.js; English without one).
+// Pure: no DOM, importable from node (tests/js).
+import { EN } from './i18n.js';
 
 /** "in_progress" → "In progress": how a state or transition with no wording of its own reads. */
 export function humanize(name) {
@@ -55,40 +57,29 @@ export function phase(ticket, type) {
   return 'other';
 }
 
-/** How each phase reads; `done` and `other` read as the status itself. */
-const PHASE_LABEL = {
-  line: 'In line',
-  called: 'Called',
-  serving: 'Being served',
-  absent: 'Missed',
-  abandoned: 'Cancelled',
-  expired: 'Expired',
-};
+/** Phases with words of their own; `done` and `other` read as the status itself. */
+const PHASES = ['line', 'called', 'serving', 'absent', 'abandoned', 'expired'];
 /** Final states of the default type that keep their own words. */
-const DONE_LABEL = { completed: 'Done' };
+const DONE_STATES = ['completed'];
 
 /** The ticket's status in a word or two ("In line", "Missed", "Ready"). */
-export function statusLabel(ticket, type) {
+export function statusLabel(ticket, type, t = EN) {
   const p = phase(ticket, type);
-  return PHASE_LABEL[p] ?? DONE_LABEL[ticket.status] ?? humanize(ticket.status);
+  if (PHASES.includes(p)) return t(`phase.${p}`);
+  return DONE_STATES.includes(ticket.status) ? t(`phase.${ticket.status}`) : humanize(ticket.status);
 }
 
 /** The status pill: its look (a `.status-pill` class) and text ("Called to Desk 3"). */
-export function statusPill(ticket, type) {
+export function statusPill(ticket, type, t = EN) {
   const p = phase(ticket, type);
   const look = p === 'called' || p === 'serving' ? 'live' : ended(ticket, type) ? '' : 'reconnecting';
-  const text = p === 'called' && ticket.counter ? `Called to ${ticket.counter}` : statusLabel(ticket, type);
+  const text = p === 'called' && ticket.counter ? t('phase.called_to', { counter: ticket.counter }) : statusLabel(ticket, type, t);
   return { look, text };
 }
 
-const DONE_TEXT = {
-  absent: ['We missed you', 'You were called but did not come. You can join again.'],
-  abandoned: ['You left the queue', 'You are welcome to join again.'],
-  expired: ['Your ticket expired', 'It waited too long in line. You are welcome to join again.'],
-  done: ['All done', 'Thank you for your visit.'],
-};
-
 /** The title and sentence of an ended ticket's card. */
-export function doneText(ticket, type) {
-  return DONE_TEXT[phase(ticket, type)] ?? DONE_TEXT.done;
+export function doneText(ticket, type, t = EN) {
+  const p = phase(ticket, type);
+  const k = ['absent', 'abandoned', 'expired'].includes(p) ? p : 'done';
+  return [t(`done.${k}.title`), t(`done.${k}.text`)];
 }

@@ -1,7 +1,9 @@
 // Ticket page /t/{ticket_id}: the customer's place, live; a full-screen alert when called.
 import { api, Problem, LiveSocket, waitRange, chime, store, pill } from './qc.js';
+import { pageLang } from './page-lang.js';
 import { doneText, ended, phase, readType, statusLabel, statusPill } from './ticket-type.js';
 import { keyBytes, pickLang } from './notify.js';
+import { number } from './i18n.js';
 
 const $ = (id) => document.getElementById(id);
 const tid = decodeURIComponent(location.pathname.split('/')[2] || '');
@@ -9,7 +11,8 @@ const main = $('main');
 const card = $('card');
 const TOKEN = `qc.ticket.${tid}`;
 const FIRST = `qc.first.${tid}`;
-const CONN = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', ended: 'Not valid' };
+const t = await pageLang();
+const CONN = { connecting: t('conn.connecting'), live: t('conn.live'), reconnecting: t('conn.reconnecting'), ended: t('conn.not_valid') };
 
 let token = new URLSearchParams(location.search).get('token');
 if (token) {
@@ -39,8 +42,10 @@ function setConn(state) {
   if (state === 'live') problem('');
 }
 
-function alertCalled() {
+function alertCalled(tk) {
   chime();
+  // Screen readers hear the call as an alert, whatever has the focus.
+  $('announce').textContent = t('ticket.called_announce', { number: tk.number, counter: tk.counter || t('ticket.the_counter') });
   try { navigator.vibrate?.([300, 150, 300]); } catch { /* not allowed */ }
   $('called').hidden = false;
   $('called-ok').focus();
@@ -61,42 +66,42 @@ async function summary(qid) {
   }
 }
 
-/** Shows ticket `t` once its queue's type is known; `firstFrame`: the first of a connection. */
-function show(t, firstFrame) {
-  latest = t;
-  if (!types.has(t.queue_id)) types.set(t.queue_id, summary(t.queue_id));
-  types.get(t.queue_id).then((type) => {
-    if (latest === t) render(t, type, firstFrame);
+/** Shows ticket `tk` once its queue's type is known; `firstFrame`: the first of a connection. */
+function show(tk, firstFrame) {
+  latest = tk;
+  if (!types.has(tk.queue_id)) types.set(tk.queue_id, summary(tk.queue_id));
+  types.get(tk.queue_id).then((type) => {
+    if (latest === tk) render(tk, type, firstFrame);
   });
 }
 
-function render(t, type, firstFrame) {
+function render(tk, type, firstFrame) {
   const prev = last;
-  if (prev && t.queue_id === prev.queue_id && t.seq < prev.seq) return;
-  last = t;
-  if (t.seq != null) document.body.dataset.seq = String(t.seq);
+  if (prev && tk.queue_id === prev.queue_id && tk.seq < prev.seq) return;
+  last = tk;
+  if (tk.seq != null) document.body.dataset.seq = String(tk.seq);
 
-  $('number').textContent = t.number;
-  $('called-number').textContent = t.number;
-  const final = ended(t, type);
-  const now = phase(t, type);
+  $('number').textContent = tk.number;
+  $('called-number').textContent = tk.number;
+  const final = ended(tk, type);
+  const now = phase(tk, type);
   const st = $('status');
-  const { look, text } = statusPill(t, type);
+  const { look, text } = statusPill(tk, type, t);
   pill(st, look, text);
-  st.dataset.status = card.dataset.status = t.status;
+  st.dataset.status = card.dataset.status = tk.status;
   // The card's look follows the phase, so a custom type's states look like the default's.
   card.dataset.phase = now;
   card.classList.toggle('final', final);
 
-  const pos = t.position;
+  const pos = tk.position;
   const ahead = $('ahead');
   ahead.dataset.position = pos ?? '';
-  const [big, small] = pos != null ? (pos <= 1 ? ['You are next', 'your place'] : [pos - 1, 'ahead of you'])
-    : now === 'called' ? [`Go to ${t.counter || 'the counter'}`, 'it is your turn']
-      : now === 'serving' ? ['You are being served', t.counter ? `at ${t.counter}` : 'thank you for waiting'] : ['–', ''];
+  const [big, small] = pos != null ? (pos <= 1 ? [t('ticket.next'), t('ticket.your_place')] : [number(pos - 1, t.lang), t('ticket.ahead_label')])
+    : now === 'called' ? [t('ticket.go_to', { counter: tk.counter || t('ticket.the_counter') }), t('ticket.your_turn')]
+      : now === 'serving' ? [t('ticket.being_served'), tk.counter ? t('ticket.at_counter', { counter: tk.counter }) : t('ticket.thanks_waiting')] : ['–', ''];
   ahead.querySelector('b').textContent = big;
   ahead.querySelector('span').textContent = small;
-  $('wait').textContent = pos != null ? waitRange(t.eta_seconds, t.eta_p90_seconds) : '–';
+  $('wait').textContent = pos != null ? waitRange(tk.eta_seconds, tk.eta_p90_seconds, t) : '–';
   $('line').classList.toggle('solo', pos == null);
 
   // Progress from where this browser first saw the ticket to the front.
@@ -110,25 +115,25 @@ function render(t, type, firstFrame) {
   $('done').hidden = !final;
   $('hint').hidden = now !== 'line';
   if (final) {
-    const [title, sentence] = doneText(t, type);
+    const [title, sentence] = doneText(tk, type, t);
     $('done-title').textContent = title;
     $('done-text').textContent = sentence;
-    if (store.get(`qc.queue.${t.queue_id}`) === t.id) store.del(`qc.queue.${t.queue_id}`);
-    $('back').textContent = 'Join the queue again';
+    if (store.get(`qc.queue.${tk.queue_id}`) === tk.id) store.del(`qc.queue.${tk.queue_id}`);
+    $('back').textContent = t('ticket.again');
   } else {
-    store.set(`qc.queue.${t.queue_id}`, t.id);
-    $('back').textContent = 'Back to the queue page';
+    store.set(`qc.queue.${tk.queue_id}`, tk.id);
+    $('back').textContent = t('ticket.back');
   }
   $('cancel').hidden = !(now === 'line' || now === 'called');
 
-  $('called-counter').textContent = t.counter || 'the counter';
+  $('called-counter').textContent = tk.counter || t('ticket.the_counter');
   if (now !== 'called') {
     $('called').hidden = true;
-  } else if (!prev || phase(prev, type) !== 'called' || prev.called_at !== t.called_at || prev.counter !== t.counter
-    || (!firstFrame && t.seq > prev.seq)) {
-    alertCalled(); // a call, or a recall: a new called frame on a live socket
+  } else if (!prev || phase(prev, type) !== 'called' || prev.called_at !== tk.called_at || prev.counter !== tk.counter
+    || (!firstFrame && tk.seq > prev.seq)) {
+    alertCalled(tk); // a call, or a recall: a new called frame on a live socket
   }
-  document.title = `${t.number} · ${pos != null ? (pos <= 1 ? 'You are next' : `${pos - 1} ahead`) : statusLabel(t, type)}`;
+  document.title = `${tk.number} · ${pos != null ? (pos <= 1 ? t('ticket.next') : t('ticket.ahead_short', { n: number(pos - 1, t.lang) })) : statusLabel(tk, type, t)}`;
 }
 
 function invalid(text) {
@@ -142,7 +147,7 @@ function invalid(text) {
 $('called-ok').addEventListener('click', () => { $('called').hidden = true; });
 $('sound').addEventListener('click', () => {
   chime([880]);
-  $('sound').textContent = 'Sound alert on';
+  $('sound').textContent = t('ticket.sound_on');
   $('sound').disabled = true;
 });
 // Any tap unlocks audio for the alert later (browsers block sound until a gesture).
@@ -164,14 +169,14 @@ $('cancel-confirm').addEventListener('click', async () => {
     show(await api('POST', `/api/v1/tickets/${tid}/cancel`, { token }), false);
     closeDlg();
   } catch (e) {
-    $('confirm-error').textContent = e instanceof Problem ? e.plain : 'Something went wrong. Please try again.';
+    $('confirm-error').textContent = e instanceof Problem ? e.plainIn(t) : t('common.error');
     b.disabled = false;
   }
 });
 
 if (!tid || !token) {
   setConn('ended');
-  invalid('This page does not have the key to your ticket. Please open the link you got when you joined, or join the queue again.');
+  invalid(t('ticket.no_key'));
 } else {
   sock = new LiveSocket({
     url: (since) => `/ws/tickets/${encodeURIComponent(tid)}?token=${encodeURIComponent(token)}${since != null ? `&since=${since}` : ''}`,
@@ -187,9 +192,7 @@ if (!tid || !token) {
       setConn(s);
     },
     onEnd: (code) => {
-      invalid(code === 4401 || code === 4404 || code === 401 || code === 404
-        ? 'This ticket link is no longer valid. To be served, scan the queue\'s code or open its page to join again.'
-        : 'This ticket cannot be followed right now. Please reload the page.');
+      invalid(code === 4401 || code === 4404 || code === 401 || code === 404 ? t('ticket.invalid') : t('ticket.cannot_follow'));
     },
   }).start();
 }
@@ -209,9 +212,9 @@ if (tid && token && 'serviceWorker' in navigator && 'PushManager' in window && w
       await api('PUT', `/api/v1/tickets/${tid}/push`, {
         token, body: { subscription: sub.toJSON(), lang: pickLang(navigator.languages) },
       });
-      pushBtn.textContent = 'This phone will be notified';
+      pushBtn.textContent = t('ticket.push_on');
     } catch (e) {
-      pushBtn.textContent = 'Notifications are not available here';
+      pushBtn.textContent = t('ticket.push_off');
     }
   });
 }

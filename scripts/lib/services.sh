@@ -175,6 +175,23 @@ webpush_up() {
     >"$QC_LOCAL/pip-http-ece.log" 2>&1 || { qc_log "could not install http-ece (see $QC_LOCAL/pip-http-ece.log)"; return 1; }
 }
 
+# axe-core (npm), pinned, in .local/axe: the browser tests run it on every page and fail on a
+# serious or critical violation (QC_AXE is the script they inject). Installed once; a different
+# pin reinstalls.
+QC_AXE_VERSION=4.14.1
+axe_up() {
+  local dir=$QC_LOCAL/axe
+  local js=$dir/node_modules/axe-core/axe.min.js
+  if [ "$(node -p "require('$dir/node_modules/axe-core/package.json').version" 2>/dev/null)" != "$QC_AXE_VERSION" ]; then
+    command -v npm >/dev/null || { qc_log "npm is missing: install nodejs and npm for the accessibility checks"; return 1; }
+    qc_log "installing axe-core $QC_AXE_VERSION into $dir"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --no-save --no-audit --no-fund "axe-core@$QC_AXE_VERSION" >"$QC_LOCAL/npm-axe.log" 2>&1 \
+      || { qc_log "could not install axe-core (see $QC_LOCAL/npm-axe.log)"; return 1; }
+  fi
+  export QC_AXE="$js"
+}
+
 # The web push library's encryption (its `ece`) builds against the system's OpenSSL.
 openssl_dev_up() {
   pkg-config --exists openssl 2>/dev/null && return

@@ -38,6 +38,15 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub queue: Option<serde_json::Value>,
+    /// The appointment after an `appointment.*` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub appointment: Option<serde_json::Value>,
+    /// The ticket's place in line (`line_seq`) when the event put it somewhere other than the end:
+    /// a checked-in appointment goes ahead of walk-ins who came after its time. Hubs place it by
+    /// this; clients may ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<i64>,
 }
 
 /// The kinds of event, named as the protocol names them. On the wire (JSON, NOTIFY, Redis, the
@@ -50,6 +59,8 @@ pub enum EventKind {
     TransferredIn,
     TransferredOut,
     QueueUpdated,
+    /// `appointment.<what happened>`: booked, rescheduled, cancelled, checked_in, missed.
+    Appointment(String),
 }
 
 impl EventKind {
@@ -58,6 +69,7 @@ impl EventKind {
     const TRANSFERRED_IN: &'static str = "ticket.transferred_in";
     const TRANSFERRED_OUT: &'static str = "ticket.transferred_out";
     const QUEUE_UPDATED: &'static str = "queue.updated";
+    const APPOINTMENT: &'static str = "appointment.";
 
     /// The event of a ticket taking transition `name`.
     pub fn transition(name: &str) -> EventKind {
@@ -77,6 +89,7 @@ impl EventKind {
             EventKind::TransferredIn => Cow::Borrowed(Self::TRANSFERRED_IN),
             EventKind::TransferredOut => Cow::Borrowed(Self::TRANSFERRED_OUT),
             EventKind::QueueUpdated => Cow::Borrowed(Self::QUEUE_UPDATED),
+            EventKind::Appointment(word) => Cow::Owned(format!("{}{word}", Self::APPOINTMENT)),
         }
     }
 
@@ -88,11 +101,11 @@ impl EventKind {
             Self::TRANSFERRED_OUT => EventKind::TransferredOut,
             Self::QUEUE_UPDATED => EventKind::QueueUpdated,
             other => {
-                let word = other.strip_prefix(Self::TICKET)?;
-                let valid = !word.is_empty() && word.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'));
-                if !valid {
-                    return None;
+                let valid = |w: &str| !w.is_empty() && w.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'));
+                if let Some(word) = other.strip_prefix(Self::APPOINTMENT).filter(|w| valid(w)) {
+                    return Some(EventKind::Appointment(word.to_owned()));
                 }
+                let word = other.strip_prefix(Self::TICKET).filter(|w| valid(w))?;
                 EventKind::Transitioned(word.to_owned())
             }
         })
@@ -228,6 +241,8 @@ mod tests {
             from: None,
             to: None,
             queue: Some(serde_json::json!({"note": "x".repeat(200)})),
+            appointment: None,
+            line: None,
         }
     }
 
@@ -319,6 +334,8 @@ mod props {
             from: None,
             to: None,
             queue: Some(serde_json::json!({"note": "x".repeat(note)})),
+            appointment: None,
+            line: None,
         }
     }
 

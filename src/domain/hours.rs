@@ -119,6 +119,21 @@ impl Hours {
         self.instant(date, 0)
     }
 
+    /// The open intervals of local `date` as `[start, end)` minutes after local midnight: none on
+    /// a closed day.
+    pub fn intervals_on(&self, date: NaiveDate) -> &[(u16, u16)] {
+        match self.closed_on.contains(&date) {
+            true => &[],
+            false => &self.weekly[date.weekday().num_days_from_monday() as usize],
+        }
+    }
+
+    /// The instant of local time `minute` after midnight of `date` (1440: the next midnight): in
+    /// a fold the first occurrence, in a spring gap the moment the clocks jump over it.
+    pub fn local_instant(&self, date: NaiveDate, minute: u16) -> DateTime<Utc> {
+        self.instant(date, minute)
+    }
+
     /// Whether the queue is open at `t`.
     pub fn is_open(&self, t: DateTime<Utc>) -> bool {
         self.period(t).is_some_and(|p| p.start <= t)

@@ -10,9 +10,19 @@ use std::cmp::{Ordering, Reverse};
 use uuid::Uuid;
 
 /// Where a ticket stands: ordered by priority (descending), then `line_seq` (ascending). Keys
-/// are unique within a queue because `line_seq` is the seq of the event that put it in line.
+/// are unique within a queue: a ticket that enters at the end takes `at_end(seq)` of the event
+/// that put it in line, and one placed inside the line (a checked-in appointment) takes a free
+/// value in the gap those leave between consecutive events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Key(Reverse<i16>, i64);
+
+/// Free `line_seq`s between the places of two consecutive events.
+pub const GAP_BITS: u32 = 16;
+
+/// The `line_seq` of a ticket entering at the end of the line with event `seq`.
+pub fn at_end(seq: i64) -> i64 {
+    seq << GAP_BITS
+}
 
 impl Key {
     pub fn new(priority: i16, line_seq: i64) -> Key {

@@ -1,6 +1,8 @@
 //! Pure logic: no database, no sockets, no clocks of its own. Everything here is tested with
 //! plain values.
 
+pub mod appointment;
+pub mod device;
 pub mod embed;
 pub mod estimate;
 pub mod event;
@@ -15,6 +17,7 @@ pub mod ticket;
 pub mod timing;
 pub mod view;
 
+pub use device::{Device, DeviceKind};
 pub use estimate::{CallHistory, Estimate};
 pub use event::{Event, EventKind, Notification, Revocation};
 pub use fsm::{Fsm, FsmError, Roles, Special};

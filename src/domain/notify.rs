@@ -41,11 +41,19 @@ pub enum MessageKind {
     Called,
     Recalled,
     NoShow,
+    /// An appointment's reminder (a day and an hour before, by default), written by the clock.
+    Reminder,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 5] =
-        [MessageKind::Joined, MessageKind::Ahead, MessageKind::Called, MessageKind::Recalled, MessageKind::NoShow];
+    pub const ALL: [MessageKind; 6] = [
+        MessageKind::Joined,
+        MessageKind::Ahead,
+        MessageKind::Called,
+        MessageKind::Recalled,
+        MessageKind::NoShow,
+        MessageKind::Reminder,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -54,6 +62,7 @@ impl MessageKind {
             MessageKind::Called => "called",
             MessageKind::Recalled => "recalled",
             MessageKind::NoShow => "no_show",
+            MessageKind::Reminder => "reminder",
         }
     }
 
@@ -217,7 +226,9 @@ pub const MAX_AHEAD: i32 = 49;
 const MAX_TEMPLATE: usize = 1000;
 
 /// The placeholders a template may use.
-pub const PLACEHOLDERS: [&str; 5] = ["number", "counter", "ahead", "queue", "ticket_url"];
+/// `ticket_url` is the ticket's page, or a reminder's booking page; `when` is a reminder's
+/// appointment time, in the queue's zone.
+pub const PLACEHOLDERS: [&str; 6] = ["number", "counter", "ahead", "queue", "ticket_url", "when"];
 
 impl QueueNotify {
     /// Reads and checks `settings.notify` (absent: the defaults).
@@ -246,7 +257,7 @@ impl QueueNotify {
                 other => {
                     let kind = MessageKind::parse(other).filter(|k| *k != MessageKind::Ahead).ok_or_else(|| {
                         bad(format!(
-                            "settings.notify: unknown key `{other}` (ahead, templates, joined, called, recalled, no_show)"
+                            "settings.notify: unknown key `{other}` (ahead, templates, joined, called, recalled, no_show, reminder)"
                         ))
                     })?;
                     match v.as_bool() {
@@ -343,6 +354,16 @@ fn default_template(lang: Lang, kind: MessageKind) -> &'static str {
         (Lang::Es, Called) => "Es su turno en {queue}: {number}, acuda a {counter}.",
         (Lang::Es, Recalled) => "{queue}: le seguimos esperando, {number}: acuda a {counter} ahora.",
         (Lang::Es, NoShow) => "{queue}: llamamos a {number} pero no le encontramos. Hable con el personal.",
+        (Lang::En, Reminder) => {
+            "Reminder: your appointment at {queue} is on {when}. Change, cancel or check in: {ticket_url}"
+        }
+        (Lang::Fr, Reminder) => {
+            "Rappel : votre rendez-vous à {queue} est le {when}. Modifier, annuler ou vous présenter : {ticket_url}"
+        }
+        (Lang::De, Reminder) => {
+            "Erinnerung: Ihr Termin bei {queue} ist am {when}. Ändern, absagen oder einchecken: {ticket_url}"
+        }
+        (Lang::Es, Reminder) => "Recordatorio: su cita en {queue} es el {when}. Cambiar, anular o llegar: {ticket_url}",
     }
 }
 
@@ -366,6 +387,10 @@ fn subject(lang: Lang, kind: MessageKind) -> &'static str {
         (Lang::Es, Ahead) => "Casi es su turno: {number}",
         (Lang::Es, Called | Recalled) => "Es su turno: {number}",
         (Lang::Es, NoShow) => "No le encontramos: {number}",
+        (Lang::En, Reminder) => "Reminder: {queue}, {when}",
+        (Lang::Fr, Reminder) => "Rappel : {queue}, {when}",
+        (Lang::De, Reminder) => "Erinnerung: {queue}, {when}",
+        (Lang::Es, Reminder) => "Recordatorio: {queue}, {when}",
     }
 }
 
@@ -377,6 +402,7 @@ pub struct Vars {
     pub ahead: Option<i32>,
     pub queue: String,
     pub ticket_url: String,
+    pub when: Option<String>,
 }
 
 impl Vars {
@@ -387,6 +413,7 @@ impl Vars {
             "ahead" => self.ahead.map(|n| n.to_string()).unwrap_or_default(),
             "queue" => self.queue.clone(),
             "ticket_url" => self.ticket_url.clone(),
+            "when" => self.when.clone().unwrap_or_default(),
             _ => String::new(),
         }
     }
@@ -432,7 +459,8 @@ pub fn render(settings: &QueueNotify, lang: Lang, kind: MessageKind, vars: &Vars
         lang.as_str(),
         escape_html(&text),
         escape_html(&vars.ticket_url),
-        escape_html(&vars.number),
+        // A reminder has no number yet: the link shows itself.
+        escape_html(if vars.number.is_empty() { &vars.ticket_url } else { &vars.number }),
     );
     Rendered { subject: fill(subject(lang, kind), vars), text, html }
 }
@@ -574,12 +602,16 @@ mod tests {
             ahead: Some(3),
             queue: "Main".into(),
             ticket_url: "https://q.example/t/1".into(),
+            when: Some("2026-12-02 10:00".into()),
         };
         for lang in Lang::ALL {
             for kind in MessageKind::ALL {
                 let r = render(&QueueNotify::default(), lang, kind, &vars);
-                assert!(r.text.contains("A042") && !r.text.contains('{'), "{lang:?} {kind:?}: {}", r.text);
-                assert!(r.subject.contains("A042"));
+                // A reminder is before any ticket: it names the time instead of the number.
+                let part = if kind == MessageKind::Reminder { "2026-12-02 10:00" } else { "A042" };
+                assert!(r.text.contains(part) && !r.text.contains('{'), "{lang:?} {kind:?}: {}", r.text);
+                assert!(r.subject.contains(part));
+                assert!(r.text.contains("https://q.example/t/1") || !matches!(kind, MessageKind::Reminder));
                 check_template(default_template(lang, kind)).unwrap();
                 if matches!(kind, MessageKind::Called | MessageKind::Recalled) {
                     assert!(r.text.contains("Desk 2"));

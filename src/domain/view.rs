@@ -17,7 +17,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::estimate::{CallHistory, Estimate};
-use super::line::{Key, Line};
+use super::line::{at_end, Key, Line};
 use super::{Event, EventKind, Roles, Special, Ticket};
 
 /// Calls remembered for the estimate.
@@ -318,8 +318,8 @@ impl QueueView {
         }
         let held = self.forget(ticket.id);
         let line_seq = match event.kind {
-            EventKind::Joined | EventKind::TransferredIn => event.seq,
-            _ => held.unwrap_or(event.seq),
+            EventKind::Joined | EventKind::TransferredIn => event.line.unwrap_or(at_end(event.seq)),
+            _ => held.unwrap_or(at_end(event.seq)),
         };
         // In line exactly when the event's view has a place in it; gone once finished.
         if event.kind != EventKind::TransferredOut && ticket.finished_at.is_none() {
@@ -504,6 +504,8 @@ mod tests {
             from: None,
             to: None,
             queue: None,
+            appointment: None,
+            line: None,
         }
     }
 

@@ -6,7 +6,9 @@ use crate::store::{DailyStats, Figures};
 
 /// The columns, in order.
 const HEADER: &str = "day,joined,served,no_shows,cancelled,abandoned,abandonment_rate,wait_mean_seconds,\
-                      wait_p90_seconds,service_mean_seconds,estimate_error_mean_abs_seconds,estimate_error_bias_seconds";
+                      wait_p90_seconds,service_mean_seconds,estimate_error_mean_abs_seconds,estimate_error_bias_seconds,\
+                      wait_mean_seconds_booked,wait_mean_seconds_walk_in,appointments_booked,appointments_kept,\
+                      appointments_missed,appointments_cancelled";
 
 /// A header row, then one row per day (CRLF line ends, as RFC 4180 has them). Missing figures
 /// (no ticket to measure) are empty cells.
@@ -25,7 +27,7 @@ fn row(out: &mut String, day: &str, f: &Figures) {
     // unwrap: writing to a String cannot fail
     writeln!(
         out,
-        "{day},{},{},{},{},{},{},{},{},{},{},{}\r",
+        "{day},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r",
         f.joined,
         f.served,
         f.no_shows,
@@ -37,6 +39,12 @@ fn row(out: &mut String, day: &str, f: &Figures) {
         num(f.service_seconds.mean, 1),
         num(f.estimate_error.mean_abs_seconds, 1),
         num(f.estimate_error.bias_seconds, 1),
+        num(f.wait_seconds_booked.mean, 1),
+        num(f.wait_seconds_walk_in.mean, 1),
+        f.appointments.booked,
+        f.appointments.kept,
+        f.appointments.missed,
+        f.appointments.cancelled,
     )
     .unwrap();
 }

@@ -1,7 +1,9 @@
 //! The REST API of `PROTOCOL.md`, its OpenAPI document, and the operators' endpoints.
 
 pub mod admission;
+mod appointments;
 mod csv;
+mod devices;
 mod extract;
 mod gcra;
 mod health;
@@ -72,6 +74,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/queues/{queue_id}/display-keys", web::post().to(queues::display_key))
                 .route("/queues/{queue_id}/display-keys/{key_id}", web::delete().to(queues::revoke_display_key))
                 .route("/queues/{queue_id}/tickets", web::post().to(tickets::join))
+                .route("/queues/{queue_id}/slots", web::get().to(appointments::slots))
+                .route("/queues/{queue_id}/appointments", web::post().to(appointments::book))
+                .route("/queues/{queue_id}/appointments", web::get().to(appointments::day))
+                .route("/appointments/{appointment_id}", web::get().to(appointments::get))
+                .route("/appointments/{appointment_id}/cancel", web::post().to(appointments::cancel))
+                .route("/appointments/{appointment_id}/reschedule", web::post().to(appointments::reschedule))
+                .route("/appointments/{appointment_id}/check-in", web::post().to(appointments::check_in))
+                .route("/appointments/{appointment_id}/no-show", web::post().to(appointments::no_show))
                 .route("/queues/{queue_id}/call-next", web::post().to(tickets::call_next))
                 .route("/queues/{queue_id}/events", web::get().to(queues::events))
                 .route("/queues/{queue_id}/stats", web::get().to(queues::stats))
@@ -92,6 +102,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/notifications/status/{channel}", web::post().to(notifications::receipt))
                 .route("/notifications/inbound/sms", web::get().to(notifications::inbound_get))
                 .route("/notifications/inbound/sms", web::post().to(notifications::inbound))
+                .route("/device-keys", web::post().to(devices::create))
+                .route("/device-keys", web::get().to(devices::list))
+                .route("/device-keys/{key_id}", web::delete().to(devices::revoke))
+                .route("/kiosk", web::get().to(devices::view))
+                .route("/kiosk/tickets", web::post().to(devices::kiosk_join))
                 .route("/webhooks", web::post().to(webhooks::create))
                 .route("/webhooks", web::get().to(webhooks::list))
                 .route("/webhooks/{webhook_id}", web::delete().to(webhooks::delete))

@@ -15,7 +15,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{health, line, locations, notifications, queues, staff, tickets, users, webhooks};
+use super::{appointments, devices, health, line, locations, notifications, queues, staff, tickets, users, webhooks};
 use crate::error::{ApiError, Problem};
 use crate::store::Conflict;
 
@@ -30,7 +30,7 @@ const DESCRIPTION: &str = r#"The REST API of Queuecast, a real-time virtual queu
 
 **Errors** are `application/problem+json`: `{"type", "title", "status", "detail", "code"}`. Clients branch on `code`, a stable machine word: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `queue_closed`, `queue_paused`, `queue_full`, `queue_empty`, `invalid_transition`, `idempotency_conflict`, `already_exists`, `last_admin`, `payload_too_large`, `unavailable`, `internal` (and `rate_limited` where limits are configured); bad contacts or message settings answer 400 with a code of their own: `invalid_phone`, `invalid_email`, `invalid_push_subscription`, `unknown_lang`, `invalid_template`, `invalid_notify_settings`; passwords and accounts: `weak_password`, `wrong_password`, `unknown_location`. A resource of another tenant answers `not_found`, never `forbidden`. Each operation below lists the codes it can answer.
 
-**Authentication.** Staff send `Authorization: Bearer <token>` from `POST /api/v1/auth/login`. Customers use their ticket's `token` (query `token=` or `Authorization: Bearer`). Kiosks use a display `key` (query `key=`).
+**Authentication.** Staff send `Authorization: Bearer <token>` from `POST /api/v1/auth/login`. Customers use their ticket's `token` (query `token=` or `Authorization: Bearer`). Screens use a display `key` (query `key=` on their socket); lobby kiosks send their device key as `Authorization: Kiosk <key>`.
 
 ## Live sockets (WebSocket; not expressible in OpenAPI)
 
@@ -38,7 +38,7 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
 
 - **Customer** `GET /ws/tickets/{ticket_id}?token=T[&since=S]`: first `{"type":"ticket","ticket":{...}}`, then the same message whenever the ticket's position, estimate, status or counter changes.
 - **Staff** `GET /ws/queues/{queue_id}?pass=P[&since=S][&mode=console|events]` (a single-use pass from `POST /api/v1/socket-passes`; a browser's `Origin` must be allowed): first `{"type":"snapshot","seq":S,"queue":{...},"waiting":[ticket...],"waiting_total":N,"active":[ticket...]}` (or, with `since`, the missed events), then `{"type":"event","event":{...}}` for every event, in `seq` order, with no gap and no repeat. `waiting` is the head of the line (200 at most); the rest is paged with `GET /api/v1/queues/{queue_id}/line`. A client that falls behind gets a fresh snapshot (`mode=console`, the default) or is closed with 4001 to resume with `since=` (`mode=events`).
-- **Display** `GET /ws/queues/{queue_id}/display?key=K`: `{"type":"display","seq":S,"now_serving":[{number, counter, called_at}],"next":[number...],"waiting":N,"eta_new_seconds":E}` first and after every change. No names or phone numbers ever reach a display.
+- **Display** `GET /ws/queues/{queue_id}/display?key=K` (a display key covering the queue: a per-queue key, or a device key of kind `display`): `{"type":"display","seq":S,"now_serving":[{number, counter, called_at}],"next":[number...],"waiting":N,"eta_new_seconds":E}` first and after every change. No names or phone numbers ever reach a display.
 
 ### Close codes
 
@@ -99,10 +99,23 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         notifications::receipt,
         notifications::inbound_get,
         notifications::inbound,
+        devices::create,
+        devices::list,
+        devices::revoke,
+        devices::view,
+        devices::kiosk_join,
         webhooks::create,
         webhooks::list,
         webhooks::delete,
         webhooks::deliveries,
+        appointments::slots,
+        appointments::book,
+        appointments::get,
+        appointments::cancel,
+        appointments::reschedule,
+        appointments::check_in,
+        appointments::day,
+        appointments::no_show,
         users::list,
         users::create,
         users::update,
@@ -119,11 +132,13 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
     modifiers(&Described, &Security, &Problems),
     tags(
         (name = "tickets", description = "Joining and moving tickets"),
+        (name = "appointments", description = "Booked visits: slots, booking, check-in into the live line"),
         (name = "queues", description = "A queue's status, events, figures and QR code"),
         (name = "setup", description = "Queues, display keys and ticket types (managers and admins)"),
         (name = "staff", description = "Signing in and out, passwords and socket passes"),
         (name = "admin", description = "Accounts, sites and the audit log (admins)"),
         (name = "operations", description = "Health and readiness"),
+        (name = "devices", description = "What a venue's screens and lobby kiosks do with their device key (`Authorization: Kiosk <key>`)"),
         (name = "providers", description = "Calls from SMS providers: delivery receipts and replies (signed URLs)"),
     ),
 )]
@@ -161,6 +176,13 @@ impl Modify for Security {
                 "The ticket's token, as the join answered it",
             ))),
         );
+        components.add_security_scheme(
+            "kiosk_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Kiosk <key>`: a device key of kind kiosk",
+            ))),
+        );
     }
 }
 
@@ -171,12 +193,20 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
     let bad = || ApiError::BadRequest("invalid JSON body: missing field `counter`".into());
     let bad_path = || ApiError::BadRequest("invalid path: UUID parsing failed".into());
     let signed_out = || ApiError::Unauthorized("sign in: Authorization: Bearer <token>".into());
+    let kiosk_out = || ApiError::Unauthorized("the device key is not valid (wrong, or revoked)".into());
     let role = |r: &str| ApiError::Forbidden(format!("this needs the {r} role"));
     let big = || ApiError::PayloadTooLarge(super::MAX_BODY);
     let transition =
         || ApiError::Conflict(Conflict::InvalidTransition("the ticket cannot `start` in its current state".into()));
     use ApiError::NotFound;
     let rejected = |code: &'static str, d: &str| ApiError::Rejected(code, d.into());
+    let no_appointments = || {
+        ApiError::Rejected(
+            "no_appointments",
+            "this queue takes no appointments (its settings need `hours` and `appointments`)".into(),
+        )
+    };
+    let booking_token = || ApiError::Unauthorized("give the booking's token (?token= or Authorization: Bearer)".into());
     let mut found = match operation_id {
         "healthz" | "readyz" => return Vec::new(),
         "login" => vec![
@@ -213,6 +243,27 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             big(),
         ],
         "create_display_key" | "revoke_display_key" => vec![bad_path(), signed_out(), role("manager"), NotFound],
+        "create_device_key" => vec![
+            ApiError::BadRequest("queue_ids: 1 to 12 queues".into()),
+            signed_out(),
+            role("manager"),
+            NotFound,
+            big(),
+        ],
+        "list_device_keys" => vec![signed_out(), role("manager")],
+        "revoke_device_key" => vec![bad_path(), signed_out(), role("manager"), NotFound],
+        "kiosk_device" => vec![kiosk_out()],
+        "kiosk_join" => vec![
+            ApiError::BadRequest("Idempotency-Key: 1 to 255 visible ASCII characters".into()),
+            kiosk_out(),
+            ApiError::Forbidden("a display key does not issue tickets: use a kiosk key".into()),
+            NotFound,
+            ApiError::Conflict(Conflict::ClosedUntil("2026-11-24T08:00:00Z".parse().ok())),
+            ApiError::Conflict(Conflict::QueuePaused),
+            ApiError::Conflict(Conflict::QueueFull),
+            ApiError::Conflict(Conflict::IdempotencyConflict),
+            big(),
+        ],
         "queue_events" => vec![ApiError::BadRequest("after ≥ 0; limit 1 to 1000".into()), signed_out(), NotFound],
         "queue_stats" => vec![ApiError::BadRequest("hours: 1 to 2160".into()), signed_out(), NotFound],
         "queue_stats_csv" => {
@@ -235,6 +286,7 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
         "queue_line" => vec![ApiError::BadRequest("after_position ≥ 0; limit 1 to 500".into()), signed_out(), NotFound],
         "join" => vec![
             ApiError::BadRequest("Idempotency-Key: 1 to 255 visible ASCII characters".into()),
+            ApiError::Unauthorized("the token is invalid or expired".into()),
             rejected("invalid_phone", "notify.sms: a phone number in international form, + and 8 to 15 digits"),
             rejected("invalid_email", "notify.email: an e-mail address (name@domain.example)"),
             rejected("invalid_push_subscription", "notify.push: a PushSubscription {endpoint, keys: {p256dh, auth}}"),
@@ -333,6 +385,46 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             vec![ApiError::BadRequest("give type (Kannel) or MessageStatus".into()), NotFound]
         }
         "inbound_sms" | "inbound_sms_get" => vec![ApiError::BadRequest("from: not a phone number".into()), NotFound],
+        "slots" => {
+            vec![rejected("bad_date", "date: `2026-13-01` is not a date (YYYY-MM-DD)"), no_appointments(), NotFound]
+        }
+        "book" => vec![
+            bad(),
+            rejected("slot_in_past", "start_at is in the past"),
+            rejected("slot_outside_hours", "start_at is outside the queue's hours"),
+            rejected("slot_off_grid", "start_at is not on the slot grid"),
+            rejected("slot_too_far_ahead", "start_at is further ahead than this queue books"),
+            no_appointments(),
+            NotFound,
+            ApiError::Conflict(Conflict::SlotFull),
+            ApiError::Conflict(Conflict::IdempotencyConflict),
+            big(),
+        ],
+        "get_appointment" => vec![bad_path(), booking_token(), NotFound],
+        "cancel_appointment" => vec![bad_path(), booking_token(), NotFound, transition()],
+        "reschedule_appointment" => vec![
+            bad(),
+            rejected("slot_off_grid", "start_at is not on the slot grid"),
+            booking_token(),
+            NotFound,
+            ApiError::Conflict(Conflict::SlotFull),
+            transition(),
+            big(),
+        ],
+        "check_in" => vec![
+            bad_path(),
+            booking_token(),
+            ApiError::Forbidden("a display key cannot check anyone in".into()),
+            NotFound,
+            ApiError::Conflict(Conflict::CheckInNotYet("2026-12-02T08:45:00Z".parse().expect("a time"))),
+            ApiError::Conflict(Conflict::AppointmentMissed),
+            ApiError::Conflict(Conflict::QueueClosed),
+            transition(),
+        ],
+        "appointment_no_show" => vec![bad_path(), signed_out(), NotFound, transition()],
+        "queue_appointments" => {
+            vec![rejected("bad_date", "date: `2026-13-01` is not a date (YYYY-MM-DD)"), signed_out(), NotFound]
+        }
         // An operation missing here still gets the generic answers below; tests/it/openapi.rs
         // fails on it, so it is noticed.
         _ => Vec::new(),

@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ("/admin", "admin.html"),
         ("/display", "display.html"),
         ("/display/{queue_id}", "display.html"),
+        ("/kiosk", "kiosk.html"),
     ] {
         let handler = move |req: HttpRequest| async move { page(&req, file, &[]) };
         cfg.service(web::resource(path).route(web::get().to(handler)).route(web::head().to(handler)));

@@ -357,23 +357,32 @@ pub async fn qr_svg(
     let id = id.into_inner();
     // Only queues that exist get a code; of another tenant's or a missing one, nothing is said.
     state.store.queue_summary(id).await?;
-    let base = match &state.settings.public_url {
+    let svg = qr_svg_of(&format!("{}/q/{id}", public_base(&state, &req)))?;
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(svg))
+}
+
+/// Where people reach this server: `PUBLIC_URL`, else the address this request came to.
+pub(super) fn public_base(state: &AppState, req: &actix_web::HttpRequest) -> String {
+    match &state.settings.public_url {
         Some(url) => url.trim_end_matches('/').to_owned(),
         None => {
             let info = req.connection_info();
             format!("{}://{}", info.scheme(), info.host())
         }
-    };
-    let code = qrcode::QrCode::with_error_correction_level(format!("{base}/q/{id}"), qrcode::EcLevel::M)
+    }
+}
+
+/// A QR code of `url`, as SVG, black on white.
+pub(super) fn qr_svg_of(url: &str) -> Result<String, ApiError> {
+    let code = qrcode::QrCode::with_error_correction_level(url, qrcode::EcLevel::M)
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("QR code: {e}")))?;
-    let svg = code
+    Ok(code
         .render::<qrcode::render::svg::Color>()
         .min_dimensions(256, 256)
         .dark_color(qrcode::render::svg::Color("#000000"))
         .light_color(qrcode::render::svg::Color("#ffffff"))
-        .build();
-    Ok(HttpResponse::Ok()
-        .content_type("image/svg+xml")
-        .insert_header(("Cache-Control", "public, max-age=3600"))
-        .body(svg))
+        .build())
 }

@@ -11,7 +11,7 @@ use super::limit::Limiter;
 use super::AppState;
 use crate::domain::Ticket;
 use crate::error::ApiError;
-use crate::store::{JoinRequest, Seen, StoreError, TicketAccess};
+use crate::store::{JoinRequest, Joiner, Seen, StoreError, TicketAccess};
 
 #[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -19,19 +19,19 @@ use crate::store::{JoinRequest, Seen, StoreError, TicketAccess};
 pub struct JoinBody {
     /// Shown to staff only; never to displays.
     #[schema(max_length = 100)]
-    name: Option<String>,
+    pub(super) name: Option<String>,
     /// Shown to staff only; never to displays.
     #[schema(max_length = 32, pattern = "^[ +().-]*([0-9][ +().-]*){3,}$")]
-    phone: Option<String>,
+    pub(super) phone: Option<String>,
     #[schema(minimum = 1, maximum = 1000)]
-    party_size: Option<i32>,
+    pub(super) party_size: Option<i32>,
     /// Checked against the ticket type's `fields_schema`.
     #[schema(value_type = Option<Object>)]
-    fields: Option<Value>,
+    pub(super) fields: Option<Value>,
     /// Who to tell off the page, given only with the customer's explicit consent: a phone for
     /// SMS (international form), an e-mail address, a push subscription, the language of the
     /// messages (`en`, `fr`, `de`, `es`).
-    notify: Option<NotifyBody>,
+    pub(super) notify: Option<NotifyBody>,
 }
 
 /// A customer's contacts for messages off the page (each optional).
@@ -58,6 +58,12 @@ pub struct JoinAnswer {
     token: String,
 }
 
+impl JoinAnswer {
+    pub(super) fn new(ticket: Ticket, token: String) -> JoinAnswer {
+        JoinAnswer { ticket, token }
+    }
+}
+
 #[utoipa::path(
     post, path = "/api/v1/queues/{queue_id}/tickets", operation_id = "join", tag = "tickets",
     params(
@@ -66,7 +72,9 @@ pub struct JoinAnswer {
          description = "The same key with the same body answers the same ticket (for 24 h); with another body, 409 `idempotency_conflict`"),
     ),
     request_body(content = Option<JoinBody>, description = "All fields optional; the body may be empty"),
-    responses((status = 201, description = "In line. `Idempotent-Replayed: true` when this answers an earlier request with the same key",
+    security((), ("bearer" = [])),
+    responses((status = 201, description = "In line. `Idempotent-Replayed: true` when this answers an earlier request with the same key. \
+               With a staff bearer token it is a walk-in made at the desk: the event's actor is the staff member and no per-address limit applies",
                body = JoinAnswer,
                headers(("Idempotent-Replayed" = String, description = "`true` on a replay")))),
 )]
@@ -77,9 +85,36 @@ pub async fn join(
     id: web::Path<Uuid>,
     body: OptionalJson<JoinBody>,
 ) -> Result<HttpResponse, ApiError> {
-    limits.join(&req).await?;
-    let key = idempotency_key(&req)?;
-    let b = body.0;
+    // A staff bearer token makes it a walk-in: staff add many people from one desk, so the
+    // per-address limit is the customers' only.
+    let walk_in = match bearer(&req) {
+        Some(token) => Some(
+            state
+                .store
+                .authenticate(&token)
+                .await?
+                .ok_or_else(|| ApiError::Unauthorized("the token is invalid or expired".into()))?,
+        ),
+        None => {
+            limits.join(&req).await?;
+            None
+        }
+    };
+    let by = walk_in.as_ref().map_or(Joiner::Customer, Joiner::Staff);
+    let (ticket, token, replayed) = join_for(&state, &req, by, id.into_inner(), body.0).await?;
+    Ok(joined(JoinAnswer { ticket, token }, replayed))
+}
+
+/// A join made for `by`, from the body every kind of join shares: the ticket placed, its token,
+/// and whether it answers an earlier request with the same `Idempotency-Key`.
+pub(super) async fn join_for(
+    state: &AppState,
+    req: &HttpRequest,
+    by: Joiner<'_>,
+    queue: Uuid,
+    b: JoinBody,
+) -> Result<(Ticket, String, bool), ApiError> {
+    let key = idempotency_key(req)?;
     let notify = b
         .notify
         .map(|n| Box::new(crate::domain::notify::Contacts { sms: n.sms, email: n.email, push: n.push, lang: n.lang }));
@@ -90,16 +125,21 @@ pub async fn join(
         fields: b.fields.unwrap_or(Value::Null),
         notify,
     };
-    let joined = state.store.join(id.into_inner(), request, key).await?;
+    let joined = state.store.join_by(by, queue, request, key).await?;
+    Ok((state.placed(joined.ticket).await?, joined.token, joined.replayed))
+}
+
+/// 201 with `answer`, saying when it is a replay.
+pub(super) fn joined(answer: impl Serialize, replayed: bool) -> HttpResponse {
     let mut response = HttpResponse::Created();
-    if joined.replayed {
+    if replayed {
         response.insert_header(("Idempotent-Replayed", "true"));
     }
-    Ok(response.json(JoinAnswer { ticket: state.placed(joined.ticket).await?, token: joined.token }))
+    response.json(answer)
 }
 
 /// The `Idempotency-Key` header, if given: 1 to 255 visible ASCII characters.
-fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
+pub(super) fn idempotency_key(req: &HttpRequest) -> Result<Option<&str>, ApiError> {
     let Some(value) = req.headers().get("Idempotency-Key") else { return Ok(None) };
     let key = value.to_str().map_err(|_| ApiError::BadRequest("Idempotency-Key must be ASCII".into()))?;
     if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| b.is_ascii_graphic()) {

@@ -271,7 +271,8 @@ fn channel_label(channel: &str) -> &'static str {
 async fn attempt(channels: &Channels, m: &ClaimedMessage) -> Result<Option<String>, SendError> {
     if m.ticket_state.as_deref() != Some(m.state.as_str()) {
         let now = m.ticket_state.as_deref().unwrap_or("gone");
-        return Err(SendError::permanent(format!("stale: the ticket is {now} now (was {})", m.state)));
+        let what = if m.ticket_id.is_some() { "ticket" } else { "appointment" };
+        return Err(SendError::permanent(format!("stale: the {what} is {now} now (was {})", m.state)));
     }
     let Some(channel) = Channel::parse(&m.channel) else {
         return Err(SendError::permanent(format!("unknown channel `{}`", m.channel)));
@@ -292,7 +293,12 @@ async fn attempt(channels: &Channels, m: &ClaimedMessage) -> Result<Option<Strin
         counter: var("counter"),
         ahead: m.vars.get("ahead").and_then(|v| v.as_i64()).map(|n| n as i32),
         queue: m.queue_name.clone().unwrap_or_default(),
-        ticket_url: format!("{}/t/{}", channels.receipts.public_url, m.ticket_id),
+        // A reminder links to its booking's page.
+        ticket_url: match (m.ticket_id, m.appointment_id) {
+            (Some(ticket), _) => format!("{}/t/{ticket}", channels.receipts.public_url),
+            (None, appointment) => format!("{}/a/{}", channels.receipts.public_url, appointment.unwrap_or_default()),
+        },
+        when: var("when"),
     };
     let words = render(&rules, lang, kind, &vars);
     match channel {
@@ -308,7 +314,7 @@ async fn attempt(channels: &Channels, m: &ClaimedMessage) -> Result<Option<Strin
         Channel::Push => {
             // What the service worker shows: the subject as the title, the words, the ticket.
             let payload = serde_json::json!({
-                "title": words.subject, "body": words.text, "url": vars.ticket_url, "tag": m.ticket_id, "kind": m.kind,
+                "title": words.subject, "body": words.text, "url": vars.ticket_url, "tag": m.ticket_id.or(m.appointment_id), "kind": m.kind,
             });
             // unwrap: serializing a JSON value cannot fail.
             channels.push.send(recipient, &serde_json::to_vec(&payload).unwrap()).await.map(|()| None)

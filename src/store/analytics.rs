@@ -49,6 +49,19 @@ pub struct Figures {
     pub service_seconds: Service,
     /// The estimate given at joining against the wait that followed.
     pub estimate_error: Error,
+    /// The wait of tickets of checked-in appointments, and of everyone else.
+    pub wait_seconds_booked: Wait,
+    pub wait_seconds_walk_in: Wait,
+    /// Appointments of the period (by their start): made, kept (checked in), missed, cancelled.
+    pub appointments: Appointments,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Appointments {
+    pub booked: i64,
+    pub kept: i64,
+    pub missed: i64,
+    pub cancelled: i64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -82,6 +95,19 @@ struct Row {
     service_mean: Option<f64>,
     err_mean_abs: Option<f64>,
     err_bias: Option<f64>,
+    booked_wait_mean: Option<f64>,
+    booked_wait_p90: Option<f64>,
+    walk_in_wait_mean: Option<f64>,
+    walk_in_wait_p90: Option<f64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct AppointmentRow {
+    day: Option<NaiveDate>,
+    booked: i64,
+    kept: i64,
+    missed: i64,
+    cancelled: i64,
 }
 
 impl From<Row> for Figures {
@@ -96,6 +122,9 @@ impl From<Row> for Figures {
             wait_seconds: Wait { mean: r.wait_mean, p90: r.wait_p90 },
             service_seconds: Service { mean: r.service_mean },
             estimate_error: Error { mean_abs_seconds: r.err_mean_abs, bias_seconds: r.err_bias },
+            wait_seconds_booked: Wait { mean: r.booked_wait_mean, p90: r.booked_wait_p90 },
+            wait_seconds_walk_in: Wait { mean: r.walk_in_wait_mean, p90: r.walk_in_wait_p90 },
+            appointments: Appointments::default(),
         }
     }
 }
@@ -140,6 +169,7 @@ impl Store {
         let rows: Vec<Row> = sqlx::query_as(
             "WITH t AS (SELECT (joined_at AT TIME ZONE $4)::date AS day, status, called_at, \
                                actual_wait_seconds AS wait, \
+                               EXISTS (SELECT 1 FROM appointments a WHERE a.ticket_id = tickets.id) AS booked, \
                                EXTRACT(epoch FROM finished_at - served_at)::float8 AS service, \
                                (actual_wait_seconds - estimated_wait_seconds)::float8 AS err \
                         FROM tickets WHERE queue_id = $1 \
@@ -152,7 +182,11 @@ impl Store {
                count(*) FILTER (WHERE status = $6 AND called_at IS NULL) AS abandoned, \
                avg(wait)::float8 AS wait_mean, \
                percentile_cont(0.9) WITHIN GROUP (ORDER BY wait) AS wait_p90, \
-               avg(service) AS service_mean, avg(abs(err)) AS err_mean_abs, avg(err) AS err_bias \
+               avg(service) AS service_mean, avg(abs(err)) AS err_mean_abs, avg(err) AS err_bias, \
+               avg(wait) FILTER (WHERE booked)::float8 AS booked_wait_mean, \
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY wait) FILTER (WHERE booked) AS booked_wait_p90, \
+               avg(wait) FILTER (WHERE NOT booked)::float8 AS walk_in_wait_mean, \
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY wait) FILTER (WHERE NOT booked) AS walk_in_wait_p90 \
              FROM t GROUP BY GROUPING SETS ((day), ())",
         )
         .bind(queue_id)
@@ -170,7 +204,35 @@ impl Store {
             }
             _ => StoreError::Db(e),
         })?;
+        // Appointments by the local day they were for (index `appointments_by_start`).
+        let booked: Vec<AppointmentRow> = sqlx::query_as(
+            "WITH a AS (SELECT (start_at AT TIME ZONE $4)::date AS day, status FROM appointments \
+                        WHERE queue_id = $1 AND start_at >= ($2::date::timestamp AT TIME ZONE $4) \
+                          AND start_at < (($3::date + 1)::timestamp AT TIME ZONE $4)) \
+             SELECT CASE WHEN GROUPING(day) = 0 THEN day END AS day, count(*) AS booked, \
+               count(*) FILTER (WHERE status = 'checked_in') AS kept, \
+               count(*) FILTER (WHERE status = 'missed') AS missed, \
+               count(*) FILTER (WHERE status = 'cancelled') AS cancelled \
+             FROM a GROUP BY GROUPING SETS ((day), ())",
+        )
+        .bind(queue_id)
+        .bind(from)
+        .bind(to)
+        .bind(tz)
+        .fetch_all(&mut *tx)
+        .await?;
         tx.commit().await?;
+        let mut booked_by_day = std::collections::HashMap::new();
+        let mut booked_total = Appointments::default();
+        for r in booked {
+            let counts = Appointments { booked: r.booked, kept: r.kept, missed: r.missed, cancelled: r.cancelled };
+            match r.day {
+                Some(day) => {
+                    booked_by_day.insert(day, counts);
+                }
+                None => booked_total = counts,
+            }
+        }
 
         let mut totals = Figures::default();
         let mut by_day = std::collections::HashMap::new();
@@ -185,8 +247,13 @@ impl Store {
         let days = from
             .iter_days()
             .take_while(|d| *d <= to)
-            .map(|day| Day { day, figures: by_day.remove(&day).unwrap_or_default() })
+            .map(|day| {
+                let mut figures: Figures = by_day.remove(&day).unwrap_or_default();
+                figures.appointments = booked_by_day.remove(&day).unwrap_or_default();
+                Day { day, figures }
+            })
             .collect();
+        totals.appointments = booked_total;
         Ok(DailyStats { queue_id, from, to, tz: tz.to_owned(), days, totals })
     }
 }

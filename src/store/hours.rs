@@ -62,6 +62,13 @@ impl Store {
                 return Ok(hit.1);
             }
         }
+        let timing = Arc::new(Timing::read(&self.queue_settings(tenant, queue).await?));
+        self.caches.timings.insert(queue, (Instant::now(), timing.clone()));
+        Ok(timing)
+    }
+
+    /// A queue's settings as stored; not found for a deleted queue or another tenant's.
+    pub(super) async fn queue_settings(&self, tenant: Uuid, queue: Uuid) -> Result<serde_json::Value> {
         let mut tx = self.begin(tenant).await?;
         let settings: Option<serde_json::Value> =
             sqlx::query_scalar("SELECT settings FROM queues WHERE id = $1 AND deleted_at IS NULL")
@@ -69,9 +76,7 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
         tx.commit().await?;
-        let timing = Arc::new(Timing::read(&settings.ok_or(StoreError::NotFound)?));
-        self.caches.timings.insert(queue, (Instant::now(), timing.clone()));
-        Ok(timing)
+        settings.ok_or(StoreError::NotFound)
     }
 
     /// Refuses a join the queue's hours do not take at the clock's time: outside them, or

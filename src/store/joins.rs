@@ -11,7 +11,8 @@ use uuid::Uuid;
 use super::rules::ticket_rules;
 use super::tickets::{check_join, Seen};
 use super::writer::{Idempotency, JoinRequest, Placed, TicketChange};
-use super::{Conflict, Result, Store, StoreError};
+use super::{Conflict, Identity, Result, Store, StoreError};
+use crate::domain::{Device, DeviceKind};
 use crate::secret;
 
 /// A new ticket (or, on replay, the one the same request made before) and its secret.
@@ -30,18 +31,50 @@ struct KeyRecord {
     token_sealed: Vec<u8>,
 }
 
+/// Who makes a ticket: the customer, a staff member at the desk (a walk-in), or a lobby kiosk.
+#[derive(Debug, Clone, Copy)]
+pub enum Joiner<'a> {
+    Customer,
+    Staff(&'a Identity),
+    Kiosk(&'a Device),
+}
+
+impl Joiner<'_> {
+    /// The event's actor, when the joiner may make a ticket in `queue` of `tenant`: staff of its
+    /// tenant, a kiosk covering it. Anyone else finds no such queue.
+    fn actor(&self, tenant: Uuid, queue: Uuid) -> Option<String> {
+        match self {
+            Joiner::Customer => Some("customer".into()),
+            Joiner::Staff(who) => (who.tenant_id == tenant).then(|| who.actor()),
+            Joiner::Kiosk(d) => (d.tenant_id == tenant && d.covers(DeviceKind::Kiosk, queue)).then(|| d.actor()),
+        }
+    }
+}
+
 impl Store {
-    /// Joins a queue. With an idempotency key (checked by the caller: it is outside input),
-    /// the same request answers the same ticket; another request with that key, a conflict.
-    #[tracing::instrument(skip(self, request, idempotency_key))]
-    pub async fn join(
+    /// A customer joins a queue; see [`Store::join_by`].
+    pub async fn join(&self, queue_id: Uuid, request: JoinRequest, idempotency_key: Option<&str>) -> Result<Joined> {
+        self.join_by(Joiner::Customer, queue_id, request, idempotency_key).await
+    }
+
+    /// Joins a queue for `by`. With an idempotency key (checked by the caller: it is outside
+    /// input), the same request answers the same ticket; another request with that key, a
+    /// conflict.
+    #[tracing::instrument(skip(self, by, request, idempotency_key))]
+    pub async fn join_by(
         &self,
+        by: Joiner<'_>,
         queue_id: Uuid,
         mut request: JoinRequest,
         idempotency_key: Option<&str>,
     ) -> Result<Joined> {
         check_join(&mut request)?;
         let meta = self.queue_meta(queue_id).await?.ok_or(StoreError::NotFound)?;
+        let actor = by.actor(meta.tenant_id, queue_id).ok_or(StoreError::NotFound)?;
+        if let Joiner::Staff(who) = by {
+            // A walk-in only at the user's own sites.
+            self.check_site(who, queue_id).await?;
+        }
         let idempotency = match idempotency_key {
             Some(key) => {
                 let mut request_bytes = queue_id.as_bytes().to_vec();
@@ -87,6 +120,8 @@ impl Store {
                 token_sealed: secret::seal_token(&token, key),
             }),
             pace: pace.clone(),
+            actor,
+            check_in: None,
         };
         let placed: Placed =
             self.writer.submit(meta.tenant_id, change).await.map_err(|err| match (err, &timing.hours) {

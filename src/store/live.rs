@@ -17,13 +17,6 @@ use super::{Identity, Result, Store, StoreError};
 use crate::domain::{Details, Event, Queue, QueueView, Waiting};
 use crate::secret;
 
-/// What a display key opens.
-#[derive(Debug, Clone, Copy)]
-pub struct Opened {
-    pub tenant_id: Uuid,
-    pub queue_id: Uuid,
-}
-
 /// What a customer's token opens: the ticket's queue, and who the ticket is for (the live line
 /// does not keep names).
 #[derive(Debug, Clone)]
@@ -192,24 +185,6 @@ impl Store {
         Ok(ok == Some(true))
     }
 
-    /// The queue a display key opens, if it is live.
-    #[tracing::instrument(skip_all)]
-    pub async fn open_display(&self, key: &str) -> Result<Option<Opened>> {
-        let hash = secret::hash_token(key);
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('app.tenant_id', coalesce(qc_tenant_of_display_key($1)::text, ''), true)")
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await?;
-        let row: Option<(Uuid, Uuid)> =
-            sqlx::query_as("SELECT tenant_id, queue_id FROM display_keys WHERE key_hash = $1 AND revoked_at IS NULL")
-                .bind(&hash)
-                .fetch_optional(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok(row.map(|(tenant_id, queue_id)| Opened { tenant_id, queue_id }))
-    }
-
     /// The tenant and queue of a ticket, and who it is for, if `token` opens it.
     #[tracing::instrument(skip_all, fields(ticket = %ticket))]
     pub async fn open_ticket(&self, ticket: Uuid, token: &str) -> Result<Option<OpenedTicket>> {
@@ -277,7 +252,7 @@ impl Store {
             "WITH b AS (SELECT priority, bucket, waiting, \
                    sum(waiting) OVER (ORDER BY priority DESC, bucket) - waiting AS ahead \
                  FROM line_counts WHERE queue_id = $1 AND waiting > 0), \
-             s AS (SELECT priority, bucket << 10 AS from_seq, $2 - ahead AS skip FROM b \
+             s AS (SELECT priority, bucket << 26 AS from_seq, $2 - ahead AS skip FROM b \
                  WHERE ahead + waiting > $2 ORDER BY priority DESC, bucket LIMIT 1) \
              SELECT p.* FROM s, LATERAL (\
                (SELECT ",

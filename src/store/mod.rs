@@ -7,9 +7,11 @@
 
 mod admin;
 mod analytics;
+pub mod appointments;
 pub mod audit;
 mod auth;
 mod cache;
+mod devices;
 mod display_keys;
 mod guard;
 mod hours;
@@ -38,12 +40,14 @@ use uuid::Uuid;
 
 pub use admin::NewTenant;
 pub use analytics::{plausible_tz, DailyStats, Figures, MAX_REPORT_DAYS};
+pub use appointments::{AppointmentAccess, Made, NewBooking, SlotView};
 pub use audit::{AuditEntry, AuditQuery, Via, MAX_AUDIT_PAGE};
 pub use auth::{Identity, Login, LoginOutcome, Role};
+pub use devices::DeviceKey;
 pub use guard::verify_isolation;
 pub use hours::{Applied, DueHours, DueTicket};
-pub use joins::Joined;
-pub use live::{LinePage, Opened};
+pub use joins::{Joined, Joiner};
+pub use live::LinePage;
 pub use locations::{Location, LocationPatch};
 pub use notifications::{ClaimedMessage, MessageCounts, MessageDay, MessageOutcome, Receipt, SentMessage};
 pub use queues::{NewQueue, QueueSummary, TypeSummary};
@@ -113,6 +117,13 @@ pub enum Conflict {
     QueueNotEmpty,
     #[error("this is the tenant's last enabled admin: make another admin first")]
     LastAdmin,
+    #[error("this slot is fully booked")]
+    SlotFull,
+    /// Check-in opens at this moment.
+    #[error("check-in opens at {}", .0.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]
+    CheckInNotYet(chrono::DateTime<chrono::Utc>),
+    #[error("this appointment was missed, and the queue takes no late arrivals")]
+    AppointmentMissed,
 }
 
 fn closed_until(opens_at: &Option<chrono::DateTime<chrono::Utc>>) -> String {

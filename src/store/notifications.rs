@@ -43,7 +43,9 @@ pub struct ClaimedMessage {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub queue_id: Uuid,
-    pub ticket_id: Uuid,
+    /// The ticket the message is about, or (a reminder) its appointment.
+    pub ticket_id: Option<Uuid>,
+    pub appointment_id: Option<Uuid>,
     pub channel: String,
     pub kind: String,
     /// The ticket's state when the message was written.
@@ -55,7 +57,7 @@ pub struct ClaimedMessage {
     pub vars: Value,
     /// Attempts made before this one.
     pub attempts: i32,
-    /// The ticket's state now (null: the ticket is gone).
+    /// The ticket's (or appointment's) state now (null: it is gone).
     pub ticket_state: Option<String>,
     pub queue_name: Option<String>,
     /// The queue's `settings.notify` (its templates).

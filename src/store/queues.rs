@@ -124,6 +124,10 @@ fn check_settings(settings: &Value, fsm: &Fsm) -> Result<Timing> {
     }
     crate::domain::notify::QueueNotify::parse(map.get("notify"))?;
     crate::domain::embed::parse(map.get("embed_origins")).map_err(StoreError::Invalid)?;
+    if let Some(v) = map.get("appointments").filter(|v| !v.is_null()) {
+        crate::domain::appointment::AppointmentSettings::parse(v)
+            .map_err(|e| StoreError::Invalid(format!("settings.{e}")))?;
+    }
     let invalid = |e: HoursError| StoreError::Invalid(format!("settings.{e}"));
     let timing = Timing::parse(map).map_err(invalid)?;
     timing.check_against(fsm).map_err(invalid)?;

@@ -87,16 +87,16 @@ impl TicketRow {
 
 /// The position (1 = next) of ticket `t` in its line, or null when it is not in line: the counts
 /// of the line's buckets ahead of it (`line_counts`, kept by triggers; migration 0009) plus a
-/// count inside its own bucket of 1,024 `line_seq`s. So it costs a few hundred counter rows and
+/// count inside its own bucket (`line_seq >> 26`: the places of 1,024 events; migration 0031). So it costs a few hundred counter rows and
 /// at most 1,024 index entries at any depth, where counting the line read an entry per ticket
 /// ahead. (A node with the queue's live line answers from it instead.)
 macro_rules! position_of_t {
     () => {
         "CASE WHEN t.in_line THEN \
            (SELECT coalesce(sum(c.waiting), 0) FROM line_counts c WHERE c.queue_id = t.queue_id \
-              AND (c.priority > t.priority OR (c.priority = t.priority AND c.bucket < t.line_seq >> 10))) \
+              AND (c.priority > t.priority OR (c.priority = t.priority AND c.bucket < t.line_seq >> 26))) \
          + (SELECT count(*) FROM tickets x WHERE x.queue_id = t.queue_id AND x.in_line \
-              AND x.priority = t.priority AND x.line_seq >= (t.line_seq >> 10) << 10 AND x.line_seq <= t.line_seq) \
+              AND x.priority = t.priority AND x.line_seq >= (t.line_seq >> 26) << 26 AND x.line_seq <= t.line_seq) \
          END"
     };
 }

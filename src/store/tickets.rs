@@ -323,6 +323,8 @@ impl EventRow {
             Some(t) => Some(serde_json::from_value(t).map_err(anyhow::Error::from)?),
         };
         let queue = self.data.get_mut("queue").map(Value::take).filter(|q| !q.is_null());
+        let appointment = self.data.get_mut("appointment").map(Value::take).filter(|a| !a.is_null());
+        let line = self.data.get("line").and_then(Value::as_i64);
         Ok(Event {
             seq: self.seq,
             queue_id: self.queue_id,
@@ -333,6 +335,8 @@ impl EventRow {
             from: self.from_state,
             to: self.to_state,
             queue,
+            appointment,
+            line,
         })
     }
 }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::session::{Audience, Start, Step};
 use super::{accept, close, refusal, Access, Opening, Refusal};
+use crate::domain::DeviceKind;
 use crate::error::ApiError;
 use crate::fanout::{Frame, Hub};
 use crate::state::AppState;
@@ -41,8 +42,11 @@ impl Opening for DisplaySocket {
     type Audience = DisplayAudience;
 
     async fn authorize(&self, state: &AppState) -> Result<Access<()>, Refusal> {
-        match state.store.open_display(&self.key).await {
-            Ok(Some(o)) if o.queue_id == self.queue => Ok(Access { tenant: o.tenant_id, queue: self.queue, grant: () }),
+        // A display key that covers this queue (a kiosk's key opens no screen).
+        match state.store.open_device(&self.key).await {
+            Ok(Some(d)) if d.covers(DeviceKind::Display, self.queue) => {
+                Ok(Access { tenant: d.tenant_id, queue: self.queue, grant: () })
+            }
             Ok(_) => Err((close::UNAUTHORIZED, "the key does not open this display")),
             Err(e) => Err(refusal(&e)),
         }
@@ -64,8 +68,8 @@ impl Opening for DisplaySocket {
             loop {
                 tokio::time::sleep(every).await;
                 // Unknown (the database unreachable) is not revoked.
-                if let Ok(o) = store.open_display(&key).await {
-                    if o.is_none_or(|o| o.queue_id != queue) {
+                if let Ok(d) = store.open_device(&key).await {
+                    if d.is_none_or(|d| !d.covers(DeviceKind::Display, queue)) {
                         return "the display key was revoked";
                     }
                 }

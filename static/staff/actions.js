@@ -12,9 +12,9 @@ import { queueLabel } from './view.js';
 export const ENDED = 'Your session has ended. Please sign in again.';
 
 /** `api()` with the bearer token; a 401 signs out (and marks the error handled). */
-export async function call(app, method, path, body) {
+export async function call(app, method, path, body, headers = {}) {
   try {
-    return await api(method, path, { body, token: app.session?.token });
+    return await api(method, path, { body, token: app.session?.token, headers });
   } catch (e) {
     if (e instanceof Problem && e.status === 401 && app.session) {
       e.handled = true;
@@ -67,7 +67,10 @@ export async function loadQueues(app) {
     }),
   ]);
   app.queues = queues || [];
-  if (types) app.types = typesByCode(types);
+  if (types) {
+    app.types = typesByCode(types);
+    app.typeList = types;
+  }
   renderQueueSelect(app);
 }
 

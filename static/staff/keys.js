@@ -6,8 +6,10 @@ import { $, myCounter, toast } from './dom.js';
 import { actionForKey, actionLabel, actionsFor, statusLabel } from './fsm.js';
 import { currentFsm } from './store.js';
 import { myTicket } from './view.js';
+import { openWalkIn } from './venue.js';
 
 const CALL_NEXT = 'n';
+const WALK_IN = 'w';
 
 function typing(target) {
   if (!target || !(target instanceof Element)) return false;
@@ -28,6 +30,11 @@ export function onKey(app, e) {
   if (e.key.toLowerCase() === CALL_NEXT) {
     e.preventDefault();
     callNext(app);
+    return;
+  }
+  if (e.key.toLowerCase() === WALK_IN) {
+    e.preventDefault();
+    openWalkIn(app);
     return;
   }
   const what = actionForKey(e.key);

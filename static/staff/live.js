@@ -9,6 +9,7 @@ import { apply, applyPage, initial, isReady, nextPage, patchQueue, showMore } fr
 import { renderAll, renderDesk, renderLine, renderManage, renderQueue, renderQueueStatus, setConn, setWaitingRoom, showConsole, updateChart } from './render.js';
 import { currentQueue } from './store.js';
 import { statsTexts } from './view.js';
+import { renderDevices } from './venue.js';
 
 const STATS_EVERY = 30_000;
 const HISTORY_EVERY = 60_000;
@@ -53,6 +54,7 @@ export function openQueue(app, id) {
   app.history = newHistory();
   app.chart?.setPoints([], 'Loading…');
   renderManage(app);
+  renderDevices(app);
 
   // Each callback checks the queue is still the open one: a closed socket may still speak once.
   app.socket = new StaffSocket({

@@ -148,3 +148,43 @@ async fn the_service_role_can_add_and_read_entries_but_never_change_or_remove_th
     let after: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(&mut conn).await.unwrap();
     assert_eq!(after, seen);
 }
+
+#[tokio::test]
+async fn keys_sites_queues_and_webhooks_are_audited_without_their_secrets() {
+    // Arrange
+    let app = spawn_app().await;
+
+    // Act
+    let device = json!({"kind": "display", "queue_ids": [app.queue]});
+    let made = app.post("/api/v1/device-keys", Some(&app.admin), device).await.expect(201);
+    let (key_id, key) = (made["id"].as_str().unwrap().to_owned(), made["key"].as_str().unwrap().to_owned());
+    app.request(Method::DELETE, &format!("/api/v1/device-keys/{key_id}"), Some(&app.admin), None).await.expect(204);
+    let site = app.post("/api/v1/locations", Some(&app.admin), json!({"name": "North", "timezone": "UTC"})).await;
+    site.expect(201);
+    let patch = json!({"name": "Front desk", "settings": {"number_reset": "daily"}});
+    app.request(Method::PATCH, &format!("/api/v1/queues/{}", app.queue), Some(&app.admin), Some(patch))
+        .await
+        .expect(200);
+    let hook = json!({"url": "https://hooks.example/q", "events": ["ticket.called"], "secret": "whsec_very_secret"});
+    app.post("/api/v1/webhooks", Some(&app.admin), hook).await.expect(201);
+    let log = entries(&app, "limit=500").await;
+
+    // Assert
+    let found = actions(&log);
+    for action in [
+        "device_key.created",
+        "device_key.revoked",
+        "location.created",
+        "queue.updated",
+        "queue.created",
+        "webhook.created",
+    ] {
+        assert!(found.contains(&action), "{action} missing: {found:?}");
+    }
+    let updated = log.iter().find(|e| e["action"] == "queue.updated").unwrap();
+    assert_eq!(updated["before"]["name"], "Queue main");
+    assert_eq!(updated["after"]["name"], "Front desk");
+    assert_eq!(updated["after"]["settings"]["number_reset"], "daily");
+    let text = serde_json::to_string(&log).unwrap();
+    assert!(!text.contains(&key) && !text.contains("whsec_very_secret"), "a secret in the log: {text}");
+}

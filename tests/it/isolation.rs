@@ -76,6 +76,7 @@ async fn another_tenants_staff_get_404_for_our_queues_and_tickets() {
 async fn the_service_role_with_another_tenants_setting_sees_no_row_of_ours() {
     let app = spawn_app().await;
     app.joined(app.queue).await;
+    crate::desk::device_key(&app, "kiosk", &[app.queue]).await;
     app.new_tenant("beta").await;
     let acme = app.store.tenant_by_slug("acme").await.unwrap().unwrap();
     let beta = app.store.tenant_by_slug("beta").await.unwrap().unwrap();
@@ -95,7 +96,8 @@ async fn the_service_role_with_another_tenants_setting_sees_no_row_of_ours() {
             .unwrap();
     assert_eq!(owns, 0, "the service role owns no table");
 
-    let tables = ["tenants", "users", "staff_tokens", "ticket_types", "queues", "tickets", "queue_events"];
+    let tables =
+        ["tenants", "users", "staff_tokens", "ticket_types", "queues", "tickets", "queue_events", "device_keys"];
     let count_acme = |table: &str| {
         let sql = format!(
             "SELECT count(*) FROM {table} WHERE {} = '{acme}'",

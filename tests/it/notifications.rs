@@ -199,7 +199,7 @@ async fn bad_contacts_and_message_settings_are_refused_with_a_code_and_nothing_s
 }
 
 /// The SMTP server services.sh starts (aiosmtpd), and the maildir it writes each message into.
-fn smtp() -> (String, std::path::PathBuf) {
+pub(crate) fn smtp() -> (String, std::path::PathBuf) {
     let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".local");
     let url = std::env::var("QC_SMTP_URL").unwrap_or_else(|_| "smtp://127.0.0.1:22525".into());
     let dir = std::env::var("QC_MAILDIR").map(Into::into).unwrap_or_else(|_| local.join("mail"));
@@ -213,7 +213,7 @@ fn smtp() -> (String, std::path::PathBuf) {
 
 /// The messages in the maildir sent to `to`, read by Python's e-mail parser (an independent
 /// reader of what lettre wrote): {to, from, subject, text, html}.
-async fn mails_to(dir: &std::path::Path, to: &str, n: usize) -> Vec<Value> {
+pub(crate) async fn mails_to(dir: &std::path::Path, to: &str, n: usize) -> Vec<Value> {
     const READ: &str = r#"
 import email, email.policy, json, os, sys
 out = []

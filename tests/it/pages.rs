@@ -87,7 +87,7 @@ async fn history_walks_the_line_back_minute_by_minute() {
 }
 
 /// The element's `data-state` of the connection badge.
-fn live(page: &Page) -> impl std::future::Future<Output = serde_json::Value> + '_ {
+pub(crate) fn live(page: &Page) -> impl std::future::Future<Output = serde_json::Value> + '_ {
     page.wait_for("document.querySelector('#conn')?.dataset.state === 'live'", SOON)
 }
 
@@ -97,7 +97,7 @@ async fn display_key(app: &TestApp, queue: Uuid) -> String {
 }
 
 /// Signs the console in and opens `queue` with `counter` as this desk's counter.
-async fn open_console(desk: &Page, base: &str, queue: Uuid, counter: &str) {
+pub(crate) async fn open_console(desk: &Page, base: &str, queue: Uuid, counter: &str) {
     desk.goto(&format!("{base}/staff")).await;
     desk.wait_for("document.querySelector('#login') && !document.querySelector('#login').closest('[hidden]')", SOON)
         .await;

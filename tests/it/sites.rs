@@ -25,6 +25,29 @@ struct Sites {
     webhook_n: String,
     webhook_s: String,
     key_s: String,
+    /// A device key of South's queue.
+    device_s: String,
+    appointment_n: String,
+    appointment_s: String,
+}
+
+/// Settings that take bookings around the clock.
+fn bookable() -> Value {
+    let all_day = json!([["00:00", "24:00"]]);
+    let weekly: serde_json::Map<String, Value> =
+        ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].iter().map(|d| (d.to_string(), all_day.clone())).collect();
+    json!({"hours": {"tz": "UTC", "weekly": weekly}, "appointments": {"slot_minutes": 30, "per_slot": 5}})
+}
+
+/// Books the first free slot of a queue from tomorrow on: the appointment's id.
+async fn booked(app: &TestApp, queue: Uuid) -> String {
+    let date = (chrono::Utc::now() + chrono::Duration::days(1)).format("%Y-%m-%d");
+    let slots = app.get(&format!("/api/v1/queues/{queue}/slots?date={date}"), None).await.expect(200);
+    let start =
+        slots.as_array().unwrap().iter().find(|s| s["available"].as_i64() > Some(0)).unwrap()["start_at"].clone();
+    let path = format!("/api/v1/queues/{queue}/appointments");
+    let made = app.post(&path, None, json!({"start_at": start, "name": "Ada"})).await.expect(201);
+    made["appointment"]["id"].as_str().unwrap().to_owned()
 }
 
 async fn sites() -> Sites {
@@ -33,8 +56,11 @@ async fn sites() -> Sites {
     let north = app.post("/api/v1/locations", Some(&app.admin), site("North", "Europe/Paris")).await.expect(201);
     let south = app.post("/api/v1/locations", Some(&app.admin), site("South", "America/Sao_Paulo")).await.expect(201);
     let (north, south) = (north["id"].as_str().unwrap().to_owned(), south["id"].as_str().unwrap().to_owned());
-    let queue_n = app.create_queue(&app.admin, "north-desk", json!({"prefix": "N", "location_id": north})).await;
-    let queue_s = app.create_queue(&app.admin, "south-desk", json!({"prefix": "S", "location_id": south})).await;
+    let at = |prefix: &str, site: &str| json!({"prefix": prefix, "location_id": site, "settings": bookable()});
+    let queue_n = app.create_queue(&app.admin, "north-desk", at("N", &north)).await;
+    let queue_s = app.create_queue(&app.admin, "south-desk", at("S", &south)).await;
+    let appointment_n = booked(&app, queue_n).await;
+    let appointment_s = booked(&app, queue_s).await;
     let (ticket_n, _) = app.joined(queue_n).await;
     let (ticket_s, _) = app.joined(queue_s).await;
     let hook = |queue: Uuid| json!({"url": "https://hooks.example/q", "queue_id": queue, "events": ["ticket.called"]});
@@ -45,6 +71,9 @@ async fn sites() -> Sites {
     let key_s =
         app.post(&format!("/api/v1/queues/{queue_s}/display-keys"), Some(&app.admin), json!({})).await.expect(200);
     let key_s = key_s["id"].as_str().unwrap().to_owned();
+    let device = json!({"kind": "display", "queue_ids": [queue_s]});
+    let device_s = app.post("/api/v1/device-keys", Some(&app.admin), device).await.expect(201);
+    let device_s = device_s["id"].as_str().unwrap().to_owned();
     create_user(&app, "north@acme.test", "manager", json!({"location_ids": [north]})).await;
     let limited = app.login("acme", "north@acme.test", STAFF_PASSWORD).await;
     Sites {
@@ -58,6 +87,9 @@ async fn sites() -> Sites {
         webhook_n,
         webhook_s,
         key_s,
+        device_s,
+        appointment_n,
+        appointment_s,
         app,
     }
 }
@@ -82,6 +114,7 @@ fn query_of(path: &str) -> &'static str {
         "/api/v1/queues/{queue_id}/stats.csv" | "/api/v1/queues/{queue_id}/notifications" => {
             "?from=2026-01-01&to=2026-01-02"
         }
+        "/api/v1/queues/{queue_id}/appointments" => "?date=2026-01-01",
         _ => "",
     }
 }
@@ -101,7 +134,7 @@ async fn every_staff_route_of_the_document_answers_404_for_another_sites_queue()
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             let staff = op["security"].as_array().is_some_and(|s| s.iter().any(|r| r.get("bearer").is_some()));
-            let names: Vec<&str> = ["{queue_id}", "{ticket_id}", "{webhook_id}", "{key_id}"]
+            let names: Vec<&str> = ["{queue_id}", "{ticket_id}", "{webhook_id}", "{key_id}", "{appointment_id}"]
                 .into_iter()
                 .filter(|p| path.contains(p))
                 .collect();
@@ -110,10 +143,12 @@ async fn every_staff_route_of_the_document_answers_404_for_another_sites_queue()
                 continue;
             }
             let fill = |queue: &Uuid, ticket: &str, webhook: &str| {
+                let appointment = if *queue == s.queue_n { &s.appointment_n } else { &s.appointment_s };
                 path.replace("{queue_id}", &queue.to_string())
+                    .replace("{appointment_id}", appointment)
                     .replace("{ticket_id}", ticket)
                     .replace("{webhook_id}", webhook)
-                    .replace("{key_id}", &s.key_s)
+                    .replace("{key_id}", if path.starts_with("/api/v1/device-keys") { &s.device_s } else { &s.key_s })
             };
             let mut body = example_body(&doc, op);
             // A transfer's target is the user's own queue: only the ticket is South's.
@@ -148,6 +183,11 @@ async fn every_staff_route_of_the_document_answers_404_for_another_sites_queue()
         "PATCH /api/v1/queues/{queue_id}",
         "DELETE /api/v1/queues/{queue_id}",
         "GET /api/v1/webhooks/{webhook_id}/deliveries",
+        "POST /api/v1/queues/{queue_id}/tickets",
+        "GET /api/v1/queues/{queue_id}/appointments",
+        "GET /api/v1/appointments/{appointment_id}",
+        "POST /api/v1/appointments/{appointment_id}/check-in",
+        "DELETE /api/v1/device-keys/{key_id}",
     ] {
         assert!(walked.contains(must), "{must} was not walked: {walked:?}");
     }

@@ -9,6 +9,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{Audited, BatchState, Placed, QueueChange, QueuePatch, QueueState, TicketChange, Transfer, Transition};
+use crate::domain::line::at_end;
 use crate::domain::Queue;
 use crate::domain::{Event, EventKind, QueueStatus, Special, Ticket};
 use crate::store::audit::Change;
@@ -119,7 +120,7 @@ async fn transfer(tx: &mut PgConnection, caches: &Caches, state: &mut BatchState
     .bind(to_queue)
     .bind(to_type)
     .bind(to_rules.fsm.init())
-    .bind(seq_in)
+    .bind(at_end(seq_in))
     .bind(terminal)
     .fetch_optional(&mut *tx)
     .await?;
@@ -276,6 +277,8 @@ pub(super) fn event(
         from: from.map(str::to_owned),
         to: to.map(str::to_owned),
         queue: None,
+        appointment: None,
+        line: None,
     }
 }
 

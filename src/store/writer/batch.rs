@@ -7,7 +7,8 @@ use std::sync::Arc;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{apply, bulk, flush, Placed, QueueChange, QueuePending, TicketChange, TicketPending};
+use super::{apply, booking, bulk, flush, Placed, QueueChange, QueuePending, TicketChange, TicketPending};
+use super::{AppointmentChange, AppointmentPending, Booked};
 use crate::domain::Queue;
 use crate::domain::{Event, Notification, QueueStatus};
 use crate::store::cache::Caches;
@@ -24,11 +25,12 @@ const ATTEMPT_DEADLINE: std::time::Duration = std::time::Duration::from_secs(4);
 pub(super) struct Batch {
     pub tickets: Vec<TicketPending>,
     pub queues: Vec<QueuePending>,
+    pub appointments: Vec<AppointmentPending>,
 }
 
 impl Batch {
     pub fn len(&self) -> usize {
-        self.tickets.len() + self.queues.len()
+        self.tickets.len() + self.queues.len() + self.appointments.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -43,33 +45,56 @@ impl Batch {
         for p in self.queues {
             let _ = p.reply.send(Err(err()));
         }
+        for p in self.appointments {
+            let _ = p.reply.send(Err(err()));
+        }
     }
 
-    /// The batch's tenants in lock order, each with its ticket and queue changes (both sorted
-    /// by tenant beforehand; within a tenant, arrival order).
-    fn by_tenant(&self) -> Vec<(Uuid, &[TicketPending], &[QueuePending])> {
-        let mut tenants: Vec<Uuid> =
-            self.tickets.iter().map(|p| p.tenant).chain(self.queues.iter().map(|p| p.tenant)).collect();
+    /// The batch's tenants in lock order, each with its changes of each kind (all sorted by
+    /// tenant beforehand; within a tenant, arrival order).
+    fn by_tenant(&self) -> Vec<Group<'_>> {
+        let mut tenants: Vec<Uuid> = self
+            .tickets
+            .iter()
+            .map(|p| p.tenant)
+            .chain(self.queues.iter().map(|p| p.tenant))
+            .chain(self.appointments.iter().map(|p| p.tenant))
+            .collect();
         tenants.sort_unstable();
         tenants.dedup();
-        let (mut t, mut q) = (0, 0);
+        let (mut t, mut q, mut a) = (0, 0, 0);
         tenants
             .into_iter()
             .map(|tenant| {
                 let t_end = t + self.tickets[t..].iter().take_while(|p| p.tenant == tenant).count();
                 let q_end = q + self.queues[q..].iter().take_while(|p| p.tenant == tenant).count();
-                let group = (tenant, &self.tickets[t..t_end], &self.queues[q..q_end]);
-                (t, q) = (t_end, q_end);
+                let a_end = a + self.appointments[a..].iter().take_while(|p| p.tenant == tenant).count();
+                let group = Group {
+                    tenant,
+                    tickets: &self.tickets[t..t_end],
+                    queues: &self.queues[q..q_end],
+                    appointments: &self.appointments[a..a_end],
+                };
+                (t, q, a) = (t_end, q_end, a_end);
                 group
             })
             .collect()
     }
 }
 
+/// One tenant's share of a batch.
+struct Group<'a> {
+    tenant: Uuid,
+    tickets: &'a [TicketPending],
+    queues: &'a [QueuePending],
+    appointments: &'a [AppointmentPending],
+}
+
 /// What an attempt answers, in the batch's order, and the events it committed.
 struct Answers {
     tickets: Vec<Result<Placed>>,
     queues: Vec<Result<Queue>>,
+    appointments: Vec<Result<Booked>>,
     events: Vec<Arc<Event>>,
 }
 
@@ -80,6 +105,7 @@ pub(super) async fn run(pool: &PgPool, caches: &Caches, mut batch: Batch) -> (Ve
     // Tenants in a fixed order (lock order across nodes); within a tenant, arrival order.
     batch.tickets.sort_by_key(|p| p.tenant);
     batch.queues.sort_by_key(|p| p.tenant);
+    batch.appointments.sort_by_key(|p| p.tenant);
     let size = batch.len();
     let pending = &batch;
     let within =
@@ -116,6 +142,9 @@ pub(super) async fn run(pool: &PgPool, caches: &Caches, mut batch: Batch) -> (Ve
         let _ = pending.reply.send(result);
     }
     for (pending, result) in batch.queues.into_iter().zip(answers.queues) {
+        let _ = pending.reply.send(result);
+    }
+    for (pending, result) in batch.appointments.into_iter().zip(answers.appointments) {
         let _ = pending.reply.send(result);
     }
     (answers.events, false)
@@ -174,13 +203,21 @@ pub(super) struct BatchState {
 
 async fn attempt(pool: &PgPool, caches: &Caches, batch: &Batch, mode: Mode) -> Result<Answers> {
     let mut tx = pool.begin().await?;
-    let mut answers =
-        Answers { tickets: Vec::with_capacity(batch.tickets.len()), queues: Vec::new(), events: Vec::new() };
+    let mut answers = Answers {
+        tickets: Vec::with_capacity(batch.tickets.len()),
+        queues: Vec::new(),
+        appointments: Vec::new(),
+        events: Vec::new(),
+    };
 
-    for (tenant, tickets, queues) in batch.by_tenant() {
+    for Group { tenant, tickets, queues, appointments } in batch.by_tenant() {
         crate::store::set_tenant(&mut tx, tenant).await?;
-        let mut ids: Vec<Uuid> =
-            tickets.iter().flat_map(|p| p.change.queues()).chain(queues.iter().map(|p| p.change.queue_id)).collect();
+        let mut ids: Vec<Uuid> = tickets
+            .iter()
+            .flat_map(|p| p.change.queues())
+            .chain(queues.iter().map(|p| p.change.queue_id))
+            .chain(appointments.iter().map(|p| p.change.queue_id()))
+            .collect();
         ids.sort_unstable();
         ids.dedup();
         let mut state = BatchState {
@@ -192,7 +229,7 @@ async fn attempt(pool: &PgPool, caches: &Caches, batch: &Batch, mode: Mode) -> R
         };
 
         // A tenant's ticket changes, then its queue changes (a pause or a close applies to the
-        // line as these joins and calls left it).
+        // line as these joins and calls left it), then its appointments.
         match mode {
             Mode::Fast => {
                 answers.tickets.extend(apply_group(&mut tx, caches, &mut state, tenant, tickets).await?);
@@ -200,6 +237,12 @@ async fn attempt(pool: &PgPool, caches: &Caches, batch: &Batch, mode: Mode) -> R
                     match apply::update_queue(&mut tx, &mut state, &pending.change).await {
                         Err(StoreError::Db(err)) => return Err(StoreError::Db(err)),
                         other => answers.queues.push(other),
+                    }
+                }
+                for pending in appointments {
+                    match booking::apply(&mut tx, &mut state, &pending.change).await {
+                        Err(StoreError::Db(err)) => return Err(StoreError::Db(err)),
+                        other => answers.appointments.push(other),
                     }
                 }
             }
@@ -210,6 +253,9 @@ async fn attempt(pool: &PgPool, caches: &Caches, batch: &Batch, mode: Mode) -> R
                 }
                 for pending in queues {
                     answers.queues.push(alone(&mut tx, caches, &mut state, tenant, &pending.change).await);
+                }
+                for pending in appointments {
+                    answers.appointments.push(alone(&mut tx, caches, &mut state, tenant, &pending.change).await);
                 }
             }
         }
@@ -302,6 +348,14 @@ impl Alone for QueueChange {
 
     async fn apply(&self, tx: &mut PgConnection, _: &Caches, state: &mut BatchState, _: Uuid) -> Result<Queue> {
         apply::update_queue(tx, state, self).await
+    }
+}
+
+impl Alone for AppointmentChange {
+    type Answer = Booked;
+
+    async fn apply(&self, tx: &mut PgConnection, _: &Caches, state: &mut BatchState, _: Uuid) -> Result<Booked> {
+        booking::apply(tx, state, self).await
     }
 }
 

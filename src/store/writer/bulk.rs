@@ -12,10 +12,12 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::apply::{event, queue, record};
-use super::{BatchState, JoinRequest, Place, Placed, TicketChange};
+use super::{BatchState, CheckInPlan, JoinRequest, Place, Placed, TicketChange};
+use crate::domain::line::{at_end, GAP_BITS};
 use crate::domain::queue::admit;
 use crate::domain::ticket::display_number;
 use crate::domain::{EventKind, JoinRefusal, Special};
+use crate::store::appointments::{appointment_cols, AppointmentRow};
 use crate::store::cache::Caches;
 use crate::store::rows::{ticket_cols, TicketRow};
 use crate::store::rules::ticket_rules;
@@ -147,8 +149,12 @@ pub(super) async fn joins(
     let mut fresh: HashMap<Uuid, (TicketRow, i64, u32)> = HashMap::new();
     // Replays of keys committed by earlier batches: (index, ticket, sealed token, seq).
     let mut committed: Vec<(usize, Uuid, Vec<u8>, i64)> = Vec::new();
+    // Places inside the line taken by check-ins of this batch, not yet inserted.
+    let mut inside: Vec<(Uuid, i64)> = Vec::new();
     for &(i, change) in changes {
-        let TicketChange::Join { queue_id, ticket_id, request, token_hash, idempotency, pace } = change else {
+        let TicketChange::Join { queue_id, ticket_id, request, token_hash, idempotency, pace, actor, check_in } =
+            change
+        else {
             continue;
         };
         let last_seq = match queue(state, *queue_id) {
@@ -186,9 +192,22 @@ pub(super) async fn joins(
         }
         let type_id = q.ticket_type_id;
         let rules = ticket_rules(tx, caches, type_id).await?;
+        // Joins enter at priority 0 behind everyone in line, so their place is the count; a
+        // checked-in appointment may enter inside the line.
+        let (line_seq, place, appointment) = match check_in {
+            None => {
+                let q = queue(state, *queue_id)?;
+                (at_end(q.last_seq + 1), (q.waiting + 1) as u32, None)
+            }
+            Some(plan) => match checked_in(tx, state, *queue_id, *ticket_id, plan, &mut inside).await? {
+                Ok((line_seq, place, appointment)) => (line_seq, place, Some(appointment)),
+                Err(refused) => {
+                    out.push((i, Err(refused)));
+                    continue;
+                }
+            },
+        };
         let q = queue(state, *queue_id)?;
-        // Joins enter at priority 0 behind everyone in line, so their place is the count.
-        let place = (q.waiting + 1) as u32;
         let estimate = pace.estimate(place);
         let seq = q.last_seq + 1;
         let row = TicketRow {
@@ -213,7 +232,7 @@ pub(super) async fn joins(
         q.waiting += 1;
         q.dirty = true;
 
-        rows.push(&row, request, token_hash, seq, estimate.p50);
+        rows.push(&row, request, token_hash, line_seq, estimate.p50);
 
         if let Some(idem) = idempotency {
             state.keys.insert(idem.key_hash.clone(), (idem.request_hash.clone(), row.id, idem.token_sealed.clone()));
@@ -224,7 +243,12 @@ pub(super) async fn joins(
         view.eta_seconds = Some(estimate.p50);
         view.eta_p90_seconds = Some(estimate.p90);
         let init = Some(rules.fsm.init());
-        record(state, event(*queue_id, seq, EventKind::Joined, Some(view), "customer", None, init));
+        let mut joined = event(*queue_id, seq, EventKind::Joined, Some(view), actor, None, init);
+        joined.line = (line_seq != at_end(seq)).then_some(line_seq);
+        record(state, joined);
+        if let Some(appointment) = appointment {
+            super::booking::told(state, &appointment, "checked_in", actor)?;
+        }
         fresh.insert(row.id, (row.clone(), seq, place));
         out.push((i, Ok(Placed { row, seq, place: Place::At(place), replayed: None })));
     }
@@ -232,6 +256,67 @@ pub(super) async fn joins(
     rows.insert(tx, tenant).await?;
     out.extend(replayed(tx, committed).await?);
     Ok(out)
+}
+
+/// A booked customer's check-in: the appointment marked `checked_in` with the ticket, and the
+/// ticket's place: that of a join at `placed_as_of` (the first free `line_seq` after the place
+/// of the last event before that moment, so ahead of everyone who entered the line after it),
+/// or the end. Refused (the outer error) when the appointment is no longer booked or missed.
+async fn checked_in(
+    tx: &mut PgConnection,
+    state: &mut BatchState,
+    queue_id: Uuid,
+    ticket_id: Uuid,
+    plan: &CheckInPlan,
+    inside: &mut Vec<(Uuid, i64)>,
+) -> Result<std::result::Result<(i64, u32, AppointmentRow), StoreError>> {
+    let appointment: Option<AppointmentRow> = sqlx::query_as(concat!(
+        "UPDATE appointments a SET status = 'checked_in', ticket_id = $2, checked_in_at = now(), updated_at = now()          WHERE a.id = $1 AND a.queue_id = $3 AND a.status IN ('booked', 'missed') RETURNING ",
+        appointment_cols!()
+    ))
+    .bind(plan.appointment_id)
+    .bind(ticket_id)
+    .bind(queue_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(appointment) = appointment else {
+        return Ok(Err(
+            Conflict::InvalidTransition("this appointment is already checked in or cancelled".into()).into()
+        ));
+    };
+    let q = queue(state, queue_id)?;
+    let end = (at_end(q.last_seq + 1), (q.waiting + 1) as u32);
+    let Some(as_of) = plan.placed_as_of else {
+        return Ok(Ok((end.0, end.1, appointment)));
+    };
+    // The place of the last event at or before `as_of`, and the last place already taken in
+    // the gap after it (by earlier check-ins, committed or of this batch).
+    let (gap, taken): (i64, Option<i64>) = sqlx::query_as(
+        "WITH s AS (SELECT coalesce((SELECT seq FROM queue_events WHERE queue_id = $1 AND at <= $2                                      ORDER BY seq DESC LIMIT 1), 0) << $3 AS gap)          SELECT s.gap, (SELECT max(line_seq) FROM tickets WHERE queue_id = $1 AND line_seq > s.gap                         AND line_seq < s.gap + (1::int8 << $3)) FROM s",
+    )
+    .bind(queue_id)
+    .bind(as_of)
+    .bind(GAP_BITS as i32)
+    .fetch_one(&mut *tx)
+    .await?;
+    let in_batch = inside.iter().filter(|(q, k)| *q == queue_id && *k > gap && *k < gap + (1 << GAP_BITS)).map(|k| k.1);
+    let line_seq = taken.into_iter().chain(in_batch).max().unwrap_or(gap) + 1;
+    if line_seq >= gap + (1 << GAP_BITS) || line_seq >= end.0 {
+        // The gap is full (65,535 check-ins between two events), or there is nobody after it.
+        return Ok(Ok((end.0, end.1, appointment)));
+    }
+    // Its place: everyone of higher priority, and everyone of priority 0 before it (bucket
+    // counts, then a count inside its own bucket), and check-ins of this batch before it.
+    let ahead: i64 = sqlx::query_scalar(
+        "SELECT (SELECT coalesce(sum(waiting), 0) FROM line_counts WHERE queue_id = $1                    AND (priority > 0 OR (priority = 0 AND bucket < $2 >> 26)))               + (SELECT count(*) FROM tickets WHERE queue_id = $1 AND in_line AND priority = 0                    AND line_seq >= ($2 >> 26) << 26 AND line_seq < $2)",
+    )
+    .bind(queue_id)
+    .bind(line_seq)
+    .fetch_one(&mut *tx)
+    .await?;
+    let earlier_here = inside.iter().filter(|(q, k)| *q == queue_id && *k < line_seq).count() as i64;
+    inside.push((queue_id, line_seq));
+    Ok(Ok((line_seq, (ahead + earlier_here + 1) as u32, appointment)))
 }
 
 /// The tickets of keys committed by earlier batches, read in one statement, their places owed:

@@ -124,7 +124,14 @@ impl EventColumns {
         self.from.push(e.from.clone());
         self.to.push(e.to.clone());
         self.actor.push(e.actor.clone());
-        self.data.push(serde_json::json!({ "ticket": e.ticket, "queue": e.queue }));
+        let mut data = serde_json::json!({ "ticket": e.ticket, "queue": e.queue });
+        if let Some(appointment) = &e.appointment {
+            data["appointment"] = appointment.clone();
+        }
+        if let Some(line) = e.line {
+            data["line"] = line.into();
+        }
+        self.data.push(data);
         self.at.push(e.at);
     }
 }

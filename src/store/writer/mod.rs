@@ -24,6 +24,7 @@
 
 mod apply;
 mod batch;
+mod booking;
 mod bulk;
 mod clock;
 mod flush;
@@ -89,6 +90,12 @@ pub(crate) enum TicketChange {
         token_hash: Vec<u8>,
         idempotency: Option<Idempotency>,
         pace: Arc<Pace>,
+        /// `customer`, or who made it for them (a walk-in's staff member, a kiosk; for a
+        /// check-in, who checked the customer in).
+        actor: String,
+        /// A booked customer checking in: the appointment this ticket is for, and where it
+        /// enters the line.
+        check_in: Option<CheckInPlan>,
     },
     CallNext {
         queue_id: Uuid,
@@ -99,6 +106,85 @@ pub(crate) enum TicketChange {
     Transfer(Transfer),
     /// A called timeout or an expiry, made by the clock.
     Timed(Timed),
+}
+
+/// A checked-in appointment's ticket: its appointment (marked `checked_in` with the ticket, in
+/// the same transaction) and where it enters the line: at the place of a join at `placed_as_of`
+/// (see `domain::appointment`), or at the end when None (a late arrival).
+#[derive(Debug, Clone)]
+pub(crate) struct CheckInPlan {
+    pub appointment_id: Uuid,
+    pub placed_as_of: Option<DateTime<Utc>>,
+}
+
+/// A change to an appointment, answered with the appointment as it left it. Each is an event
+/// of its queue's log, made under the queue's row lock.
+pub(crate) enum AppointmentChange {
+    Book(Box<Booking>),
+    /// To another free slot of the same queue.
+    Reschedule {
+        queue_id: Uuid,
+        appointment_id: Uuid,
+        slot: crate::domain::appointment::Slot,
+        opens_at: DateTime<Utc>,
+        missed_at: DateTime<Utc>,
+        per_slot: u32,
+        /// The reminders owed at the new time (when it has contacts for them).
+        reminders: Vec<i32>,
+        actor: String,
+    },
+    Cancel {
+        queue_id: Uuid,
+        appointment_id: Uuid,
+        actor: String,
+    },
+    /// Nobody checked in: by the clock at `missed_at` (if that is still its `missed_at`), or by
+    /// staff (`missed_at: None`) at any time before check-in.
+    Miss {
+        queue_id: Uuid,
+        appointment_id: Uuid,
+        missed_at: Option<DateTime<Utc>>,
+        actor: String,
+    },
+}
+
+impl AppointmentChange {
+    fn queue_id(&self) -> Uuid {
+        match self {
+            AppointmentChange::Book(b) => b.queue_id,
+            AppointmentChange::Reschedule { queue_id, .. }
+            | AppointmentChange::Cancel { queue_id, .. }
+            | AppointmentChange::Miss { queue_id, .. } => *queue_id,
+        }
+    }
+}
+
+/// A new booking.
+pub(crate) struct Booking {
+    pub queue_id: Uuid,
+    pub appointment_id: Uuid,
+    pub slot: crate::domain::appointment::Slot,
+    pub per_slot: u32,
+    pub opens_at: DateTime<Utc>,
+    pub missed_at: DateTime<Utc>,
+    pub name: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub lang: String,
+    /// Where reminders go, given with consent.
+    pub notify_sms: Option<String>,
+    pub notify_email: Option<String>,
+    /// The reminders it is owed: minutes before its start, largest first, all still ahead.
+    pub reminders: Vec<i32>,
+    pub token_hash: Vec<u8>,
+    pub idempotency: Option<Idempotency>,
+}
+
+/// An appointment as a committed change left it; for a replayed booking, its sealed token.
+#[derive(Debug)]
+pub(crate) struct Booked {
+    pub row: crate::store::appointments::AppointmentRow,
+    pub replayed: Option<Vec<u8>>,
 }
 
 /// A named transition of a ticket's state machine.
@@ -204,6 +290,7 @@ struct Pending<C, T> {
 
 type TicketPending = Pending<TicketChange, Placed>;
 type QueuePending = Pending<QueueChange, Queue>;
+type AppointmentPending = Pending<AppointmentChange, Booked>;
 
 /// What the writer receives: a change, or a request to be told once every change received
 /// before it is committed (or refused). Not boxed: nearly every message is a ticket change,
@@ -212,6 +299,7 @@ type QueuePending = Pending<QueueChange, Queue>;
 enum Message {
     Ticket(TicketPending),
     Queue(QueuePending),
+    Appointment(AppointmentPending),
     Flushed(oneshot::Sender<()>),
 }
 
@@ -246,6 +334,11 @@ impl Writer {
     /// Submits a ticket change and waits until it is committed (or refused).
     pub(crate) async fn submit(&self, tenant: Uuid, change: TicketChange) -> Result<Placed> {
         self.send(|reply| Message::Ticket(Pending { tenant, change, reply })).await
+    }
+
+    /// Submits an appointment change and waits until it is committed (or refused).
+    pub(crate) async fn book(&self, tenant: Uuid, change: AppointmentChange) -> Result<Booked> {
+        self.send(|reply| Message::Appointment(Pending { tenant, change, reply })).await
     }
 
     /// Submits a queue change and waits until it is committed (or refused).
@@ -301,6 +394,7 @@ async fn run(
             match message {
                 Message::Ticket(pending) => batch.tickets.push(pending),
                 Message::Queue(pending) => batch.queues.push(pending),
+                Message::Appointment(pending) => batch.appointments.push(pending),
                 // Answered after this batch: every change received before it is in it or earlier.
                 Message::Flushed(done) => flushed.push(done),
             }
@@ -326,6 +420,9 @@ async fn run(
                         let _ = pending.reply.send(Err(StoreError::Unavailable));
                     }
                     Message::Queue(pending) => {
+                        let _ = pending.reply.send(Err(StoreError::Unavailable));
+                    }
+                    Message::Appointment(pending) => {
                         let _ = pending.reply.send(Err(StoreError::Unavailable));
                     }
                     Message::Flushed(done) => flushed.push(done),

@@ -38,6 +38,8 @@ pub enum Screen {
     Phone,
     Desk,
     Tv,
+    /// A lobby tablet standing up (1080×1920).
+    Portrait,
 }
 
 impl Chrome {
@@ -70,15 +72,29 @@ impl Chrome {
 
     /// A new browser window, sized as `screen`.
     pub async fn page(&self, screen: Screen) -> Page {
+        self.page_in(screen, None).await
+    }
+
+    /// A new browser window, sized as `screen`, whose browser speaks `lang` (its
+    /// `navigator.languages` and `Accept-Language`), e.g. `fr-FR,fr`.
+    pub async fn page_in(&self, screen: Screen, lang: Option<&str>) -> Page {
         let profile = self.profiles.join(uuid::Uuid::new_v4().simple().to_string());
         let mut args: Vec<String> = FLAGS.iter().map(|f| f.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.display()));
+        if let Some(lang) = lang {
+            args.push(format!("--lang={}", lang.split(',').next().unwrap_or(lang)));
+            args.push(format!("--accept-lang={lang}"));
+        }
         let mut options = json!({ "binary": chromium(), "args": args });
+        if let Some(lang) = lang {
+            options["prefs"] = json!({ "intl.accept_languages": lang });
+        }
         // The page's own viewport, whatever the window around it.
         let (width, height, ratio, touch) = match screen {
             Screen::Phone => (390, 844, 2.0, true),
             Screen::Desk => (1440, 900, 1.0, false),
             Screen::Tv => (1920, 1080, 1.0, false),
+            Screen::Portrait => (1080, 1920, 1.0, true),
         };
         options["mobileEmulation"] =
             json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": ratio, "touch": touch } });
@@ -88,7 +104,7 @@ impl Chrome {
             .connect(&self.url)
             .await
             .expect("opening a Chromium session");
-        Page { client }
+        Page { client, driver: self.url.clone() }
     }
 }
 
@@ -108,6 +124,18 @@ impl Drop for Chrome {
 
 pub struct Page {
     pub client: Client,
+    /// ChromeDriver's address, for the DevTools commands WebDriver has no word for.
+    driver: String,
+}
+
+/// axe-core's script: `QC_AXE` (set by scripts/test's `axe_up`), else where `axe_up` puts it.
+fn axe_script() -> String {
+    let path = std::env::var("QC_AXE").map(PathBuf::from).unwrap_or_else(|_| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".local/axe/node_modules/axe-core/axe.min.js")
+    });
+    std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("axe-core is missing at {} ({e}): run the tests with scripts/test, which installs it", path.display())
+    })
 }
 
 impl Page {
@@ -168,6 +196,58 @@ impl Page {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Runs a DevTools command in the page (ChromeDriver's `goog/cdp/execute`).
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        let session = self.client.session_id().await.unwrap().expect("a WebDriver session");
+        let res = reqwest::Client::new()
+            .post(format!("{}/session/{session}/goog/cdp/execute", self.driver))
+            .json(&json!({ "cmd": cmd, "params": params }))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+        let body: Value = res.json().await.unwrap();
+        assert!(body["value"].get("error").is_none(), "{cmd}: {body}");
+        body["value"].clone()
+    }
+
+    /// Shows the page as printed (print stylesheets), or back on screen.
+    pub async fn emulate_print(&self, on: bool) {
+        self.cdp("Emulation.setEmulatedMedia", json!({ "media": if on { "print" } else { "" } })).await;
+    }
+
+    /// Checks the page as it is now with axe-core, and panics on any serious or critical
+    /// violation, naming each with the elements it found. `what` says which page it was.
+    pub async fn axe(&self, what: &str) {
+        let loaded = self.eval("return typeof window.axe === 'object'").await;
+        if loaded != Value::Bool(true) {
+            self.client.execute(&axe_script(), vec![]).await.unwrap_or_else(|e| panic!("loading axe-core: {e}"));
+        }
+        // Colours are checked at rest: a call's flash, mid-animation, is neither state.
+        let still = json!([{ "name": "prefers-reduced-motion", "value": "reduce" }]);
+        self.cdp("Emulation.setEmulatedMedia", json!({ "media": "", "features": still })).await;
+        let found = self
+            .client
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 const frame = () => new Promise((r) => requestAnimationFrame(() => r()));
+                 frame().then(frame).then(() => axe.run(document, { resultTypes: ['violations'] }))
+                   .then((r) => done(r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                     .map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+                                    nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) }))))
+                   .catch((e) => done([{ id: 'axe-error', impact: 'critical', help: String(e), nodes: [] }]));",
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("running axe-core: {e}"));
+        self.cdp("Emulation.setEmulatedMedia", json!({ "media": "", "features": [] })).await;
+        let found = found.as_array().cloned().unwrap_or_default();
+        assert!(
+            found.is_empty(),
+            "{what}: accessibility violations (serious or critical):\n{}",
+            serde_json::to_string_pretty(&found).unwrap()
+        );
     }
 
     pub async fn close(self) {
