@@ -194,7 +194,11 @@ pub async fn report(
     if from > to || (to - from).num_days() >= crate::store::MAX_REPORT_DAYS {
         return Err(ApiError::BadRequest(format!("from ≤ to, at most {} days", crate::store::MAX_REPORT_DAYS)));
     }
-    let tz = q.tz.unwrap_or_else(|| "UTC".into());
+    // Unless told, the days of the queue's site (UTC for a queue of no site).
+    let tz = match q.tz {
+        Some(tz) => tz,
+        None => state.store.default_tz(&staff.0, *id).await?,
+    };
     if !crate::store::plausible_tz(&tz) {
         return Err(ApiError::BadRequest(format!("tz: `{tz}` is not a time zone name")));
     }

@@ -294,7 +294,11 @@ async fn daily(state: &AppState, staff: &Staff, id: Uuid, q: StatsQuery) -> Resu
             .map_err(|_| ApiError::BadRequest(format!("{name}: `{s}` is not a date (YYYY-MM-DD)")))
     };
     let (from, to) = (day("from", &from)?, day("to", &to)?);
-    let tz = q.tz.unwrap_or_else(|| "UTC".into());
+    // Unless told, the days of the queue's site (UTC for a queue of no site).
+    let tz = match q.tz {
+        Some(tz) => tz,
+        None => state.store.default_tz(&staff.0, id).await?,
+    };
     Ok(state.store.daily_stats(&staff.0, id, from, to, &tz).await?)
 }
 

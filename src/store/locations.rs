@@ -62,6 +62,18 @@ async fn fetch(conn: &mut PgConnection, id: Uuid) -> Result<Option<Location>> {
         .await?)
 }
 
+/// Hours given without a time zone take their site's (`tz`), when the queue has a site.
+pub(super) fn fill_hours_tz(settings: &mut serde_json::Map<String, serde_json::Value>, tz: Option<String>) {
+    if let (Some(serde_json::Value::Object(hours)), Some(tz)) = (settings.get_mut("hours"), tz) {
+        hours.entry("tz").or_insert(serde_json::Value::String(tz));
+    }
+}
+
+/// The time zone of a site of the tenant.
+pub(super) async fn timezone_of(conn: &mut PgConnection, location: Uuid) -> Result<Option<String>> {
+    Ok(sqlx::query_scalar("SELECT timezone FROM locations WHERE id = $1").bind(location).fetch_optional(conn).await?)
+}
+
 /// The site of a queue of the tenant (`Some(None)`: a queue of no site; `None`: no such queue).
 pub(super) async fn site_of_queue(conn: &mut PgConnection, queue: Uuid) -> Result<Option<Option<Uuid>>> {
     let row: Option<Option<Uuid>> =
@@ -144,6 +156,20 @@ impl Store {
         audit::record(&mut tx, who.tenant_id, &who.actor(), via, change).await?;
         tx.commit().await?;
         Ok(after)
+    }
+
+    /// The time zone a queue's reports default to: its site's, or UTC.
+    #[tracing::instrument(skip_all, fields(queue = %queue))]
+    pub async fn default_tz(&self, who: &Identity, queue: Uuid) -> Result<String> {
+        let mut tx = self.begin(who.tenant_id).await?;
+        let tz: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT l.timezone FROM queues q LEFT JOIN locations l ON l.id = q.location_id WHERE q.id = $1",
+        )
+        .bind(queue)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(tz.flatten().unwrap_or_else(|| "UTC".into()))
     }
 
     /// Not found unless the user may work on this queue of the tenant: a user limited to some

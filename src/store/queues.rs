@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::audit::{self, Change, Via};
 use super::cache::TicketRules;
-use super::locations::check_location_use;
+use super::locations::{check_location_use, fill_hours_tz, timezone_of};
 use super::rules::{concat_queue_select, fetch_queue, ticket_rules};
 use super::writer::Audited;
 use super::writer::{QueueChange, QueuePatch};
@@ -149,7 +149,7 @@ impl Store {
         if new.capacity.is_some_and(|c| c < 1) {
             return Err(StoreError::Invalid("capacity must be at least 1".into()));
         }
-        let settings = new.settings.unwrap_or_else(|| serde_json::json!({}));
+        let mut settings = new.settings.unwrap_or_else(|| serde_json::json!({}));
         if !settings.is_object() {
             return Err(StoreError::Invalid("settings must be an object".into()));
         }
@@ -170,6 +170,9 @@ impl Store {
                 ))
             }
             None => {}
+        }
+        if let (Some(location), Some(map)) = (new.location_id, settings.as_object_mut()) {
+            fill_hours_tz(map, timezone_of(&mut tx, location).await?);
         }
         let rules = ticket_rules(&mut tx, &self.caches, type_id).await?;
         let timing = check_settings(&settings, &rules.fsm)?;
@@ -326,14 +329,19 @@ impl Store {
         }
         let now = self.clock.now();
         let mut reschedule = None;
-        if let Some(keys) = &patch.settings {
+        if let Some(keys) = &mut patch.settings {
             let mut tx = self.begin(who.tenant_id).await?;
-            let type_id: Option<Uuid> =
-                sqlx::query_scalar("SELECT ticket_type_id FROM queues WHERE id = $1 AND deleted_at IS NULL")
+            let row: Option<(Uuid, Option<Uuid>)> =
+                sqlx::query_as("SELECT ticket_type_id, location_id FROM queues WHERE id = $1 AND deleted_at IS NULL")
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?;
-            let rules = ticket_rules(&mut tx, &self.caches, type_id.ok_or(StoreError::NotFound)?).await?;
+            let (type_id, site) = row.ok_or(StoreError::NotFound)?;
+            // Hours without a zone take the site's: the one the patch moves the queue to, or its own.
+            if let Some(site) = patch.location_id.unwrap_or(site) {
+                fill_hours_tz(keys, timezone_of(&mut tx, site).await?);
+            }
+            let rules = ticket_rules(&mut tx, &self.caches, type_id).await?;
             tx.commit().await?;
             let timing = check_settings(&Value::Object(keys.clone()), &rules.fsm)?;
             if keys.contains_key("hours") {

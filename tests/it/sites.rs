@@ -300,3 +300,35 @@ async fn bad_sites_are_refused() {
         .expect(200);
     assert_eq!(changed["address"], "1 Main St");
 }
+
+#[tokio::test]
+async fn a_sites_time_zone_is_the_default_of_its_queues_hours_and_reports() {
+    // Arrange
+    let app = spawn_app().await;
+    let site = json!({"name": "Tokyo office", "timezone": "Asia/Tokyo"});
+    let tokyo = app.post("/api/v1/locations", Some(&app.admin), site).await.expect(201);
+    let weekly = json!({"mon": [["09:00", "17:00"]]});
+
+    // Act: hours without a zone, at creation and by a patch.
+    let body = json!({"location_id": tokyo["id"], "settings": {"hours": {"weekly": weekly}}});
+    let queue = app.create_queue(&app.admin, "tokyo", body).await;
+    let other = app.create_queue(&app.admin, "tokyo-2", json!({"location_id": tokyo["id"]})).await;
+    let patch = json!({"settings": {"hours": {"weekly": weekly}}});
+    let patched = app.request(Method::PATCH, &format!("/api/v1/queues/{other}"), Some(&app.admin), Some(patch)).await;
+    let report =
+        app.get(&format!("/api/v1/queues/{queue}/stats?from=2026-01-10&to=2026-01-10"), Some(&app.admin)).await;
+    let plain_path = format!("/api/v1/queues/{}/stats?from=2026-01-10&to=2026-01-10", app.queue);
+    let plain = app.get(&plain_path, Some(&app.admin)).await;
+
+    // Assert
+    let summary = app.get(&format!("/api/v1/queues/{queue}"), None).await.expect(200);
+    assert_eq!(summary["tz"], "Asia/Tokyo");
+    assert_eq!(patched.expect(200)["settings"]["hours"]["tz"], "Asia/Tokyo");
+    assert_eq!(report.expect(200)["tz"], "Asia/Tokyo");
+    assert_eq!(plain.expect(200)["tz"], "UTC");
+    // A queue of no site still needs a zone in its hours.
+    let bare = json!({"settings": {"hours": {"weekly": weekly}}});
+    let reply =
+        app.request(Method::PATCH, &format!("/api/v1/queues/{}", app.queue), Some(&app.admin), Some(bare)).await;
+    reply.expect_problem(400, "bad_request");
+}
