@@ -33,7 +33,8 @@ FROM=$(date -u -d tomorrow +%F)
 curl -fs "$URL/api/v1/queues/$QUEUE/slots?date=$FROM&days=31" |
   python3 -c 'import json,sys; [print(s["start_at"]) for s in json.load(sys.stdin)]' |
   xargs -P 8 -I{} curl -fs -o /dev/null "$URL/api/v1/queues/$QUEUE/appointments" \
-    -H 'content-type: application/json' -d '{"start_at":"{}","name":"Bench"}'
+    -H 'content-type: application/json' -d '{"start_at":"{}","name":"Bench"}' ||
+  true # the last day's slots are past the 30 days the queue books ahead: refused, as they should be
 BOOKED=$(psql "$DB" -Atc "SELECT count(*) FROM appointments")
 # The reads, one after another: server time and round trip, in milliseconds.
 for _ in $(seq 1 "$N"); do

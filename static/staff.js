@@ -15,13 +15,14 @@ import { WaitChart } from './staff/chart.js';
 import { wireCopyAndHelp, wireQueueDialog, wireTransfer } from './staff/dialogs.js';
 import { wireHoursDialog } from './staff/hours-dialog.js';
 import { wireDevices, wireWalkIn } from './staff/venue.js';
+import { wireAppointments } from './staff/appointments.js';
 import { EN } from './i18n.js';
 import { translate } from './page-lang.js';
 import { $, myCounter, tick } from './staff/dom.js';
 import { onKey } from './staff/keys.js';
 import { openQueue, queueToOpen, showMoreLine, stopQueue } from './staff/live.js';
 import { ticketById } from './staff/model.js';
-import { renderActive, renderDesk, setWaitingRoom, updateChart } from './staff/render.js';
+import { renderActive, renderAll, renderDesk, setWaitingRoom, updateChart } from './staff/render.js';
 import { createApp, currentFsm, isManager } from './staff/store.js';
 import { myTicket } from './staff/view.js';
 
@@ -177,6 +178,7 @@ function wire() {
   wireHoursDialog(app);
   wireWalkIn(app);
   wireDevices(app);
+  wireAppointments(app, () => renderAll(app));
   wireCopyAndHelp();
 
   document.addEventListener('keydown', (e) => onKey(app, e));

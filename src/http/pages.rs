@@ -40,6 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         ("/display", "display.html"),
         ("/display/{queue_id}", "display.html"),
         ("/kiosk", "kiosk.html"),
+        ("/b/{queue_id}", "book.html"),
+        ("/a/{appointment_id}", "appointment.html"),
     ] {
         let handler = move |req: HttpRequest| async move { page(&req, file, &[]) };
         cfg.service(web::resource(path).route(web::get().to(handler)).route(web::head().to(handler)));

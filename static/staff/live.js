@@ -10,10 +10,13 @@ import { renderAll, renderDesk, renderLine, renderManage, renderQueue, renderQue
 import { currentQueue } from './store.js';
 import { statsTexts } from './view.js';
 import { renderDevices } from './venue.js';
+import { loadAppointments, onAppointmentEvent, tickAppointments } from './appointments.js';
 
 const STATS_EVERY = 30_000;
 const HISTORY_EVERY = 60_000;
 const QUEUE_KEY = 'qc.staff.queue';
+/** Today's appointments are classed again this often (the late ones turn late). */
+const APPTS_EVERY = 30_000;
 /** A page of the line that could not be used (read behind the socket, failed) is read again after this. */
 const PAGE_RETRY = 1_000;
 const PAGE_RETRY_FAILED = 5_000;
@@ -37,6 +40,7 @@ export function stopQueue(app) {
   app.lineReading = false;
   app.queueId = null;
   app.live = initial(null);
+  app.appts = null;
   delete document.body.dataset.seq;
   $('#waiting').replaceChildren();
   $('#active').replaceChildren();
@@ -68,7 +72,10 @@ export function openQueue(app, id) {
       if (app.queueId === id) onFrame(app, msg);
     },
     onState: (state) => {
-      if (app.queueId === id) setConn(state);
+      if (app.queueId !== id) return;
+      setConn(state);
+      // Live again: what happened to the day's bookings meanwhile is read, not guessed.
+      if (state === 'live') loadAppointments(app).then(() => renderLine(app));
     },
     onEnd: (code, reason) => {
       if (app.queueId !== id || !app.session) return;
@@ -85,6 +92,7 @@ export function openQueue(app, id) {
   loadHistory(app);
   app.timers.push(setInterval(() => loadStats(app), STATS_EVERY));
   app.timers.push(setInterval(() => loadHistory(app), HISTORY_EVERY));
+  app.timers.push(setInterval(() => tickAppointments(app), APPTS_EVERY));
 }
 
 /** The remembered queue if it still exists, else the first; null when there is none. */
@@ -113,6 +121,7 @@ function onFrame(app, msg) {
   } else if (ev?.kind === 'queue.updated') {
     refreshQueueInfo(app);
   }
+  if (ev?.appointment && ev.kind?.startsWith('appointment.')) onAppointmentEvent(app, ev);
   if (ev?.ticket && (ev.kind === 'ticket.joined' || ev.kind === 'ticket.transferred_in')) app.flash.add(ev.ticket.id);
   record(app.history, state.waitingTotal, ev);
   renderAll(app);

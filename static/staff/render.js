@@ -9,6 +9,7 @@ import { messagesLine } from './messages.js';
 import { isReady } from './model.js';
 import { hoursSummary } from './hours.js';
 import { currentFsm, currentQueue, isManager } from './store.js';
+import { bookedMark } from './appointments.js';
 import { activeSince, atCounter, deskNext, deskSub, fmtCount, lineShown, myTicket, party, queueLabel, queueNote, queueTitle, sortActive } from './view.js';
 
 const ICON_TRANSFER =
@@ -126,9 +127,15 @@ export function renderLine(app) {
       const [pos, num, name, size, waited] = li.children;
       setText(pos, i + 1);
       setText(num, t.number);
-      setText(name, t.name || '—');
+      // A checked-in booking's ticket says so beside its name.
+      const mark = bookedMark(app, t.id);
+      if (name.dataset.shown !== `${t.name}|${mark}`) {
+        name.dataset.shown = `${t.name}|${mark}`;
+        name.replaceChildren(t.name || '—', ...(mark ? [h('span', { class: 'appt-mark' }, mark)] : []));
+      }
+      li.classList.toggle('booked', !!mark);
       name.classList.toggle('muted', !t.name);
-      name.title = t.name || '';
+      name.title = mark ? `${t.name || ''} · ${mark}` : t.name || '';
       setText(size, party(t.party_size));
       waited.dataset.since = t.joined_at;
       setText(waited, since(t.joined_at));

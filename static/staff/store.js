@@ -23,6 +23,8 @@ export function createApp(session) {
     lineReading: false,
     lineTimer: null,
     lineFailed: false,
+    /** Today's appointments of the open queue (staff/appointments.js): {queueId, day, tz, list}, or null. */
+    appts: null,
     /** The chart's data (history.js), and the chart. */
     history: newHistory(),
     chart: null,

@@ -9,6 +9,7 @@ mod admin;
 mod analytics;
 mod appointments;
 mod audit;
+mod booking;
 mod caps;
 mod concurrency;
 mod depth;

@@ -15,7 +15,15 @@ const SOON: Duration = Duration::from_secs(10);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_are_served_compressed_and_revalidated() {
     let app = spawn_app().await;
-    for path in [format!("/q/{}", app.queue), format!("/t/{}", Uuid::new_v4()), "/staff".into(), "/display".into()] {
+    let pages = [
+        format!("/q/{}", app.queue),
+        format!("/t/{}", Uuid::new_v4()),
+        "/staff".into(),
+        "/display".into(),
+        format!("/b/{}", app.queue),
+        format!("/a/{}", Uuid::new_v4()),
+    ];
+    for path in pages {
         let res = app.http.get(format!("{}{path}", app.base)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{path}");
         assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8", "{path}");
