@@ -248,6 +248,10 @@ impl Store {
         .await?;
         tx.commit().await?;
         let Sealed { row, token_hash, .. } = found.ok_or(StoreError::NotFound)?;
+        if let AppointmentAccess::Staff(who) = who {
+            // Staff limited to some sites see only their appointments.
+            self.check_site(who, row.queue_id).await?;
+        }
         match who {
             // A wrong token learns nothing, not even that the appointment exists.
             AppointmentAccess::Token(token) if token_hash != secret::hash_token(token) => {
@@ -404,6 +408,7 @@ impl Store {
     /// A queue's appointments of local `date` (in its hours' zone), with names and contacts.
     #[tracing::instrument(skip(self, who))]
     pub async fn appointments_on(&self, who: &Identity, queue: Uuid, date: NaiveDate) -> Result<Vec<Appointment>> {
+        self.check_site(who, queue).await?;
         let timing = crate::domain::Timing::read(&self.queue_settings(who.tenant_id, queue).await?);
         let mut tx = self.begin(who.tenant_id).await?;
         let from = timing.start_of(date);
