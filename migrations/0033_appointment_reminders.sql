@@ -10,7 +10,11 @@ ALTER TABLE appointments
     ADD COLUMN notify_email text,
     ADD COLUMN reminders integer[] NOT NULL DEFAULT '{}',
     ADD COLUMN reminded integer NOT NULL DEFAULT 0,
-    ADD COLUMN next_reminder_at timestamptz;
+    ADD COLUMN next_reminder_at timestamptz,
+    -- The booking's token sealed with the deployment's secret and the appointment's id
+    -- (`secret::booking_link_key`): the sender unseals it into the reminders' links, so they open
+    -- the booking on any device. A reader of the database alone cannot.
+    ADD COLUMN link_sealed bytea;
 -- The day report tells booked customers' tickets from walk-ins'.
 CREATE INDEX appointments_ticket ON appointments (ticket_id) WHERE ticket_id IS NOT NULL;
 CREATE INDEX appointments_reminder_due ON appointments (next_reminder_at)

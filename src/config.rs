@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// Allow webhook endpoints over plain http to any host (otherwise https, or http to loopback).
     #[arg(long, env = "WEBHOOKS_ALLOW_HTTP", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub webhooks_allow_http: bool,
+    /// Allow webhook endpoints inside this deployment's networks (loopback, private, link-local,
+    /// unique-local, multicast addresses, and names that resolve to them): tests and development.
+    #[arg(long, env = "WEBHOOKS_ALLOW_PRIVATE", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub webhooks_allow_private: bool,
     /// API requests this node works on at once, at most; past its bound, 503 `unavailable` at
     /// once with Retry-After (0: no bound). Shedding early keeps a flash crowd that retries from
     /// collapsing the node.
@@ -55,6 +59,15 @@ pub struct ServeArgs {
     /// 0 (the default): the bound is --max-in-flight. Not yet shown to help (BENCHMARKS.md, s9).
     #[arg(long, env = "QUEUE_TARGET_MS", default_value_t = 0)]
     pub queue_target_ms: u64,
+    /// Sockets one ticket token may hold at once; a newer one closes the oldest (4409).
+    #[arg(long, env = "SOCKETS_PER_TICKET", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub sockets_per_ticket: u16,
+    /// Sockets one staff user may hold at once.
+    #[arg(long, env = "SOCKETS_PER_USER", default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..))]
+    pub sockets_per_user: u16,
+    /// Sockets one device key may hold at once.
+    #[arg(long, env = "SOCKETS_PER_DEVICE_KEY", default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..))]
+    pub sockets_per_device_key: u16,
     /// Whether this node sends webhooks (the outbox is filled either way; any node may send).
     #[arg(long, env = "WEBHOOKS_SENDER", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true)]
     pub webhooks_sender: bool,
@@ -109,6 +122,11 @@ impl ServeArgs {
             retention_days: self.retention_days,
             max_in_flight: self.max_in_flight,
             queue_target: (self.queue_target_ms > 0).then(|| std::time::Duration::from_millis(self.queue_target_ms)),
+            socket_caps: crate::ws::caps::SocketCaps {
+                ticket: self.sockets_per_ticket.into(),
+                staff: self.sockets_per_user.into(),
+                device: self.sockets_per_device_key.into(),
+            },
             store: StoreSettings {
                 pool_size: self.db_pool_size,
                 max_batch: self.write_batch_max,
@@ -122,6 +140,7 @@ impl ServeArgs {
             },
             webhooks: WebhookSettings {
                 allow_http: self.webhooks_allow_http,
+                allow_private: self.webhooks_allow_private,
                 enabled: self.webhooks_sender,
                 ..WebhookSettings::default()
             },
@@ -202,6 +221,8 @@ pub struct Settings {
     pub queue_target: Option<std::time::Duration>,
     /// How often the clock task looks for what is due (openings, closings, timeouts, expiry).
     pub clock_every: std::time::Duration,
+    /// Sockets a ticket token, a staff user and a device key may hold at once.
+    pub socket_caps: crate::ws::caps::SocketCaps,
 }
 
 impl Settings {
@@ -226,6 +247,7 @@ impl Settings {
             max_in_flight: 0,
             queue_target: None,
             clock_every: std::time::Duration::from_secs(1),
+            socket_caps: crate::ws::caps::SocketCaps::default(),
         }
     }
 }

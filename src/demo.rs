@@ -50,7 +50,11 @@ pub async fn set_up(store: &Store, base: &str) -> anyhow::Result<()> {
         }
     }
     // A fresh kiosk key per run: keys are stored hashed, so an old one cannot be shown again.
-    let login = store.login(DEMO_TENANT, DEMO_EMAIL, DEMO_PASSWORD).await?;
+    let via = store::Via { ip: None, user_agent: Some("queuecast demo".into()) };
+    let login = match store.login(DEMO_TENANT, DEMO_EMAIL, DEMO_PASSWORD, &via).await? {
+        store::LoginOutcome::SignedIn(login) => Some(login),
+        store::LoginOutcome::Refused => None,
+    };
     println!("\nQueuecast demo is ready.\n");
     println!("  Staff console:  {base}/staff   (tenant `{DEMO_TENANT}`, {DEMO_EMAIL} / {DEMO_PASSWORD})");
     let queues = store.queues_of(DEMO_TENANT).await?;
@@ -61,16 +65,16 @@ pub async fn set_up(store: &Store, base: &str) -> anyhow::Result<()> {
             println!("    book a time:     {base}/b/{}", q.id);
         }
         if let Some(login) = &login {
-            let (_, key) = store.create_display_key(&login.identity, q.id).await?;
+            let (_, key) = store.create_display_key(&login.identity, &via, q.id).await?;
             println!("    kiosk display:   {base}/display/{}?key={key}", q.id);
         }
     }
     // The venue: one screen and one lobby tablet for every queue.
     if let Some(login) = &login {
         let ids: Vec<_> = queues.iter().map(|q| q.id).collect();
-        let (_, key) = store.create_device_key(&login.identity, DeviceKind::Display, ids.clone()).await?;
+        let (_, key) = store.create_device_key(&login.identity, &via, DeviceKind::Display, ids.clone()).await?;
         println!("\n  Every queue on one screen:  {base}/display?key={key}");
-        let (_, key) = store.create_device_key(&login.identity, DeviceKind::Kiosk, ids).await?;
+        let (_, key) = store.create_device_key(&login.identity, &via, DeviceKind::Kiosk, ids).await?;
         println!("  Take-a-number kiosk:        {base}/kiosk?key={key}");
     }
     println!("\n  API: {base}/api/v1   health: {base}/readyz\n");

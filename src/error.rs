@@ -77,6 +77,7 @@ impl ApiError {
                 Conflict::IdempotencyConflict => "idempotency_conflict",
                 Conflict::AlreadyExists(_) => "already_exists",
                 Conflict::QueueNotEmpty => "queue_not_empty",
+                Conflict::LastAdmin => "last_admin",
                 Conflict::SlotFull => "slot_full",
                 Conflict::CheckInNotYet(_) => "too_early",
                 Conflict::AppointmentMissed => "appointment_missed",

@@ -70,6 +70,12 @@ pub fn unseal_token(sealed: &[u8], idempotency_key: &str) -> String {
     URL_SAFE_NO_PAD.encode(xor_pad(sealed, idempotency_key))
 }
 
+/// The key that seals a booking's token for the links of its reminders: the deployment's secret
+/// (`server_keys.receipts`) and the appointment's id, so no two bookings share a pad.
+pub fn booking_link_key(server_key: &[u8], appointment: uuid::Uuid) -> String {
+    format!("booking-link:{}:{appointment}", hex(server_key))
+}
+
 fn xor_pad(bytes: &[u8], key: &str) -> Vec<u8> {
     let mut h = Sha256::new();
     h.update(b"queuecast idempotency seal v1\0");

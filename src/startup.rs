@@ -84,9 +84,14 @@ impl Application {
         let grace = settings.webhooks.timeout.max(settings.notify.timeout) + Duration::from_secs(1);
         let workers = settings.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let limits = web::Data::new(Limiter::new(settings.rate_limits));
+        // Limits' keys in Redis carry the deployment's own prefix: the same for every node of
+        // one database, another for any other deployment sharing the Redis.
+        let prefix = store.server_key("limits", || rand::random::<[u8; 8]>().to_vec()).await?;
+        limits.share(fanout.clone(), format!("queuecast:limits:{}", crate::secret::hex(&prefix)));
         let admission = web::Data::from(http::admission::Admission::new(settings.max_in_flight, settings.queue_target));
         tasks.spawn("sweep-limits", sweep_limits(limits.clone().into_inner()));
-        let state = web::Data::new(AppState { store, fanout, closing, settings: Arc::new(settings) });
+        let caps = crate::ws::caps::Caps::start(fanout.clone(), tasks);
+        let state = web::Data::new(AppState { store, fanout, closing, settings: Arc::new(settings), caps });
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(http::metrics::observe))

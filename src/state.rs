@@ -17,6 +17,8 @@ pub struct AppState {
     /// Cancelled when the node starts stopping: sockets close with a "reconnect" code.
     pub closing: CancellationToken,
     pub settings: Arc<Settings>,
+    /// This node's sockets by credential, capped.
+    pub caps: Arc<crate::ws::caps::Caps>,
 }
 
 impl AppState {

@@ -59,6 +59,8 @@ function showLogin(message = '') {
 }
 
 function signOut(message = '') {
+  // Ends the sign-in on the server too (every node), not only in this browser.
+  if (app.session && !message) api('POST', '/api/v1/auth/logout', { token: app.session.token }).catch(() => {});
   app.session = null;
   localStorage.removeItem(SESSION_KEY);
   $('#login').password.value = '';
@@ -75,6 +77,7 @@ async function enterApp() {
   $('#user-role').textContent = role;
   $('#user-avatar').textContent = (email || '?').slice(0, 1).toUpperCase();
   $('#new-queue').hidden = !isManager(app);
+  $('#admin-link').hidden = role !== 'admin';
   $('#first-queue').hidden = true;
   setWaitingRoom(t('console.loading_queues'), true);
   try {

@@ -171,6 +171,19 @@ pub enum Notification {
     /// A node saying it is alive: a listener that hears none for a while is rebuilt.
     #[serde(rename = "h")]
     Heartbeat(Uuid),
+    /// Sign-ins that ended or changed (a user disabled, signed out, given another role or other
+    /// sites): every node forgets what it cached of them and re-checks their sockets.
+    #[serde(rename = "x")]
+    Revoked(Revocation),
+}
+
+/// A user whose sign-ins changed: nodes drop what they cached of them and re-check, against the
+/// database, each socket the user holds (the sign-in behind it may have ended, the user been
+/// disabled or limited to other sites).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revocation {
+    #[serde(rename = "u")]
+    pub user: Uuid,
 }
 
 impl Notification {
@@ -354,6 +367,7 @@ mod props {
                         }
                     }
                     Notification::Heartbeat(_) => prop_assert!(false, "a heartbeat in a batch"),
+                    Notification::Revoked(_) => prop_assert!(false, "a revocation in a batch"),
                 }
             }
             let mut want: Vec<(Uuid, i64)> = events.iter().map(|e| (e.queue_id, e.seq)).collect();

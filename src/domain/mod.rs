@@ -3,6 +3,7 @@
 
 pub mod appointment;
 pub mod device;
+pub mod embed;
 pub mod estimate;
 pub mod event;
 pub mod fsm;
@@ -10,6 +11,7 @@ pub mod hours;
 pub mod line;
 pub mod message;
 pub mod notify;
+pub mod password;
 pub mod queue;
 pub mod ticket;
 pub mod timing;
@@ -17,7 +19,7 @@ pub mod view;
 
 pub use device::{Device, DeviceKind};
 pub use estimate::{CallHistory, Estimate};
-pub use event::{Event, EventKind, Notification};
+pub use event::{Event, EventKind, Notification, Revocation};
 pub use fsm::{Fsm, FsmError, Roles, Special};
 pub use hours::{Hours, HoursError};
 pub use line::{Key, Line};

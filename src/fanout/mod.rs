@@ -75,6 +75,11 @@ pub struct Fanout {
     node: Uuid,
     /// The node's tasks: the feeds, and each hub's short-lived fills and grace timers.
     tasks: Tasks,
+    /// Users whose sign-ins changed (from any node): their sockets re-check themselves. A
+    /// socket that lags behind this channel re-checks too, so a slow one misses nothing.
+    revocations: tokio::sync::broadcast::Sender<Uuid>,
+    /// Sockets (by id) that another node's cap closed, heard on Redis.
+    socket_closes: tokio::sync::broadcast::Sender<String>,
 }
 
 /// A client's hold on a hub; dropping it lets an idle hub go.
@@ -109,6 +114,8 @@ impl Fanout {
             hubs: DashMap::new(),
             node: Uuid::new_v4(),
             tasks: tasks.clone(),
+            revocations: tokio::sync::broadcast::channel(256).0,
+            socket_closes: tokio::sync::broadcast::channel(1024).0,
         });
         tasks.spawn("heartbeat", pg::heartbeat(fanout.clone()));
         if feeds.postgres {
@@ -170,6 +177,42 @@ impl Fanout {
         }
     }
 
+    /// A user's sign-ins changed: this node forgets what it cached of them, and the user's
+    /// sockets here re-check themselves.
+    pub fn revoke(&self, user: Uuid) {
+        self.store.forget_user(user);
+        // Failing only means no socket listens now.
+        let _ = self.revocations.send(user);
+    }
+
+    /// Redis, when configured and connected: for what nodes count together.
+    pub fn redis(&self) -> Option<::redis::aio::ConnectionManager> {
+        let feed = self.redis.get()?;
+        feed.up.load(std::sync::atomic::Ordering::Relaxed).then(|| feed.conn.get().cloned()).flatten()
+    }
+
+    /// Sockets (by id) that other nodes' caps close from now on.
+    pub fn socket_closes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.socket_closes.subscribe()
+    }
+
+    /// Tells every node to close these sockets (their ids), over Redis.
+    pub async fn close_sockets(&self, ids: &[String]) {
+        let Some(mut conn) = self.redis() else { return };
+        let mut pipe = ::redis::pipe();
+        for id in ids {
+            pipe.cmd("PUBLISH").arg(redis::SOCKET_CLOSES).arg(id).ignore();
+        }
+        if let Err(err) = pipe.query_async::<()>(&mut conn).await {
+            tracing::debug!(cause = ?err, "publishing socket closes failed");
+        }
+    }
+
+    /// Users whose sign-ins change from now on.
+    pub fn revocations(&self) -> tokio::sync::broadcast::Receiver<Uuid> {
+        self.revocations.subscribe()
+    }
+
     fn remove_if_idle(&self, queue: Uuid) -> bool {
         self.hubs.remove_if(&queue, |_, cell| cell.get().is_some_and(|h| h.idle())).is_some()
     }
@@ -225,6 +268,7 @@ impl Fanout {
                 }
             }
             Notification::Heartbeat(_) => {}
+            Notification::Revoked(r) => self.revoke(r.user),
         }
     }
 

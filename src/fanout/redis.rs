@@ -33,10 +33,15 @@ pub(super) fn channel(queue: Uuid) -> String {
     format!("queuecast:q:{queue}")
 }
 
+/// Where every node hears which of its sockets another node's cap closes (a socket id a line).
+pub(super) const SOCKET_CLOSES: &str = "queuecast:sockets:close";
+
 /// The Redis side of a node.
 pub(super) struct RedisFeed {
     pub wishes: mpsc::UnboundedSender<Wish>,
     pub up: AtomicBool,
+    /// The connection, once made: for commands of others (socket counts, limits).
+    pub conn: std::sync::OnceLock<ConnectionManager>,
 }
 
 /// The client for `url` as people write it (`redis://host:6379`, with or without
@@ -54,7 +59,7 @@ pub(super) fn client(url: &str) -> anyhow::Result<redis::Client> {
 /// of the node.
 pub(super) fn start(fanout: &Arc<Fanout>, client: redis::Client) -> Arc<RedisFeed> {
     let (wishes, wished) = mpsc::unbounded_channel();
-    let feed = Arc::new(RedisFeed { wishes, up: AtomicBool::new(false) });
+    let feed = Arc::new(RedisFeed { wishes, up: AtomicBool::new(false), conn: Default::default() });
     fanout.tasks.spawn("redis-feed", run(fanout.clone(), feed.clone(), client, wished));
     feed
 }
@@ -82,10 +87,12 @@ async fn run(
         }
     };
     feed.up.store(true, Ordering::Relaxed);
+    let _ = feed.conn.set(conn.clone());
     fanout.tasks.spawn("redis-publisher", publish(conn.clone(), fanout.store.committed()));
 
     let mut wanted: HashSet<Uuid> = HashSet::new();
-    let mut retry = false;
+    // Resubscribed by the manager after a reconnect, like the queues' channels.
+    let mut retry = conn.subscribe(SOCKET_CLOSES).await.is_err();
     let mut check = tokio::time::interval(CHECK_EVERY);
     loop {
         tokio::select! {
@@ -100,6 +107,11 @@ async fn run(
             push = pushes.recv() => {
                 let Some(push) = push else { return };
                 match push.kind {
+                    PushKind::Message if is_channel(&push.data, SOCKET_CLOSES) => {
+                        if let Some(Value::BulkString(id)) = push.data.get(1) {
+                            let _ = fanout.socket_closes.send(String::from_utf8_lossy(id).into_owned());
+                        }
+                    }
                     PushKind::Message => {
                         if let Some(event) = event_of(&push.data) {
                             fanout.dispatch(Notification::Events(vec![event]), super::REDIS);
@@ -122,7 +134,7 @@ async fn run(
                 }
                 feed.up.store(up, Ordering::Relaxed);
                 if up && retry {
-                    retry = false;
+                    retry = conn.subscribe(SOCKET_CLOSES).await.is_err();
                     for q in &wanted {
                         retry |= conn.subscribe(channel(*q)).await.is_err();
                     }
@@ -130,6 +142,10 @@ async fn run(
             }
         }
     }
+}
+
+fn is_channel(data: &[Value], name: &str) -> bool {
+    matches!(data.first(), Some(Value::BulkString(c)) if c == name.as_bytes())
 }
 
 fn event_of(data: &[Value]) -> Option<Event> {

@@ -107,7 +107,7 @@ pub async fn book(
     id: web::Path<Uuid>,
     body: web::Json<BookBody>,
 ) -> Result<HttpResponse, ApiError> {
-    limits.join(&req)?;
+    limits.join(&req).await?;
     let key = idempotency_key(&req)?;
     let b = body.into_inner();
     let (notify_sms, notify_email, notify_lang) = match b.notify {

@@ -49,11 +49,12 @@ pub async fn create(
     state: web::Data<AppState>,
     req: HttpRequest,
     staff: Staff,
+    via: crate::store::Via,
     body: web::Json<NewDeviceKey>,
 ) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
     let NewDeviceKey { kind, queue_ids } = body.into_inner();
-    let (made, key) = state.store.create_device_key(who, kind, queue_ids).await?;
+    let (made, key) = state.store.create_device_key(who, &via, kind, queue_ids).await?;
     let url = format!("{}/{}?key={key}", public_base(&state, &req), kind.as_str());
     let qr_svg = qr_svg_of(&url)?;
     Ok(HttpResponse::Created().json(CreatedDeviceKey {
@@ -82,9 +83,14 @@ pub async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpRespon
     security(("bearer" = [])),
     responses((status = 204, description = "Revoked: its kiosks stop at once, its screens close (4401) within 30 s")),
 )]
-pub async fn revoke(state: web::Data<AppState>, staff: Staff, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn revoke(
+    state: web::Data<AppState>,
+    staff: Staff,
+    via: crate::store::Via,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
-    state.store.revoke_device_key(who, id.into_inner()).await?;
+    state.store.revoke_device_key(who, &via, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

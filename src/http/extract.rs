@@ -55,6 +55,26 @@ impl FromRequest for Staff {
     }
 }
 
+/// Where a request came from, for the audit log: the client's address (as the rate limits see
+/// it, behind a trusted proxy too) and its User-Agent.
+impl FromRequest for crate::store::Via {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let ip = match req.app_data::<web::Data<super::limit::Limiter>>() {
+            Some(limits) => limits.client(req),
+            None => req.peer_addr().map(|a| a.ip()),
+        };
+        let user_agent = req
+            .headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(512).collect());
+        std::future::ready(Ok(crate::store::Via { ip: ip.map(|ip| ip.to_string()), user_agent }))
+    }
+}
+
 /// A JSON body, or the empty object's default when the body is empty (for calls whose fields
 /// are all optional).
 pub struct OptionalJson<T>(pub T);

@@ -42,6 +42,8 @@ pub async fn line(
         return Err(ApiError::BadRequest(format!("after_position ≥ 0; limit 1 to {MAX_LINE_PAGE}")));
     }
     // This node's live line when it has one: a page costs O(log n + limit) at any depth.
+    // The hub knows no sites: a limited user's access is checked first.
+    state.store.check_site(&staff.0, queue).await?;
     let live = state.fanout.line_page(staff.0.tenant_id, queue, q.after_position as usize, limit as usize).await?;
     let page = match live {
         Some(page) => page,

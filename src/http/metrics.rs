@@ -61,6 +61,10 @@ fn describe() {
         "queuecast_sockets_closed_total",
         "Sockets closed by the server, by kind and reason (slow, idle, …)"
     );
+    describe_counter!(
+        "queuecast_sockets_refused_total",
+        "Sockets closed because a newer one of the same credential passed its cap (4409), by kind"
+    );
     describe_gauge!("queuecast_hubs_live", "Live hubs (queues with local clients) on this node");
     describe_counter!(
         "queuecast_events_applied_total",

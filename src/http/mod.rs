@@ -5,9 +5,11 @@ mod appointments;
 mod csv;
 mod devices;
 mod extract;
+mod gcra;
 mod health;
 pub mod limit;
 mod line;
+mod locations;
 pub mod metrics;
 mod notifications;
 pub mod openapi;
@@ -15,6 +17,7 @@ mod pages;
 mod queues;
 mod staff;
 mod tickets;
+mod users;
 mod webhooks;
 
 use actix_web::body::{BoxBody, MessageBody};
@@ -49,6 +52,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .wrap(from_fn(deadline))
                 .wrap(from_fn(shed))
                 .route("/auth/login", web::post().to(staff::login))
+                .route("/auth/logout", web::post().to(users::logout))
+                .route("/auth/password", web::post().to(users::change_password))
+                .route("/auth/reset", web::post().to(users::reset_password))
+                .route("/users", web::get().to(users::list))
+                .route("/users", web::post().to(users::create))
+                .route("/users/{user_id}", web::patch().to(users::update))
+                .route("/users/{user_id}/password-reset", web::post().to(users::issue_reset))
+                .route("/audit", web::get().to(users::audit))
+                .route("/locations", web::get().to(locations::list))
+                .route("/locations", web::post().to(locations::create))
+                .route("/locations/{location_id}", web::patch().to(locations::update))
                 .route("/socket-passes", web::post().to(staff::socket_pass))
                 .route("/ticket-types", web::post().to(staff::create_ticket_type))
                 .route("/ticket-types", web::get().to(staff::list_ticket_types))

@@ -194,7 +194,11 @@ pub async fn report(
     if from > to || (to - from).num_days() >= crate::store::MAX_REPORT_DAYS {
         return Err(ApiError::BadRequest(format!("from ≤ to, at most {} days", crate::store::MAX_REPORT_DAYS)));
     }
-    let tz = q.tz.unwrap_or_else(|| "UTC".into());
+    // Unless told, the days of the queue's site (UTC for a queue of no site).
+    let tz = match q.tz {
+        Some(tz) => tz,
+        None => state.store.default_tz(&staff.0, *id).await?,
+    };
     if !crate::store::plausible_tz(&tz) {
         return Err(ApiError::BadRequest(format!("tz: `{tz}` is not a time zone name")));
     }
@@ -221,6 +225,12 @@ pub async fn public_key(state: web::Data<AppState>) -> Result<HttpResponse, ApiE
 /// A subscription made on the ticket's page.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "subscription": {"endpoint": "https://push.example/send/abc123",
+                     "keys": {"p256dh": "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
+                              "auth": "tBHItJI5svbpez7KI4CCXg"}},
+    "lang": "fr"
+}))]
 pub struct PushBody {
     /// The PushSubscription as `PushManager.subscribe` gave it (`toJSON()`).
     #[schema(value_type = Object)]

@@ -15,7 +15,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{appointments, devices, health, line, notifications, queues, staff, tickets, webhooks};
+use super::{appointments, devices, health, line, locations, notifications, queues, staff, tickets, users, webhooks};
 use crate::error::{ApiError, Problem};
 use crate::store::Conflict;
 
@@ -28,7 +28,7 @@ pub const EXPLORER_PATH: &str = "/api/docs/";
 /// (tests/it/openapi.rs checks that every close code of `ws::close` is listed.)
 const DESCRIPTION: &str = r#"The REST API of Queuecast, a real-time virtual queue server. `PROTOCOL.md` is the contract; this document is the same contract, machine-readable.
 
-**Errors** are `application/problem+json`: `{"type", "title", "status", "detail", "code"}`. Clients branch on `code`, a stable machine word: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `queue_closed`, `queue_paused`, `queue_full`, `queue_empty`, `invalid_transition`, `idempotency_conflict`, `already_exists`, `payload_too_large`, `unavailable`, `internal` (and `rate_limited` where limits are configured); bad contacts or message settings answer 400 with a code of their own: `invalid_phone`, `invalid_email`, `invalid_push_subscription`, `unknown_lang`, `invalid_template`, `invalid_notify_settings`. A resource of another tenant answers `not_found`, never `forbidden`. Each operation below lists the codes it can answer.
+**Errors** are `application/problem+json`: `{"type", "title", "status", "detail", "code"}`. Clients branch on `code`, a stable machine word: `bad_request`, `unauthorized`, `forbidden`, `not_found`, `queue_closed`, `queue_paused`, `queue_full`, `queue_empty`, `invalid_transition`, `idempotency_conflict`, `already_exists`, `last_admin`, `payload_too_large`, `unavailable`, `internal` (and `rate_limited` where limits are configured); bad contacts or message settings answer 400 with a code of their own: `invalid_phone`, `invalid_email`, `invalid_push_subscription`, `unknown_lang`, `invalid_template`, `invalid_notify_settings`; passwords and accounts: `weak_password`, `wrong_password`, `unknown_location`. A resource of another tenant answers `not_found`, never `forbidden`. Each operation below lists the codes it can answer.
 
 **Authentication.** Staff send `Authorization: Bearer <token>` from `POST /api/v1/auth/login`. Customers use their ticket's `token` (query `token=` or `Authorization: Bearer`). Screens use a display `key` (query `key=` on their socket); lobby kiosks send their device key as `Authorization: Kiosk <key>`.
 
@@ -54,6 +54,7 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
 | 4401 | the pass, token or key does not open this socket |
 | 4404 | no such queue or ticket |
 | 4413 | a frame over the size limit (4 KiB) |
+| 4409 | a newer socket of the same ticket, user or device key took this one's place (each holds a few at most) |
 | 4429 | too many messages too fast |
 
 ## Operations
@@ -115,6 +116,17 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         appointments::check_in,
         appointments::day,
         appointments::no_show,
+        users::list,
+        users::create,
+        users::update,
+        users::issue_reset,
+        users::logout,
+        users::change_password,
+        users::reset_password,
+        users::audit,
+        locations::list,
+        locations::create,
+        locations::update,
     ),
     components(schemas(Problem)),
     modifiers(&Described, &Security, &Problems),
@@ -123,7 +135,8 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         (name = "appointments", description = "Booked visits: slots, booking, check-in into the live line"),
         (name = "queues", description = "A queue's status, events, figures and QR code"),
         (name = "setup", description = "Queues, display keys and ticket types (managers and admins)"),
-        (name = "staff", description = "Signing in and socket passes"),
+        (name = "staff", description = "Signing in and out, passwords and socket passes"),
+        (name = "admin", description = "Accounts, sites and the audit log (admins)"),
         (name = "operations", description = "Health and readiness"),
         (name = "devices", description = "What a venue's screens and lobby kiosks do with their device key (`Authorization: Kiosk <key>`)"),
         (name = "providers", description = "Calls from SMS providers: delivery receipts and replies (signed URLs)"),
@@ -214,6 +227,7 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             ApiError::BadRequest("slug: lowercase letters, digits and dashes, at most 63".into()),
             rejected("invalid_template", "settings.notify.templates.fr.called: unknown placeholder `{nmber}`"),
             rejected("invalid_notify_settings", "settings.notify.ahead: whole numbers of people ahead, 0 to 49"),
+            rejected("unknown_location", "location_id: no such location"),
             signed_out(),
             role("manager"),
             ApiError::Conflict(Conflict::AlreadyExists("queue `main`".into())),
@@ -222,6 +236,7 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
         "queue_summary" | "queue_qr_svg" => vec![bad_path(), NotFound],
         "update_queue" => vec![
             ApiError::BadRequest("settings.hours.weekly.mon: \"25:00\" is not a time (HH:MM, 00:00 to 24:00)".into()),
+            rejected("unknown_location", "location_id: no such location"),
             signed_out(),
             role("manager"),
             NotFound,
@@ -312,6 +327,50 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             NotFound,
         ],
         "push_public_key" => Vec::new(),
+        "list_users" => vec![signed_out(), role("admin")],
+        "create_user" => vec![
+            ApiError::BadRequest("`ann` is not an email address".into()),
+            rejected("weak_password", "this password is among the most common ones; choose another"),
+            rejected("unknown_location", "location_ids: no such location"),
+            signed_out(),
+            role("admin"),
+            ApiError::Conflict(Conflict::AlreadyExists("a user with email `desk@acme.test`".into())),
+            big(),
+        ],
+        "update_user" => vec![
+            ApiError::BadRequest("nothing to change: give role, display_name, disabled or location_ids".into()),
+            rejected("unknown_location", "location_ids: no such location"),
+            signed_out(),
+            role("admin"),
+            NotFound,
+            ApiError::Conflict(Conflict::LastAdmin),
+            big(),
+        ],
+        "issue_password_reset" => vec![bad_path(), signed_out(), role("admin"), NotFound],
+        "logout" => vec![signed_out()],
+        "change_password" => vec![
+            bad(),
+            rejected("wrong_password", "current: not the account's password"),
+            rejected("weak_password", "a password has at least 8 characters"),
+            signed_out(),
+            big(),
+        ],
+        "reset_password" => vec![
+            bad(),
+            rejected("weak_password", "a password has at least 8 characters"),
+            ApiError::Unauthorized("wrong tenant, email or code, or the code was used or expired".into()),
+            big(),
+            ApiError::RateLimited(std::time::Duration::from_secs(4)),
+        ],
+        "list_locations" => vec![signed_out()],
+        "create_location" | "update_location" => vec![
+            ApiError::BadRequest("timezone: `Mars/Olympus` is not an IANA time zone (e.g. Europe/Paris)".into()),
+            signed_out(),
+            role("admin"),
+            NotFound,
+            big(),
+        ],
+        "audit_log" => vec![ApiError::BadRequest("limit: 1 to 500".into()), signed_out(), role("admin")],
         "ticket_push" => vec![
             bad(),
             rejected("invalid_push_subscription", "notify.push: a PushSubscription {endpoint, keys: {p256dh, auth}}"),

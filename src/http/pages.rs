@@ -9,6 +9,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use dashmap::DashMap;
 use std::sync::LazyLock;
 
+use super::AppState;
+use crate::domain::embed;
 use crate::error::ApiError;
 
 #[derive(rust_embed::Embed)]
@@ -25,25 +27,28 @@ struct Prepared {
 
 static PREPARED: LazyLock<DashMap<String, Arc<Prepared>>> = LazyLock::new(DashMap::new);
 
-/// What a page may load and talk to: only this server.
+/// What a page may load and talk to: only this server. Who may frame it is added per page.
 const PAGE_POLICY: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; \
      style-src 'self' 'unsafe-inline'; script-src 'self'; base-uri 'none'; form-action 'self'";
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(|| async { redirect("/staff") }));
+    // Framed by no one: a console in another site's frame could be clicked through by it.
     for (path, file) in [
         ("/staff", "staff.html"),
-        ("/q/{queue_id}", "join.html"),
-        ("/t/{ticket_id}", "ticket.html"),
+        ("/admin", "admin.html"),
         ("/display", "display.html"),
         ("/display/{queue_id}", "display.html"),
         ("/kiosk", "kiosk.html"),
         ("/b/{queue_id}", "book.html"),
         ("/a/{appointment_id}", "appointment.html"),
     ] {
-        let handler = move |req: HttpRequest| async move { page(&req, file) };
+        let handler = move |req: HttpRequest| async move { page(&req, file, &[]) };
         cfg.service(web::resource(path).route(web::get().to(handler)).route(web::head().to(handler)));
     }
+    // Framed by the origins the queue lists (`settings.embed_origins`): a venue's own website.
+    cfg.service(web::resource("/q/{queue_id}").route(web::get().to(join_page)).route(web::head().to(join_page)));
+    cfg.service(web::resource("/t/{ticket_id}").route(web::get().to(ticket_page)).route(web::head().to(ticket_page)));
     cfg.service(web::resource("/static/{file:.+}").route(web::get().to(asset)).route(web::head().to(asset)));
     cfg.route("/favicon.ico", web::get().to(|req: HttpRequest| async move { serve(&req, "icon.svg") }));
 }
@@ -56,10 +61,39 @@ async fn asset(req: HttpRequest, file: web::Path<String>) -> HttpResponse {
     serve(&req, &file)
 }
 
-fn page(req: &HttpRequest, file: &str) -> HttpResponse {
+/// The join page, framed only by its queue's `embed_origins`.
+async fn join_page(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
+    // A path that is no queue still gets the page (it says so), framed by no one.
+    let origins = match id.parse() {
+        Ok(queue) => state.store.embed_origins(queue).await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    page(&req, "join.html", &origins)
+}
+
+/// A ticket's page, framed by what its queue's join page is (a join in a frame continues there).
+async fn ticket_page(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> HttpResponse {
+    let origins = match id.parse() {
+        Ok(ticket) => state.store.embed_origins_of_ticket(ticket).await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    page(&req, "ticket.html", &origins)
+}
+
+fn page(req: &HttpRequest, file: &str, frame_origins: &[String]) -> HttpResponse {
     let mut res = serve(req, file);
     let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_POLICY));
+    let policy = format!("{PAGE_POLICY}; {}", embed::frame_ancestors(frame_origins));
+    // The origins were checked to be header-safe when saved; were one not, no one frames it.
+    let policy = HeaderValue::from_str(&policy).unwrap_or_else(|_| {
+        HeaderValue::from_str(&format!("{PAGE_POLICY}; {}", embed::frame_ancestors(&[])))
+            .unwrap_or(HeaderValue::from_static(PAGE_POLICY))
+    });
+    h.insert(header::CONTENT_SECURITY_POLICY, policy);
+    if frame_origins.is_empty() {
+        // For browsers that predate frame-ancestors.
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     // A ticket's page may carry its token in the address: never hand it to another site.
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     res

@@ -32,6 +32,8 @@ pub struct CreateBody {
     ticket_type: Option<String>,
     #[schema(value_type = Option<Object>)]
     settings: Option<Value>,
+    /// The site the queue belongs to; a user limited to sites must name one of theirs.
+    location_id: Option<Uuid>,
 }
 
 #[utoipa::path(
@@ -42,6 +44,7 @@ pub struct CreateBody {
 pub async fn create(
     state: web::Data<AppState>,
     staff: Staff,
+    via: crate::store::Via,
     body: web::Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
@@ -53,8 +56,9 @@ pub async fn create(
         capacity: b.capacity,
         ticket_type: b.ticket_type,
         settings: b.settings,
+        location_id: b.location_id,
     };
-    Ok(HttpResponse::Created().json(state.store.create_queue(who, new).await?))
+    Ok(HttpResponse::Created().json(state.store.create_queue(who, &via, new).await?))
 }
 
 #[utoipa::path(
@@ -91,6 +95,15 @@ pub struct PatchBody {
     /// or closes as they say now, unless `status` is given too).
     #[schema(value_type = Option<Object>)]
     settings: Option<serde_json::Map<String, Value>>,
+    /// Absent: unchanged; null: at no site; an id: at that site.
+    #[serde(default, deserialize_with = "present_id")]
+    #[schema(value_type = Option<Uuid>)]
+    location_id: Option<Option<Uuid>>,
+}
+
+/// Tells an absent id (`None`) from an explicit null (`Some(None)`).
+fn present_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>>, D::Error> {
+    Option::<Uuid>::deserialize(d).map(Some)
 }
 
 /// Tells an absent field (`None`) from an explicit null (`Some(None)`).
@@ -107,16 +120,26 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i32>>, D::Er
 pub async fn update(
     state: web::Data<AppState>,
     staff: Staff,
+    via: crate::store::Via,
     id: web::Path<Uuid>,
     body: web::Json<PatchBody>,
 ) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
     let b = body.into_inner();
-    if b.status.is_none() && b.name.is_none() && b.capacity.is_none() && b.settings.is_none() {
-        return Err(ApiError::BadRequest("nothing to change: give status, name, capacity or settings".into()));
+    if b.status.is_none() && b.name.is_none() && b.capacity.is_none() && b.settings.is_none() && b.location_id.is_none()
+    {
+        return Err(ApiError::BadRequest(
+            "nothing to change: give status, name, capacity, settings or location_id".into(),
+        ));
     }
-    let patch = QueuePatch { status: b.status, name: b.name, capacity: b.capacity, settings: b.settings };
-    Ok(HttpResponse::Ok().json(state.store.update_queue(who, id.into_inner(), patch).await?))
+    let patch = QueuePatch {
+        status: b.status,
+        name: b.name,
+        capacity: b.capacity,
+        settings: b.settings,
+        location_id: b.location_id,
+    };
+    Ok(HttpResponse::Ok().json(state.store.update_queue(who, &via, id.into_inner(), patch).await?))
 }
 
 /// A kiosk's key: opens `/ws/queues/{queue_id}/display?key=` and `/display/{queue_id}?key=`.
@@ -135,10 +158,11 @@ pub struct DisplayKey {
 pub async fn display_key(
     state: web::Data<AppState>,
     staff: Staff,
+    via: crate::store::Via,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
-    let (key_id, key) = state.store.create_display_key(who, id.into_inner()).await?;
+    let (key_id, key) = state.store.create_display_key(who, &via, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(DisplayKey { key, id: key_id }))
 }
 
@@ -152,11 +176,12 @@ pub async fn display_key(
 pub async fn revoke_display_key(
     state: web::Data<AppState>,
     staff: Staff,
+    via: crate::store::Via,
     ids: web::Path<(Uuid, Uuid)>,
 ) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
     let (queue, key) = ids.into_inner();
-    state.store.revoke_display_key(who, queue, key).await?;
+    state.store.revoke_display_key(who, &via, queue, key).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -269,7 +294,11 @@ async fn daily(state: &AppState, staff: &Staff, id: Uuid, q: StatsQuery) -> Resu
             .map_err(|_| ApiError::BadRequest(format!("{name}: `{s}` is not a date (YYYY-MM-DD)")))
     };
     let (from, to) = (day("from", &from)?, day("to", &to)?);
-    let tz = q.tz.unwrap_or_else(|| "UTC".into());
+    // Unless told, the days of the queue's site (UTC for a queue of no site).
+    let tz = match q.tz {
+        Some(tz) => tz,
+        None => state.store.default_tz(&staff.0, id).await?,
+    };
     Ok(state.store.daily_stats(&staff.0, id, from, to, &tz).await?)
 }
 
@@ -279,9 +308,14 @@ async fn daily(state: &AppState, staff: &Staff, id: Uuid, q: StatsQuery) -> Resu
     responses((status = 204, description = "Deleted softly: gone from lists, joins and pages; history and stats kept")),
 )]
 /// Deletes a queue softly (manager): see [`crate::store::Store::delete_queue`].
-pub async fn delete(state: web::Data<AppState>, staff: Staff, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    state: web::Data<AppState>,
+    staff: Staff,
+    via: crate::store::Via,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
-    state.store.delete_queue(who, id.into_inner()).await?;
+    state.store.delete_queue(who, &via, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,6 +1,6 @@
 //! Logins, socket passes and ticket types.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -11,7 +11,7 @@ use super::extract::Staff;
 use super::limit::Limiter;
 use super::AppState;
 use crate::error::ApiError;
-use crate::store::{NewTicketType, Role, TicketType};
+use crate::store::{LoginOutcome, NewTicketType, Role, TicketType, Via};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -58,12 +58,14 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let account = format!("{}\n{}", body.tenant.trim().to_lowercase(), body.email.trim().to_lowercase());
-    limits.login(&req, &account)?;
-    let Some(login) = state.store.login(&body.tenant, &body.email, &body.password).await? else {
-        limits.login_failed(&account);
+    limits.login(&req, &account).await?;
+    let via = Via::extract(&req).await?;
+    let LoginOutcome::SignedIn(login) = state.store.login(&body.tenant, &body.email, &body.password, &via).await?
+    else {
+        limits.login_failed(&account).await;
         return Err(ApiError::Unauthorized("wrong tenant, email or password".into()));
     };
-    limits.login_succeeded(&account);
+    limits.login_succeeded(&account).await;
     let who = login.identity;
     Ok(HttpResponse::Ok().json(LoginAnswer {
         token: login.token,
@@ -119,12 +121,13 @@ pub struct TicketTypeBody {
 pub async fn create_ticket_type(
     state: web::Data<AppState>,
     staff: Staff,
+    via: crate::store::Via,
     body: web::Json<TicketTypeBody>,
 ) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Admin)?;
     let b = body.into_inner();
     let new = NewTicketType { code: b.code, name: b.name, fsm: b.fsm, fields_schema: b.fields_schema };
-    Ok(HttpResponse::Created().json(state.store.create_ticket_type(who, new).await?))
+    Ok(HttpResponse::Created().json(state.store.create_ticket_type(who, &via, new).await?))
 }
 
 #[utoipa::path(

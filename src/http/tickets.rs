@@ -96,7 +96,7 @@ pub async fn join(
                 .ok_or_else(|| ApiError::Unauthorized("the token is invalid or expired".into()))?,
         ),
         None => {
-            limits.join(&req)?;
+            limits.join(&req).await?;
             None
         }
     };

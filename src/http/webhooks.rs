@@ -41,12 +41,14 @@ pub struct CreateBody {
 pub async fn create(
     state: web::Data<AppState>,
     staff: Staff,
+    via: crate::store::Via,
     body: web::Json<CreateBody>,
 ) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
     let b = body.into_inner();
     let url = b.url.trim().to_owned();
-    check_url(&url, state.settings.webhooks.allow_http).map_err(ApiError::BadRequest)?;
+    let allowed = &state.settings.webhooks;
+    check_url(&url, allowed.allow_http, allowed.allow_private).map_err(ApiError::BadRequest)?;
     if b.events.is_empty() {
         return Err(ApiError::BadRequest("events: name at least one kind".into()));
     }
@@ -65,7 +67,7 @@ pub async fn create(
         None => format!("whsec_{}", crate::secret::new_token()),
     };
     let new = NewWebhook { url, queue_id: b.queue_id, events, secret: secret.clone(), include_phone: b.include_phone };
-    let hook = state.store.create_webhook(who, new).await?;
+    let hook = state.store.create_webhook(who, &via, new).await?;
     // The secret is shown here, once; listings never show it.
     let mut body = serde_json::to_value(&hook).map_err(|e| ApiError::Internal(e.into()))?;
     body["secret"] = json!(secret);
@@ -86,9 +88,14 @@ pub async fn list(state: web::Data<AppState>, staff: Staff) -> Result<HttpRespon
     params(("webhook_id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 204, description = "Deleted, with its delivery log")),
 )]
-pub async fn delete(state: web::Data<AppState>, staff: Staff, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+pub async fn delete(
+    state: web::Data<AppState>,
+    staff: Staff,
+    via: crate::store::Via,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let who = staff.require(Role::Manager)?;
-    state.store.delete_webhook(who, id.into_inner()).await?;
+    state.store.delete_webhook(who, &via, id.into_inner()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

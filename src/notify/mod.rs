@@ -128,6 +128,22 @@ impl Receipts {
         Receipts { public_url: public_url.trim_end_matches('/').to_owned(), key }
     }
 
+    /// A booking's page, with its token when the reminder carries it sealed (hex).
+    pub fn booking_link(&self, appointment: uuid::Uuid, sealed: Option<&str>) -> String {
+        let page = format!("{}/a/{appointment}", self.public_url);
+        let sealed = sealed.and_then(|h| {
+            (0..h.len()).step_by(2).map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok()).collect::<Option<Vec<u8>>>()
+        });
+        match sealed {
+            Some(sealed) => {
+                let token =
+                    crate::secret::unseal_token(&sealed, &crate::secret::booking_link_key(&self.key, appointment));
+                format!("{page}?token={token}")
+            }
+            None => page,
+        }
+    }
+
     /// The signature of a receipt for message `id` on `channel`.
     pub fn sign(&self, channel: Channel, id: uuid::Uuid) -> String {
         sign(&self.key, channel, id)
@@ -293,10 +309,12 @@ async fn attempt(channels: &Channels, m: &ClaimedMessage) -> Result<Option<Strin
         counter: var("counter"),
         ahead: m.vars.get("ahead").and_then(|v| v.as_i64()).map(|n| n as i32),
         queue: m.queue_name.clone().unwrap_or_default(),
-        // A reminder links to its booking's page.
+        // A reminder links to its booking's page, with the booking's token (unsealed here).
         ticket_url: match (m.ticket_id, m.appointment_id) {
             (Some(ticket), _) => format!("{}/t/{ticket}", channels.receipts.public_url),
-            (None, appointment) => format!("{}/a/{}", channels.receipts.public_url, appointment.unwrap_or_default()),
+            (None, appointment) => {
+                channels.receipts.booking_link(appointment.unwrap_or_default(), var("link").as_deref())
+            }
         },
         when: var("when"),
     };

@@ -7,7 +7,6 @@ use super::{unique_violation, Identity, Result, Role, Store, StoreError};
 use crate::domain::fsm::default_type_json;
 use crate::domain::queue::valid_slug;
 use crate::domain::Queue;
-use crate::secret;
 
 /// A new tenant and its first admin.
 #[derive(Debug, Clone)]
@@ -18,21 +17,13 @@ pub struct NewTenant {
     pub admin_password: String,
 }
 
-/// Passwords shorter than this are refused.
-const MIN_PASSWORD: usize = 8;
-
-async fn hash_password(password: &str) -> Result<String> {
-    if password.chars().count() < MIN_PASSWORD {
-        return Err(StoreError::Invalid(format!("a password has at least {MIN_PASSWORD} characters")));
-    }
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || secret::hash_password(&password))
-        .await
-        .map_err(|e| StoreError::Other(e.into()))?
-        .map_err(StoreError::Other)
+/// Checks and hashes the password a new account starts with.
+async fn hash_password(password: &str, email: &str) -> Result<String> {
+    super::users::check_password(password, email)?;
+    super::users::hash(password).await
 }
 
-fn check_email(email: &str) -> Result<String> {
+pub(super) fn check_email(email: &str) -> Result<String> {
     let email = email.trim().to_lowercase();
     match email.split_once('@') {
         Some((user, domain)) if !user.is_empty() && domain.contains('.') && email.len() <= 320 => Ok(email),
@@ -48,7 +39,7 @@ impl Store {
             return Err(StoreError::Invalid("slug: lowercase letters, digits and dashes".into()));
         }
         let email = check_email(&new.admin_email)?;
-        let hash = hash_password(&new.admin_password).await?;
+        let hash = hash_password(&new.admin_password, &email).await?;
         let id = Uuid::new_v4();
         let mut tx = self.begin(id).await?;
         sqlx::query("INSERT INTO tenants (id, slug, name) VALUES ($1, $2, $3)")
@@ -76,7 +67,7 @@ impl Store {
     pub async fn create_user(&self, tenant_slug: &str, email: &str, password: &str, role: Role) -> Result<Uuid> {
         let tenant = self.tenant_by_slug(tenant_slug).await?.ok_or(StoreError::NotFound)?;
         let email = check_email(email)?;
-        let hash = hash_password(password).await?;
+        let hash = hash_password(password, &email).await?;
         let mut tx = self.begin(tenant).await?;
         let id = insert_user(&mut tx, tenant, &email, &hash, role).await?;
         tx.commit().await?;
@@ -87,7 +78,7 @@ impl Store {
     #[tracing::instrument(skip_all)]
     pub async fn create_queue_for(&self, tenant_slug: &str, new: NewQueue) -> Result<Queue> {
         let tenant = self.tenant_by_slug(tenant_slug).await?.ok_or(StoreError::NotFound)?;
-        self.create_queue(&system(tenant), new).await
+        self.create_queue(&system(tenant), &super::Via::default(), new).await
     }
 
     /// The queues of a tenant named by slug.
@@ -130,6 +121,8 @@ fn system(tenant_id: Uuid) -> Identity {
         email: "system".into(),
         role: Role::Admin,
         expires_at: chrono::DateTime::<chrono::Utc>::MAX_UTC,
+        locations: None,
+        session: None,
     }
 }
 

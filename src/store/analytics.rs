@@ -149,6 +149,7 @@ impl Store {
         to: NaiveDate,
         tz: &str,
     ) -> Result<DailyStats> {
+        self.check_site(who, queue_id).await?;
         if from > to {
             return Err(StoreError::Invalid("from is after to".into()));
         }

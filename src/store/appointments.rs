@@ -187,9 +187,12 @@ impl Store {
             true => owed(&rules, slot.start, self.clock.now()),
             false => Vec::new(),
         };
+        let appointment_id = Uuid::new_v4();
+        let link_key = self.server_key("receipts", || rand::random::<[u8; 32]>().to_vec()).await?;
+        let link_sealed = secret::seal_token(&token, &secret::booking_link_key(&link_key, appointment_id));
         let change = AppointmentChange::Book(Box::new(Booking {
             queue_id: queue,
-            appointment_id: Uuid::new_v4(),
+            appointment_id,
             slot,
             per_slot: rules.per_slot,
             opens_at: rules.check_in_opens(slot.start),
@@ -201,6 +204,7 @@ impl Store {
             notify_sms: booking.notify_sms,
             notify_email: booking.notify_email,
             reminders,
+            link_sealed,
             token_hash: secret::hash_token(&token),
             idempotency: idempotency.as_ref().map(|(key, key_hash, request_hash)| Idempotency {
                 key_hash: key_hash.clone(),
@@ -244,6 +248,10 @@ impl Store {
         .await?;
         tx.commit().await?;
         let Sealed { row, token_hash, .. } = found.ok_or(StoreError::NotFound)?;
+        if let AppointmentAccess::Staff(who) = who {
+            // Staff limited to some sites see only their appointments.
+            self.check_site(who, row.queue_id).await?;
+        }
         match who {
             // A wrong token learns nothing, not even that the appointment exists.
             AppointmentAccess::Token(token) if token_hash != secret::hash_token(token) => {
@@ -332,13 +340,13 @@ impl Store {
             "WITH a AS ( \
                UPDATE appointments SET reminded = reminded + $3, next_reminder_at = $4 \
                WHERE id = $1 AND status = 'booked' AND next_reminder_at = $2 \
-               RETURNING id, tenant_id, queue_id, lang, notify_sms, notify_email), \
+               RETURNING id, tenant_id, queue_id, lang, notify_sms, notify_email, link_sealed), \
              msg AS ( \
                INSERT INTO notifications (id, tenant_id, queue_id, appointment_id, channel, kind, position, seq, \
                                           state, recipient, lang, vars) \
                SELECT gen_random_uuid(), a.tenant_id, a.queue_id, a.id, ch.channel, 'reminder', $5, \
                       (SELECT last_seq FROM queues WHERE id = a.queue_id), 'booked', ch.recipient, a.lang, \
-                      jsonb_build_object('when', $6::text) \
+                      jsonb_strip_nulls(jsonb_build_object('when', $6::text, 'link', encode(a.link_sealed, 'hex'))) \
                FROM a CROSS JOIN LATERAL (VALUES ('sms', a.notify_sms), ('email', a.notify_email)) AS ch(channel, recipient) \
                WHERE $7 AND ch.recipient IS NOT NULL \
                ON CONFLICT DO NOTHING) \
@@ -400,6 +408,7 @@ impl Store {
     /// A queue's appointments of local `date` (in its hours' zone), with names and contacts.
     #[tracing::instrument(skip(self, who))]
     pub async fn appointments_on(&self, who: &Identity, queue: Uuid, date: NaiveDate) -> Result<Vec<Appointment>> {
+        self.check_site(who, queue).await?;
         let timing = crate::domain::Timing::read(&self.queue_settings(who.tenant_id, queue).await?);
         let mut tx = self.begin(who.tenant_id).await?;
         let from = timing.start_of(date);

@@ -4,6 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use serde_json::json;
+
+use super::audit::{self, Change, Via};
 use super::{Result, Store, StoreError};
 use crate::secret;
 
@@ -47,13 +50,38 @@ pub struct Identity {
     pub email: String,
     pub role: Role,
     pub expires_at: DateTime<Utc>,
+    /// The sites the user is limited to; None: every site of the tenant.
+    pub locations: Option<Vec<Uuid>>,
+    /// The SHA-256 of the bearer token behind this identity (none for the command line).
+    pub session: Option<Vec<u8>>,
 }
 
 impl Identity {
     /// The actor recorded on events this user causes.
     pub fn actor(&self) -> String {
+        if self.user_id.is_nil() {
+            // The command line's.
+            return "system".into();
+        }
         format!("staff:{}", self.user_id)
     }
+
+    /// Whether the user may work on a queue of `location` (a queue of no site: only users
+    /// limited to none).
+    pub fn may_see(&self, location: Option<Uuid>) -> bool {
+        match (&self.locations, location) {
+            (None, _) => true,
+            (Some(mine), Some(l)) => mine.contains(&l),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+/// How a sign-in went.
+#[derive(Debug, Clone)]
+pub enum LoginOutcome {
+    SignedIn(Login),
+    Refused,
 }
 
 /// A successful login.
@@ -73,10 +101,11 @@ struct UserRow {
 }
 
 impl Store {
-    /// Checks a password and issues a bearer token. `None` for any failure, told apart by no one:
-    /// unknown tenants and emails take as long as wrong passwords.
-    #[tracing::instrument(skip(self, password))]
-    pub async fn login(&self, tenant_slug: &str, email: &str, password: &str) -> Result<Option<Login>> {
+    /// Checks a password and issues a bearer token. `Refused` for any failure, told apart by no
+    /// one: unknown tenants and emails take as long as wrong passwords. Both outcomes are audited
+    /// (in a tenant that exists).
+    #[tracing::instrument(skip(self, password, via))]
+    pub async fn login(&self, tenant_slug: &str, email: &str, password: &str, via: &Via) -> Result<LoginOutcome> {
         let email = email.trim().to_lowercase();
         let mut tx = self.pool.begin().await?;
         let tenant: Option<String> =
@@ -104,25 +133,44 @@ impl Store {
         let ok = tokio::task::spawn_blocking(move || secret::verify_password(&password, &hash))
             .await
             .map_err(|e| StoreError::Other(e.into()))?;
-        let (Some(tenant), Some(user)) = (tenant, user) else { return Ok(None) };
-        let Some(role) = Role::parse(&user.role) else { return Ok(None) };
-        if !ok || user.disabled {
-            return Ok(None);
-        }
+        let Some(tenant) = tenant else { return Ok(LoginOutcome::Refused) };
+        let signed_in = user.filter(|u| ok && !u.disabled).and_then(|u| Some((Role::parse(&u.role)?, u)));
+        let Some((role, user)) = signed_in else {
+            // A failed sign-in to a tenant that exists is on its record: the email tried, never
+            // the password (nor whether the account exists).
+            let change = Change { entity_id: None, ..Change::new("auth.login_failed", "user", "") }
+                .after(json!({"email": email}));
+            let mut tx = self.begin(tenant).await?;
+            audit::record(&mut tx, tenant, "anonymous", via, change).await?;
+            tx.commit().await?;
+            return Ok(LoginOutcome::Refused);
+        };
 
         let token = secret::new_token();
+        let session = secret::hash_token(&token);
         let expires_at = Utc::now() + self.staff_token_ttl;
         let mut tx = self.begin(tenant).await?;
         sqlx::query("INSERT INTO staff_tokens (token_hash, tenant_id, user_id, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(secret::hash_token(&token))
+            .bind(&session)
             .bind(tenant)
             .bind(user.id)
             .bind(expires_at)
             .execute(&mut *tx)
             .await?;
+        let locations = user_locations(&mut tx, user.id).await?;
+        let change = Change::new("auth.login", "user", user.id).after(json!({"email": user.email}));
+        audit::record(&mut tx, tenant, &format!("staff:{}", user.id), via, change).await?;
         tx.commit().await?;
-        let identity = Identity { user_id: user.id, tenant_id: tenant, email: user.email, role, expires_at };
-        Ok(Some(Login { token, identity }))
+        let identity = Identity {
+            user_id: user.id,
+            tenant_id: tenant,
+            email: user.email,
+            role,
+            expires_at,
+            locations,
+            session: Some(session),
+        };
+        Ok(LoginOutcome::SignedIn(Login { token, identity }))
     }
 
     /// The staff user a bearer token belongs to, if it is valid now.
@@ -137,8 +185,10 @@ impl Store {
             .bind(&hash)
             .execute(&mut *tx)
             .await?;
-        let row: Option<(Uuid, Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT u.id, u.tenant_id, u.email, u.role, st.expires_at \
+        type Row = (Uuid, Uuid, String, String, DateTime<Utc>, Option<Vec<Uuid>>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT u.id, u.tenant_id, u.email, u.role, st.expires_at, \
+                    (SELECT array_agg(ul.location_id) FROM user_locations ul WHERE ul.user_id = u.id) \
              FROM staff_tokens st JOIN users u ON u.id = st.user_id \
              WHERE st.token_hash = $1 AND st.expires_at > now() AND u.disabled_at IS NULL",
         )
@@ -146,8 +196,9 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
-        let identity = row.and_then(|(user_id, tenant_id, email, role, expires_at)| {
-            Some(Identity { user_id, tenant_id, email, role: Role::parse(&role)?, expires_at })
+        let identity = row.and_then(|(user_id, tenant_id, email, role, expires_at, locations)| {
+            let role = Role::parse(&role)?;
+            Some(Identity { user_id, tenant_id, email, role, expires_at, locations, session: Some(hash.clone()) })
         });
         if let Some(identity) = &identity {
             self.caches.remember_staff(hash, identity.clone());
@@ -162,17 +213,26 @@ impl Store {
         let expires_at = Utc::now() + SOCKET_PASS_TTL;
         let mut tx = self.begin(who.tenant_id).await?;
         sqlx::query(
-            "INSERT INTO socket_passes (pass_hash, tenant_id, user_id, expires_at, token_expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO socket_passes (pass_hash, tenant_id, user_id, expires_at, token_expires_at, token_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(secret::hash_token(&pass))
         .bind(who.tenant_id)
         .bind(who.user_id)
         .bind(expires_at)
         .bind(who.expires_at)
+        .bind(&who.session)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok((pass, expires_at))
     }
+}
+
+/// The sites a user is limited to; None: every site.
+pub(super) async fn user_locations(conn: &mut sqlx::PgConnection, user: Uuid) -> Result<Option<Vec<Uuid>>> {
+    Ok(sqlx::query_scalar("SELECT array_agg(location_id) FROM user_locations WHERE user_id = $1")
+        .bind(user)
+        .fetch_one(conn)
+        .await?)
 }

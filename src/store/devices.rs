@@ -50,10 +50,14 @@ impl Store {
     pub async fn create_device_key(
         &self,
         who: &Identity,
+        via: &super::Via,
         kind: DeviceKind,
         queue_ids: Vec<Uuid>,
     ) -> Result<(DeviceKey, String)> {
         check_queue_ids(&queue_ids).map_err(StoreError::Invalid)?;
+        for queue in &queue_ids {
+            self.check_site(who, *queue).await?;
+        }
         let mut tx = self.begin(who.tenant_id).await?;
         // Another tenant's queue (or none) is simply not found, like everywhere else.
         let found: i64 = sqlx::query_scalar("SELECT count(*) FROM queues WHERE id = ANY($1) AND deleted_at IS NULL")
@@ -75,8 +79,12 @@ impl Store {
         .bind(secret::hash_token(&key))
         .fetch_one(&mut *tx)
         .await?;
+        let made = row.key()?;
+        // The key itself is a secret: only what it opens.
+        let change = super::audit::Change::new("device_key.created", "device_key", id).after(&made);
+        super::audit::record(&mut tx, who.tenant_id, &who.actor(), via, change).await?;
         tx.commit().await?;
-        Ok((row.key()?, key))
+        Ok((made, key))
     }
 
     /// The tenant's live device keys, oldest first.
@@ -90,22 +98,43 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        rows.into_iter().map(KeyRow::key).collect()
+        let keys: Vec<DeviceKey> = rows.into_iter().map(KeyRow::key).collect::<Result<_>>()?;
+        if who.locations.is_none() {
+            return Ok(keys);
+        }
+        // A limited user sees the keys whose every queue is at their sites.
+        let mut mine = Vec::new();
+        for key in keys {
+            let mut all = true;
+            for queue in &key.queue_ids {
+                all &= self.check_site(who, *queue).await.is_ok();
+            }
+            if all {
+                mine.push(key);
+            }
+        }
+        Ok(mine)
     }
 
     /// Revokes a device key: its devices stop working at their next request, and their
     /// sockets close within a recheck period.
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, key_id = %id))]
-    pub async fn revoke_device_key(&self, who: &Identity, id: Uuid) -> Result<()> {
-        let mut tx = self.begin(who.tenant_id).await?;
-        let done = sqlx::query("UPDATE device_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        if done.rows_affected() == 0 {
+    pub async fn revoke_device_key(&self, who: &Identity, via: &super::Via, id: Uuid) -> Result<()> {
+        if who.locations.is_some() && !self.device_keys(who).await?.iter().any(|k| k.id == id) {
             return Err(StoreError::NotFound);
         }
+        let mut tx = self.begin(who.tenant_id).await?;
+        let done: Option<KeyRow> = sqlx::query_as(
+            "UPDATE device_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL \
+             RETURNING id, kind, queue_ids, created_at, last_seen_at",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let gone = done.ok_or(StoreError::NotFound)?.key()?;
+        let change = super::audit::Change::new("device_key.revoked", "device_key", id).before(&gone);
+        super::audit::record(&mut tx, who.tenant_id, &who.actor(), via, change).await?;
+        tx.commit().await?;
         Ok(())
     }
 

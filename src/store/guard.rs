@@ -15,7 +15,8 @@ struct TenantTable {
 
 /// Checks, as the role the connection is set to, that it is no superuser, cannot bypass
 /// row-level security, owns no tenant table (directly or through a role it inherits), and that
-/// every tenant table (`tenants` and each table with a `tenant_id`) has RLS enabled and forced.
+/// every tenant table (`tenants` and each table with a `tenant_id`) has RLS enabled and forced,
+/// and that it cannot rewrite the audit log.
 #[tracing::instrument(skip_all)]
 pub async fn verify_isolation(conn: &mut PgConnection) -> anyhow::Result<()> {
     let (role, superuser, bypass): (String, bool, bool) =
@@ -56,6 +57,17 @@ pub async fn verify_isolation(conn: &mut PgConnection) -> anyhow::Result<()> {
         .collect();
     if !weak.is_empty() {
         bail!("refusing to serve: tenant isolation is weakened: {}", weak.join("; "));
+    }
+    // The audit trail is append-only for the app role: it may add and read, never rewrite.
+    let rewrites: bool = sqlx::query_scalar(
+        "SELECT has_table_privilege(current_user, 'audit_log', 'UPDATE') \
+             OR has_table_privilege(current_user, 'audit_log', 'DELETE') \
+             OR has_table_privilege(current_user, 'audit_log', 'TRUNCATE')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if rewrites {
+        bail!("refusing to serve: the app role {role} may change or delete audit_log entries");
     }
     Ok(())
 }

@@ -134,6 +134,7 @@ impl Store {
             now,
             reschedule: None,
             due: Some(due.due_at),
+            audit: None,
         };
         let outcome = self.writer.update_queue(due.tenant_id, change).await;
         self.caches.timings.remove(&due.queue_id);

@@ -71,6 +71,10 @@ impl Store {
         check_join(&mut request)?;
         let meta = self.queue_meta(queue_id).await?.ok_or(StoreError::NotFound)?;
         let actor = by.actor(meta.tenant_id, queue_id).ok_or(StoreError::NotFound)?;
+        if let Joiner::Staff(who) = by {
+            // A walk-in only at the user's own sites.
+            self.check_site(who, queue_id).await?;
+        }
         let idempotency = match idempotency_key {
             Some(key) => {
                 let mut request_bytes = queue_id.as_bytes().to_vec();

@@ -141,20 +141,48 @@ impl Store {
             .bind(&hash)
             .execute(&mut *tx)
             .await?;
-        let row: Option<(Uuid, Uuid, String, String, DateTime<Utc>)> = sqlx::query_as(
+        type Row = (Uuid, Uuid, String, String, DateTime<Utc>, Option<Vec<Uuid>>, Option<Vec<u8>>);
+        let row: Option<Row> = sqlx::query_as(
             "UPDATE socket_passes p SET used_at = now() FROM users u \
              WHERE p.pass_hash = $1 AND p.used_at IS NULL AND p.expires_at > now() \
                AND u.id = p.user_id AND u.disabled_at IS NULL \
-             RETURNING u.id, u.tenant_id, u.email, u.role, coalesce(p.token_expires_at, p.expires_at)",
+               AND (p.token_hash IS NULL OR EXISTS (SELECT 1 FROM staff_tokens st WHERE st.token_hash = p.token_hash)) \
+             RETURNING u.id, u.tenant_id, u.email, u.role, coalesce(p.token_expires_at, p.expires_at), \
+                       (SELECT array_agg(ul.location_id) FROM user_locations ul WHERE ul.user_id = u.id), \
+                       p.token_hash",
         )
         .bind(&hash)
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
         // The identity lasts as long as the sign-in the pass was made with.
-        Ok(row.and_then(|(user_id, tenant_id, email, role, expires_at)| {
-            Some(Identity { user_id, tenant_id, email, role: super::Role::parse(&role)?, expires_at })
+        Ok(row.and_then(|(user_id, tenant_id, email, role, expires_at, locations, session)| {
+            let role = super::Role::parse(&role)?;
+            Some(Identity { user_id, tenant_id, email, role, expires_at, locations, session })
         }))
+    }
+
+    /// Whether a staff socket may stay open: its user is still enabled, the sign-in behind it
+    /// still stands, and the user may still see the queue's site.
+    #[tracing::instrument(skip_all, fields(user = %who.user_id, queue = %queue))]
+    pub async fn staff_may_stay(&self, who: &Identity, queue: Uuid) -> Result<bool> {
+        let mut tx = self.begin(who.tenant_id).await?;
+        let ok: Option<bool> = sqlx::query_scalar(
+            "SELECT (u.disabled_at IS NULL) \
+                AND ($2::bytea IS NULL OR EXISTS (SELECT 1 FROM staff_tokens st \
+                                                 WHERE st.token_hash = $2 AND st.expires_at > now())) \
+                AND (NOT EXISTS (SELECT 1 FROM user_locations ul WHERE ul.user_id = u.id) \
+                     OR EXISTS (SELECT 1 FROM queues q JOIN user_locations ul ON ul.location_id = q.location_id \
+                                WHERE q.id = $3 AND ul.user_id = u.id)) \
+             FROM users u WHERE u.id = $1",
+        )
+        .bind(who.user_id)
+        .bind(&who.session)
+        .bind(queue)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(ok == Some(true))
     }
 
     /// The tenant and queue of a ticket, and who it is for, if `token` opens it.
@@ -209,6 +237,7 @@ impl Store {
     /// most a bucket (1,024 entries) more than the page, at any depth.
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, queue = %queue))]
     pub async fn line_page(&self, who: &Identity, queue: Uuid, after: i64, limit: i64) -> Result<LinePage> {
+        self.check_site(who, queue).await?;
         let mut tx = self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?;
         super::set_tenant(&mut tx, who.tenant_id).await?;
         let (seq, waiting): (i64, i32) =

@@ -8,6 +8,7 @@
 mod admin;
 mod analytics;
 pub mod appointments;
+pub mod audit;
 mod auth;
 mod cache;
 mod devices;
@@ -16,6 +17,7 @@ mod guard;
 mod hours;
 mod joins;
 mod live;
+mod locations;
 mod notifications;
 mod queues;
 mod rows;
@@ -25,6 +27,7 @@ mod stats;
 mod ticket_types;
 mod tickets;
 mod types;
+mod users;
 mod webhooks;
 pub mod writer;
 
@@ -38,12 +41,14 @@ use uuid::Uuid;
 pub use admin::NewTenant;
 pub use analytics::{plausible_tz, DailyStats, Figures, MAX_REPORT_DAYS};
 pub use appointments::{AppointmentAccess, Made, NewBooking, SlotView};
-pub use auth::{Identity, Login, Role};
+pub use audit::{AuditEntry, AuditQuery, Via, MAX_AUDIT_PAGE};
+pub use auth::{Identity, Login, LoginOutcome, Role};
 pub use devices::DeviceKey;
 pub use guard::verify_isolation;
 pub use hours::{Applied, DueHours, DueTicket};
 pub use joins::{Joined, Joiner};
 pub use live::LinePage;
+pub use locations::{Location, LocationPatch};
 pub use notifications::{ClaimedMessage, MessageCounts, MessageDay, MessageOutcome, Receipt, SentMessage};
 pub use queues::{NewQueue, QueueSummary, TypeSummary};
 pub use rules::DEFAULT_SERVICE_SECS;
@@ -51,6 +56,7 @@ pub use search::{Found, MAX_SEARCH};
 pub use stats::{History, HistoryPoint, QueueStats};
 pub use ticket_types::{NewTicketType, TicketType};
 pub use tickets::{Seen, TicketAccess, MAX_EVENTS_PAGE};
+pub use users::{NewUser, User, UserPatch};
 pub use webhooks::{AttemptOutcome, Claimed, Delivery, NewWebhook, Webhook};
 pub use writer::{JoinRequest, QueuePatch};
 
@@ -109,6 +115,8 @@ pub enum Conflict {
     AlreadyExists(String),
     #[error("people are still in line or being served: close the queue and serve or cancel them first")]
     QueueNotEmpty,
+    #[error("this is the tenant's last enabled admin: make another admin first")]
+    LastAdmin,
     #[error("this slot is fully booked")]
     SlotFull,
     /// Check-in opens at this moment.

@@ -274,6 +274,7 @@ impl Store {
         to: NaiveDate,
         tz: &str,
     ) -> Result<Vec<MessageDay>> {
+        self.check_site(who, queue_id).await?;
         let mut tx = self.begin(who.tenant_id).await?;
         super::tickets::ensure_queue(&mut tx, queue_id).await?;
         #[derive(sqlx::FromRow)]

@@ -4,8 +4,11 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::audit::{self, Change, Via};
 use super::cache::TicketRules;
+use super::locations::{check_location_use, fill_hours_tz, timezone_of};
 use super::rules::{concat_queue_select, fetch_queue, ticket_rules};
+use super::writer::Audited;
 use super::writer::{QueueChange, QueuePatch};
 use super::{unique_violation, Conflict, Identity, Result, Store, StoreError};
 use crate::domain::queue::{valid_prefix, valid_slug};
@@ -85,6 +88,8 @@ pub struct NewQueue {
     pub capacity: Option<i32>,
     pub ticket_type: Option<String>,
     pub settings: Option<Value>,
+    /// The site the queue belongs to (a user limited to sites must name one of theirs).
+    pub location_id: Option<Uuid>,
 }
 
 pub(super) fn check_name(name: &str) -> Result<()> {
@@ -118,6 +123,7 @@ fn check_settings(settings: &Value, fsm: &Fsm) -> Result<Timing> {
         }
     }
     crate::domain::notify::QueueNotify::parse(map.get("notify"))?;
+    crate::domain::embed::parse(map.get("embed_origins")).map_err(StoreError::Invalid)?;
     if let Some(v) = map.get("appointments").filter(|v| !v.is_null()) {
         crate::domain::appointment::AppointmentSettings::parse(v)
             .map_err(|e| StoreError::Invalid(format!("settings.{e}")))?;
@@ -131,7 +137,7 @@ fn check_settings(settings: &Value, fsm: &Fsm) -> Result<Timing> {
 impl Store {
     /// Creates a queue in the user's tenant.
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
-    pub async fn create_queue(&self, who: &Identity, new: NewQueue) -> Result<Queue> {
+    pub async fn create_queue(&self, who: &Identity, via: &Via, new: NewQueue) -> Result<Queue> {
         if !valid_slug(&new.slug) {
             return Err(StoreError::Invalid("slug: lowercase letters, digits and dashes, at most 63".into()));
         }
@@ -143,7 +149,7 @@ impl Store {
         if new.capacity.is_some_and(|c| c < 1) {
             return Err(StoreError::Invalid("capacity must be at least 1".into()));
         }
-        let settings = new.settings.unwrap_or_else(|| serde_json::json!({}));
+        let mut settings = new.settings.unwrap_or_else(|| serde_json::json!({}));
         if !settings.is_object() {
             return Err(StoreError::Invalid("settings must be an object".into()));
         }
@@ -155,6 +161,19 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
         let type_id = type_id.ok_or_else(|| StoreError::Invalid(format!("no ticket type `{type_code}`")))?;
+        match new.location_id {
+            Some(location) => check_location_use(&mut tx, who, location).await?,
+            None if who.locations.is_some() => {
+                return Err(StoreError::Rejected(
+                    "unknown_location",
+                    "location_id: a user limited to some locations puts queues at one of them".into(),
+                ))
+            }
+            None => {}
+        }
+        if let (Some(location), Some(map)) = (new.location_id, settings.as_object_mut()) {
+            fill_hours_tz(map, timezone_of(&mut tx, location).await?);
+        }
         let rules = ticket_rules(&mut tx, &self.caches, type_id).await?;
         let timing = check_settings(&settings, &rules.fsm)?;
         // With hours, a queue starts as they say now, and the clock takes it from there.
@@ -169,8 +188,8 @@ impl Store {
         let id = Uuid::new_v4();
         sqlx::query(
             "INSERT INTO queues (id, tenant_id, slug, name, prefix, capacity, ticket_type_id, settings, status, \
-               hours_due_at, numbered_on) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+               hours_due_at, numbered_on, location_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(id)
         .bind(who.tenant_id)
@@ -183,10 +202,19 @@ impl Store {
         .bind(status)
         .bind(due)
         .bind(numbered_on)
+        .bind(new.location_id)
         .execute(&mut *tx)
         .await
         .map_err(|e| unique_violation(e, format!("a queue with slug `{}`", new.slug)))?;
         let queue = fetch_queue(&mut tx, id).await?.ok_or(StoreError::NotFound)?;
+        audit::record(
+            &mut tx,
+            who.tenant_id,
+            &who.actor(),
+            via,
+            Change::new("queue.created", "queue", id).after(&queue),
+        )
+        .await?;
         tx.commit().await?;
         Ok(queue)
     }
@@ -195,11 +223,12 @@ impl Store {
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id))]
     pub async fn list_queues(&self, who: &Identity) -> Result<Vec<Queue>> {
         let mut tx = self.begin(who.tenant_id).await?;
-        let queues = sqlx::query_as(concat_queue_select!(" WHERE q.deleted_at IS NULL ORDER BY q.created_at, q.slug"))
-            .fetch_all(&mut *tx)
-            .await?;
+        let queues: Vec<Queue> =
+            sqlx::query_as(concat_queue_select!(" WHERE q.deleted_at IS NULL ORDER BY q.created_at, q.slug"))
+                .fetch_all(&mut *tx)
+                .await?;
         tx.commit().await?;
-        Ok(queues)
+        Ok(queues.into_iter().filter(|q| who.may_see(q.location_id)).collect())
     }
 
     /// One queue of the user's tenant.
@@ -208,7 +237,38 @@ impl Store {
         let mut tx = self.begin(who.tenant_id).await?;
         let queue = fetch_queue(&mut tx, id).await?;
         tx.commit().await?;
-        queue.ok_or(StoreError::NotFound)
+        queue.filter(|q| who.may_see(q.location_id)).ok_or(StoreError::NotFound)
+    }
+
+    /// The origins a queue's join page (and its tickets' pages) may be framed by; none for an
+    /// unknown queue.
+    #[tracing::instrument(skip_all, fields(id = %id))]
+    pub async fn embed_origins(&self, id: Uuid) -> Result<Vec<String>> {
+        let Some(meta) = self.queue_meta(id).await? else { return Ok(Vec::new()) };
+        let mut tx = self.begin(meta.tenant_id).await?;
+        let origins: Option<Value> = sqlx::query_scalar("SELECT settings->'embed_origins' FROM queues WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .flatten();
+        tx.commit().await?;
+        // Checked when saved; a list saved before that which does not read frames nothing.
+        Ok(crate::domain::embed::parse(origins.as_ref()).unwrap_or_default())
+    }
+
+    /// The origins the page of a ticket may be framed by: its queue's.
+    #[tracing::instrument(skip_all, fields(ticket = %ticket))]
+    pub async fn embed_origins_of_ticket(&self, ticket: Uuid) -> Result<Vec<String>> {
+        let rows = self
+            .read_once(
+                &format!("coalesce(qc_tenant_of_ticket('{ticket}')::text, '')"),
+                &format!("SELECT queue_id FROM tickets WHERE id = '{ticket}'"),
+            )
+            .await?;
+        match rows.first().map(|r| sqlx::Row::try_get::<Uuid, _>(r, 0)).transpose()? {
+            Some(queue) => self.embed_origins(queue).await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// The public summary of any queue: the join page's header.
@@ -249,23 +309,39 @@ impl Store {
     /// are checked as at creation. New hours take effect at once: the queue opens or closes as
     /// they say now (unless the patch names a status), and the clock takes it from there.
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, id = %id))]
-    pub async fn update_queue(&self, who: &Identity, id: Uuid, mut patch: QueuePatch) -> Result<Queue> {
+    pub async fn update_queue(&self, who: &Identity, via: &Via, id: Uuid, mut patch: QueuePatch) -> Result<Queue> {
         if let Some(name) = &patch.name {
             check_name(name)?;
         }
         if patch.capacity.flatten().is_some_and(|c| c < 1) {
             return Err(StoreError::Invalid("capacity must be at least 1".into()));
         }
+        self.check_site(who, id).await?;
+        if let Some(Some(location)) = patch.location_id {
+            let mut tx = self.begin(who.tenant_id).await?;
+            check_location_use(&mut tx, who, location).await?;
+            tx.commit().await?;
+        } else if patch.location_id == Some(None) && who.locations.is_some() {
+            return Err(StoreError::Rejected(
+                "unknown_location",
+                "location_id: a user limited to some locations keeps queues at one of them".into(),
+            ));
+        }
         let now = self.clock.now();
         let mut reschedule = None;
-        if let Some(keys) = &patch.settings {
+        if let Some(keys) = &mut patch.settings {
             let mut tx = self.begin(who.tenant_id).await?;
-            let type_id: Option<Uuid> =
-                sqlx::query_scalar("SELECT ticket_type_id FROM queues WHERE id = $1 AND deleted_at IS NULL")
+            let row: Option<(Uuid, Option<Uuid>)> =
+                sqlx::query_as("SELECT ticket_type_id, location_id FROM queues WHERE id = $1 AND deleted_at IS NULL")
                     .bind(id)
                     .fetch_optional(&mut *tx)
                     .await?;
-            let rules = ticket_rules(&mut tx, &self.caches, type_id.ok_or(StoreError::NotFound)?).await?;
+            let (type_id, site) = row.ok_or(StoreError::NotFound)?;
+            // Hours without a zone take the site's: the one the patch moves the queue to, or its own.
+            if let Some(site) = patch.location_id.unwrap_or(site) {
+                fill_hours_tz(keys, timezone_of(&mut tx, site).await?);
+            }
+            let rules = ticket_rules(&mut tx, &self.caches, type_id).await?;
             tx.commit().await?;
             let timing = check_settings(&Value::Object(keys.clone()), &rules.fsm)?;
             if keys.contains_key("hours") {
@@ -275,7 +351,8 @@ impl Store {
                 }
             }
         }
-        let change = QueueChange { queue_id: id, patch, actor: who.actor(), now, reschedule, due: None };
+        let audit = Some(Audited { tenant: who.tenant_id, via: via.clone() });
+        let change = QueueChange { queue_id: id, patch, actor: who.actor(), now, reschedule, due: None, audit };
         let updated = self.writer.update_queue(who.tenant_id, change).await;
         self.caches.timings.remove(&id);
         updated
@@ -285,7 +362,8 @@ impl Store {
     /// slug; its tickets, events and stats stay readable. Refused while anyone is in line or
     /// being served.
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
-    pub async fn delete_queue(&self, who: &Identity, id: Uuid) -> Result<()> {
+    pub async fn delete_queue(&self, who: &Identity, via: &Via, id: Uuid) -> Result<()> {
+        self.check_site(who, id).await?;
         let mut tx = self.begin(who.tenant_id).await?;
         // `waiting` is re-read on the row a concurrent writer commits (read committed re-checks
         // the updated row), so a join that lands meanwhile keeps the queue.
@@ -303,6 +381,7 @@ impl Store {
             let live = fetch_queue(&mut tx, id).await?;
             return Err(if live.is_some() { Conflict::QueueNotEmpty.into() } else { StoreError::NotFound });
         }
+        audit::record(&mut tx, who.tenant_id, &who.actor(), via, Change::new("queue.deleted", "queue", id)).await?;
         tx.commit().await?;
         Ok(())
     }

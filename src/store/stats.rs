@@ -72,6 +72,7 @@ struct Row {
 impl Store {
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
     pub async fn stats(&self, who: &Identity, queue_id: Uuid, since: DateTime<Utc>) -> Result<QueueStats> {
+        self.check_site(who, queue_id).await?;
         let mut tx = self.begin(who.tenant_id).await?;
         ensure_queue(&mut tx, queue_id).await?;
         let r: Row = sqlx::query_as(
@@ -167,6 +168,7 @@ impl Store {
     /// how long those called had waited.
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
     pub async fn history(&self, who: &Identity, queue_id: Uuid, minutes: u32) -> Result<History> {
+        self.check_site(who, queue_id).await?;
         let mut tx = self.begin(who.tenant_id).await?;
         ensure_queue(&mut tx, queue_id).await?;
         let from: DateTime<Utc> =

@@ -35,7 +35,7 @@ pub struct NewTicketType {
 impl Store {
     /// Saves a ticket type after checking its machine and its fields schema.
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id))]
-    pub async fn create_ticket_type(&self, who: &Identity, new: NewTicketType) -> Result<TicketType> {
+    pub async fn create_ticket_type(&self, who: &Identity, via: &super::Via, new: NewTicketType) -> Result<TicketType> {
         if !valid_slug(&new.code.replace('_', "-")) {
             return Err(StoreError::Invalid("code: lowercase letters, digits, - and _".into()));
         }
@@ -58,15 +58,18 @@ impl Store {
         .fetch_one(&mut *tx)
         .await
         .map_err(|e| unique_violation(e, format!("a ticket type with code `{}`", new.code)))?;
-        tx.commit().await?;
-        Ok(TicketType {
+        let saved = TicketType {
             id: row.0,
             code: new.code,
             name: new.name.trim().to_owned(),
             fsm: fsm.to_json(),
             fields_schema: new.fields_schema,
             created_at: row.1,
-        })
+        };
+        let change = super::audit::Change::new("ticket_type.created", "ticket_type", saved.id).after(&saved);
+        super::audit::record(&mut tx, who.tenant_id, &who.actor(), via, change).await?;
+        tx.commit().await?;
+        Ok(saved)
     }
 
     /// The ticket types of the user's tenant.

@@ -165,7 +165,12 @@ impl Store {
     async fn read_ticket(&self, id: Uuid, access: &TicketAccess) -> Result<Read> {
         match access {
             TicketAccess::Token(token) => self.read_as(id, None, Some(token)).await,
-            TicketAccess::Staff(who) => self.read_as(id, Some(who.tenant_id), None).await,
+            TicketAccess::Staff(who) => {
+                let read = self.read_as(id, Some(who.tenant_id), None).await?;
+                // Staff limited to some sites see only their tickets.
+                self.check_site(who, read.ticket().queue_id).await?;
+                Ok(read)
+            }
         }
     }
 
@@ -249,6 +254,7 @@ impl Store {
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
     pub async fn call_next(&self, who: &Identity, queue_id: Uuid, counter: String) -> Result<Seen> {
         check_counter(&counter)?;
+        self.check_site(who, queue_id).await?;
         let change = TicketChange::CallNext { queue_id, counter: counter.trim().to_owned(), actor: who.actor() };
         self.ticket_outcome(who.tenant_id, change).await
     }
@@ -257,6 +263,8 @@ impl Store {
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
     pub async fn transfer(&self, who: &Identity, id: Uuid, to_queue: Uuid) -> Result<Seen> {
         let read = self.read_ticket(id, &TicketAccess::Staff(who.clone())).await?;
+        // The target queue too: a limited user moves tickets only between their sites.
+        self.check_site(who, to_queue).await?;
         let change = TicketChange::Transfer(Transfer {
             queue_id: read.ticket().queue_id,
             ticket_id: id,
@@ -291,6 +299,7 @@ impl Store {
     /// A queue's events after `after`, in seq order (at most `MAX_EVENTS_PAGE`).
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, queue_id = %queue_id))]
     pub async fn events(&self, who: &Identity, queue_id: Uuid, after: i64, limit: i64) -> Result<Vec<Event>> {
+        self.check_site(who, queue_id).await?;
         self.events_in(who.tenant_id, queue_id, after, limit.clamp(1, MAX_EVENTS_PAGE)).await
     }
 }

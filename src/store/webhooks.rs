@@ -80,9 +80,35 @@ pub struct AttemptOutcome {
 }
 
 impl Store {
+    /// Not found unless the user may see the endpoint: a user limited to some sites sees only
+    /// the endpoints of their sites' queues (not the tenant-wide ones).
+    async fn check_webhook(&self, who: &Identity, id: Uuid) -> Result<()> {
+        if who.locations.is_none() {
+            return Ok(());
+        }
+        let mut tx = self.begin(who.tenant_id).await?;
+        let queue: Option<Option<Uuid>> =
+            sqlx::query_scalar("SELECT queue_id FROM webhooks WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+        tx.commit().await?;
+        match queue {
+            Some(Some(queue)) => self.check_site(who, queue).await,
+            _ => Err(StoreError::NotFound),
+        }
+    }
+
     /// Registers an endpoint in the manager's tenant. A queue of another tenant is not found.
-    #[tracing::instrument(skip(self, who, new), fields(tenant = %who.tenant_id))]
-    pub async fn create_webhook(&self, who: &Identity, new: NewWebhook) -> Result<Webhook> {
+    #[tracing::instrument(skip(self, who, via, new), fields(tenant = %who.tenant_id))]
+    pub async fn create_webhook(&self, who: &Identity, via: &super::Via, new: NewWebhook) -> Result<Webhook> {
+        match new.queue_id {
+            Some(queue) => self.check_site(who, queue).await?,
+            // Every queue's events would include other sites'.
+            None if who.locations.is_some() => {
+                return Err(StoreError::Invalid(
+                    "queue_id: a user limited to some locations registers endpoints for one queue".into(),
+                ))
+            }
+            None => {}
+        }
         let mut tx = self.begin(who.tenant_id).await?;
         if let Some(queue_id) = new.queue_id {
             let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM queues WHERE id = $1")
@@ -105,6 +131,9 @@ impl Store {
         .bind(new.include_phone)
         .fetch_one(&mut *tx)
         .await?;
+        // The webhook as listed: never its secret.
+        let change = super::audit::Change::new("webhook.created", "webhook", hook.id).after(&hook);
+        super::audit::record(&mut tx, who.tenant_id, &who.actor(), via, change).await?;
         tx.commit().await?;
         Ok(hook)
     }
@@ -113,30 +142,46 @@ impl Store {
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id))]
     pub async fn list_webhooks(&self, who: &Identity) -> Result<Vec<Webhook>> {
         let mut tx = self.begin(who.tenant_id).await?;
-        let hooks = sqlx::query_as(
+        let hooks: Vec<Webhook> = sqlx::query_as(
             "SELECT id, url, queue_id, events, include_phone, created_at FROM webhooks ORDER BY created_at, id",
         )
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(hooks)
+        if who.locations.is_none() {
+            return Ok(hooks);
+        }
+        let mut mine = Vec::new();
+        for hook in hooks {
+            if self.check_webhook(who, hook.id).await.is_ok() {
+                mine.push(hook);
+            }
+        }
+        Ok(mine)
     }
 
     /// Removes an endpoint and its deliveries (pending ones are not sent).
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, id = %id))]
-    pub async fn delete_webhook(&self, who: &Identity, id: Uuid) -> Result<()> {
+    pub async fn delete_webhook(&self, who: &Identity, via: &super::Via, id: Uuid) -> Result<()> {
+        self.check_webhook(who, id).await?;
         let mut tx = self.begin(who.tenant_id).await?;
-        let done = sqlx::query("DELETE FROM webhooks WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        let gone: Option<Webhook> = sqlx::query_as(
+            "DELETE FROM webhooks WHERE id = $1 RETURNING id, url, queue_id, events, include_phone, created_at",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let gone = gone.ok_or(StoreError::NotFound)?;
+        let change = super::audit::Change::new("webhook.deleted", "webhook", id).before(&gone);
+        super::audit::record(&mut tx, who.tenant_id, &who.actor(), via, change).await?;
         tx.commit().await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
         Ok(())
     }
 
     /// An endpoint's latest deliveries, newest first.
     #[tracing::instrument(skip_all, fields(tenant = %who.tenant_id, id = %id))]
     pub async fn webhook_deliveries(&self, who: &Identity, id: Uuid, limit: i64) -> Result<Vec<Delivery>> {
+        self.check_webhook(who, id).await?;
         let mut tx = self.begin(who.tenant_id).await?;
         let exists: Option<i32> =
             sqlx::query_scalar("SELECT 1 FROM webhooks WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;

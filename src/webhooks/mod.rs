@@ -17,6 +17,8 @@ use sha2::Sha256;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
+mod inside;
+
 use crate::store::{AttemptOutcome, Claimed, Store};
 use crate::tasks::Tasks;
 
@@ -47,6 +49,9 @@ pub struct WebhookSettings {
     pub enabled: bool,
     /// Whether endpoints may use plain http to hosts other than loopback.
     pub allow_http: bool,
+    /// Whether endpoints may be inside the deployment's networks (loopback, private, link-local,
+    /// unique-local, multicast addresses): for tests and development only.
+    pub allow_private: bool,
     /// How often the outbox is polled when nothing wakes the sender.
     pub poll: Duration,
     /// How long a request may take.
@@ -65,6 +70,7 @@ impl Default for WebhookSettings {
         WebhookSettings {
             enabled: true,
             allow_http: false,
+            allow_private: false,
             poll: Duration::from_secs(1),
             timeout: Duration::from_secs(10),
             backoff_base: Duration::from_secs(10),
@@ -87,12 +93,21 @@ impl WebhookSettings {
     }
 }
 
-/// Checks an endpoint URL: https, or http to a loopback host (or anywhere when `allow_http`).
-pub fn check_url(url: &str, allow_http: bool) -> Result<(), String> {
+/// Checks an endpoint URL: https, or http to a loopback host (or anywhere when `allow_http`);
+/// never an address inside (or a loopback name) unless `allow_private`. Names that resolve
+/// inside are refused when sent.
+pub fn check_url(url: &str, allow_http: bool, allow_private: bool) -> Result<(), String> {
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("url: {e}"))?;
     let host = parsed.host_str().filter(|h| !h.is_empty()).ok_or("url: a host is needed")?;
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err("url: no credentials in the URL; verify the signature instead".into());
+    }
+    if !allow_private {
+        if let Some(why) = inside::refusal_of_host(host) {
+            return Err(format!(
+                "url: webhooks cannot reach inside: {why} (operators may allow it with WEBHOOKS_ALLOW_PRIVATE=1)"
+            ));
+        }
     }
     let ip = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>();
     let loopback = host.eq_ignore_ascii_case("localhost") || ip.is_ok_and(|ip| ip.is_loopback());
@@ -126,7 +141,12 @@ pub fn start(store: Store, settings: WebhookSettings, tasks: &Tasks) -> anyhow::
     if !settings.enabled {
         return Ok(());
     }
-    let client = reqwest::Client::builder()
+    let mut client = reqwest::Client::builder();
+    if !settings.allow_private {
+        // The connection goes only to addresses the guard allowed; no proxy connects elsewhere.
+        client = client.dns_resolver(std::sync::Arc::new(inside::Guarded)).no_proxy();
+    }
+    let client = client
         .timeout(settings.timeout)
         .connect_timeout(settings.timeout)
         // A redirect would resend the signed body somewhere the manager did not register.
@@ -199,6 +219,16 @@ async fn send(client: &reqwest::Client, settings: &WebhookSettings, d: &Claimed)
     // unwrap: serializing a JSON value cannot fail.
     let body = serde_json::to_vec(&body).unwrap();
     let sig = signature(&d.secret, Utc::now().timestamp(), &body);
+    if !settings.allow_private {
+        // An address in the URL is connected to as written: checked here (names by the resolver).
+        let host = reqwest::Url::parse(&d.url).ok().and_then(|u| u.host_str().map(str::to_owned));
+        if let Some(why) = host.as_deref().and_then(inside::refusal_of_address) {
+            let error = format!("webhooks cannot reach inside: {why}");
+            tracing::debug!(delivery = %d.id, error, "webhook refused");
+            // It will not change by waiting: failed at once.
+            return AttemptOutcome { status: None, error: Some(error), delivered: false, retry_at: None };
+        }
+    }
     let result = client
         .post(&d.url)
         .header("content-type", "application/json")
@@ -241,15 +271,33 @@ mod tests {
 
     #[test]
     fn endpoints_must_be_https_unless_loopback_or_allowed() {
-        assert!(check_url("https://hooks.example.com/q", false).is_ok());
-        assert!(check_url("http://127.0.0.1:9000/hook", false).is_ok());
-        assert!(check_url("http://localhost/hook", false).is_ok());
-        assert!(check_url("http://[::1]:80/", false).is_ok());
-        assert!(check_url("http://hooks.example.com/q", false).is_err());
-        assert!(check_url("http://hooks.example.com/q", true).is_ok());
-        assert!(check_url("ftp://hooks.example.com/q", true).is_err());
-        assert!(check_url("https://user:pw@hooks.example.com/", false).is_err());
-        assert!(check_url("not a url", false).is_err());
+        assert!(check_url("https://hooks.example.com/q", false, false).is_ok());
+        assert!(check_url("http://127.0.0.1:9000/hook", false, true).is_ok());
+        assert!(check_url("http://localhost/hook", false, true).is_ok());
+        assert!(check_url("http://[::1]:80/", false, true).is_ok());
+        assert!(check_url("http://hooks.example.com/q", false, false).is_err());
+        assert!(check_url("http://hooks.example.com/q", true, false).is_ok());
+        assert!(check_url("ftp://hooks.example.com/q", true, false).is_err());
+        assert!(check_url("https://user:pw@hooks.example.com/", false, false).is_err());
+        assert!(check_url("not a url", false, false).is_err());
+    }
+
+    #[test]
+    fn endpoints_inside_are_refused_unless_allowed() {
+        for url in [
+            "https://10.0.0.5/hook",
+            "https://169.254.169.254/latest/meta-data",
+            "http://127.0.0.1:6379/",
+            "http://localhost:5432/",
+            "https://[::1]/",
+            "https://[fd00::5]/",
+            "https://[::ffff:192.168.0.1]/",
+            "https://224.0.0.1/",
+        ] {
+            let err = check_url(url, true, false).expect_err(url);
+            assert!(err.contains("cannot reach inside"), "{url}: {err}");
+            assert!(check_url(url, true, true).is_ok(), "{url} with WEBHOOKS_ALLOW_PRIVATE");
+        }
     }
 
     #[test]

@@ -20,6 +20,9 @@ pub const UNAUTHORIZED: u16 = 4401;
 pub const NOT_FOUND: u16 = 4404;
 /// A frame over the size limit.
 pub const TOO_BIG: u16 = 4413;
+/// A newer socket of the same credential (ticket, user or device key) took this one's place:
+/// the credential holds as many as its cap.
+pub const REPLACED: u16 = 4409;
 /// Too many messages too fast.
 pub const FLOOD: u16 = 4429;
 
@@ -35,6 +38,7 @@ pub fn name(code: u16) -> &'static str {
         NOT_FOUND => "not_found",
         TOO_BIG => "too_big",
         FLOOD => "flood",
+        REPLACED => "replaced",
         _ => "other",
     }
 }

@@ -76,6 +76,10 @@ impl Opening for CustomerSocket {
         Ok(Start { rx, first, audience })
     }
 
+    fn credential(&self, _: &Details, caps: &super::caps::SocketCaps) -> (String, usize) {
+        (format!("ticket:{}", self.ticket), caps.ticket)
+    }
+
     /// A ticket's token does not lapse.
     fn revoked(self, _: Details, _: &AppState) -> impl Future<Output = &'static str> + Send {
         std::future::pending()

@@ -57,6 +57,10 @@ impl Opening for DisplaySocket {
         Ok(Start { rx, first: vec![board], audience: DisplayAudience { hub } })
     }
 
+    fn credential(&self, _: &(), caps: &super::caps::SocketCaps) -> (String, usize) {
+        (format!("key:{}", crate::secret::hex(&crate::secret::hash_token(&self.key))), caps.device)
+    }
+
     fn revoked(self, _: (), state: &AppState) -> impl Future<Output = &'static str> + Send {
         let (store, every) = (state.store.clone(), state.settings.credential_recheck);
         let DisplaySocket { queue, key } = self;

@@ -5,6 +5,7 @@
 //! kind states only what sets it apart (an `Opening`). Credentials that fail after the upgrade
 //! close the socket with a "do not reconnect" code, so clients stop retrying.
 
+pub mod caps;
 pub mod close;
 mod customer;
 mod display;
@@ -61,6 +62,9 @@ trait Opening: 'static {
     ) -> Result<Start<Self::Audience>, Refusal>;
     /// Completes, with the reason to close (4401) with, when the credential lapses.
     fn revoked(self, grant: Self::Grant, state: &AppState) -> impl Future<Output = &'static str> + Send;
+    /// The credential whose sockets are capped together (`ticket:<id>`, `user:<id>`, `key:<hash>`),
+    /// and its cap.
+    fn credential(&self, grant: &Self::Grant, caps: &caps::SocketCaps) -> (String, usize);
 }
 
 /// Upgrades the request and opens the socket in a task of its own: the handshake is answered at
@@ -98,8 +102,16 @@ async fn open<K: Opening>(
         Ok(start) => start,
         Err(refused) => return refuse(session, refused).await,
     };
+    let (credential, cap) = socket.credential(&access.grant, &state.settings.socket_caps);
+    let held = state.caps.hold(K::Audience::KIND, credential, cap).await;
     let revoked = socket.revoked(access.grant, &state);
-    session::run(session, stream, membership, start, limits(&state), revoked).await;
+    let ended = async move {
+        tokio::select! {
+            why = revoked => (close::UNAUTHORIZED, why),
+            _ = held.replaced.cancelled() => (close::REPLACED, "a newer socket of this credential took its place"),
+        }
+    };
+    session::run(session, stream, membership, start, limits(&state), ended).await;
 }
 
 fn limits(state: &AppState) -> session::Limits {

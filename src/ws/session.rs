@@ -84,14 +84,15 @@ pub struct Start<A> {
 
 /// Runs a socket until it ends. `membership` keeps the socket's hub alive meanwhile; `first` is
 /// sent before anything else; when `revoked` completes (the credential that opened the socket
-/// expired or was withdrawn), the socket closes with 4401 and its reason.
+/// expired or was withdrawn: 4401; a newer socket took its place: 4409), the socket closes with
+/// its code and reason.
 pub async fn run<A: Audience>(
     mut session: Session,
     mut stream: AggregatedMessageStream,
     membership: Membership,
     start: Start<A>,
     limits: Limits,
-    revoked: impl Future<Output = &'static str> + Send,
+    revoked: impl Future<Output = (u16, &'static str)> + Send,
 ) {
     let Start { mut rx, first, audience } = start;
     let open = metrics::gauge!("queuecast_sockets_open", "kind" => A::KIND);
@@ -150,7 +151,7 @@ impl<'s, A: Audience> Live<'s, A> {
         mut self,
         stream: &mut AggregatedMessageStream,
         rx: &mut broadcast::Receiver<Arc<Frame>>,
-        revoked: impl Future<Output = &'static str>,
+        revoked: impl Future<Output = (u16, &'static str)>,
     ) -> End {
         tokio::pin!(revoked);
         let every = self.limits.ping_every;
@@ -160,7 +161,7 @@ impl<'s, A: Audience> Live<'s, A> {
                 msg = stream.next() => self.on_client(msg).await,
                 frame = rx.recv() => self.on_hub(frame).await,
                 _ = ping.tick() => self.heartbeat().await,
-                why = &mut revoked => Err(End::Close(close::UNAUTHORIZED, why)),
+                (code, why) = &mut revoked => Err(End::Close(code, why)),
                 _ = self.limits.closing.cancelled() => {
                     Err(End::Close(close::SHUTTING_DOWN, "the server is restarting; reconnect"))
                 }

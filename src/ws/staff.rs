@@ -77,7 +77,10 @@ impl Opening for StaffSocket {
 
     async fn authorize(&self, state: &AppState) -> Result<Access<Identity>, Refusal> {
         match state.store.consume_socket_pass(&self.pass).await {
-            Ok(Some(who)) => Ok(Access { tenant: who.tenant_id, queue: self.queue, grant: who }),
+            Ok(Some(who)) => match state.store.check_site(&who, self.queue).await {
+                Ok(()) => Ok(Access { tenant: who.tenant_id, queue: self.queue, grant: who }),
+                Err(e) => Err(refusal(&e)),
+            },
             Ok(None) => Err((close::UNAUTHORIZED, "the pass is wrong, used or expired")),
             Err(e) => Err(refusal(&e)),
         }
@@ -120,11 +123,40 @@ impl Opening for StaffSocket {
         Ok(Start { rx, first, audience: StaffAudience { hub, store, last, mode: self.mode, partial } })
     }
 
-    fn revoked(self, who: Identity, _: &AppState) -> impl Future<Output = &'static str> + Send {
+    fn credential(&self, who: &Identity, caps: &super::caps::SocketCaps) -> (String, usize) {
+        (format!("user:{}", who.user_id), caps.staff)
+    }
+
+    /// When the sign-in expires, or at once when the user's sign-ins change (disabled, signed
+    /// out, another password, other sites: announced by every node) and a re-check says the
+    /// socket may not stay; re-checked now and then as well, in case an announcement was lost.
+    fn revoked(self, who: Identity, state: &AppState) -> impl Future<Output = &'static str> + Send {
         let left = (who.expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
+        let mut changes = state.fanout.revocations();
+        let (store, every, queue) = (state.store.clone(), state.settings.credential_recheck, self.queue);
         async move {
-            tokio::time::sleep(left).await;
-            "the sign-in has expired"
+            let expiry = tokio::time::sleep(left);
+            tokio::pin!(expiry);
+            let mut recheck = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            let mut announced = true;
+            loop {
+                let check = tokio::select! {
+                    _ = &mut expiry => return "the sign-in has expired",
+                    changed = changes.recv(), if announced => match changed {
+                        Ok(user) => user == who.user_id,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            announced = false;
+                            false
+                        }
+                    },
+                    _ = recheck.tick() => true,
+                };
+                // Unknown (the database unreachable) is not revoked.
+                if check && matches!(store.staff_may_stay(&who, queue).await, Ok(false)) {
+                    return "the sign-in has ended or no longer opens this queue";
+                }
+            }
         }
     }
 }

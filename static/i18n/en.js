@@ -323,6 +323,7 @@ export default {
   'console.help': 'Keyboard shortcuts',
   'console.help_title': 'Keyboard shortcuts (?)',
   'console.sign_out': 'Sign out',
+  'console.admin_link': 'Admin',
   'console.loading_queues': 'Loading your queues…',
   'console.queues_failed': 'Could not load the queues. {why}',
   'console.no_queues_manager': 'There are no queues yet. Create the first one.',

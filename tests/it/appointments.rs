@@ -371,8 +371,14 @@ async fn reminders_reach_the_customer_the_day_before_and_an_hour_before_once_wit
     for mail in &both {
         assert_eq!(mail["subject"], format!("Rappel : Queue clinic, {when}"));
         let text = mail["text"].as_str().unwrap();
-        // The link of whichever node sent it (no PUBLIC_URL here): the booking's page.
-        assert!(text.contains("http://127.0.0.1:") && text.contains(&format!("/a/{id}")), "{text}");
+        // The link of whichever node sent it (no PUBLIC_URL here): the booking's page, with its
+        // token, so it opens on any device.
+        assert!(text.contains("http://127.0.0.1:") && text.contains(&format!("/a/{id}?token=")), "{text}");
+        let link = text.split_whitespace().find(|w| w.contains("/a/")).unwrap();
+        let token = link.split("?token=").nth(1).unwrap();
+        assert_eq!(token, made["token"].as_str().unwrap());
+        let opened = app.get(&format!("/api/v1/appointments/{id}?token={token}"), None).await.expect(200);
+        assert_eq!(opened["status"], "booked");
     }
 }
 

@@ -249,6 +249,13 @@ async fn a_node_refuses_to_serve_when_isolation_is_weakened() {
             "queues is owned by the app role",
         ),
         ("ALTER ROLE queuecast_app BYPASSRLS".into(), "bypasses row-level security"),
+        ("ALTER TABLE audit_log NO FORCE ROW LEVEL SECURITY".into(), "audit_log does not force row-level security"),
+        (
+            "ALTER TABLE password_resets DISABLE ROW LEVEL SECURITY".into(),
+            "password_resets has row-level security disabled",
+        ),
+        ("GRANT UPDATE ON audit_log TO queuecast_app".into(), "may change or delete audit_log entries"),
+        ("GRANT DELETE ON audit_log TO queuecast_app".into(), "may change or delete audit_log entries"),
     ] {
         let weaken = weaken.as_str();
         let mut tx = owner.begin().await.unwrap();

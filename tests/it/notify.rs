@@ -36,7 +36,7 @@ async fn every_committed_event_is_notified_inline_or_as_a_range() {
                     inline += 1;
                 }
             }
-            Notification::Heartbeat(_) => {}
+            Notification::Heartbeat(_) | Notification::Revoked(_) => {}
             Notification::Ranges(ranges) => {
                 for r in ranges {
                     assert_eq!(r.0, app.queue);

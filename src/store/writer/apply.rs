@@ -8,13 +8,14 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{BatchState, Placed, QueueChange, QueuePatch, QueueState, TicketChange, Transfer, Transition};
+use super::{Audited, BatchState, Placed, QueueChange, QueuePatch, QueueState, TicketChange, Transfer, Transition};
 use crate::domain::line::at_end;
 use crate::domain::Queue;
 use crate::domain::{Event, EventKind, QueueStatus, Special, Ticket};
+use crate::store::audit::Change;
 use crate::store::cache::Caches;
 use crate::store::rows::{position, position_of_t, ticket_cols, MovedRow};
-use crate::store::rules::ticket_rules;
+use crate::store::rules::{fetch_queue, ticket_rules};
 use crate::store::{Conflict, Result, StoreError};
 
 /// A transition or a transfer (joins and call-nexts are applied in bulk).
@@ -157,11 +158,21 @@ async fn transfer(tx: &mut PgConnection, caches: &Caches, state: &mut BatchState
 /// A queue's status, name, capacity or settings, changed: an event like any other. (Or, from the
 /// clock, its hours applied: see [`super::clock::hours`].)
 pub(super) async fn update_queue(tx: &mut PgConnection, state: &mut BatchState, change: &QueueChange) -> Result<Queue> {
-    let QueueChange { queue_id, patch, actor, now, reschedule, due } = change;
+    let QueueChange { queue_id, patch, actor, now, reschedule, due, audit } = change;
     if let Some(due) = due {
         return super::clock::hours(tx, state, *queue_id, *due, *now).await;
     }
-    patch_queue(tx, state, *queue_id, patch, *reschedule, actor, *now).await
+    // The row is locked by the batch already: what it was is what this change changes.
+    let before = match audit {
+        Some(_) => fetch_queue(tx, *queue_id).await?,
+        None => None,
+    };
+    let updated = patch_queue(tx, state, *queue_id, patch, *reschedule, actor, *now).await?;
+    if let Some(Audited { tenant, via }) = audit {
+        let change = Change::new("queue.updated", "queue", queue_id).before(&before).after(&updated);
+        crate::store::audit::record(tx, *tenant, actor, via, change).await?;
+    }
+    Ok(updated)
 }
 
 /// Applies a patch: one statement, one event. An opening (to `open` from another status) may
@@ -188,7 +199,8 @@ pub(super) async fn patch_queue(
         "UPDATE queues q SET status = COALESCE($2, q.status), name = COALESCE($3, q.name), \
            capacity = CASE WHEN $4 THEN $5 ELSE q.capacity END, \
            settings = CASE WHEN $6 THEN (q.settings || $7) - $8::text[] ELSE q.settings END, \
-           hours_due_at = CASE WHEN $9 THEN $10 ELSE q.hours_due_at END, updated_at = now() \
+           hours_due_at = CASE WHEN $9 THEN $10 ELSE q.hours_due_at END, \
+           location_id = CASE WHEN $11 THEN $12 ELSE q.location_id END, updated_at = now() \
          FROM ticket_types tt WHERE q.id = $1 AND tt.id = q.ticket_type_id \
          RETURNING q.id, q.slug, q.name, q.prefix, q.capacity, q.status, tt.code AS ticket_type, \
            q.waiting, q.last_seq, q.settings, q.location_id, q.created_at, q.updated_at",
@@ -203,6 +215,8 @@ pub(super) async fn patch_queue(
     .bind(removed)
     .bind(reschedule.is_some())
     .bind(reschedule.flatten())
+    .bind(patch.location_id.is_some())
+    .bind(patch.location_id.flatten())
     .fetch_one(&mut *tx)
     .await?;
     if updated.status == QueueStatus::Open && was != QueueStatus::Open {

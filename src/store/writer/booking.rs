@@ -108,9 +108,9 @@ async fn book(tx: &mut PgConnection, state: &mut BatchState, b: &Booking) -> Res
     let row: AppointmentRow = sqlx::query_as(concat!(
         "INSERT INTO appointments AS a (id, tenant_id, queue_id, start_at, end_at, customer_name, customer_phone, \
            customer_email, lang, token_hash, key_hash, request_hash, token_sealed, opens_at, missed_at, \
-           notify_sms, notify_email, reminders, next_reminder_at) \
+           notify_sms, notify_email, reminders, next_reminder_at, link_sealed) \
          VALUES ($1, app_tenant(), $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-                 $3 - make_interval(mins => ($17::int4[])[1])) RETURNING ",
+                 $3 - make_interval(mins => ($17::int4[])[1]), $18) RETURNING ",
         appointment_cols!()
     ))
     .bind(b.appointment_id)
@@ -130,6 +130,7 @@ async fn book(tx: &mut PgConnection, state: &mut BatchState, b: &Booking) -> Res
     .bind(&b.notify_sms)
     .bind(&b.notify_email)
     .bind(&b.reminders)
+    .bind(&b.link_sealed)
     .fetch_one(&mut *tx)
     .await?;
     told(state, &row, "booked", CUSTOMER)?;

@@ -76,6 +76,8 @@ pub struct QueuePatch {
     /// others are kept. Applied under the row lock, so concurrent patches of different keys
     /// both stand.
     pub settings: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Some(None): at no site.
+    pub location_id: Option<Option<Uuid>>,
 }
 
 /// A change to a ticket (a join makes one), answered with the ticket as the change left it.
@@ -174,6 +176,8 @@ pub(crate) struct Booking {
     pub notify_email: Option<String>,
     /// The reminders it is owed: minutes before its start, largest first, all still ahead.
     pub reminders: Vec<i32>,
+    /// The token sealed for the reminders' links.
+    pub link_sealed: Vec<u8>,
     pub token_hash: Vec<u8>,
     pub idempotency: Option<Idempotency>,
 }
@@ -230,6 +234,15 @@ pub(crate) struct QueueChange {
     /// Set by the clock: not a patch, but the queue's hours applied as of `now`, and only if its
     /// `hours_due_at` is still this (another node's clock may have applied them first).
     pub due: Option<DateTime<Utc>>,
+    /// A change through the API is audited, in the change's own transaction (the clock's are
+    /// events, not audited).
+    pub audit: Option<Audited>,
+}
+
+/// Where an audited queue change came from.
+pub(crate) struct Audited {
+    pub tenant: Uuid,
+    pub via: crate::store::Via,
 }
 
 /// The idempotency record of a join, as stored.

@@ -136,6 +136,8 @@ pub async fn spawn_app_at(server: &str, tweak: impl FnOnce(&mut Settings)) -> Te
     settings.redis_url = std::env::var("REDIS_URL").ok();
     settings.workers = Some(2);
     settings.store = StoreSettings { pool_size: 8, ..StoreSettings::default() };
+    // Tests' webhook receivers listen on loopback (WEBHOOKS_ALLOW_PRIVATE=1).
+    settings.webhooks.allow_private = true;
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("building the app");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -423,6 +425,7 @@ impl TestApp {
         settings.redis_url = std::env::var("REDIS_URL").ok();
         settings.workers = Some(2);
         settings.store = StoreSettings { pool_size: 4, ..StoreSettings::default() };
+        settings.webhooks.allow_private = true;
         tweak(&mut settings);
         let node = Application::build(settings).await.expect("building a second node");
         let base = format!("http://127.0.0.1:{}", node.port());
