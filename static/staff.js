@@ -42,6 +42,8 @@ function readSession() {
 
 const sessionExpired = (s) => s && s.expires_at && Date.parse(s.expires_at) <= Date.now();
 
+const t = EN;
+
 const app = createApp(readSession());
 
 function showLogin(message = '') {
@@ -77,18 +79,18 @@ async function enterApp() {
   $('#new-queue').hidden = !isManager(app);
   $('#admin-link').hidden = role !== 'admin';
   $('#first-queue').hidden = true;
-  setWaitingRoom('Loading your queues…', true);
+  setWaitingRoom(t('console.loading_queues'), true);
   try {
     await loadQueues(app);
   } catch (e) {
     if (e.handled) return;
-    setWaitingRoom(`Could not load the queues. ${e.plain || ''}`, false);
+    setWaitingRoom(t('console.queues_failed', { why: e.plain || '' }).trim(), false);
     setTimeout(() => app.session && app.queues.length === 0 && enterApp(), 5000);
     return;
   }
   const pick = queueToOpen(app);
   if (!pick) {
-    setWaitingRoom(isManager(app) ? 'There are no queues yet. Create the first one.' : 'There are no queues yet. Ask a manager to create one.', false);
+    setWaitingRoom(t(isManager(app) ? 'console.no_queues_manager' : 'console.no_queues_staff'), false);
     $('#first-queue').hidden = !isManager(app);
     return;
   }
@@ -103,7 +105,7 @@ async function signIn(e) {
   const password = form.password.value;
   const err = $('#login-error');
   if (!tenant || !email || !password) {
-    err.textContent = 'Fill in your organisation, email and password.';
+    err.textContent = t('console.login_missing');
     return;
   }
   err.textContent = '';
@@ -117,11 +119,11 @@ async function signIn(e) {
       enterApp();
     } catch (x) {
       if (x instanceof Problem && (x.status === 401 || x.code === 'unauthorized')) {
-        err.textContent = 'Wrong organisation, email or password.';
+        err.textContent = t('console.login_wrong');
       } else if (x instanceof Problem && x.status === 400) {
-        err.textContent = 'Check what you typed and try again.';
+        err.textContent = t('console.login_check');
       } else {
-        err.textContent = x instanceof Problem ? x.plain : 'Something went wrong. Please try again.';
+        err.textContent = x instanceof Problem ? x.plain : t('common.error');
       }
       form.password.focus();
     }
@@ -137,7 +139,7 @@ function wire() {
   });
 
   const counter = $('#counter');
-  counter.value = localStorage.getItem(COUNTER_KEY) ?? 'Desk 1';
+  counter.value = localStorage.getItem(COUNTER_KEY) ?? t('console.default_counter');
   counter.addEventListener('input', () => {
     localStorage.setItem(COUNTER_KEY, myCounter());
     renderActive(app);

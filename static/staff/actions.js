@@ -3,13 +3,16 @@
 // itself is shown when its event comes back on the socket.
 
 import { api, Problem } from '../qc.js';
+import { EN } from '../i18n.js';
 import { $, toast, myCounter } from './dom.js';
 import { doneText, typesByCode } from './fsm.js';
 import { patchQueue } from './model.js';
 import { renderDesk, renderQueue, renderQueueSelect } from './render.js';
 import { queueLabel } from './view.js';
 
-export const ENDED = 'Your session has ended. Please sign in again.';
+const t = EN;
+
+export const ENDED = t('console.session_ended');
 
 /** `api()` with the bearer token; a 401 signs out (and marks the error handled). */
 export async function call(app, method, path, body, headers = {}) {
@@ -27,8 +30,8 @@ export async function call(app, method, path, body, headers = {}) {
 /** Shows what went wrong in plain words (never raw JSON). */
 export function fail(e, context) {
   if (e?.handled) return;
-  const msg = e instanceof Problem ? e.plain : 'Something went wrong. Please try again.';
-  toast(context ? `${context}: ${msg}` : msg, 'error');
+  const msg = e instanceof Problem ? e.plain : t('common.error');
+  toast(context ? t('console.error_in', { context, message: msg }) : msg, 'error');
   if (!(e instanceof Problem)) console.error(e);
 }
 
@@ -78,16 +81,16 @@ export async function callNext(app, button = $('#call-next')) {
   if (!app.queueId) return;
   const counter = myCounter();
   if (!counter) {
-    toast('Type your counter first (e.g. “Desk 3”), so people know where to go.', 'error');
+    toast(t('console.counter_first'), 'error');
     $('#counter').focus();
     return;
   }
   await busy(app, button, async () => {
     try {
-      const t = await call(app, 'POST', `/api/v1/queues/${app.queueId}/call-next`, { counter });
-      toast(`Called ${t.number}${t.name ? ` (${t.name})` : ''} to ${counter}.`, 'ok');
+      const c = await call(app, 'POST', `/api/v1/queues/${app.queueId}/call-next`, { counter });
+      toast(t(c.name ? 'console.called_named' : 'console.called', { number: c.number, name: c.name, counter }), 'ok');
     } catch (e) {
-      if (e instanceof Problem && e.code === 'queue_empty') toast('Nobody is waiting.', 'info');
+      if (e instanceof Problem && e.code === 'queue_empty') toast(t('console.nobody_waiting'), 'info');
       else fail(e);
     }
   });
@@ -122,7 +125,7 @@ export async function setQueueStatus(app, status, button) {
       const q = await call(app, 'PATCH', `/api/v1/queues/${app.queueId}`, { status });
       if (q?.status) app.live = patchQueue(app.live, { status: q.status });
       renderQueue(app);
-      toast(`${q?.name || 'The queue'} is now ${queueLabel(q?.status || status).toLowerCase()}.`, 'ok');
+      toast(t('console.queue_now', { queue: q?.name || t('console.the_queue'), status: queueLabel(q?.status || status).toLowerCase() }), 'ok');
     } catch (e) {
       fail(e);
     }
@@ -135,8 +138,8 @@ export async function createDisplayKey(app, button) {
       const { key } = await call(app, 'POST', `/api/v1/queues/${app.queueId}/display-keys`);
       $('#kiosk-url').value = `${location.origin}/display/${app.queueId}?key=${encodeURIComponent(key)}`;
       $('#kiosk-row').hidden = false;
-      button.textContent = 'Create another key';
-      toast('Display key created. Open the link on the kiosk screen.', 'ok');
+      button.textContent = t('console.display_key_another');
+      toast(t('console.display_key_made'), 'ok');
     } catch (e) {
       fail(e);
     }

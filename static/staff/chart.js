@@ -2,6 +2,9 @@
 // wait of the people called in each minute (a line, right scale, minutes). Inline SVG drawn here,
 // no library. Redraws itself when its box changes size; a pointer over it shows the values.
 
+import { EN } from '../i18n.js';
+
+const t = EN;
 const NS = 'http://www.w3.org/2000/svg';
 const SPAN_MS = 60 * 60 * 1000;
 const PAD = { top: 10, right: 34, bottom: 20, left: 28 };
@@ -65,9 +68,9 @@ export class WaitChart {
     const x = e.clientX - r.left;
     const { x0, x1, t0 } = this.geom || {};
     if (x0 == null) return;
-    const t = t0 + ((x - x0) / (x1 - x0)) * SPAN_MS;
+    const at = t0 + ((x - x0) / (x1 - x0)) * SPAN_MS;
     let best = null;
-    for (const p of this.points) if (p.at <= t + 30_000 && (!best || p.at > best.at)) best = p;
+    for (const p of this.points) if (p.at <= at + 30_000 && (!best || p.at > best.at)) best = p;
     this.hover = best;
     this.draw();
   }
@@ -103,23 +106,23 @@ export class WaitChart {
       const left = el('text', { x: x0 - 6, y: y + 3.5, 'text-anchor': 'end', class: 'tick' }, grid);
       left.textContent = short(Math.round((i / 2) * maxWaiting));
       const right = el('text', { x: x1 + 6, y: y + 3.5, 'text-anchor': 'start', class: 'tick tick-wait' }, grid);
-      right.textContent = i === 0 ? '0' : `${Math.round((i / 2) * maxWaitMin)}m`;
+      right.textContent = i === 0 ? '0' : t('console.chart_minutes', { n: Math.round((i / 2) * maxWaitMin) });
     }
     for (const ago of [60, 45, 30, 15, 0]) {
       const x = X(now - ago * 60_000);
-      const t = el('text', {
+      const label = el('text', {
         x,
         y: hgt - 5,
         'text-anchor': ago === 60 ? 'start' : ago === 0 ? 'end' : 'middle',
         class: 'tick',
       }, grid);
-      t.textContent = ago === 0 ? 'now' : ago === 60 ? '1 h ago' : `−${ago}m`;
+      label.textContent = ago === 0 ? t('console.chart_now') : ago === 60 ? t('console.chart_hour_ago') : t('console.chart_ago', { n: ago });
     }
 
     const waiting = pts.filter((p) => p.waiting != null);
     if (!waiting.length) {
-      const t = el('text', { x: (x0 + x1) / 2, y: (y0 + y1) / 2, 'text-anchor': 'middle', class: 'empty-note' }, svg);
-      t.textContent = this.note || 'No data yet';
+      const empty = el('text', { x: (x0 + x1) / 2, y: (y0 + y1) / 2, 'text-anchor': 'middle', class: 'empty-note' }, svg);
+      empty.textContent = this.note || t('console.chart_no_data');
     } else {
       // People waiting: a step line (the count holds until the next point), filled below.
       let d = `M${X(waiting[0].at).toFixed(1)},${Yw(waiting[0].waiting).toFixed(1)}`;
@@ -147,11 +150,11 @@ export class WaitChart {
       const x = X(p.at);
       el('line', { x1: x, x2: x, y1: y1, y2: y0, class: 'hover-rule' }, svg);
       if (p.waiting != null) el('circle', { cx: x, cy: Yw(p.waiting), r: 3.5, class: 'dot-waiting' }, svg);
-      const wait = p.mean_wait_seconds == null ? 'no calls' : `avg wait ${Math.round(p.mean_wait_seconds / 60)} min`;
-      this.readout.textContent = `${clock(p.at)} · ${p.waiting == null ? '—' : count(p.waiting)} waiting · ${wait}`;
+      const wait = p.mean_wait_seconds == null ? t('console.chart_no_calls') : t('console.chart_avg', { n: Math.round(p.mean_wait_seconds / 60) });
+      this.readout.textContent = t('console.chart_readout', { time: clock(p.at), n: p.waiting == null ? '—' : count(p.waiting), wait });
     } else if (this.readout) {
       const last = waiting[waiting.length - 1];
-      this.readout.textContent = this.note || (last ? `${count(last.waiting)} waiting now` : '\u00a0');
+      this.readout.textContent = this.note || (last ? t('console.chart_now_waiting', { n: count(last.waiting) }) : '\u00a0');
     }
   }
 }

@@ -2,21 +2,24 @@
 // link. Each `wire…` function binds its dialog's controls once, at start.
 
 import { h, Problem } from '../qc.js';
+import { EN } from '../i18n.js';
 import { busy, call, fail, loadQueues } from './actions.js';
 import { $, $$, setText, toast } from './dom.js';
 import { openQueue } from './live.js';
 import { queueTitle, slugify } from './view.js';
 
+const t = EN;
+
 function openTransfer(app, ticket) {
   const others = app.queues.filter((q) => q.id !== app.queueId && q.status !== 'closed');
   if (!others.length) {
-    toast('There is no other open queue to transfer to.', 'error');
+    toast(t('console.transfer_none'), 'error');
     return;
   }
   app.transferTicket = ticket;
   setText($('#transfer-number'), ticket.number);
   $('#transfer-queue').replaceChildren(
-    ...others.map((q) => h('option', { value: q.id }, `${queueTitle(q)} · ${q.waiting ?? 0} waiting`)),
+    ...others.map((q) => h('option', { value: q.id }, t('console.transfer_option', { queue: queueTitle(q), n: q.waiting ?? 0 }))),
   );
   $('#transfer-dialog').showModal();
   $('#transfer-queue').focus();
@@ -24,17 +27,17 @@ function openTransfer(app, ticket) {
 
 async function doTransfer(app, e) {
   e.preventDefault();
-  const t = app.transferTicket;
+  const ticket = app.transferTicket;
   const to = $('#transfer-queue').value;
-  if (!t || !to) return;
+  if (!ticket || !to) return;
   const target = app.queues.find((q) => q.id === to);
   await busy(app, $('#transfer-ok'), async () => {
     try {
-      await call(app, 'POST', `/api/v1/tickets/${t.id}/transfer`, { queue_id: to });
+      await call(app, 'POST', `/api/v1/tickets/${ticket.id}/transfer`, { queue_id: to });
       $('#transfer-dialog').close();
-      toast(`Moved ${t.number} to ${target ? target.name : 'the other queue'}.`, 'ok');
+      toast(t('console.transfer_done', { number: ticket.number, queue: target ? target.name : t('console.other_queue') }), 'ok');
     } catch (err) {
-      fail(err, t.number);
+      fail(err, ticket.number);
     }
   });
 }
@@ -63,23 +66,23 @@ async function createQueue(app, e) {
   const name = form.name.value.trim();
   const slug = form.slug.value.trim();
   const prefix = form.prefix.value.trim().toUpperCase();
-  if (!name) return void (err.textContent = 'Give the queue a name.');
+  if (!name) return void (err.textContent = t('console.nq_name_missing'));
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(slug)) {
-    err.textContent = 'The short name uses lowercase letters, digits and dashes, and starts with a letter or digit.';
+    err.textContent = t('console.nq_slug_bad');
     return;
   }
-  if (!/^[A-Z]{0,3}$/.test(prefix)) return void (err.textContent = 'The prefix is up to three capital letters.');
+  if (!/^[A-Z]{0,3}$/.test(prefix)) return void (err.textContent = t('console.nq_prefix_bad'));
   const body = { slug, name };
   if (prefix) body.prefix = prefix;
   await busy(app, form.querySelector('[type=submit]'), async () => {
     try {
       const q = await call(app, 'POST', '/api/v1/queues', body);
       $('#queue-dialog').close();
-      toast(`Queue “${q.name}” created.`, 'ok');
+      toast(t('console.nq_created', { queue: q.name }), 'ok');
       await loadQueues(app);
       if (!app.queueId) openQueue(app, q.id);
     } catch (x) {
-      if (!x.handled) err.textContent = x instanceof Problem ? x.plain : 'Something went wrong. Please try again.';
+      if (!x.handled) err.textContent = x instanceof Problem ? x.plain : t('common.error');
     }
   });
 }
@@ -115,7 +118,7 @@ async function copyField(id, button) {
     document.execCommand('copy');
   }
   const was = button.textContent;
-  button.textContent = 'Copied';
+  button.textContent = t('console.copied');
   setTimeout(() => {
     button.textContent = was;
   }, 1500);

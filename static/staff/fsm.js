@@ -4,30 +4,27 @@
 // so a custom type works with no code change. Pure: no DOM, importable from node (tests/js).
 
 import { humanize } from '../ticket-type.js';
+import { EN } from '../i18n.js';
+
+const t = EN;
 
 /**
  * The built-in actions, in the order their buttons appear. `look` is `primary` (moves the
  * ticket on), `secondary` or `danger`; `key` is the keyboard shortcut on the current ticket.
+ * Their labels are `console.action_<name>`.
  */
 const KNOWN = {
-  start: { label: 'Start', key: 's', look: 'primary' },
-  complete: { label: 'Complete', key: 'c', look: 'primary' },
-  recall: { label: 'Recall', key: 'r', look: 'secondary' },
-  no_show: { label: 'No-show', key: 'x', look: 'secondary' },
-  requeue: { label: 'Requeue', look: 'secondary' },
-  cancel: { label: 'Cancel', look: 'danger' },
+  start: { key: 's', look: 'primary' },
+  complete: { key: 'c', look: 'primary' },
+  recall: { key: 'r', look: 'secondary' },
+  no_show: { key: 'x', look: 'secondary' },
+  requeue: { look: 'secondary' },
+  cancel: { look: 'danger' },
 };
 const ORDER = Object.keys(KNOWN);
 
-const STATUS_LABEL = {
-  waiting: 'Waiting',
-  called: 'Called',
-  serving: 'Serving',
-  no_show: 'No-show',
-  completed: 'Completed',
-  cancelled: 'Cancelled',
-  expired: 'Expired',
-};
+/** The built-in statuses, worded `console.status_<status>`; any other is humanized. */
+const STATUSES = ['waiting', 'called', 'serving', 'no_show', 'completed', 'cancelled', 'expired'];
 
 /** `call` is what call-next applies: it has its own big button, never a ticket's. */
 const CALL = 'call';
@@ -73,11 +70,11 @@ export function canCancelInLine(fsm) {
 }
 
 export function actionLabel(name) {
-  return KNOWN[name]?.label ?? humanize(name);
+  return KNOWN[name] ? t(`console.action_${name}`) : humanize(name);
 }
 
 export function statusLabel(status) {
-  return STATUS_LABEL[status] ?? humanize(status);
+  return STATUSES.includes(status) ? t(`console.status_${status}`) : humanize(status);
 }
 
 /** The action a shortcut key runs on the current ticket (`n`, call next, is not a ticket's). */
@@ -114,15 +111,7 @@ export function buttonsFor(fsm, status) {
 /** What the toast says once an action went through; `after` is the ticket the server answered. */
 export function doneText(name, ticket, after) {
   const n = ticket.number;
-  const known = {
-    start: `Serving ${n}.`,
-    complete: `Completed ${n}.`,
-    recall: `Called ${n} again.`,
-    no_show: `${n} marked as a no-show.`,
-    requeue: `${n} is back in line.`,
-    cancel: `Cancelled ${n}.`,
-  }[name];
-  if (known) return known;
-  if (after?.position != null) return `${n} is back in line.`;
-  return after?.status ? `${n} is now ${statusLabel(after.status).toLowerCase()}.` : null;
+  if (KNOWN[name]) return t(`console.done_${name}`, { number: n });
+  if (after?.position != null) return t('console.done_requeue', { number: n });
+  return after?.status ? t('console.done_other', { number: n, status: statusLabel(after.status).toLowerCase() }) : null;
 }

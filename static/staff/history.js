@@ -2,6 +2,8 @@
 // built here from the socket, one bucket per minute from when the page opened the queue. Pure:
 // no DOM, no fetch.
 
+import { EN } from '../i18n.js';
+
 const MINUTE = 60_000;
 
 /** A queue's chart data before anything is known. */
@@ -45,5 +47,5 @@ export function chartPoints(history, waiting, now = Date.now()) {
     mean_wait_seconds: b.waits.length ? b.waits.reduce((x, y) => x + y, 0) / b.waits.length : null,
   }));
   points.push(live);
-  return { points, note: points.length <= 2 ? 'Collecting live: history fills in as you work' : '' };
+  return { points, note: points.length <= 2 ? EN('console.chart_collecting') : '' };
 }

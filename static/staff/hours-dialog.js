@@ -2,10 +2,13 @@
 // with PATCH /api/v1/queues/{id} {settings}. The form's logic is the pure staff/hours.js.
 
 import { Problem } from '../qc.js';
+import { EN } from '../i18n.js';
 import { busy, call, loadQueues } from './actions.js';
 import { $, toast } from './dom.js';
 import { DAYS, hoursForm, hoursSummary, settingsFrom } from './hours.js';
 import { currentQueue } from './store.js';
+
+const t = EN;
 
 /** The Manage card's line about the open queue's hours. */
 export function renderHoursLine(app) {
@@ -61,9 +64,9 @@ async function save(app, e) {
       $('#hours-dialog').close();
       await loadQueues(app);
       renderHoursLine(app);
-      toast(`Hours saved: ${q.name} is ${q.status} now.`, 'ok');
+      toast(t('console.hours_saved', { queue: q.name, status: q.status }), 'ok');
     } catch (x) {
-      if (!x.handled) err.textContent = x instanceof Problem ? x.plain : 'Something went wrong. Please try again.';
+      if (!x.handled) err.textContent = x instanceof Problem ? x.plain : t('common.error');
     }
   });
 }

@@ -3,10 +3,12 @@
 // of a PATCH. Pure: tested with node. The server checks everything again; this catches typing
 // slips early and words them per field.
 
-export const DAYS = [
-  ['mon', 'Monday'], ['tue', 'Tuesday'], ['wed', 'Wednesday'], ['thu', 'Thursday'],
-  ['fri', 'Friday'], ['sat', 'Saturday'], ['sun', 'Sunday'],
-];
+import { EN } from '../i18n.js';
+
+const t = EN;
+
+/** The week's days: their code, and their name (`console.day_<code>`). */
+export const DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, t(`console.day_${d}`)]);
 
 /** [["09:00","12:30"],["14:00","18:00"]] → "09:00–12:30, 14:00–18:00". */
 export function intervalsText(list) {
@@ -31,13 +33,15 @@ export function parseIntervals(text) {
   for (const part of text.split(/[,;]/).map((s) => s.trim()).filter(Boolean)) {
     const ends = part.split(/\s*(?:–|—|-|to)\s*/);
     const [a, b] = ends.length === 2 ? ends.map(time) : [null, null];
-    if (!a || !b) return { error: `“${part}” is not a time range such as 09:00–18:00` };
-    if (a >= b) return { error: `${a}–${b} ends before it starts (split a night over two days)` };
+    if (!a || !b) return { error: t('console.hours_bad_range', { part }) };
+    if (a >= b) return { error: t('console.hours_backwards', { a, b }) };
     value.push([a, b]);
   }
   value.sort((x, y) => (x[0] < y[0] ? -1 : 1));
   for (let i = 1; i < value.length; i += 1) {
-    if (value[i][0] < value[i - 1][1]) return { error: `${intervalsText([value[i - 1]])} and ${intervalsText([value[i]])} overlap` };
+    if (value[i][0] < value[i - 1][1]) {
+      return { error: t('console.hours_overlap', { a: intervalsText([value[i - 1]]), b: intervalsText([value[i]]) }) };
+    }
   }
   return { value };
 }
@@ -76,25 +80,25 @@ export function settingsFrom(form) {
     called_timeout_seconds: whole(form.timeout),
     ticket_ttl_minutes: whole(form.ttl),
   };
-  if (settings.called_timeout_seconds === undefined) return { error: 'The call timeout is a whole number of seconds.', field: 'timeout' };
-  if (settings.ticket_ttl_minutes === undefined) return { error: 'The time in line is a whole number of minutes.', field: 'ttl' };
+  if (settings.called_timeout_seconds === undefined) return { error: t('console.hours_timeout_bad'), field: 'timeout' };
+  if (settings.ticket_ttl_minutes === undefined) return { error: t('console.hours_ttl_bad'), field: 'ttl' };
   if (!form.enabled) return { settings };
   const tz = String(form.tz || '').trim();
-  if (!tz) return { error: 'Give the time zone, such as Europe/Paris.', field: 'tz' };
+  if (!tz) return { error: t('console.hours_tz_missing'), field: 'tz' };
   const weekly = {};
   for (const [d, name] of DAYS) {
     const parsed = parseIntervals(form.days?.[d] || '');
-    if (parsed.error) return { error: `${name}: ${parsed.error}.`, field: d };
+    if (parsed.error) return { error: t('console.hours_day_bad', { day: name, error: parsed.error }), field: d };
     if (parsed.value.length) weekly[d] = parsed.value;
   }
   const closedOn = String(form.closedOn || '').split(/[\s,;]+/).filter(Boolean);
   const bad = closedOn.find((x) => !/^\d{4}-\d{2}-\d{2}$/.test(x));
-  if (bad) return { error: `Closed days: “${bad}” is not a date such as 2026-12-25.`, field: 'closedOn' };
+  if (bad) return { error: t('console.hours_closed_bad', { bad }), field: 'closedOn' };
   const hours = { tz, weekly };
   if (closedOn.length) hours.closed_on = closedOn;
   const lastJoin = String(form.lastJoin ?? '').trim();
   if (lastJoin) {
-    if (!/^\d+$/.test(lastJoin)) return { error: 'Last joins: a whole number of minutes before closing.', field: 'lastJoin' };
+    if (!/^\d+$/.test(lastJoin)) return { error: t('console.hours_last_bad'), field: 'lastJoin' };
     hours.last_join_minutes = Number(lastJoin);
   }
   settings.hours = hours;
@@ -104,7 +108,7 @@ export function settingsFrom(form) {
 /** One line for the Manage card: "Europe/Paris · Mon 09:00–18:00 · …" or "No opening hours". */
 export function hoursSummary(settings) {
   const h = settings?.hours;
-  if (!h) return 'No opening hours: opened and closed by hand.';
-  const open = DAYS.filter(([d]) => h.weekly?.[d]?.length).map(([d, name]) => `${name.slice(0, 3)} ${intervalsText(h.weekly[d])}`);
-  return `${open.length ? open.join(' · ') : 'Never open'} (${h.tz})`;
+  if (!h) return t('console.hours_none');
+  const open = DAYS.filter(([d]) => h.weekly?.[d]?.length).map(([d]) => t('console.hours_day', { day: t(`console.day_short_${d}`), times: intervalsText(h.weekly[d]) }));
+  return t('console.hours_summary', { days: open.length ? open.join(' · ') : t('console.hours_never'), tz: h.tz });
 }

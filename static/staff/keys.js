@@ -1,12 +1,15 @@
 // Keyboard shortcuts (the help dialog, `?`, lists them): N calls next to my counter; the keys of
 // fsm.js act on my current ticket. Off while typing in a field or with a dialog open.
 
+import { EN } from '../i18n.js';
 import { callNext, transition } from './actions.js';
 import { $, myCounter, toast } from './dom.js';
 import { actionForKey, actionLabel, actionsFor, statusLabel } from './fsm.js';
 import { currentFsm } from './store.js';
 import { myTicket } from './view.js';
 import { openWalkIn } from './venue.js';
+
+const t = EN;
 
 const CALL_NEXT = 'n';
 const WALK_IN = 'w';
@@ -41,14 +44,15 @@ export function onKey(app, e) {
   if (!what) return;
   e.preventDefault();
   const fsm = currentFsm(app);
-  const t = myTicket(app.live.active.values(), myCounter(), fsm);
-  if (!t) {
-    toast(`Nobody is at ${myCounter() || 'your counter'} right now.`, 'info');
+  const mine = myTicket(app.live.active.values(), myCounter(), fsm);
+  if (!mine) {
+    toast(t('console.nobody_at', { counter: myCounter() || t('console.your_counter') }), 'info');
     return;
   }
-  if (!actionsFor(fsm, t.status).includes(what)) {
-    toast(`${t.number} is ${statusLabel(t.status).toLowerCase()}: ${actionLabel(what).toLowerCase()} is not possible now.`, 'info');
+  if (!actionsFor(fsm, mine.status).includes(what)) {
+    const status = statusLabel(mine.status).toLowerCase();
+    toast(t('console.not_possible', { number: mine.number, status, action: actionLabel(what).toLowerCase() }), 'info');
     return;
   }
-  transition(app, t, what, $(`[data-hero-action="${what}"]`));
+  transition(app, mine, what, $(`[data-hero-action="${what}"]`));
 }

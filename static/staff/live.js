@@ -2,6 +2,7 @@
 // of the line read past the snapshot's head, and the numbers and chart history read beside it.
 
 import { LiveSocket } from '../qc.js';
+import { EN } from '../i18n.js';
 import { call, ENDED, fail, loadQueues } from './actions.js';
 import { $, setText, toast } from './dom.js';
 import { newHistory, record, serverPoints } from './history.js';
@@ -11,6 +12,8 @@ import { currentQueue } from './store.js';
 import { statsTexts } from './view.js';
 import { renderDevices } from './venue.js';
 import { loadAppointments, onAppointmentEvent, tickAppointments } from './appointments.js';
+
+const t = EN;
 
 const STATS_EVERY = 30_000;
 const HISTORY_EVERY = 60_000;
@@ -53,10 +56,10 @@ export function openQueue(app, id) {
   localStorage.setItem(QUEUE_KEY, id);
   $('#queue-select').value = id;
   const q = currentQueue(app);
-  setWaitingRoom(`Connecting to ${q ? q.name : 'the queue'}…`, true);
+  setWaitingRoom(t('console.connecting_to', { queue: q ? q.name : t('console.the_queue_lc') }), true);
   if (q) renderQueueStatus(q);
   app.history = newHistory();
-  app.chart?.setPoints([], 'Loading…');
+  app.chart?.setPoints([], t('console.loading'));
   renderManage(app);
   renderDevices(app);
 
@@ -81,9 +84,9 @@ export function openQueue(app, id) {
       if (app.queueId !== id || !app.session) return;
       if (code === 401 || code === 4401) return app.signOut(ENDED);
       if (code === 404 || code === 4404) {
-        toast('This queue is no longer available.', 'error');
+        toast(t('console.queue_gone'), 'error');
       } else {
-        toast(`Live updates stopped${reason ? `: ${reason}` : '.'}`, 'error');
+        toast(reason ? t('console.live_stopped_why', { reason }) : t('console.live_stopped'), 'error');
       }
     },
   }).start();
@@ -154,7 +157,7 @@ async function readLine(app) {
     const params = new URLSearchParams({ after_position: String(want.after), limit: String(want.limit) });
     page = await call(app, 'GET', `/api/v1/queues/${id}/line?${params}`);
   } catch (e) {
-    if (app.lineReading === want && !e.handled && !app.lineFailed) fail(e, 'Reading the rest of the line');
+    if (app.lineReading === want && !e.handled && !app.lineFailed) fail(e, t('console.line_failed'));
     app.lineFailed = true;
   }
   if (app.lineReading !== want) return;
@@ -209,7 +212,7 @@ async function loadStats(app) {
   try {
     s = await call(app, 'GET', `/api/v1/queues/${id}/stats`);
   } catch (e) {
-    if (!e.handled && id === app.queueId) setText($('#stat-served-sub'), 'could not load');
+    if (!e.handled && id === app.queueId) setText($('#stat-served-sub'), t('console.stats_failed'));
     return;
   }
   if (id !== app.queueId || !s) return;
@@ -220,7 +223,7 @@ async function loadStats(app) {
   ]) {
     setText($(`#${el}`), text[key]);
   }
-  if (s.since) $('#stats-when').title = `Since ${new Date(s.since).toLocaleString()}`;
+  if (s.since) $('#stats-when').title = t('console.stats_since', { when: new Date(s.since).toLocaleString() });
 }
 
 async function loadHistory(app) {

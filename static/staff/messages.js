@@ -1,8 +1,13 @@
 // What a ticket was told off the page (SMS, e-mail, push), in one line for the desk: the last
 // message per channel and how it went. Pure: no DOM, no fetch.
 
-const CHANNEL = { sms: 'SMS', email: 'E-mail', push: 'Push' };
-const KIND = { joined: 'joined', ahead: 'almost', called: 'called', recalled: 'recalled', no_show: 'missed' };
+import { EN } from '../i18n.js';
+
+const t = EN;
+
+/** The channels and kinds of message with words of their own: `console.channel_<c>`, `console.msg_<kind>`. */
+const CHANNELS = ['sms', 'email', 'push'];
+const KINDS = ['joined', 'ahead', 'called', 'recalled', 'no_show'];
 
 /**
  * `GET /api/v1/tickets/{id}/notifications` as one line (`SMS delivered (called) · E-mail failed
@@ -13,8 +18,14 @@ export function messagesLine(list) {
   for (const m of list || []) last.set(m.channel, m);
   return [...last.values()]
     .map((m) => {
-      const why = m.status === 'failed' && m.last_error ? `: ${m.last_error}` : '';
-      return `${CHANNEL[m.channel] || m.channel} ${m.status} (${KIND[m.kind] || m.kind})${why}`;
+      const vars = {
+        channel: CHANNELS.includes(m.channel) ? t(`console.channel_${m.channel}`) : m.channel,
+        // The sender's status (pending, sent, delivered, failed) as the server words it.
+        status: m.status,
+        kind: KINDS.includes(m.kind) ? t(`console.msg_${m.kind}`) : m.kind,
+        why: m.last_error,
+      };
+      return t(m.status === 'failed' && m.last_error ? 'console.msg_failed_why' : 'console.msg', vars);
     })
     .join(' · ');
 }

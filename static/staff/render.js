@@ -2,6 +2,7 @@
 // desk and the chart. Nothing here changes the state or talks to the server.
 
 import { api, h, since } from '../qc.js';
+import { EN } from '../i18n.js';
 import { $, myCounter, reconcile, setText, tickText } from './dom.js';
 import { buttonsFor, canCancelInLine, statusLabel } from './fsm.js';
 import { chartPoints } from './history.js';
@@ -21,12 +22,11 @@ const ICON_CANCEL =
 const ROW_CLASS = { primary: 'btn-xs btn-primary', secondary: 'btn-xs btn-ghost', danger: 'btn-xs btn-ghost danger-text' };
 const DESK_CLASS = { primary: null, secondary: 'secondary', danger: 'secondary danger-text' };
 
-const CONN_TEXT = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', ended: 'Offline' };
-const CONN_TITLE = {
-  live: 'Updates arrive as they happen',
-  reconnecting: 'Connection lost: trying again',
-  ended: 'Live updates stopped',
-};
+const t = EN;
+
+/** The connection pill's word and tooltip by state: `console.conn_<state>`, `console.conn_<state>_title`. */
+const CONN_STATES = ['connecting', 'live', 'reconnecting', 'ended'];
+const CONN_TITLED = ['live', 'reconnecting', 'ended'];
 
 /** The placeholder shown while there is no console to show (loading, connecting, no queue). */
 export function setWaitingRoom(text, spinning) {
@@ -45,8 +45,8 @@ export function setConn(state) {
   const pill = $('#conn');
   pill.dataset.state = state;
   pill.className = `status-pill conn ${state}`;
-  pill.textContent = CONN_TEXT[state] || state;
-  pill.title = CONN_TITLE[state] || '';
+  pill.textContent = CONN_STATES.includes(state) ? t(`console.conn_${state}`) : state;
+  pill.title = CONN_TITLED.includes(state) ? t(`console.conn_${state}_title`) : '';
   $('#conn-retry').hidden = state !== 'ended';
 }
 
@@ -99,52 +99,52 @@ export function renderLine(app) {
   reconcile(
     $('#waiting'),
     line,
-    (t) => {
+    (tk) => {
       const li = h(
         'li',
-        { class: 'row line-grid', 'data-id': t.id },
+        { class: 'row line-grid', 'data-id': tk.id },
         h('span', { class: 'pos tnum' }),
         h('span', { class: 'num-cell tnum' }),
         h('span', { class: 'name-cell' }),
         h('span', { class: 'party tnum num' }),
-        h('span', { class: 'waited tnum num', 'data-since': t.joined_at }),
+        h('span', { class: 'waited tnum num', 'data-since': tk.joined_at }),
         h(
           'span',
           { class: 'row-actions' },
-          iconButton('transfer', `Transfer ${t.number} to another queue`, ICON_TRANSFER),
-          cancellable ? iconButton('cancel', `Cancel ${t.number}`, ICON_CANCEL, 'danger-text') : null,
+          iconButton('transfer', t('console.row_transfer', { number: tk.number }), ICON_TRANSFER),
+          cancellable ? iconButton('cancel', t('console.row_cancel', { number: tk.number }), ICON_CANCEL, 'danger-text') : null,
         ),
       );
-      if (app.flash.has(t.id)) {
+      if (app.flash.has(tk.id)) {
         li.classList.add('flash');
         li.addEventListener('animationend', () => li.classList.remove('flash'), { once: true });
       }
       return li;
     },
-    (li, t, i) => {
-      li.dataset.number = t.number;
-      li.dataset.status = t.status;
+    (li, tk, i) => {
+      li.dataset.number = tk.number;
+      li.dataset.status = tk.status;
       const [pos, num, name, size, waited] = li.children;
       setText(pos, i + 1);
-      setText(num, t.number);
+      setText(num, tk.number);
       // A checked-in booking's ticket says so beside its name.
-      const mark = bookedMark(app, t.id);
-      if (name.dataset.shown !== `${t.name}|${mark}`) {
-        name.dataset.shown = `${t.name}|${mark}`;
-        name.replaceChildren(t.name || '—', ...(mark ? [h('span', { class: 'appt-mark' }, mark)] : []));
+      const mark = bookedMark(app, tk.id);
+      if (name.dataset.shown !== `${tk.name}|${mark}`) {
+        name.dataset.shown = `${tk.name}|${mark}`;
+        name.replaceChildren(tk.name || '—', ...(mark ? [h('span', { class: 'appt-mark' }, mark)] : []));
       }
       li.classList.toggle('booked', !!mark);
-      name.classList.toggle('muted', !t.name);
-      name.title = mark ? `${t.name || ''} · ${mark}` : t.name || '';
-      setText(size, party(t.party_size));
-      waited.dataset.since = t.joined_at;
-      setText(waited, since(t.joined_at));
-      li.classList.toggle('priority', (t.priority || 0) > 0);
+      name.classList.toggle('muted', !tk.name);
+      name.title = mark ? `${tk.name || ''} · ${mark}` : tk.name || '';
+      setText(size, party(tk.party_size));
+      waited.dataset.since = tk.joined_at;
+      setText(waited, since(tk.joined_at));
+      li.classList.toggle('priority', (tk.priority || 0) > 0);
     },
   );
   app.flash.clear();
   setText($('#waiting-count'), fmtCount(waitingTotal));
-  $('#waiting-count').title = `${fmtCount(waitingTotal)} in line`;
+  $('#waiting-count').title = t('console.in_line', { n: fmtCount(waitingTotal) });
   $('#waiting-empty').hidden = waitingTotal > 0;
   // Past the head: how much is shown, and a page more on demand.
   const more = line.length < waitingTotal;
@@ -169,10 +169,10 @@ export function renderActive(app) {
   reconcile(
     $('#active'),
     items,
-    (t) =>
+    (tk) =>
       h(
         'li',
-        { class: 'row active-row', 'data-id': t.id },
+        { class: 'row active-row', 'data-id': tk.id },
         h('span', { class: 'counter-chip' }),
         h('span', { class: 'num-cell tnum' }),
         h('span', { class: 'name-cell' }),
@@ -180,20 +180,20 @@ export function renderActive(app) {
         h('span', { class: 'waited tnum num' }),
         h('span', { class: 'row-actions' }),
       ),
-    (li, t) => {
-      li.dataset.number = t.number;
-      li.dataset.status = t.status;
+    (li, tk) => {
+      li.dataset.number = tk.number;
+      li.dataset.status = tk.status;
       const [chip, num, name, badge, sinceCalled, actions] = li.children;
-      const mine = atCounter(t, counter);
-      setText(chip, t.counter || 'No counter');
+      const mine = atCounter(tk, counter);
+      setText(chip, tk.counter || t('console.no_counter'));
       chip.classList.toggle('mine', mine);
       li.classList.toggle('mine', mine);
-      setText(num, t.number);
-      setText(name, t.name || '—');
-      name.classList.toggle('muted', !t.name);
-      badge.dataset.status = t.status;
-      setText(badge, statusLabel(t.status));
-      const from = activeSince(t);
+      setText(num, tk.number);
+      setText(name, tk.name || '—');
+      name.classList.toggle('muted', !tk.name);
+      badge.dataset.status = tk.status;
+      setText(badge, statusLabel(tk.status));
+      const from = activeSince(tk);
       if (from.at) {
         sinceCalled.dataset.since = from.at;
         setText(sinceCalled, since(from.at));
@@ -202,7 +202,7 @@ export function renderActive(app) {
         setText(sinceCalled, '—');
       }
       sinceCalled.title = from.title;
-      setButtons(actions, buttonsFor(fsm, t.status), (b) =>
+      setButtons(actions, buttonsFor(fsm, tk.status), (b) =>
         h('button', { type: 'button', 'data-action': b.name, class: ROW_CLASS[b.look] }, b.label),
       );
     },
@@ -215,32 +215,32 @@ export function renderDesk(app) {
   if (!isReady(app.live)) return;
   const fsm = currentFsm(app);
   const { line, waitingTotal } = app.live;
-  setText($('#desk-counter'), myCounter() || 'no counter set');
+  setText($('#desk-counter'), myCounter() || t('console.no_counter_set'));
   setText($('#desk-next'), deskNext(line, waitingTotal));
   const callBtn = $('#call-next');
   if (!callBtn.dataset.busy) callBtn.disabled = false;
   // The server picks who is next: the button works whatever part of the line is known here.
   callBtn.classList.toggle('is-idle', waitingTotal === 0);
 
-  const t = myTicket(app.live.active.values(), myCounter(), fsm);
+  const tk = myTicket(app.live.active.values(), myCounter(), fsm);
   const box = $('#desk-current');
-  box.dataset.state = t ? t.status : 'empty';
-  $('#desk-empty').hidden = !!t;
-  $('#desk-ticket').hidden = !t;
-  if (!t) {
+  box.dataset.state = tk ? tk.status : 'empty';
+  $('#desk-empty').hidden = !!tk;
+  $('#desk-ticket').hidden = !tk;
+  if (!tk) {
     box.removeAttribute('data-id');
     return;
   }
-  box.dataset.id = t.id;
-  deskMessages(app, t);
-  setText($('#desk-number'), t.number);
+  box.dataset.id = tk.id;
+  deskMessages(app, tk);
+  setText($('#desk-number'), tk.number);
   const badge = $('#desk-status');
-  badge.dataset.status = t.status;
-  setText(badge, statusLabel(t.status));
-  setText($('#desk-name'), t.name || 'No name given');
-  $('#desk-name').classList.toggle('muted', !t.name);
+  badge.dataset.status = tk.status;
+  setText(badge, statusLabel(tk.status));
+  setText($('#desk-name'), tk.name || t('console.no_name'));
+  $('#desk-name').classList.toggle('muted', !tk.name);
   const sub = $('#desk-sub');
-  const words = deskSub(t);
+  const words = deskSub(tk);
   if (words.since) {
     Object.assign(sub.dataset, { since: words.since, prefix: words.prefix, suffix: words.suffix });
     tickText(sub);
@@ -248,7 +248,7 @@ export function renderDesk(app) {
     delete sub.dataset.since;
     setText(sub, words.prefix);
   }
-  setButtons($('#desk-actions'), buttonsFor(fsm, t.status), (b) =>
+  setButtons($('#desk-actions'), buttonsFor(fsm, tk.status), (b) =>
     h(
       'button',
       { type: 'button', class: DESK_CLASS[b.look], 'data-hero-action': b.name },
@@ -302,18 +302,18 @@ export function renderAll(app) {
 
 /** Reads what the desk's ticket was told off the page when it or its status changes (and once
  * more a moment later, when the sender has had its turn), and shows it under the ticket. */
-function deskMessages(app, t) {
-  const key = `${t.id}:${t.status}`;
+function deskMessages(app, tk) {
+  const key = `${tk.id}:${tk.status}`;
   if (app.deskMessages === key) return;
   app.deskMessages = key;
   const el = $('#desk-messages');
   const read = async () => {
     if (app.deskMessages !== key) return;
     try {
-      const list = await api('GET', `/api/v1/tickets/${t.id}/notifications`, { token: app.session?.token });
+      const list = await api('GET', `/api/v1/tickets/${tk.id}/notifications`, { token: app.session?.token });
       if (app.deskMessages !== key) return;
       const line = messagesLine(list);
-      setText(el, line ? `Told: ${line}` : '');
+      setText(el, line ? t('console.told', { line }) : '');
       el.hidden = !line;
     } catch {
       /* not shown: the desk works without it */

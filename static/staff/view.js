@@ -3,12 +3,16 @@
 
 import { humanize } from '../ticket-type.js';
 import { minutes } from '../time.js';
+import { EN } from '../i18n.js';
 
-const QUEUE_LABEL = { open: 'Open', paused: 'Paused', closed: 'Closed' };
+const t = EN;
+
+/** The queue statuses with a word of their own (`console.queue_<status>`); others are humanized. */
+const QUEUE_STATUSES = ['open', 'paused', 'closed'];
 
 /** A queue's status in a word. */
 export function queueLabel(status) {
-  return QUEUE_LABEL[status] ?? humanize(status);
+  return QUEUE_STATUSES.includes(status) ? t(`console.queue_${status}`) : humanize(status);
 }
 
 /** "Main desk (A)": a queue in a picker. */
@@ -18,18 +22,16 @@ export function queueTitle(q) {
 
 /** The line under the queue's name. */
 export function queueNote(q, waiting) {
-  const notes = {
-    open: q.capacity ? `Taking new people · room for ${Math.max(0, q.capacity - waiting)} more` : 'Taking new people.',
-    paused: 'Paused: nobody new can join.',
-    closed: 'Closed: nobody new can join.',
-  };
-  return notes[q.status] || '';
+  if (q.status === 'open') {
+    return q.capacity ? t('console.note_open_room', { n: Math.max(0, q.capacity - waiting) }) : t('console.note_open');
+  }
+  return q.status === 'paused' || q.status === 'closed' ? t(`console.note_${q.status}`) : '';
 }
 
 /** "45 s" under a minute, else "4 min"; a dash for nothing. */
 export function fmtSeconds(s) {
   if (s == null || Number.isNaN(s)) return '—';
-  if (s < 60) return `${Math.round(s)} s`;
+  if (s < 60) return t('console.seconds', { n: Math.round(s) });
   return minutes(s);
 }
 
@@ -83,15 +85,16 @@ export const fmtCount = (n) => (n ?? 0).toLocaleString('en-US');
 
 /** "3 waiting · next A042 (Ada)": `total` in line, of whom `line` is the head the console knows. */
 export function deskNext(line, total = line.length) {
-  if (!total) return 'Nobody is waiting.';
+  if (!total) return t('console.nobody_waiting');
   const next = line[0];
-  if (!next) return `${fmtCount(total)} waiting`;
-  return `${fmtCount(total)} waiting · next ${next.number}${next.name ? ` (${next.name})` : ''}`;
+  if (!next) return t('console.n_waiting', { n: fmtCount(total) });
+  const vars = { n: fmtCount(total), number: next.number, name: next.name };
+  return t(next.name ? 'console.next_named' : 'console.next', vars);
 }
 
 /** Under a line shown in part: "Showing 200 of 500,000". */
 export function lineShown(known, total) {
-  return `Showing ${fmtCount(known)} of ${fmtCount(total)}`;
+  return t('console.showing', { known: fmtCount(known), total: fmtCount(total) });
 }
 
 /**
@@ -99,16 +102,17 @@ export function lineShown(known, total) {
  * started (only `start` sets `served_at`), else "… called 2 min ago". `since` is null when the
  * ticket has neither time.
  */
-export function deskSub(t) {
-  const lead = t.party_size ? `${t.party_size === 1 ? 'party of 1' : `party of ${t.party_size}`} · ` : '';
-  if (t.served_at) return { since: t.served_at, prefix: `${lead}serving for `, suffix: '' };
-  if (t.called_at) return { since: t.called_at, prefix: `${lead}called `, suffix: ' ago' };
-  return { since: null, prefix: lead.replace(/ · $/, ''), suffix: '' };
+export function deskSub(tk) {
+  const party = tk.party_size ? t('console.party_of', { count: tk.party_size, n: tk.party_size }) : '';
+  const lead = party ? t('console.lead', { party }) : '';
+  if (tk.served_at) return { since: tk.served_at, prefix: lead + t('console.serving_for'), suffix: '' };
+  if (tk.called_at) return { since: tk.called_at, prefix: lead + t('console.called_prefix'), suffix: t('console.called_suffix') };
+  return { since: null, prefix: party, suffix: '' };
 }
 
 /** When the time beside an active ticket counts from, and what it means. */
-export function activeSince(t) {
-  return t.served_at ? { at: t.served_at, title: 'Serving for' } : { at: t.called_at || null, title: 'Called' };
+export function activeSince(tk) {
+  return tk.served_at ? { at: tk.served_at, title: t('console.since_serving') } : { at: tk.called_at || null, title: t('console.since_called') };
 }
 
 /** Today's numbers (GET /api/v1/queues/{id}/stats) as the cards show them. */
@@ -116,19 +120,19 @@ export function statsTexts(s) {
   const ws = s.wait_seconds || {};
   const err = s.estimate_error || {};
   const called = (s.served ?? 0) + (s.no_shows ?? 0);
-  let bias = err.samples ? `${err.samples} estimates checked` : 'none checked yet';
+  let bias = err.samples ? t('console.stat_checked', { n: err.samples }) : t('console.stat_none_checked');
   if (err.bias_seconds != null && Math.abs(err.bias_seconds) >= 30) {
     bias = err.bias_seconds > 0
-      ? `${fmtSeconds(err.bias_seconds)} longer than told`
-      : `${fmtSeconds(-err.bias_seconds)} shorter than told`;
+      ? t('console.stat_longer', { time: fmtSeconds(err.bias_seconds) })
+      : t('console.stat_shorter', { time: fmtSeconds(-err.bias_seconds) });
   }
   return {
     served: String(s.served ?? '—'),
-    servedSub: `${s.joined ?? 0} joined · ${s.cancelled ?? 0} cancelled`,
+    servedSub: t('console.stat_served_sub', { joined: s.joined ?? 0, cancelled: s.cancelled ?? 0 }),
     wait: fmtSeconds(ws.mean),
-    waitSub: ws.p90 != null ? `9 in 10 under ${fmtSeconds(ws.p90)}` : 'no one called yet',
+    waitSub: ws.p90 != null ? t('console.stat_p90', { time: fmtSeconds(ws.p90) }) : t('console.stat_none_called'),
     noshow: String(s.no_shows ?? '—'),
-    noshowSub: called > 0 ? `${Math.round((100 * (s.no_shows ?? 0)) / called)}% no-show rate` : '—',
+    noshowSub: called > 0 ? t('console.stat_noshow_rate', { n: Math.round((100 * (s.no_shows ?? 0)) / called) }) : '—',
     error: err.mean_abs_seconds != null ? `±${fmtSeconds(err.mean_abs_seconds)}` : '—',
     errorSub: bias,
   };
