@@ -38,45 +38,31 @@ pub async fn round(store: &Store) -> crate::store::Result<()> {
     let now = store.clock().now();
     // One round trip a tick: every node asks, every second.
     let (hours, tickets) = store.due(now, PER_TICK).await?;
-    stream::iter(hours)
-        .for_each_concurrent(IN_FLIGHT, |due| async move {
-            match store.apply_hours(&due, now).await {
-                Ok(Applied::Here) => tracing::debug!(queue = %due.queue_id, "applied the queue's hours"),
-                Ok(Applied::Already) => {}
-                Err(err) => tracing::warn!(cause = ?err, queue = %due.queue_id, "applying the queue's hours failed"),
-            }
-        })
-        .await;
-    stream::iter(tickets)
-        .for_each_concurrent(IN_FLIGHT, |due| async move {
-            match store.apply_due_ticket(&due).await {
-                Ok(Applied::Here) => tracing::debug!(ticket = %due.ticket_id, kind = due.kind, "applied a due ticket"),
-                Ok(Applied::Already) => {}
-                Err(err) => tracing::warn!(cause = ?err, ticket = %due.ticket_id, "applying a due ticket failed"),
-            }
-        })
-        .await;
+    apply_each(hours, "a queue's hours", |d| d.queue_id, |d| async move { store.apply_hours(&d, now).await }).await;
+    apply_each(tickets, "a due ticket", |d| d.ticket_id, |d| async move { store.apply_due_ticket(&d).await }).await;
     let missed = store.due_appointments(now, PER_TICK).await?;
-    stream::iter(missed)
-        .for_each_concurrent(IN_FLIGHT, |due| async move {
-            match store.apply_missed(&due).await {
-                Ok(Applied::Here) => tracing::debug!(appointment = %due.appointment_id, "marked an appointment missed"),
-                Ok(Applied::Already) => {}
-                Err(err) => tracing::warn!(cause = ?err, appointment = %due.appointment_id, "marking an appointment missed failed"),
-            }
-        })
+    apply_each(missed, "a missed appointment", |d| d.appointment_id, |d| async move { store.apply_missed(&d).await })
         .await;
     let reminders = store.due_reminders(now, PER_TICK).await?;
-    stream::iter(reminders)
+    apply_each(reminders, "a reminder", |d| d.appointment_id, |d| async move { store.remind(&d, now).await }).await;
+    Ok(())
+}
+
+/// Applies each due change (`IN_FLIGHT` at once), saying what became of it: done here, done
+/// already (by another node), or failed (tried again next round, as it is still due).
+async fn apply_each<T, Fut>(due: Vec<T>, what: &str, id: impl Fn(&T) -> uuid::Uuid, apply: impl Fn(T) -> Fut)
+where
+    Fut: std::future::Future<Output = crate::store::Result<Applied>>,
+{
+    let (id, apply) = (&id, &apply);
+    stream::iter(due)
         .for_each_concurrent(IN_FLIGHT, |due| async move {
-            match store.remind(&due, now).await {
-                Ok(Applied::Here) => tracing::debug!(appointment = %due.appointment_id, "wrote a reminder"),
+            let id = id(&due);
+            match apply(due).await {
+                Ok(Applied::Here) => tracing::debug!(%id, what, "applied"),
                 Ok(Applied::Already) => {}
-                Err(err) => {
-                    tracing::warn!(cause = ?err, appointment = %due.appointment_id, "writing a reminder failed")
-                }
+                Err(err) => tracing::warn!(cause = ?err, %id, what, "applying a due change failed"),
             }
         })
         .await;
-    Ok(())
 }
