@@ -26,6 +26,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use crate::domain::notify::{one_segment, render, Channel, Lang, MessageKind, QueueNotify, Vars};
 use crate::store::{ClaimedMessage, MessageOutcome, Store};
@@ -129,7 +130,7 @@ impl Receipts {
     }
 
     /// A booking's page, with its token when the reminder carries it sealed (hex).
-    pub fn booking_link(&self, appointment: uuid::Uuid, sealed: Option<&str>) -> String {
+    pub fn booking_link(&self, appointment: Uuid, sealed: Option<&str>) -> String {
         let page = format!("{}/a/{appointment}", self.public_url);
         let sealed = sealed.and_then(|h| {
             (0..h.len()).step_by(2).map(|i| u8::from_str_radix(h.get(i..i + 2)?, 16).ok()).collect::<Option<Vec<u8>>>()
@@ -145,12 +146,12 @@ impl Receipts {
     }
 
     /// The signature of a receipt for message `id` on `channel`.
-    pub fn sign(&self, channel: Channel, id: uuid::Uuid) -> String {
+    pub fn sign(&self, channel: Channel, id: Uuid) -> String {
         sign(&self.key, channel, id)
     }
 
     /// The URL a provider calls back for message `id` (query `id` and `sig`).
-    pub fn url(&self, channel: Channel, id: uuid::Uuid) -> String {
+    pub fn url(&self, channel: Channel, id: Uuid) -> String {
         format!(
             "{}/api/v1/notifications/status/{}?id={id}&sig={}",
             self.public_url,
@@ -161,7 +162,7 @@ impl Receipts {
 }
 
 /// `hex(HMAC-SHA256(key, "<channel>:<id>"))`, cut to 32 characters.
-pub fn sign(key: &[u8], channel: Channel, id: uuid::Uuid) -> String {
+pub fn sign(key: &[u8], channel: Channel, id: Uuid) -> String {
     // unwrap: HMAC takes keys of any length.
     let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
     mac.update(channel.as_str().as_bytes());
@@ -171,7 +172,7 @@ pub fn sign(key: &[u8], channel: Channel, id: uuid::Uuid) -> String {
 }
 
 /// Checks a receipt's signature in constant time.
-pub fn verify(key: &[u8], channel: Channel, id: uuid::Uuid, sig: &str) -> bool {
+pub fn verify(key: &[u8], channel: Channel, id: Uuid, sig: &str) -> bool {
     let expected = sign(key, channel, id);
     expected.len() == sig.len() && expected.bytes().zip(sig.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
@@ -235,7 +236,8 @@ async fn run(store: Store, settings: NotifySettings, channels: Channels, stop: C
         };
         let full = claimed.len() as i32 == settings.batch;
         let idle = claimed.is_empty();
-        futures_util::future::join_all(claimed.into_iter().map(|m| handle(&store, &settings, &channels, m))).await;
+        let done = futures_util::future::join_all(claimed.into_iter().map(|m| handle(&settings, &channels, m))).await;
+        record(&store, done).await;
         if full || !idle {
             continue;
         }
@@ -255,8 +257,20 @@ async fn run(store: Store, settings: NotifySettings, channels: Channels, stop: C
     tracing::debug!("notify sender stopped");
 }
 
-/// One claimed message: dropped, given up or sent, and the outcome recorded.
-async fn handle(store: &Store, settings: &NotifySettings, channels: &Channels, m: ClaimedMessage) {
+/// The outcomes of a claim, recorded together, a statement per tenant.
+async fn record(store: &Store, mut done: Vec<(Uuid, Uuid, MessageOutcome)>) {
+    done.sort_by_key(|d| d.0);
+    for tenant in done.chunk_by(|a, b| a.0 == b.0) {
+        let outcomes: Vec<(Uuid, MessageOutcome)> = tenant.iter().map(|(_, id, o)| (*id, o.clone())).collect();
+        if let Err(err) = store.record_messages(tenant[0].0, &outcomes).await {
+            // The leases run out and the messages are tried again: at least once, not exactly once.
+            tracing::warn!(cause = ?err, n = outcomes.len(), "recording messages' attempts failed");
+        }
+    }
+}
+
+/// One claimed message: dropped, given up or sent; its tenant, id and outcome, to record.
+async fn handle(settings: &NotifySettings, channels: &Channels, m: ClaimedMessage) -> (Uuid, Uuid, MessageOutcome) {
     let outcome = match attempt(channels, &m).await {
         Ok(provider_id) => MessageOutcome::Sent { provider_id },
         Err(err) => {
@@ -271,10 +285,7 @@ async fn handle(store: &Store, settings: &NotifySettings, channels: &Channels, m
     };
     metrics::counter!("queuecast_notifications_total", "channel" => channel_label(&m.channel), "status" => outcome.status())
         .increment(1);
-    if let Err(err) = store.record_message(m.tenant_id, m.id, &outcome).await {
-        // The lease runs out and the message is tried again: at least once, not exactly once.
-        tracing::warn!(cause = ?err, message = %m.id, "recording a message's attempt failed");
-    }
+    (m.tenant_id, m.id, outcome)
 }
 
 /// A channel as a label from a fixed set (the column is checked, but metrics never take outside

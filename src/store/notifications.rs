@@ -128,30 +128,43 @@ impl Store {
             .await?)
     }
 
-    /// Records one attempt of a leased message and releases the lease. A receipt that came
-    /// before this (a fast provider) is kept: a delivered message stays delivered.
-    #[tracing::instrument(skip_all, fields(tenant = %tenant, id = %id))]
-    pub async fn record_message(&self, tenant: Uuid, id: Uuid, outcome: &MessageOutcome) -> Result<()> {
-        let (status, error, retry_at, provider_id) = match outcome {
-            MessageOutcome::Sent { provider_id } => ("sent", None, None, provider_id.as_deref()),
-            MessageOutcome::Retry { error, at } => ("pending", Some(error.as_str()), Some(*at), None),
-            MessageOutcome::Failed { error } => ("failed", Some(error.as_str()), None, None),
-        };
+    /// Records one attempt of each of a tenant's leased messages and releases their leases, in
+    /// one statement (a sender records what it claimed together: one write per claim, not per
+    /// message). A receipt that came before this (a fast provider) is kept: a delivered message
+    /// stays delivered.
+    #[tracing::instrument(skip_all, fields(tenant = %tenant, n = outcomes.len()))]
+    pub async fn record_messages(&self, tenant: Uuid, outcomes: &[(Uuid, MessageOutcome)]) -> Result<()> {
+        let (mut ids, mut statuses, mut errors, mut retries, mut providers) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (id, outcome) in outcomes {
+            let (status, error, retry_at, provider_id) = match outcome {
+                MessageOutcome::Sent { provider_id } => ("sent", None, None, provider_id.as_deref()),
+                MessageOutcome::Retry { error, at } => ("pending", Some(error.as_str()), Some(*at), None),
+                MessageOutcome::Failed { error } => ("failed", Some(error.as_str()), None, None),
+            };
+            ids.push(*id);
+            statuses.push(status);
+            errors.push(error);
+            retries.push(retry_at);
+            providers.push(provider_id);
+        }
         let mut tx = self.begin(tenant).await?;
         sqlx::query(
-            "UPDATE notifications SET attempts = attempts + 1, locked_until = NULL, \
-               status = CASE WHEN status = 'pending' THEN $2 ELSE status END, \
-               last_error = COALESCE($3, last_error), next_attempt_at = COALESCE($4, next_attempt_at), \
-               provider_id = COALESCE($5, provider_id), \
-               sent_at = CASE WHEN $2 = 'sent' THEN now() ELSE sent_at END, \
-               failed_at = CASE WHEN $2 = 'failed' AND status = 'pending' THEN now() ELSE failed_at END \
-             WHERE id = $1",
+            "UPDATE notifications n SET attempts = n.attempts + 1, locked_until = NULL, \
+               status = CASE WHEN n.status = 'pending' THEN v.status ELSE n.status END, \
+               last_error = COALESCE(v.error, n.last_error), next_attempt_at = COALESCE(v.retry_at, n.next_attempt_at), \
+               provider_id = COALESCE(v.provider_id, n.provider_id), \
+               sent_at = CASE WHEN v.status = 'sent' THEN now() ELSE n.sent_at END, \
+               failed_at = CASE WHEN v.status = 'failed' AND n.status = 'pending' THEN now() ELSE n.failed_at END \
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]) \
+               AS v(id, status, error, retry_at, provider_id) \
+             WHERE n.id = v.id",
         )
-        .bind(id)
-        .bind(status)
-        .bind(error)
-        .bind(retry_at)
-        .bind(provider_id)
+        .bind(ids)
+        .bind(statuses)
+        .bind(errors)
+        .bind(retries)
+        .bind(providers)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
