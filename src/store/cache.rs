@@ -67,6 +67,8 @@ pub struct Caches {
     pub refreshing: DashMap<Uuid, ()>,
     /// Each queue's time-keeping settings, and when they were read.
     pub timings: DashMap<Uuid, (Instant, Arc<Timing>)>,
+    /// The deployment's keys (`server_keys`), by name: made once, never changed.
+    pub server_keys: DashMap<String, Vec<u8>>,
 }
 
 impl Caches {

@@ -251,19 +251,21 @@ impl Store {
     /// store it wins, and every node reads the same.
     #[tracing::instrument(skip_all, fields(name))]
     pub async fn server_key(&self, name: &str, make: impl FnOnce() -> Vec<u8>) -> Result<Vec<u8>> {
-        let found: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM server_keys WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?;
-        if let Some(value) = found {
-            return Ok(value);
+        // Read once per node: every booking seals with one, every receipt is checked with one.
+        if let Some(value) = self.caches.server_keys.get(name) {
+            return Ok(value.clone());
         }
         sqlx::query("INSERT INTO server_keys (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
             .bind(name)
             .bind(make())
             .execute(&self.pool)
             .await?;
-        Ok(sqlx::query_scalar("SELECT value FROM server_keys WHERE name = $1").bind(name).fetch_one(&self.pool).await?)
+        let value: Vec<u8> = sqlx::query_scalar("SELECT value FROM server_keys WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        self.caches.server_keys.insert(name.to_owned(), value.clone());
+        Ok(value)
     }
 
     /// Blanks the recipients of up to `batch` messages (and contacts) of tickets that finished
