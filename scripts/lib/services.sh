@@ -118,6 +118,13 @@ browser_up() {
       qc_log "chromium and chromedriver are missing: install them for the browser tests"; return 1
     fi
   fi
+  # Japanese pages (kiosk, display, customer pages) need a CJK font, or their words are boxes.
+  if command -v fc-list >/dev/null && [ -z "$(fc-list :lang=ja family 2>/dev/null)" ] && [ "$(id -u)" = 0 ] \
+    && command -v apt-get >/dev/null; then
+    qc_log "installing fonts-noto-cjk from Debian's packages (Japanese pages)"
+    { apt-get install -y -q fonts-noto-cjk || { apt-get update -q && apt-get install -y -q fonts-noto-cjk; }; } \
+      >"$QC_LOCAL/apt-fonts.log" 2>&1 || qc_log "could not install fonts-noto-cjk (see $QC_LOCAL/apt-fonts.log): Japanese shows as boxes"
+  fi
   export QC_CHROMEDRIVER="${QC_CHROMEDRIVER:-$(command -v chromedriver)}"
 }
 
