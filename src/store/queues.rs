@@ -124,6 +124,8 @@ fn check_settings(settings: &Value, fsm: &Fsm) -> Result<Timing> {
     }
     crate::domain::notify::QueueNotify::parse(map.get("notify"))?;
     crate::domain::embed::parse(map.get("embed_origins")).map_err(StoreError::Invalid)?;
+    crate::domain::control::SnoozeLimits::parse(map.get("snooze"))
+        .map_err(|e| StoreError::Invalid(format!("settings.{e}")))?;
     if let Some(v) = map.get("appointments").filter(|v| !v.is_null()) {
         crate::domain::appointment::AppointmentSettings::parse(v)
             .map_err(|e| StoreError::Invalid(format!("settings.{e}")))?;
