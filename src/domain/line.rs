@@ -24,27 +24,14 @@ pub fn at_end(seq: i64) -> i64 {
     seq << GAP_BITS
 }
 
-/// A free `line_seq` strictly between `lo` and `hi`, not one of `taken` (the places other
-/// unfinished tickets of the queue hold there: out of line now, a requeue may bring them back):
-/// the middle of the widest free stretch, so that repeated moves to one spot halve it at worst.
-/// None when every value between is taken.
-pub fn between(lo: i64, hi: i64, taken: &[i64]) -> Option<i64> {
-    let mut inside: Vec<i64> = taken.iter().copied().filter(|t| *t > lo && *t < hi).collect();
-    inside.sort_unstable();
-    inside.dedup();
-    let bounds = std::iter::once(lo).chain(inside).chain(std::iter::once(hi));
-    let mut best: Option<(i64, i64)> = None;
-    let mut prev: Option<i64> = None;
-    for b in bounds {
-        if let Some(a) = prev {
-            // Free values in (a, b): b - a - 1.
-            if b - a > 1 && best.is_none_or(|(x, y)| b - a > y - x) {
-                best = Some((a, b));
-            }
-        }
-        prev = Some(b);
-    }
-    best.map(|(a, b)| a + (b - a) / 2)
+/// A free `line_seq` just before `hi` and after `lo`: after every place taken between them
+/// (`taken`: what other unfinished tickets of the queue hold there; out of line now, a requeue
+/// may bring them back), halfway to `hi`. So a ticket put before another lands right before it
+/// in the order of places, whatever lies between. Repeated moves to one spot halve the room; None
+/// when there is none left.
+pub fn just_before(lo: i64, hi: i64, taken: &[i64]) -> Option<i64> {
+    let lo = taken.iter().copied().filter(|t| *t > lo && *t < hi).max().unwrap_or(lo);
+    (hi - lo > 1).then(|| lo + (hi - lo) / 2)
 }
 
 impl Key {
@@ -279,39 +266,35 @@ mod tests {
     }
 
     #[test]
-    fn between_finds_the_middle_of_the_widest_free_stretch() {
-        assert_eq!(between(0, 100, &[]), Some(50));
-        assert_eq!(between(0, 2, &[]), Some(1));
-        assert_eq!(between(0, 1, &[]), None);
-        assert_eq!(between(0, 2, &[1]), None);
-        // 10..100 is wider than 0..10; values outside (lo, hi) do not count.
-        assert_eq!(between(0, 100, &[10, -5, 100, 300]), Some(55));
-        assert_eq!(between(0, 100, &[50]), Some(25));
-        assert_eq!(between(-100, 0, &[]), Some(-50));
+    fn just_before_lands_after_everything_taken_below() {
+        assert_eq!(just_before(0, 100, &[]), Some(50));
+        assert_eq!(just_before(0, 2, &[]), Some(1));
+        assert_eq!(just_before(0, 1, &[]), None);
+        assert_eq!(just_before(0, 2, &[1]), None);
+        // After the last value taken inside (lo, hi); values outside do not count.
+        assert_eq!(just_before(0, 100, &[10, 60, -5, 100, 300]), Some(80));
+        assert_eq!(just_before(-100, 0, &[]), Some(-50));
     }
 
     #[test]
-    fn between_never_answers_a_taken_or_outside_value() {
+    fn just_before_never_answers_a_taken_or_outside_value() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for _ in 0..2_000 {
             let lo = rng.random_range(-50i64..50);
             let hi = lo + rng.random_range(0i64..20);
             let taken: Vec<i64> = (0..rng.random_range(0..10)).map(|_| rng.random_range(lo - 2..hi + 2)).collect();
-            let free = (lo + 1..hi).filter(|v| !taken.contains(v)).count();
-            match between(lo, hi, &taken) {
-                Some(v) => assert!(v > lo && v < hi && !taken.contains(&v), "{lo} {hi} {taken:?} {v}"),
-                None => assert_eq!(free, 0, "{lo} {hi} {taken:?}"),
+            let last = taken.iter().copied().filter(|t| *t > lo && *t < hi).max().unwrap_or(lo);
+            match just_before(lo, hi, &taken) {
+                Some(v) => assert!(v > last && v < hi && !taken.contains(&v), "{lo} {hi} {taken:?} {v}"),
+                None => assert_eq!(hi - last, 1, "{lo} {hi} {taken:?}"),
             }
         }
-        // Moving into one spot again and again: each move halves the stretch.
-        let (mut lo, hi, mut taken) = (0i64, 1i64 << GAP_BITS, Vec::new());
-        let mut moves = 0;
-        while let Some(v) = between(lo, hi, &taken) {
+        // Moving one ticket after another into the same spot: each move halves the room.
+        let (hi, mut taken) = (1i64 << GAP_BITS, Vec::new());
+        while let Some(v) = just_before(0, hi, &taken) {
             taken.push(v);
-            lo = v;
-            moves += 1;
         }
-        assert_eq!(moves, GAP_BITS as usize);
+        assert_eq!(taken.len(), GAP_BITS as usize);
     }
 
     #[test]

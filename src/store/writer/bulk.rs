@@ -304,7 +304,7 @@ async fn checked_in(
     .fetch_one(&mut *tx)
     .await?;
     let in_batch = inside.iter().filter(|(q, k)| *q == queue_id && *k > gap && *k < gap + (1 << GAP_BITS)).map(|k| k.1);
-    // Spaced, so that staff can still move someone between two check-ins (`line::between`).
+    // Spaced, so that staff can still move someone between two check-ins (`line::just_before`).
     let line_seq = taken.into_iter().chain(in_batch).max().unwrap_or(gap) + CHECK_IN_STEP;
     if line_seq >= gap + (1 << GAP_BITS) || line_seq >= end.0 {
         // The gap is full (255 check-ins between two events), or there is nobody after it.

@@ -2,9 +2,9 @@
 //! staff moving a ticket (`ticket.moved`) or changing its priority or notes (`ticket.updated`),
 //! and a customer coming or going (`ticket.present`, `ticket.away`).
 //!
-//! A ticket put somewhere inside its line takes a free `line_seq` between its new neighbours
-//! (`line::between`), and its event says which (`line`), so every hub places it exactly where the
-//! database does. `line_seq`s stay unique among a queue's unfinished tickets: a ticket out of line
+//! A ticket put somewhere inside its line takes a free `line_seq` right before the ticket it now
+//! precedes (`line::just_before`), or a new one at the end, and its event says which (`line`), so
+//! every hub places it exactly where the database does. `line_seq`s stay unique among a queue's unfinished tickets: a ticket out of line
 //! now (called, a no-show) may be requeued to its old place.
 
 use chrono::{DateTime, Utc};
@@ -15,7 +15,7 @@ use super::apply::{bump, counted_position, event, queue, record};
 use super::{BatchState, Placed};
 use crate::domain::control::{priority_between, SnoozeLimits};
 use crate::domain::event::words;
-use crate::domain::line::{at_end, between, GAP_BITS};
+use crate::domain::line::{at_end, just_before, GAP_BITS};
 use crate::domain::{EventKind, Presence};
 use crate::store::rows::{ticket_cols, TicketRow};
 use crate::store::{Conflict, Result, StoreError};
@@ -241,7 +241,7 @@ async fn reorder(
             .bind(current.row.id)
             .fetch_all(&mut *tx)
             .await?;
-            between(lo, hi, &taken).ok_or(Conflict::NoRoom)?
+            just_before(lo, hi, &taken).ok_or(Conflict::NoRoom)?
         }
     };
     let snoozed = i16::from(word == words::SNOOZED);
