@@ -285,7 +285,9 @@ impl Store {
     pub async fn queue_summary(&self, id: Uuid) -> Result<QueueSummary> {
         let meta = self.queue_meta(id).await?.ok_or(StoreError::NotFound)?;
         let mut tx = self.begin(meta.tenant_id).await?;
-        let row: Option<(String, QueueStatus, i32, Option<Value>, Option<Value>)> = sqlx::query_as(
+        // Name, status, waiting, and the settings the summary reads (hours, snooze).
+        type Row = (String, QueueStatus, i32, Option<Value>, Option<Value>);
+        let row: Option<Row> = sqlx::query_as(
             "SELECT name, status, waiting, settings->'hours', settings->'snooze' FROM queues \
              WHERE id = $1 AND deleted_at IS NULL",
         )

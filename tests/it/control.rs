@@ -35,13 +35,12 @@ async fn customers(app: &TestApp, n: usize) -> Vec<Customer> {
 /// The line in order, as the database has it (owner connection, no hub involved).
 async fn line_in_db(app: &TestApp) -> Vec<String> {
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&app.db_url).await.unwrap();
-    let ids: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT id FROM tickets WHERE queue_id = $1 AND in_line ORDER BY priority DESC, line_seq",
-    )
-    .bind(app.queue)
-    .fetch_all(&mut conn)
-    .await
-    .unwrap();
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM tickets WHERE queue_id = $1 AND in_line ORDER BY priority DESC, line_seq")
+            .bind(app.queue)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
     ids.into_iter().map(|i| i.to_string()).collect()
 }
 
@@ -166,7 +165,11 @@ async fn staff_move_tickets_and_set_priorities_and_every_socket_follows() {
     let paged: Vec<&str> = page["tickets"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
     assert_eq!(paged, want);
     let called = app
-        .post(&format!("/api/v1/tickets/{}/transitions", ids[0]), Some(&app.admin), json!({"name": "call", "counter": "D2"}))
+        .post(
+            &format!("/api/v1/tickets/{}/transitions", ids[0]),
+            Some(&app.admin),
+            json!({"name": "call", "counter": "D2"}),
+        )
         .await
         .expect(200);
     assert_eq!(called["counter"], "D2");
@@ -178,7 +181,9 @@ async fn staff_move_tickets_and_set_priorities_and_every_socket_follows() {
     // itself or a ticket not waiting, moving a ticket not waiting, nothing to change.
     let before = last_seq(&app).await;
     let order = line_in_db(&app).await;
-    patch(&app, &format!("/api/v1/tickets/{}", ids[3]), json!({"priority": 10})).await.expect_problem(400, "bad_request");
+    patch(&app, &format!("/api/v1/tickets/{}", ids[3]), json!({"priority": 10}))
+        .await
+        .expect_problem(400, "bad_request");
     patch(&app, &format!("/api/v1/tickets/{}", ids[3]), json!({})).await.expect_problem(400, "bad_request");
     move_to(&ids[3], json!({"position": 0})).await.expect_problem(400, "bad_request");
     move_to(&ids[3], json!({"position": 99})).await.expect_problem(400, "bad_request");
@@ -213,7 +218,9 @@ async fn notes_are_for_staff_and_a_history_tells_a_tickets_life_in_order() {
     app.transition(&app.admin, id, "complete").await.expect(200);
     let cleared = patch(&app, &format!("/api/v1/tickets/{id}"), json!({"notes": null})).await.expect(200);
     assert!(cleared.get("notes").is_none());
-    patch(&app, &format!("/api/v1/tickets/{id}"), json!({"priority": 2})).await.expect_problem(409, "invalid_transition");
+    patch(&app, &format!("/api/v1/tickets/{id}"), json!({"priority": 2}))
+        .await
+        .expect_problem(409, "invalid_transition");
 
     let history = app.get(&format!("/api/v1/tickets/{id}/history?token={token}"), None).await.expect(200);
     let kinds: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
@@ -378,10 +385,15 @@ async fn custom_fields_are_asked_by_the_types_schema_and_checked() {
                         {"name": "complete", "from": "ready", "to": "completed"},
                         {"name": "cancel", "from": ["received", "in_progress", "ready"], "to": "cancelled"}],
         "roles": {"abandoned": "cancelled"}});
-    app.post("/api/v1/ticket-types", Some(&app.admin), json!({"code": "pharmacy", "name": "Pharmacy", "fsm": fsm, "fields_schema": schema}))
-        .await
-        .expect(201);
-    let queue = app.create_queue(&app.admin.clone(), "pharmacy", json!({"ticket_type": "pharmacy", "prefix": "P"})).await;
+    app.post(
+        "/api/v1/ticket-types",
+        Some(&app.admin),
+        json!({"code": "pharmacy", "name": "Pharmacy", "fsm": fsm, "fields_schema": schema}),
+    )
+    .await
+    .expect(201);
+    let queue =
+        app.create_queue(&app.admin.clone(), "pharmacy", json!({"ticket_type": "pharmacy", "prefix": "P"})).await;
     let summary = app.get(&format!("/api/v1/queues/{queue}"), None).await.expect(200);
     assert_eq!(summary["fields_schema"], schema);
 

@@ -302,7 +302,11 @@ async fn run_controlled(seed: u64, steps: usize) {
                 let reply = app.call_next(&app.admin, app.queue, "D1").await;
                 match line.first() {
                     Some(&i) => {
-                        assert_eq!(reply.expect(200)["id"].as_str(), Some(customers[i].id.as_str()), "seed {seed} step {step}");
+                        assert_eq!(
+                            reply.expect(200)["id"].as_str(),
+                            Some(customers[i].id.as_str()),
+                            "seed {seed} step {step}"
+                        );
                         m.in_line[i] = false;
                         m.status[i] = Status::Called;
                     }
@@ -321,7 +325,9 @@ async fn run_controlled(seed: u64, steps: usize) {
             6 if !line.is_empty() => {
                 let i = pick(&mut rng, &line);
                 let c = &customers[i];
-                app.post(&format!("/api/v1/tickets/{}/cancel?token={}", c.id, c.token), None, json!({})).await.expect(200);
+                app.post(&format!("/api/v1/tickets/{}/cancel?token={}", c.id, c.token), None, json!({}))
+                    .await
+                    .expect(200);
                 m.in_line[i] = false;
                 m.status[i] = Status::Cancelled;
                 "cancel"
@@ -339,7 +345,8 @@ async fn run_controlled(seed: u64, steps: usize) {
                 let after = n.checked_sub(2).and_then(|a| rest.get(a)).copied();
                 let next = rest.get(n - 1).copied();
                 let body = json!({"position": n});
-                let reply = app.post(&format!("/api/v1/tickets/{}/move", customers[i].id), Some(&app.admin), body).await;
+                let reply =
+                    app.post(&format!("/api/v1/tickets/{}/move", customers[i].id), Some(&app.admin), body).await;
                 if reply.code() != "no_room" {
                     let ceiling = after.map_or(i16::MAX, |a| m.priority[a]);
                     let floor = next.map_or(i16::MIN, |b| m.priority[b]);
@@ -356,7 +363,8 @@ async fn run_controlled(seed: u64, steps: usize) {
                 let k = rest.iter().position(|&t| t == j).unwrap();
                 let after = k.checked_sub(1).map(|a| rest[a]);
                 let body = json!({"before": customers[j].id});
-                let reply = app.post(&format!("/api/v1/tickets/{}/move", customers[i].id), Some(&app.admin), body).await;
+                let reply =
+                    app.post(&format!("/api/v1/tickets/{}/move", customers[i].id), Some(&app.admin), body).await;
                 if reply.code() != "no_room" {
                     reply.expect(200);
                     let ceiling = after.map_or(i16::MAX, |a| m.priority[a]);
@@ -372,7 +380,8 @@ async fn run_controlled(seed: u64, steps: usize) {
                 let path = format!("/api/v1/tickets/{}/snooze?token={}", c.id, c.token);
                 let reply = app.post(&path, None, json!({"places": places})).await;
                 let at = line.iter().position(|&t| t == i).unwrap();
-                let behind: Vec<usize> = line[at + 1..].iter().copied().filter(|&t| m.priority[t] == m.priority[i]).collect();
+                let behind: Vec<usize> =
+                    line[at + 1..].iter().copied().filter(|&t| m.priority[t] == m.priority[i]).collect();
                 if m.snoozes[i] >= 3 {
                     reply.expect_problem(409, "snooze_limit");
                 } else if behind.is_empty() {

@@ -231,9 +231,14 @@ async fn reorder(
         None => at_end(seq),
         Some(hi) => {
             let lo = lo.unwrap_or(hi - (1 << GAP_BITS));
+            // In two index ranges, whatever the line's length: those in line (`tickets_line`, a
+            // range per priority) and those out of it but unfinished (`tickets_active`: few).
             let taken: Vec<i64> = sqlx::query_scalar(
-                "SELECT line_seq FROM tickets WHERE queue_id = $1 AND finished_at IS NULL \
-                   AND line_seq > $2 AND line_seq < $3 AND id <> $4",
+                "SELECT line_seq FROM tickets WHERE queue_id = $1 AND in_line \
+                   AND priority = ANY ('{9,8,7,6,5,4,3,2,1,0}'::int2[]) AND line_seq > $2 AND line_seq < $3 AND id <> $4 \
+                 UNION ALL \
+                 SELECT line_seq FROM tickets WHERE queue_id = $1 AND NOT in_line AND finished_at IS NULL \
+                   AND line_seq > $2 AND line_seq < $3",
             )
             .bind(queue_id)
             .bind(lo)
