@@ -623,7 +623,6 @@ export default {
   'console.h_transferred_in': 'Transferred in from another queue',
   'console.h_transferred_out': 'Transferred to another queue',
   'console.h_moved_state': '{from} → {to}',
-  'console.h_line': '{at} · {text} {by}',
   'console.move_pick': 'Choose the ticket to go ahead of.',
   'console.move_position_bad': 'Give a place from 1 to {n}.',
   'console.drawer_title': 'Ticket',

@@ -5,16 +5,10 @@ import { EN, number } from '../i18n.js';
 import { h, Problem, randomId } from '../qc.js';
 import { busy, call, fail } from './actions.js';
 import { $, toast } from './dom.js';
-import { currentQueue, isManager } from './store.js';
+import { currentQueue, currentType, isManager } from './store.js';
 import { queueTitle } from './view.js';
 
 const t = EN;
-
-/** The open queue's ticket type as listed (its `fields_schema`, if any). */
-function ticketType(app) {
-  const q = currentQueue(app);
-  return (app.typeList || []).find((ty) => ty.code === q?.ticket_type) ?? null;
-}
 
 export function openWalkIn(app) {
   if (!app.queueId) return;
@@ -26,7 +20,7 @@ export function openWalkIn(app) {
   $('#walk-in-made').hidden = true;
   $('#walk-in-ok').hidden = false;
   $('#walk-in-print').hidden = true;
-  const schema = ticketType(app)?.fields_schema;
+  const schema = currentType(app)?.fields_schema;
   $('#wi-fields-row').hidden = !schema;
   $('#wi-fields-hint').textContent = schema?.properties ? Object.keys(schema.properties).join(', ') : '';
   // One key per fill: a double submit makes one ticket.
