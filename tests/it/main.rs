@@ -43,3 +43,4 @@ mod timers;
 mod topology;
 mod users;
 mod webhooks;
+mod workflow;
