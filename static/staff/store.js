@@ -35,7 +35,9 @@ export function createApp(session) {
     /** The ticket the transfer dialog is about. */
     transferTicket: null,
     /** The ticket the drawer shows (staff/drawer.js): its id, its last view, the history read. */
-    drawer: { id: null, ticket: null, historyTimer: null },
+    drawer: { id: null, ticket: null, notes: null, historyTimer: null },
+    /** The custom fields the walk-in dialog asks (fields.js `describeFields`). */
+    walkInFields: [],
     /** Today's stats: a reload planned after the line moved, and when they were last asked. */
     statsTimer: null,
     statsAt: 0,

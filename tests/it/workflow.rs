@@ -222,6 +222,24 @@ async fn a_pharmacy_workflow_with_a_prescription_field_is_driven_from_the_join_p
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(phone.eval("return document.querySelector('#feedback').hidden").await, true);
 
+    // A walk-in at the desk is asked the same fields, in the walk-in dialog.
+    desk.eval("document.body.dispatchEvent(new KeyboardEvent('keydown', {key: 'w', bubbles: true})); return true")
+        .await;
+    desk.wait_for("document.querySelector('#walk-in-dialog').open", SOON).await;
+    desk.fill("#wi-name", "Katherine Johnson").await;
+    desk.click("#walk-in-ok").await;
+    let said = desk.wait_for("document.querySelector('#walk-in-error').textContent", SOON).await;
+    assert_eq!(said, "Prescription: please fill this in.");
+    desk.fill("[data-field=\"prescription_id\"]", "RX-7").await;
+    desk.click("#walk-in-ok").await;
+    desk.wait_for("document.querySelector('#walk-in-number').textContent === 'R004'", SOON).await;
+    desk.click("#walk-in-cancel").await;
+    desk.wait_for(
+        "[...document.querySelectorAll('#waiting .fields-line')].some((e) => e.textContent === 'Prescription: RX-7 · Urgent: no')",
+        SOON,
+    )
+    .await;
+
     for page in [phone, desk] {
         page.close().await;
     }
