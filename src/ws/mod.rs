@@ -10,6 +10,7 @@ pub mod close;
 mod customer;
 mod display;
 mod message;
+mod presence;
 mod session;
 mod staff;
 
