@@ -38,6 +38,7 @@ export default {
   'problem.already_last': 'Nobody is behind you: you keep your place until someone joins.',
   'problem.not_finished': 'You can rate your visit once it is over.',
   'problem.feedback_given': 'You already rated this visit. Thank you!',
+  'problem.no_room': 'There is no room to move it there just now. Please try again.',
 
   'time.under_minute': 'under a minute',
   'time.min': '{n} min',
@@ -590,6 +591,7 @@ export default {
   'console.here': 'Here',
   'console.here_since': 'Here since {time}',
   'console.away': 'Not on the page',
+  'console.last_seen': 'Not on the page (last seen {time})',
   'console.priority': 'Priority',
   'console.priority_normal': '0 · normal',
   'console.priority_top': '{n} · first',

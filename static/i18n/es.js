@@ -36,6 +36,7 @@ export default {
   'problem.already_last': 'No hay nadie detrás de usted: conserva su lugar hasta que alguien se una.',
   'problem.not_finished': 'Podrá valorar su visita cuando termine.',
   'problem.feedback_given': 'Ya valoró esta visita. ¡Gracias!',
+  'problem.no_room': 'No hay sitio para moverlo ahí ahora mismo. Inténtelo de nuevo.',
 
   'time.under_minute': 'menos de un minuto',
   'time.min': '{n} min',

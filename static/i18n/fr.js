@@ -36,6 +36,7 @@ export default {
   'problem.already_last': 'Personne n’est derrière vous : vous gardez votre place jusqu’à ce que quelqu’un arrive.',
   'problem.not_finished': 'Vous pourrez noter votre visite une fois terminée.',
   'problem.feedback_given': 'Vous avez déjà noté cette visite. Merci !',
+  'problem.no_room': 'Il n’y a pas de place pour le déplacer là maintenant. Veuillez réessayer.',
 
   'time.under_minute': 'moins d’une minute',
   'time.min': '{n} min',

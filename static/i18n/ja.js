@@ -36,6 +36,7 @@ export default {
   'problem.already_last': 'あなたの後ろには誰もいません。誰かが並ぶまで今の順番のままです。',
   'problem.not_finished': '評価はご用件が終わってからお願いします。',
   'problem.feedback_given': 'この来店はすでに評価済みです。ありがとうございました。',
+  'problem.no_room': '今はそこへ移動できません。もう一度お試しください。',
 
   'time.under_minute': '1分未満',
   'time.min': '{n}分',

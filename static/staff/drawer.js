@@ -152,7 +152,8 @@ async function readHistory(app, id) {
 export function drawerEvent(app, ev) {
   if (!isOpen()) return;
   renderDrawer(app);
-  if (!ev?.ticket || ev.ticket.id !== app.drawer.id) return;
+  const about = ev?.ticket?.id ?? ev?.presence?.ticket_id;
+  if (!about || about !== app.drawer.id) return;
   clearTimeout(app.drawer.historyTimer);
   const id = app.drawer.id;
   app.drawer.historyTimer = setTimeout(() => readHistory(app, id), HISTORY_AGAIN_MS);

@@ -15,15 +15,16 @@ export const MAX_PRIORITY = 9;
 
 /**
  * Whether a ticket's customer is on their ticket page: `{state, text}` with `state` `here`
- * (`present`, with the time it began) or `away`; null when the ticket says nothing of it (a
- * server from before presence).
+ * (`present`, with the time it began) or `away` (with when they were last seen, if ever); null
+ * when the ticket says nothing of it (a server from before presence).
  */
 export function presence(tk, time) {
   if (!tk || typeof tk.present !== 'boolean') return null;
   if (tk.present) {
     return { state: 'here', text: tk.present_at ? t('console.here_since', { time: time(tk.present_at) }) : t('console.here') };
   }
-  return { state: 'away', text: t('console.away') };
+  // Away: `present_at` is when they were last seen.
+  return { state: 'away', text: tk.present_at ? t('console.last_seen', { time: time(tk.present_at) }) : t('console.away') };
 }
 
 /** The priorities a ticket may be given, for a picker: `{value, label}`, 0 (normal) to 9. */
@@ -48,7 +49,7 @@ export function actorText(actor, me) {
   if (!actor) return '';
   if (actor === 'customer') return t('console.by_customer');
   if (actor === 'system') return t('console.by_system');
-  if (actor.startsWith('staff:')) return me && actor === `staff:${me}` ? t('console.by_you') : t('console.by_staff');
+  if (actor === 'staff' || actor.startsWith('staff:')) return me && actor === `staff:${me}` ? t('console.by_you') : t('console.by_staff');
   if (actor.startsWith('kiosk:')) return t('console.by_kiosk');
   return actor;
 }

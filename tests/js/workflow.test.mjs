@@ -85,7 +85,8 @@ const time = (at) => at.slice(11, 16);
 test('the console says who is on their ticket page, and since when', () => {
   assert.deepEqual(presence({ present: true, present_at: '2026-11-23T10:42:05Z' }, time), { state: 'here', text: 'Here since 10:42' });
   assert.deepEqual(presence({ present: true, present_at: null }, time), { state: 'here', text: 'Here' });
-  assert.deepEqual(presence({ present: false, present_at: '2026-11-23T10:42:05Z' }, time), { state: 'away', text: 'Not on the page' });
+  assert.deepEqual(presence({ present: false, present_at: '2026-11-23T10:42:05Z' }, time), { state: 'away', text: 'Not on the page (last seen 10:42)' });
+  assert.deepEqual(presence({ present: false, present_at: null }, time), { state: 'away', text: 'Not on the page' });
   assert.equal(presence({ status: 'waiting' }, time), null, 'a ticket that says nothing of presence');
 });
 
