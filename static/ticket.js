@@ -133,6 +133,8 @@ function render(tk, type, firstFrame) {
   }
   $('cancel').hidden = !(now === 'line' || now === 'called');
   over = final;
+  // What was just said of the place in line ("Done: 2 people ahead") goes once it is left.
+  if (now !== 'line') note('');
   renderSnooze(tk);
   // A rating is asked of a visit that went through to its end (not of one left or missed).
   if (final && now === 'done' && (type.final.includes(tk.status) || tk.finished_at)) askFeedback();

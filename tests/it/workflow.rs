@@ -55,7 +55,8 @@ async fn join_with(app: &TestApp, queue: Uuid, name: &str, rx: &str) -> String {
 
 /// The ids of the console's line, in order.
 async fn line_ids(desk: &Page) -> Vec<String> {
-    let ids = desk.eval("return [...document.querySelectorAll('#waiting > [data-id]')].map((li) => li.dataset.id)").await;
+    let ids =
+        desk.eval("return [...document.querySelectorAll('#waiting > [data-id]')].map((li) => li.dataset.id)").await;
     ids.as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect()
 }
 
@@ -127,7 +128,9 @@ async fn a_pharmacy_workflow_with_a_prescription_field_is_driven_from_the_join_p
     assert_eq!(done, "Done: 2 people are now ahead of you.");
     // Once is all this queue allows.
     phone.click("#snooze-open").await;
-    phone.wait_for("document.querySelector('#snooze-note').textContent === 'You have used all your extra time.'", SOON).await;
+    phone
+        .wait_for("document.querySelector('#snooze-note').textContent === 'You have used all your extra time.'", SOON)
+        .await;
     phone.click("#snooze-keep").await;
 
     // The console shows the prescription in the line, and that Grace is on her page.
