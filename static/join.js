@@ -154,7 +154,10 @@ form.addEventListener('submit', async (ev) => {
     if (ticket.position) store.set(`qc.first.${ticket.id}`, String(ticket.position));
     location.assign(`/t/${ticket.id}${kept ? '' : `?token=${encodeURIComponent(token)}`}`);
   } catch (e) {
-    err.textContent = e instanceof Problem ? e.plainIn(t) : t('common.error');
+    // Fields the server's schema refused (400, its detail naming `fields:`): said in the
+    // customer's words rather than the validator's.
+    const fields = e instanceof Problem && (e.code === 'invalid_fields' || (e.status === 400 && /^fields\b/.test(e.detail || '')));
+    err.textContent = fields ? t('problem.invalid_fields') : e instanceof Problem ? e.plainIn(t) : t('common.error');
     sending = btn.disabled = false;
     btn.textContent = t('join.submit');
     refresh();

@@ -286,7 +286,7 @@ mod tests {
             let last = taken.iter().copied().filter(|t| *t > lo && *t < hi).max().unwrap_or(lo);
             match just_before(lo, hi, &taken) {
                 Some(v) => assert!(v > last && v < hi && !taken.contains(&v), "{lo} {hi} {taken:?} {v}"),
-                None => assert_eq!(hi - last, 1, "{lo} {hi} {taken:?}"),
+                None => assert!(hi - last <= 1, "{lo} {hi} {taken:?}"),
             }
         }
         // Moving one ticket after another into the same spot: each move halves the room.

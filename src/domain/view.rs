@@ -592,7 +592,7 @@ mod tests {
         let held = v.ticket(Uuid::from_u128(1)).unwrap();
         assert!(matches!(held, Held::Whole(_)));
         assert_eq!((held.ticket().position, held.ticket().counter.as_deref()), (Some(1), Some("2")));
-        assert_eq!(std::mem::size_of::<Bare>(), 32);
+        assert_eq!(std::mem::size_of::<Bare>(), 40);
     }
 
     #[test]

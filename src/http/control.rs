@@ -163,7 +163,7 @@ pub async fn give_feedback(
 #[utoipa::path(
     get, path = "/api/v1/tickets/{ticket_id}/feedback", operation_id = "get_feedback", tag = "tickets",
     params(("ticket_id" = Uuid, Path), TokenQuery), security(("ticket_token" = []), ("bearer" = [])),
-    responses((status = 200, description = "The feedback given (404 when none yet)", body = Feedback)),
+    responses((status = 200, description = "The feedback given, or null when none yet", body = Option<Feedback>)),
 )]
 pub async fn feedback(
     state: web::Data<AppState>,
@@ -173,8 +173,5 @@ pub async fn feedback(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let (who, _) = access(&state, &req, id, q.into_inner().token).await?;
-    match state.store.feedback(id, &who).await? {
-        Some(given) => Ok(HttpResponse::Ok().json(given)),
-        None => Err(ApiError::NotFound),
-    }
+    Ok(HttpResponse::Ok().json(state.store.feedback(id, &who).await?))
 }

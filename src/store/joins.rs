@@ -104,7 +104,7 @@ impl Store {
         if let Some(schema) = &rules.fields {
             let errors: Vec<String> = schema.iter_errors(&request.fields).take(3).map(|e| e.to_string()).collect();
             if !errors.is_empty() {
-                return Err(StoreError::Rejected("invalid_fields", format!("fields: {}", errors.join("; "))));
+                return Err(StoreError::Invalid(format!("fields: {}", errors.join("; "))));
             }
         }
 
