@@ -5,6 +5,8 @@ import { pageLang } from './page-lang.js';
 import { ended, readType } from './ticket-type.js';
 import { hoursTexts } from './hours.js';
 import { LANGS, WORDS, notifyRequest, pickLang } from './notify.js';
+import { describeFields, readFields } from './fields.js';
+import { drawFields, readDrawn, showFieldErrors } from './fields-form.js';
 
 const $ = (id) => document.getElementById(id);
 const qid = decodeURIComponent(location.pathname.split('/')[2] || '');
@@ -14,6 +16,9 @@ const IDEM = `qc.idem.${qid}`;
 const t = await pageLang();
 const STATUS = { open: ['live', t('status.open')], paused: ['reconnecting', t('status.paused')], closed: ['ended', t('status.closed')] };
 let sending = false;
+/** The custom fields asked (fields.js `describeFields`), and the schema they were drawn from. */
+let asked = [];
+let drawnSchema = null;
 
 // The consent to messages off the page, in the language picked for them (the browser's first).
 const langSelect = $('f-lang');
@@ -59,6 +64,7 @@ async function refresh() {
       : q.status === 'closed' ? (opens ? t('join.closed_opens', { opens }) : t('join.closed'))
         : opens ? t('join.no_one_new', { opens }) : '');
     pill($('conn'), 'live', t('conn.live'));
+    drawSchema(q.fields_schema ?? null);
     return readType(q.ticket_type);
   } catch (e) {
     if (e instanceof Problem && (e.status === 404 || e.status === 400)) {
@@ -69,6 +75,16 @@ async function refresh() {
     pill($('conn'), 'reconnecting', t('conn.offline'));
     return readType(null);
   }
+}
+
+/** Draws the queue's own questions, again only when its schema changed (what was typed stays). */
+function drawSchema(schema) {
+  const key = JSON.stringify(schema);
+  if (key === drawnSchema) return;
+  drawnSchema = key;
+  asked = describeFields(schema);
+  drawFields($('fields-box'), asked, t, 'f-x');
+  $('fields').hidden = asked.length === 0;
 }
 
 // A live ticket this browser already holds for this queue: link to it instead of a second one.
@@ -105,15 +121,25 @@ form.addEventListener('submit', async (ev) => {
     const v = String(f.get(k) || '').trim();
     if (v) body[k] = v;
   }
-  const asked = notifyRequest({
+  if (asked.length) {
+    const { fields, errors } = readFields(asked, readDrawn($('fields-box')), t);
+    const first = showFieldErrors($('fields-box'), errors);
+    if (first) {
+      err.textContent = t('join.fields_check');
+      first.focus();
+      return;
+    }
+    body.fields = fields;
+  }
+  const notify = notifyRequest({
     smsOptIn: $('n-sms').checked, phone: f.get('phone'),
     emailOptIn: $('n-email').checked, email: f.get('email'), lang: langSelect.value,
   });
-  if (asked.error) {
-    err.textContent = asked.error;
+  if (notify.error) {
+    err.textContent = notify.error;
     return;
   }
-  if (asked.notify) body.notify = asked.notify;
+  if (notify.notify) body.notify = notify.notify;
   err.textContent = '';
   sending = btn.disabled = true;
   btn.textContent = t('join.joining');
@@ -128,7 +154,10 @@ form.addEventListener('submit', async (ev) => {
     if (ticket.position) store.set(`qc.first.${ticket.id}`, String(ticket.position));
     location.assign(`/t/${ticket.id}${kept ? '' : `?token=${encodeURIComponent(token)}`}`);
   } catch (e) {
-    err.textContent = e instanceof Problem ? e.plainIn(t) : t('common.error');
+    // Fields the server's schema refused (400, its detail naming `fields:`): said in the
+    // customer's words rather than the validator's.
+    const fields = e instanceof Problem && (e.code === 'invalid_fields' || (e.status === 400 && /^fields\b/.test(e.detail || '')));
+    err.textContent = fields ? t('problem.invalid_fields') : e instanceof Problem ? e.plainIn(t) : t('common.error');
     sending = btn.disabled = false;
     btn.textContent = t('join.submit');
     refresh();

@@ -94,6 +94,13 @@ export class LiveSocket {
     if (this.ws) this.ws.close(1000);
   }
 
+  /** Sends `msg` as JSON when the socket is open; answers whether it went. */
+  send(msg) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
   retryNow() {
     if (this.stopped || (this.ws && this.ws.readyState <= WebSocket.OPEN)) return;
     clearTimeout(this.timer);

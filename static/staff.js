@@ -16,6 +16,7 @@ import { wireCopyAndHelp, wireQueueDialog, wireTransfer } from './staff/dialogs.
 import { wireHoursDialog } from './staff/hours-dialog.js';
 import { wireDevices, wireWalkIn } from './staff/venue.js';
 import { wireAppointments } from './staff/appointments.js';
+import { callThis, openDrawer, wireDrawer } from './staff/drawer.js';
 import { EN } from './i18n.js';
 import { translate } from './page-lang.js';
 import { $, myCounter, tick } from './staff/dom.js';
@@ -154,6 +155,13 @@ function wire() {
     const b = e.target.closest('[data-hero-action]');
     if (b) transition(app, myTicket(app.live.active.values(), myCounter(), currentFsm(app)), b.dataset.heroAction, b);
   });
+  // A ticket's number opens its drawer, in the line and in the called list.
+  for (const list of ['#waiting', '#active']) {
+    $(list).addEventListener('click', (e) => {
+      const b = e.target.closest('[data-open-ticket]');
+      if (b) openDrawer(app, b.dataset.openTicket);
+    });
+  }
   $('#active').addEventListener('click', (e) => {
     const b = e.target.closest('button[data-action]');
     const li = b?.closest('li[data-id]');
@@ -165,6 +173,7 @@ function wire() {
     const t = ticketById(app.live, b?.closest('li[data-id]')?.dataset.id);
     if (!b || !t) return;
     if (b.dataset.lineAction === 'cancel') transition(app, t, 'cancel', b);
+    else if (b.dataset.lineAction === 'call') callThis(app, t, b);
     else openTransfer(t);
   });
   $('#show-more').addEventListener('click', () => showMoreLine(app));
@@ -182,6 +191,7 @@ function wire() {
   wireDevices(app);
   wireAppointments(app, () => renderAll(app));
   wireCopyAndHelp();
+  wireDrawer(app);
 
   document.addEventListener('keydown', (e) => onKey(app, e));
   app.chart = new WaitChart($('#chart'), $('#chart-readout'));

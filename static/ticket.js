@@ -4,6 +4,7 @@ import { pageLang } from './page-lang.js';
 import { doneText, ended, phase, readType, statusLabel, statusPill } from './ticket-type.js';
 import { keyBytes, pickLang } from './notify.js';
 import { number } from './i18n.js';
+import { asksFeedback, feedbackBody, hereDue, snoozeChoices, snoozedText, snoozeNote, snoozeOffer } from './ticket-model.js';
 
 const $ = (id) => document.getElementById(id);
 const tid = decodeURIComponent(location.pathname.split('/')[2] || '');
@@ -30,6 +31,11 @@ let latest = null; // the last ticket received, shown once its queue's type is k
 let sock = null;
 /** Queue id → its ticket type (a promise: the summary is read once per queue). */
 const types = new Map();
+/** Queue id → its last public summary read (its snooze limits and how many wait). */
+const summaries = new Map();
+/** When "here" was last said on the socket (ms), and whether the ticket has ended. */
+let hereAt = null;
+let over = false;
 
 function problem(text) {
   $('problem').textContent = text;
@@ -58,6 +64,7 @@ async function summary(qid) {
   $('back').hidden = false;
   try {
     const q = await api('GET', `/api/v1/queues/${qid}`);
+    summaries.set(qid, q);
     $('queue-name').textContent = ` · ${q.name}`;
     return readType(q.ticket_type);
   } catch {
@@ -125,6 +132,13 @@ function render(tk, type, firstFrame) {
     $('back').textContent = t('ticket.back');
   }
   $('cancel').hidden = !(now === 'line' || now === 'called');
+  over = final;
+  // What was just said of the place in line ("Done: 2 people ahead") goes once it is left.
+  if (now !== 'line') note('');
+  renderSnooze(tk);
+  // A rating is asked of a visit that went through to its end (not of one left or missed).
+  if (final && now === 'done' && (type.final.includes(tk.status) || tk.finished_at)) askFeedback();
+  else if (!final) $('feedback').hidden = true;
 
   $('called-counter').textContent = tk.counter || t('ticket.the_counter');
   if (now !== 'called') {
@@ -136,12 +150,165 @@ function render(tk, type, firstFrame) {
   document.title = `${tk.number} · ${pos != null ? (pos <= 1 ? t('ticket.next') : t('ticket.ahead_short', { n: number(pos - 1, t.lang) })) : statusLabel(tk, type, t)}`;
 }
 
+// "I need more time" ----------------------------------------------------------------------------
+
+/** What the queue lets this ticket do now (ticket-model.js `snoozeOffer`), from its summary. */
+function offerFor(tk) {
+  const q = summaries.get(tk.queue_id);
+  return snoozeOffer(q?.snooze ?? null, tk, q?.waiting);
+}
+
+/** The "I need more time" button (offered while in line), and its panel when open. */
+function renderSnooze(tk) {
+  const offer = offerFor(tk);
+  const open = $('snooze-open');
+  open.hidden = !offer;
+  if (!offer) closeSnooze();
+  if ($('snooze').hidden || !offer) return;
+  const sel = $('snooze-places');
+  const choices = snoozeChoices(offer);
+  const was = sel.value;
+  if (sel.dataset.max !== String(offer.max)) {
+    sel.dataset.max = String(offer.max);
+    sel.replaceChildren(...choices.map((n) => new Option(number(n, t.lang), String(n))));
+    if (choices.includes(Number(was))) sel.value = was;
+  }
+  $('snooze-choose').hidden = choices.length === 0;
+  $('snooze-go').hidden = choices.length === 0;
+  $('snooze-note').textContent = snoozeNote(offer, t);
+}
+
+function closeSnooze() {
+  $('snooze').hidden = true;
+  $('snooze-open').setAttribute('aria-expanded', 'false');
+}
+
+$('snooze-open').addEventListener('click', async () => {
+  if (!$('snooze').hidden) return closeSnooze();
+  $('snooze-error').textContent = '';
+  $('snooze').hidden = false;
+  $('snooze-open').setAttribute('aria-expanded', 'true');
+  // The line moved since the summary was read: how many are behind now bounds the choice.
+  if (last) {
+    try {
+      summaries.set(last.queue_id, await api('GET', `/api/v1/queues/${last.queue_id}`));
+    } catch { /* the last summary read will do */ }
+    renderSnooze(last);
+  }
+  $('snooze-places').focus();
+});
+$('snooze-keep').addEventListener('click', () => {
+  closeSnooze();
+  $('snooze-open').focus();
+});
+$('snooze-go').addEventListener('click', async () => {
+  const b = $('snooze-go');
+  const places = Number($('snooze-places').value);
+  if (!places || b.disabled) return;
+  b.disabled = true;
+  $('snooze-error').textContent = '';
+  try {
+    const tk = await api('POST', `/api/v1/tickets/${tid}/snooze`, { token, body: { places } });
+    closeSnooze();
+    note(snoozedText(tk, t));
+    show(tk, false);
+  } catch (e) {
+    $('snooze-error').textContent = e instanceof Problem ? e.plainIn(t) : t('common.error');
+  } finally {
+    b.disabled = false;
+  }
+});
+
+/** A passing sentence under the ticket (what just happened). */
+function note(text) {
+  $('ticket-note').textContent = text;
+  $('ticket-note').hidden = !text;
+}
+
+// Here -------------------------------------------------------------------------------------------
+
+/** Tells staff the customer is on the page (ticket-model.js `hereDue` says when). */
+function sayHere(reason) {
+  if (over || !sock) return;
+  const now = Date.now();
+  if (!hereDue({ reason, last: hereAt, now, visible: !document.hidden })) return;
+  if (sock.send({ type: 'here' })) hereAt = now;
+}
+document.addEventListener('visibilitychange', () => sayHere('visible'));
+setInterval(() => sayHere('tick'), 15_000);
+
+// Feedback ---------------------------------------------------------------------------------------
+
+const FEEDBACK_SKIPPED = `qc.feedback.${tid}`;
+/** Whether the server was asked for this ticket's feedback already (once per page). */
+let feedbackAsked = false;
+
+async function askFeedback() {
+  if (feedbackAsked || !token) return;
+  feedbackAsked = true;
+  let existing;
+  try {
+    existing = await api('GET', `/api/v1/tickets/${tid}/feedback`, { token });
+  } catch (e) {
+    existing = e instanceof Problem && e.status === 404 ? null : undefined;
+  }
+  if (!asksFeedback({ ended: true, existing, dismissed: store.get(FEEDBACK_SKIPPED) === '1' })) return;
+  const stars = $('stars');
+  stars.replaceChildren(...[1, 2, 3, 4, 5].flatMap((n) => {
+    const input = Object.assign(document.createElement('input'), { type: 'radio', name: 'rating', value: String(n), id: `fb-${n}` });
+    input.setAttribute('aria-label', t('feedback.star', { count: n, n: number(n, t.lang) }));
+    const label = document.createElement('label');
+    label.htmlFor = input.id;
+    const star = document.createElement('span');
+    star.setAttribute('aria-hidden', 'true');
+    star.textContent = '★ ';
+    label.append(star, number(n, t.lang));
+    return [input, label];
+  }));
+  $('feedback').hidden = false;
+}
+
+$('feedback-form').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const form = ev.currentTarget;
+  const picked = form.querySelector('input[name=rating]:checked');
+  const { body, error } = feedbackBody(picked?.value, form.comment.value);
+  const err = $('feedback-error');
+  if (error) {
+    err.textContent = t(error);
+    form.querySelector('input[name=rating]')?.focus();
+    return;
+  }
+  err.textContent = '';
+  $('feedback-send').disabled = true;
+  try {
+    await api('POST', `/api/v1/tickets/${tid}/feedback`, { token, body });
+    thanked();
+  } catch (e) {
+    if (e instanceof Problem && e.code === 'feedback_given') thanked();
+    else err.textContent = e instanceof Problem ? e.plainIn(t) : t('common.error');
+  } finally {
+    $('feedback-send').disabled = false;
+  }
+});
+$('feedback-skip').addEventListener('click', () => {
+  store.set(FEEDBACK_SKIPPED, '1');
+  $('feedback').hidden = true;
+});
+
+function thanked() {
+  $('feedback-form').hidden = true;
+  $('feedback-thanks').hidden = false;
+}
+
 function invalid(text) {
   problem(text);
   card.hidden = true;
   $('hint').hidden = true;
   $('cancel').hidden = true;
   $('called').hidden = true;
+  $('snooze-open').hidden = true;
+  closeSnooze();
 }
 
 $('called-ok').addEventListener('click', () => { $('called').hidden = true; });
@@ -190,6 +357,7 @@ if (!tid || !token) {
     onState: (s) => {
       if (s !== 'live') fresh = true;
       setConn(s);
+      if (s === 'live') sayHere('open');
     },
     onEnd: (code) => {
       invalid(code === 4401 || code === 4404 || code === 401 || code === 404 ? t('ticket.invalid') : t('ticket.cannot_follow'));

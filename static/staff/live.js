@@ -12,6 +12,7 @@ import { currentQueue } from './store.js';
 import { statsTexts } from './view.js';
 import { renderDevices } from './venue.js';
 import { loadAppointments, onAppointmentEvent, tickAppointments } from './appointments.js';
+import { drawerEvent } from './drawer.js';
 
 const t = EN;
 
@@ -44,6 +45,7 @@ export function stopQueue(app) {
   app.queueId = null;
   app.live = initial(null);
   app.appts = null;
+  if ($('#drawer').open) $('#drawer').close();
   delete document.body.dataset.seq;
   $('#waiting').replaceChildren();
   $('#active').replaceChildren();
@@ -128,6 +130,7 @@ function onFrame(app, msg) {
   if (ev?.ticket && (ev.kind === 'ticket.joined' || ev.kind === 'ticket.transferred_in')) app.flash.add(ev.ticket.id);
   record(app.history, state.waitingTotal, ev);
   renderAll(app);
+  drawerEvent(app, ev);
   if (ev?.ticket) statsSoon(app);
   readLine(app);
 }

@@ -138,6 +138,7 @@ function takeEarly(state) {
 function applyEvent(state, ev) {
   const next = { ...state, seq: ev.seq };
   if (ev.queue && typeof ev.queue === 'object') next.queue = { ...state.queue, ...ev.queue };
+  if (ev.presence && typeof ev.presence === 'object') return withPresence(next, ev.presence);
   const t = ev.ticket;
   if (!t) return next;
   const fresh = ev.kind === 'ticket.joined' || ev.kind === 'ticket.transferred_in';
@@ -169,4 +170,24 @@ function applyEvent(state, ev) {
   }
   next.waitingTotal = Math.max(next.line.length, total);
   return next;
+}
+
+/**
+ * A `ticket.present` / `ticket.away` event: `{ticket_id, present, at}` and no ticket (presence
+ * moves nobody). The ticket it names, where the console shows it, now says whether its customer
+ * is on their page and since when (away: when last seen); a ticket not shown is left alone.
+ */
+function withPresence(state, p) {
+  const patch = (t) => ({ ...t, present: !!p.present, present_at: p.at ?? null });
+  const at = state.line.findIndex((x) => x.id === p.ticket_id);
+  if (at >= 0) {
+    const line = state.line.slice();
+    line[at] = patch(line[at]);
+    return { ...state, line };
+  }
+  const active = state.active.get(p.ticket_id);
+  if (!active) return state;
+  const next = new Map(state.active);
+  next.set(p.ticket_id, patch(active));
+  return { ...state, active: next };
 }

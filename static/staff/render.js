@@ -9,12 +9,17 @@ import { chartPoints } from './history.js';
 import { messagesLine } from './messages.js';
 import { isReady } from './model.js';
 import { hoursSummary } from './hours.js';
-import { currentFsm, currentQueue, isManager } from './store.js';
+import { currentFsm, currentQueue, currentSchema, isManager } from './store.js';
+import { fieldsLine } from '../fields.js';
+import { clock } from '../i18n.js';
+import { canCallThis, presence, priorityBadge } from './ticket-info.js';
 import { bookedMark } from './appointments.js';
 import { activeSince, atCounter, deskNext, deskSub, fmtCount, lineShown, myTicket, party, queueLabel, queueNote, queueTitle, sortActive } from './view.js';
 
 const ICON_TRANSFER =
   '<svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"><path d="M2.5 5h10m0 0-3-3m3 3-3 3M13.5 11h-10m0 0 3-3m-3 3 3 3" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round" stroke-linejoin="round"/></svg>';
+const ICON_CALL =
+  '<svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"><path d="M2.5 8h8m0 0-3-3m3 3-3 3M13.5 3v10" fill="none" stroke="currentColor" stroke-width="1.6" stroke-linecap="round" stroke-linejoin="round"/></svg>';
 const ICON_CANCEL =
   '<svg viewBox="0 0 16 16" width="14" height="14" aria-hidden="true"><path d="M4 4l8 8M12 4l-8 8" fill="none" stroke="currentColor" stroke-width="1.7" stroke-linecap="round"/></svg>';
 
@@ -92,10 +97,43 @@ function iconButton(action, name, svg, extra = '') {
   return b;
 }
 
+/** A time of day as this browser writes it (presence: "here since 10:42"). */
+const time = (at) => clock(at, navigator.language || 'en');
+
+/** A ticket's number: the button that opens its drawer (staff/drawer.js). */
+function numberButton(tk) {
+  return h('button', { type: 'button', class: 'num-cell tnum linkish', 'data-open-ticket': tk.id });
+}
+
+/**
+ * The name cell of a row: the name (and a booking's mark), a priority badge, whether the
+ * customer is on their page (a dot, its words for screen readers and the tooltip), and the
+ * ticket's custom fields on a line below. Redrawn only when one of them changed.
+ */
+function fillName(app, cell, tk, mark = '') {
+  const prio = priorityBadge(tk);
+  const here = presence(tk, time);
+  const fields = fieldsLine(currentSchema(app), tk.fields);
+  const key = JSON.stringify([tk.name, mark, prio, here, fields]);
+  if (cell.dataset.shown === key) return;
+  cell.dataset.shown = key;
+  cell.replaceChildren(
+    h('span', { class: 'name-text' },
+      here ? h('span', { class: 'presence-dot', 'data-state': here.state, title: here.text }, h('span', { class: 'sr-only' }, here.text)) : null,
+      tk.name || '—',
+      mark ? h('span', { class: 'appt-mark' }, mark) : null,
+      prio ? h('span', { class: 'prio-badge' }, prio) : null),
+    fields ? h('span', { class: 'fields-line' }, fields) : null,
+  );
+  cell.classList.toggle('muted', !tk.name && !fields);
+  cell.title = [tk.name, mark, prio, here?.text, fields].filter(Boolean).join(' · ');
+}
+
 /** The head of the line the console knows, the count of everyone, and "Show more" after them. */
 export function renderLine(app) {
   const { line, waitingTotal } = app.live;
-  const cancellable = canCancelInLine(currentFsm(app));
+  const fsm = currentFsm(app);
+  const cancellable = canCancelInLine(fsm);
   reconcile(
     $('#waiting'),
     line,
@@ -104,13 +142,14 @@ export function renderLine(app) {
         'li',
         { class: 'row line-grid', 'data-id': tk.id },
         h('span', { class: 'pos tnum' }),
-        h('span', { class: 'num-cell tnum' }),
+        numberButton(tk),
         h('span', { class: 'name-cell' }),
         h('span', { class: 'party tnum num' }),
         h('span', { class: 'waited tnum num', 'data-since': tk.joined_at }),
         h(
           'span',
           { class: 'row-actions' },
+          canCallThis(fsm, tk) ? iconButton('call', t('console.row_call', { number: tk.number }), ICON_CALL) : null,
           iconButton('transfer', t('console.row_transfer', { number: tk.number }), ICON_TRANSFER),
           cancellable ? iconButton('cancel', t('console.row_cancel', { number: tk.number }), ICON_CANCEL, 'danger-text') : null,
         ),
@@ -127,15 +166,11 @@ export function renderLine(app) {
       const [pos, num, name, size, waited] = li.children;
       setText(pos, i + 1);
       setText(num, tk.number);
+      num.setAttribute('aria-label', t('console.details_of', { number: tk.number }));
       // A checked-in booking's ticket says so beside its name.
       const mark = bookedMark(app, tk.id);
-      if (name.dataset.shown !== `${tk.name}|${mark}`) {
-        name.dataset.shown = `${tk.name}|${mark}`;
-        name.replaceChildren(tk.name || '—', ...(mark ? [h('span', { class: 'appt-mark' }, mark)] : []));
-      }
+      fillName(app, name, tk, mark);
       li.classList.toggle('booked', !!mark);
-      name.classList.toggle('muted', !tk.name);
-      name.title = mark ? `${tk.name || ''} · ${mark}` : tk.name || '';
       setText(size, party(tk.party_size));
       waited.dataset.since = tk.joined_at;
       setText(waited, since(tk.joined_at));
@@ -174,7 +209,7 @@ export function renderActive(app) {
         'li',
         { class: 'row active-row', 'data-id': tk.id },
         h('span', { class: 'counter-chip' }),
-        h('span', { class: 'num-cell tnum' }),
+        numberButton(tk),
         h('span', { class: 'name-cell' }),
         h('span', { class: 'badge' }),
         h('span', { class: 'waited tnum num' }),
@@ -189,8 +224,8 @@ export function renderActive(app) {
       chip.classList.toggle('mine', mine);
       li.classList.toggle('mine', mine);
       setText(num, tk.number);
-      setText(name, tk.name || '—');
-      name.classList.toggle('muted', !tk.name);
+      num.setAttribute('aria-label', t('console.details_of', { number: tk.number }));
+      fillName(app, name, tk);
       badge.dataset.status = tk.status;
       setText(badge, statusLabel(tk.status));
       const from = activeSince(tk);

@@ -34,6 +34,10 @@ export function createApp(session) {
     deskMessages: null,
     /** The ticket the transfer dialog is about. */
     transferTicket: null,
+    /** The ticket the drawer shows (staff/drawer.js): its id, its last view, the history read. */
+    drawer: { id: null, ticket: null, notes: null, historyTimer: null },
+    /** The custom fields the walk-in dialog asks (fields.js `describeFields`). */
+    walkInFields: [],
     /** Today's stats: a reload planned after the line moved, and when they were last asked. */
     statsTimer: null,
     statsAt: 0,
@@ -44,6 +48,12 @@ export function createApp(session) {
 
 /** The open queue as listed (null before the list has it). */
 export const currentQueue = (app) => app.queues.find((q) => q.id === app.queueId) ?? null;
+
+/** The open queue's ticket type as listed by GET /api/v1/ticket-types (its `fields_schema`). */
+export const currentType = (app) => (app.typeList || []).find((ty) => ty.code === currentQueue(app)?.ticket_type) ?? null;
+
+/** The JSON Schema of the open queue's custom fields, or null. */
+export const currentSchema = (app) => currentType(app)?.fields_schema ?? null;
 
 /** The machine of the open queue's ticket type, or null when unknown. */
 export const currentFsm = (app) => app.types?.get(currentQueue(app)?.ticket_type) ?? null;

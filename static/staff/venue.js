@@ -5,16 +5,12 @@ import { EN, number } from '../i18n.js';
 import { h, Problem, randomId } from '../qc.js';
 import { busy, call, fail } from './actions.js';
 import { $, toast } from './dom.js';
-import { currentQueue, isManager } from './store.js';
+import { currentQueue, currentType, isManager } from './store.js';
 import { queueTitle } from './view.js';
+import { describeFields, readFields } from '../fields.js';
+import { drawFields, readDrawn, showFieldErrors } from '../fields-form.js';
 
 const t = EN;
-
-/** The open queue's ticket type as listed (its `fields_schema`, if any). */
-function ticketType(app) {
-  const q = currentQueue(app);
-  return (app.typeList || []).find((ty) => ty.code === q?.ticket_type) ?? null;
-}
 
 export function openWalkIn(app) {
   if (!app.queueId) return;
@@ -26,9 +22,10 @@ export function openWalkIn(app) {
   $('#walk-in-made').hidden = true;
   $('#walk-in-ok').hidden = false;
   $('#walk-in-print').hidden = true;
-  const schema = ticketType(app)?.fields_schema;
-  $('#wi-fields-row').hidden = !schema;
-  $('#wi-fields-hint').textContent = schema?.properties ? Object.keys(schema.properties).join(', ') : '';
+  // The type's own fields, asked as the join page asks them.
+  app.walkInFields = describeFields(currentType(app)?.fields_schema);
+  drawFields($('#wi-fields-box'), app.walkInFields, t, 'wi-x');
+  $('#wi-fields-row').hidden = app.walkInFields.length === 0;
   // One key per fill: a double submit makes one ticket.
   form.dataset.idem = randomId();
   $('#walk-in-dialog').showModal();
@@ -45,12 +42,15 @@ async function addWalkIn(app, e) {
   const party = Number(form.party_size.value || 1);
   if (!Number.isInteger(party) || party < 1) return void (err.textContent = t('console.party_bad'));
   body.party_size = party;
-  if (!$('#wi-fields-row').hidden && form.fields.value.trim()) {
-    try {
-      body.fields = JSON.parse(form.fields.value);
-    } catch {
-      return void (err.textContent = t('console.fields_bad'));
+  if (app.walkInFields?.length) {
+    const { fields, errors } = readFields(app.walkInFields, readDrawn($('#wi-fields-box')), t);
+    const first = showFieldErrors($('#wi-fields-box'), errors);
+    if (first) {
+      err.textContent = errors[0].text;
+      first.focus();
+      return;
     }
+    body.fields = fields;
   }
   const q = currentQueue(app);
   await busy(app, $('#walk-in-ok'), async () => {

@@ -44,3 +44,4 @@ mod timers;
 mod topology;
 mod users;
 mod webhooks;
+mod workflow;

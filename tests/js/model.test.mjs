@@ -167,3 +167,26 @@ test('patchQueue changes the queue of a new state only', () => {
   assert.equal(state.queue.status, 'open');
   assert.equal(patchQueue(initial(Q), { status: 'closed' }).queue, null);
 });
+
+test('presence events say who is on their page, and move nobody', () => {
+  const { state, a, b, c, d } = started();
+  const here = { ticket_id: b.id, present: true, at: '2026-11-23T10:42:00Z' };
+  const { state: s1, resync } = apply(state, { type: 'event', event: { seq: 11, queue_id: Q, kind: 'ticket.present', presence: here } });
+  assert.equal(resync, false);
+  assert.equal(s1.seq, 11);
+  assert.deepEqual(numbers(s1), [a.number, b.number, c.number], 'nobody moved');
+  assert.equal(s1.waitingTotal, 3);
+  assert.deepEqual([ticketById(s1, b.id).present, ticketById(s1, b.id).present_at], [true, '2026-11-23T10:42:00Z']);
+  assert.equal(ticketById(s1, a.id).present, undefined, 'only the ticket named');
+  assert.equal(ticketById(state, b.id).present, undefined, 'the old state is left as it was');
+  // Away, on a called ticket: it stays called, with when it was last seen.
+  const away = { ticket_id: d.id, present: false, at: '2026-11-23T10:50:00Z' };
+  const { state: s2 } = apply(s1, { type: 'event', event: { seq: 12, queue_id: Q, kind: 'ticket.away', presence: away } });
+  assert.deepEqual([s2.active.get(d.id).present, s2.active.get(d.id).present_at, s2.active.get(d.id).status], [false, '2026-11-23T10:50:00Z', 'called']);
+  assert.equal(s2.active.size, 1);
+  // Someone past the head the console knows: only the seq moves.
+  const { state: s3 } = apply(s2, { type: 'event', event: { seq: 13, queue_id: Q, kind: 'ticket.present', presence: { ticket_id: 'far', present: true, at: '2026-11-23T10:51:00Z' } } });
+  assert.equal(s3.seq, 13);
+  assert.equal(s3.line, s2.line);
+  assert.equal(s3.waitingTotal, 3);
+});
