@@ -41,17 +41,20 @@ pub enum MessageKind {
     Called,
     Recalled,
     NoShow,
+    /// The customer stepped back in line (`ticket.snoozed`): where they are now.
+    Snoozed,
     /// An appointment's reminder (a day and an hour before, by default), written by the clock.
     Reminder,
 }
 
 impl MessageKind {
-    pub const ALL: [MessageKind; 6] = [
+    pub const ALL: [MessageKind; 7] = [
         MessageKind::Joined,
         MessageKind::Ahead,
         MessageKind::Called,
         MessageKind::Recalled,
         MessageKind::NoShow,
+        MessageKind::Snoozed,
         MessageKind::Reminder,
     ];
 
@@ -62,6 +65,7 @@ impl MessageKind {
             MessageKind::Called => "called",
             MessageKind::Recalled => "recalled",
             MessageKind::NoShow => "no_show",
+            MessageKind::Snoozed => "snoozed",
             MessageKind::Reminder => "reminder",
         }
     }
@@ -71,8 +75,8 @@ impl MessageKind {
     }
 
     /// The kinds written when their event commits (`ahead` is written when a line moves).
-    pub const ON_EVENT: [MessageKind; 4] =
-        [MessageKind::Joined, MessageKind::Called, MessageKind::Recalled, MessageKind::NoShow];
+    pub const ON_EVENT: [MessageKind; 5] =
+        [MessageKind::Joined, MessageKind::Called, MessageKind::Recalled, MessageKind::NoShow, MessageKind::Snoozed];
 }
 
 /// The languages of the pages, and so of the default words.
@@ -257,7 +261,7 @@ impl QueueNotify {
                 other => {
                     let kind = MessageKind::parse(other).filter(|k| *k != MessageKind::Ahead).ok_or_else(|| {
                         bad(format!(
-                            "settings.notify: unknown key `{other}` (ahead, templates, joined, called, recalled, no_show, reminder)"
+                            "settings.notify: unknown key `{other}` (ahead, templates, joined, called, recalled, no_show, snoozed, reminder)"
                         ))
                     })?;
                     match v.as_bool() {
@@ -337,6 +341,16 @@ fn default_template(lang: Lang, kind: MessageKind) -> &'static str {
         (Lang::En, Called) => "It's your turn at {queue}: {number}, please go to {counter}.",
         (Lang::En, Recalled) => "{queue}: we are still waiting for you, {number}: please go to {counter} now.",
         (Lang::En, NoShow) => "{queue}: we called {number} but could not find you. Please see the staff.",
+        (Lang::En, Snoozed) => {
+            "{queue}: more time for {number}. {ahead} ahead of you now. Follow your place: {ticket_url}"
+        }
+        (Lang::Fr, Snoozed) => {
+            "{queue} : plus de temps pour {number}. Encore {ahead} avant vous. Suivez votre place : {ticket_url}"
+        }
+        (Lang::De, Snoozed) => "{queue}: mehr Zeit für {number}. Jetzt {ahead} vor Ihnen. Ihr Platz: {ticket_url}",
+        (Lang::Es, Snoozed) => {
+            "{queue}: más tiempo para {number}. Ahora {ahead} antes que usted. Su lugar: {ticket_url}"
+        }
         (Lang::Fr, Joined) => {
             "Vous êtes dans la file {queue} : votre numéro est {number}. Suivez votre place : {ticket_url}"
         }
@@ -375,6 +389,10 @@ fn subject(lang: Lang, kind: MessageKind) -> &'static str {
         (Lang::En, Ahead) => "Almost your turn: {number}",
         (Lang::En, Called | Recalled) => "It's your turn: {number}",
         (Lang::En, NoShow) => "We missed you: {number}",
+        (Lang::En, Snoozed) => "More time: {number}",
+        (Lang::Fr, Snoozed) => "Plus de temps : {number}",
+        (Lang::De, Snoozed) => "Mehr Zeit: {number}",
+        (Lang::Es, Snoozed) => "Más tiempo: {number}",
         (Lang::Fr, Joined) => "Vous êtes dans la file : {number}",
         (Lang::Fr, Ahead) => "Bientôt votre tour : {number}",
         (Lang::Fr, Called | Recalled) => "C'est votre tour : {number}",

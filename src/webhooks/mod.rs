@@ -35,6 +35,11 @@ pub const KINDS: &[&str] = &[
     "ticket.cancelled",
     "ticket.transferred_in",
     "ticket.transferred_out",
+    "ticket.snoozed",
+    "ticket.moved",
+    "ticket.updated",
+    "ticket.present",
+    "ticket.away",
     "queue.updated",
     AHEAD,
 ];

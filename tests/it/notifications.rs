@@ -273,6 +273,42 @@ async fn an_email_goes_over_smtp_in_the_customers_language_as_text_and_html() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snooze_is_told_with_how_many_are_ahead_now_unless_the_queue_says_not() {
+    let (url, dir) = smtp();
+    let app = spawn_app_with(|s| {
+        s.notify.smtp_url = Some(url);
+        s.notify.mail_from = Some("Queuecast <queue@queuecast.test>".into());
+    })
+    .await;
+    let path = format!("/api/v1/queues/{}", app.queue);
+    let settings = json!({"settings": {"snooze": {"max_times": 2, "max_places": 5}}});
+    app.request(reqwest::Method::PATCH, &path, Some(&app.admin), Some(settings)).await.expect(200);
+    let to = format!("ada-{}@example.org", uuid::Uuid::new_v4().simple());
+    let (ticket, token) = join_with(&app, app.queue, json!({"email": to, "lang": "es"})).await;
+    for _ in 0..4 {
+        app.joined(app.queue).await;
+    }
+    settled(&app, &ticket, &token, 1).await;
+
+    // Act: three places back; then the queue stops telling snoozes, and one more step back.
+    let path = format!("/api/v1/tickets/{ticket}/snooze?token={token}");
+    app.post(&path, None, json!({"places": 3})).await.expect(200);
+    let list = settled(&app, &ticket, &token, 2).await;
+    let off = json!({"settings": {"notify": {"snoozed": false}}});
+    let queue_path = format!("/api/v1/queues/{}", app.queue);
+    app.request(reqwest::Method::PATCH, &queue_path, Some(&app.admin), Some(off)).await.expect(200);
+    app.post(&path, None, json!({"places": 1})).await.expect(200);
+
+    // Assert: one e-mail for the first snooze, in Spanish, saying three are ahead now.
+    assert_eq!(summary(&list)[1].0, "snoozed", "{list:#?}");
+    let mails = mails_to(&dir, &to, 2).await;
+    let snoozed = mails.iter().find(|m| m["subject"] == "Más tiempo: A001").expect("the snooze's e-mail");
+    assert!(snoozed["text"].as_str().unwrap().contains("Ahora 3 antes que usted"), "{snoozed:#?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(messages(&app, &ticket, &token).await.len(), 2, "a snooze the queue does not tell wrote a message");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queue_speaks_its_own_words_and_an_smtp_server_away_is_retried_then_given_up() {
     let (url, dir) = smtp();
     let app = spawn_app_with(|s| {

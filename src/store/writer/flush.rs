@@ -32,13 +32,15 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: 
              msg AS ( \
                INSERT INTO notifications (id, tenant_id, queue_id, ticket_id, channel, kind, seq, state, recipient, lang, vars) \
                SELECT gen_random_uuid(), c.tenant_id, ev.queue_id, ev.ticket_id, ch.channel, substr(ev.kind, 8), ev.seq, \
-                 ev.to_state, ch.recipient, c.lang, \
+                 COALESCE(ev.to_state, ev.data->'ticket'->>'status'), ch.recipient, c.lang, \
                  jsonb_strip_nulls(jsonb_build_object('number', ev.data->'ticket'->'number', \
-                                                      'counter', ev.data->'ticket'->'counter')) \
+                                                      'counter', ev.data->'ticket'->'counter', \
+                                                      'ahead', (ev.data->'ticket'->>'position')::int - 1)) \
                FROM ev JOIN notify_contacts c ON c.ticket_id = ev.ticket_id \
                JOIN queues q ON q.id = ev.queue_id \
                CROSS JOIN LATERAL (VALUES ('sms', c.sms), ('email', c.email), ('push', c.push::text)) AS ch(channel, recipient) \
-               WHERE ev.kind = ANY ($12) AND ev.to_state IS NOT NULL AND ch.recipient IS NOT NULL \
+               WHERE ev.kind = ANY ($12) AND (ev.to_state IS NOT NULL OR ev.kind = 'ticket.snoozed') \
+                 AND ch.recipient IS NOT NULL \
                  AND COALESCE((q.settings->'notify'->>substr(ev.kind, 8))::boolean, true)) \
              INSERT INTO webhook_deliveries (id, tenant_id, webhook_id, queue_id, seq, kind) \
              SELECT gen_random_uuid(), w.tenant_id, w.id, ev.queue_id, ev.seq, ev.kind \
