@@ -220,6 +220,11 @@ impl Store {
         self.writer.committed()
     }
 
+    /// Whether this node's writer is busy with a crowd's changes (see [`Writer::busy`]).
+    pub fn writing_a_crowd(&self) -> bool {
+        self.writer.busy()
+    }
+
     /// Waits until every change submitted so far is committed or refused.
     pub async fn flush(&self) {
         self.writer.flush().await;

@@ -323,15 +323,29 @@ const COMMITTED: usize = 1024;
 pub struct Writer {
     tx: mpsc::Sender<Message>,
     committed: broadcast::Sender<Committed>,
+    /// The size of the last batch committed: how much the node is writing.
+    last_batch: Arc<std::sync::atomic::AtomicUsize>,
 }
+
+/// Changes in a batch, or waiting, from which the writer counts as busy (see [`Writer::busy`]).
+const BUSY: usize = 32;
 
 impl Writer {
     pub(super) fn start(pool: PgPool, caches: Arc<Caches>, max_batch: usize, tasks: &Tasks) -> Writer {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (committed, _) = broadcast::channel(COMMITTED);
         let sent = committed.clone();
-        tasks.spawn_graceful("writer", move |stop| run(pool, caches, rx, max_batch.max(1), sent, stop));
-        Writer { tx, committed }
+        let last_batch = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let sizes = last_batch.clone();
+        tasks.spawn_graceful("writer", move |stop| run(pool, caches, rx, max_batch.max(1), sent, sizes, stop));
+        Writer { tx, committed, last_batch }
+    }
+
+    /// Whether the node is writing a crowd's changes (its last batch, or the changes waiting,
+    /// count at least [`BUSY`]): work that can wait (the message sender) gives way meanwhile.
+    pub fn busy(&self) -> bool {
+        let waiting = self.tx.max_capacity() - self.tx.capacity();
+        waiting >= BUSY || self.last_batch.load(std::sync::atomic::Ordering::Relaxed) >= BUSY
     }
 
     /// The events of every batch this node commits, after the commit.
@@ -382,11 +396,16 @@ async fn run(
     mut rx: mpsc::Receiver<Message>,
     max_batch: usize,
     committed: broadcast::Sender<Committed>,
+    last_batch: Arc<std::sync::atomic::AtomicUsize>,
     stop: CancellationToken,
 ) {
     let mut received = Vec::with_capacity(max_batch);
     let mut flushed = Vec::new();
     loop {
+        if rx.is_empty() {
+            // Nothing waits: whatever comes next is no crowd yet.
+            last_batch.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
         let n = tokio::select! {
             n = rx.recv_many(&mut received, max_batch) => n,
             _ = stop.cancelled(), if !rx.is_closed() => {
@@ -414,6 +433,7 @@ async fn run(
             continue;
         }
         let size = batch.len();
+        last_batch.store(size, std::sync::atomic::Ordering::Relaxed);
         let started = std::time::Instant::now();
         let (events, stalled) = batch::run(&pool, &caches, batch).await;
         metrics::histogram!("queuecast_write_batch_size").record(size as f64);
