@@ -7,7 +7,8 @@
 #   QC_CPUS=0 LT_CPUS=1 RUNS=1 loadtest/scenarios.sh s9   # nodes on CPU 0, the load generator on 1
 #                                         # (pin PostgreSQL and Redis yourself: taskset -a -p -c 0 PID)
 #
-# Each scenario starts its own Queuecast node(s) on a fresh database `bench` (rate limits off)
+# Each scenario starts its own Queuecast node(s) on a fresh database `bench` (rate limits off;
+# BENCH_DB and BENCH_PORT name another database and first port, for two runs side by side)
 # and stops them afterwards. Everything stays on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,11 +28,12 @@ if [ -n "${LT_CPUS:-}" ]; then LT="taskset -c $LT_CPUS $LT"; fi
 if [ -n "${LT_NICE:-}" ]; then LT="nice -n $LT_NICE $LT"; fi
 if [ -n "${QC_CPUS:-}" ]; then QC="taskset -c $QC_CPUS $QC"; fi
 BASE=${DATABASE_URL%/*}
-DB=$BASE/bench
+BENCH_DB=${BENCH_DB:-bench}
+DB=$BASE/$BENCH_DB
 NODES=()
 
 fresh_db() {
-  psql "$BASE/postgres" -qc "DROP DATABASE IF EXISTS bench WITH (FORCE)" -c "CREATE DATABASE bench" >/dev/null
+  psql "$BASE/postgres" -qc "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE DATABASE $BENCH_DB" >/dev/null
   $QC migrate --database-url "$DB" >/dev/null
 }
 
@@ -40,7 +42,7 @@ start_nodes() {
   local n=$1 i port
   URLS=""
   for ((i = 1; i <= n; i++)); do
-    port=$((8090 + i))
+    port=$((${BENCH_PORT:-8090} + i))
     local cmd=serve
     [ "$i" = 1 ] && cmd=demo
     $QC $cmd --database-url "$DB" --redis-url "$REDIS_URL" --listen "127.0.0.1:$port" \
