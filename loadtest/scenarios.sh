@@ -19,7 +19,7 @@ RUNS=${RUNS:-3}
 OUT=target/loadtest
 mkdir -p "$OUT"
 cargo build --release --workspace --bins -q
-QC=./target/release/queuecast
+QC=${QC_BIN:-./target/release/queuecast}
 LT=./target/release/loadtest
 # Optional CPU pinning, so a load generator cannot take the node's CPU (nor the node its own).
 if [ -n "${LT_CPUS:-}" ]; then LT="taskset -c $LT_CPUS $LT"; fi
