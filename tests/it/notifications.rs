@@ -847,3 +847,95 @@ async fn a_call_the_clock_times_out_tells_the_no_show_too() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_blanks_old_bookings_their_events_and_reminders_and_notes_and_comments() {
+    let app = spawn_app_with(|s| s.notify.enabled = false).await;
+    // A queue open around the clock that books, two bookings with reminders' contacts.
+    let all_day = json!([["00:00", "24:00"]]);
+    let weekly: serde_json::Map<String, Value> =
+        ["mon", "tue", "wed", "thu", "fri", "sat", "sun"].iter().map(|d| (d.to_string(), all_day.clone())).collect();
+    let settings =
+        json!({"hours": {"tz": "UTC", "weekly": weekly}, "appointments": {"slot_minutes": 5, "per_slot": 5}});
+    let path = format!("/api/v1/queues/{}", app.queue);
+    app.request(reqwest::Method::PATCH, &path, Some(&app.admin), Some(json!({"settings": settings}))).await.expect(200);
+    let start = (chrono::Utc::now() + chrono::Duration::days(2)).format("%Y-%m-%dT10:00:00Z").to_string();
+    let mut ids = Vec::new();
+    for name in ["Old Booking", "New Booking"] {
+        let body = json!({"start_at": start, "name": name, "phone": "+15550300009",
+                          "notify": {"sms": "+15550300009", "email": "b@example.org"}});
+        let made = app.post(&format!("/api/v1/queues/{}/appointments", app.queue), None, body).await.expect(201);
+        ids.push(made["appointment"]["id"].as_str().unwrap().to_owned());
+    }
+    // A ticket with notes and a rating.
+    let (ticket, token) = app.joined(app.queue).await;
+    let id = ticket["id"].as_str().unwrap();
+    let noted = json!({"notes": "private"});
+    app.request(reqwest::Method::PATCH, &format!("/api/v1/tickets/{id}"), Some(&app.admin), Some(noted))
+        .await
+        .expect(200);
+    app.post(&format!("/api/v1/tickets/{id}/cancel?token={token}"), None, json!({})).await.expect(200);
+    app.post(&format!("/api/v1/tickets/{id}/feedback?token={token}"), None, json!({"rating": 2, "comment": "slow"}))
+        .await
+        .expect(201);
+    // Reminders written for both, then the first booking, its events, the ticket and the
+    // rating made 40 days old.
+    let mut db = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO notifications (id, tenant_id, queue_id, appointment_id, channel, kind, position, seq, state, recipient, lang) \
+         SELECT gen_random_uuid(), tenant_id, queue_id, id, 'sms', 'reminder', 60, 1, 'booked', notify_sms, 'en' FROM appointments",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    for sql in [
+        "UPDATE appointments SET start_at = start_at - interval '45 days', end_at = end_at - interval '45 days' WHERE id = $1::uuid",
+        "UPDATE queue_events SET at = at - interval '45 days' WHERE kind LIKE 'appointment.%' AND data->'appointment'->>'id' = $1",
+    ] {
+        sqlx::query(sql).bind(&ids[0]).execute(&mut db).await.unwrap();
+    }
+    sqlx::query("UPDATE tickets SET finished_at = now() - interval '40 days' WHERE id = $1::uuid")
+        .bind(id)
+        .execute(&mut db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE ticket_feedback SET created_at = now() - interval '40 days'").execute(&mut db).await.unwrap();
+
+    // Act: the retention rounds.
+    assert_eq!(app.store.blank_old_appointments(30, 1000).await.unwrap(), 3, "a booking, its reminder, its event");
+    assert_eq!(app.store.blank_old_appointments(30, 1000).await.unwrap(), 0);
+    app.store.anonymise_finished(30, 1000).await.unwrap();
+    assert_eq!(app.store.blank_old_notes(30, 1000).await.unwrap(), 2, "the notes and the comment");
+
+    // Assert: the old booking is bare, the new one untouched; the rating stays.
+    let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+        "SELECT id::text, customer_name, customer_phone, notify_sms FROM appointments ORDER BY customer_name",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(rows[0], (ids[0].clone(), String::new(), None, None));
+    assert_eq!(rows[1].1, "New Booking");
+    let recipients: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT appointment_id::text, recipient FROM notifications ORDER BY appointment_id")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    for (appointment, recipient) in &recipients {
+        assert_eq!(recipient.is_none(), *appointment == ids[0], "{recipients:?}");
+    }
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT data->'appointment'->>'name' FROM queue_events WHERE kind = 'appointment.booked' ORDER BY seq",
+    )
+    .fetch_all(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(names, ["", "New Booking"]);
+    let (notes, comment, rating): (Option<String>, Option<String>, i16) = sqlx::query_as(
+        "SELECT t.notes, f.comment, f.rating FROM tickets t JOIN ticket_feedback f ON f.ticket_id = t.id",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!((notes, comment, rating), (None, None, 2));
+}
