@@ -3,7 +3,13 @@
 // language the customer picked; the words of the consent are in that language too.
 
 /** The languages of the messages (the server's defaults exist in each). */
-export const LANGS = [['en', 'English'], ['fr', 'Français'], ['de', 'Deutsch'], ['es', 'Español']];
+export const LANGS = [
+  ['en', 'English'],
+  ['fr', 'Français'],
+  ['de', 'Deutsch'],
+  ['es', 'Español'],
+  ['ja', '日本語'],
+];
 
 /** The consent's words, by language. */
 export const WORDS = {
@@ -38,6 +44,14 @@ export const WORDS = {
     lang: 'Idioma de los mensajes',
     needPhone: 'Escriba su número en formato internacional (+34 …) para recibir SMS.',
     needEmail: 'Escriba su correo electrónico para recibir correos.',
+  },
+  ja: {
+    title: 'このページ以外でもお知らせを受け取る（任意）',
+    sms: '順番が近づいたら上の電話番号にSMSを送る（停止するにはSTOPと返信）',
+    email: '順番が近づいたらメールを送る',
+    lang: 'メッセージの言語',
+    needPhone: 'SMSを受け取るには国際形式（+81 …）で電話番号を入力してください。',
+    needEmail: 'メールを受け取るにはメールアドレスを入力してください。',
   },
 };
 

@@ -87,10 +87,11 @@ pub enum Lang {
     Fr,
     De,
     Es,
+    Ja,
 }
 
 impl Lang {
-    pub const ALL: [Lang; 4] = [Lang::En, Lang::Fr, Lang::De, Lang::Es];
+    pub const ALL: [Lang; 5] = [Lang::En, Lang::Fr, Lang::De, Lang::Es, Lang::Ja];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -98,6 +99,7 @@ impl Lang {
             Lang::Fr => "fr",
             Lang::De => "de",
             Lang::Es => "es",
+            Lang::Ja => "ja",
         }
     }
 
@@ -378,6 +380,15 @@ fn default_template(lang: Lang, kind: MessageKind) -> &'static str {
             "Erinnerung: Ihr Termin bei {queue} ist am {when}. Ändern, absagen oder einchecken: {ticket_url}"
         }
         (Lang::Es, Reminder) => "Recordatorio: su cita en {queue} es el {when}. Cambiar, anular o llegar: {ticket_url}",
+        (Lang::Ja, Joined) => "{queue}の列に並びました。番号は{number}です。順番の確認：{ticket_url}",
+        (Lang::Ja, Ahead) => "{queue}：あと{ahead}人です。お戻りください。{number}：{ticket_url}",
+        (Lang::Ja, Called) => "{queue}：{number}番の方、{counter}へお越しください。",
+        (Lang::Ja, Recalled) => "{queue}：{number}番の方、お待ちしています。{counter}へお越しください。",
+        (Lang::Ja, NoShow) => {
+            "{queue}：{number}番をお呼びしましたが、いらっしゃいませんでした。係員にお声がけください。"
+        }
+        (Lang::Ja, Snoozed) => "{queue}：{number}番の順番を遅らせました。あと{ahead}人です。順番の確認：{ticket_url}",
+        (Lang::Ja, Reminder) => "リマインダー：{queue}のご予約は{when}です。変更・キャンセル・受付：{ticket_url}",
     }
 }
 
@@ -409,6 +420,12 @@ fn subject(lang: Lang, kind: MessageKind) -> &'static str {
         (Lang::Fr, Reminder) => "Rappel : {queue}, {when}",
         (Lang::De, Reminder) => "Erinnerung: {queue}, {when}",
         (Lang::Es, Reminder) => "Recordatorio: {queue}, {when}",
+        (Lang::Ja, Joined) => "列に並びました：{number}",
+        (Lang::Ja, Ahead) => "まもなく順番です：{number}",
+        (Lang::Ja, Called | Recalled) => "順番が来ました：{number}",
+        (Lang::Ja, NoShow) => "お呼びしました：{number}",
+        (Lang::Ja, Snoozed) => "順番を遅らせました：{number}",
+        (Lang::Ja, Reminder) => "リマインダー：{queue}、{when}",
     }
 }
 
@@ -660,6 +677,16 @@ mod tests {
         let greek = "αβγ ".repeat(30);
         let cut = one_segment(&greek);
         assert!(cut.encode_utf16().count() <= 70 && cut.ends_with('…'), "{cut}");
+        // Japanese has no spaces to cut at: cut at a character, within 70 units.
+        let vars = Vars {
+            number: "A042".into(),
+            queue: "中央窓口".into(),
+            ticket_url: "https://q.example/t/1".into(),
+            ..Vars::default()
+        };
+        let ja = render(&QueueNotify::default(), Lang::Ja, MessageKind::NoShow, &vars).text;
+        let cut = one_segment(&format!("{ja}{ja}"));
+        assert!(cut.encode_utf16().count() <= 70 && cut.ends_with('…') && cut.starts_with("中央窓口"), "{cut}");
         // Exactly one segment stays whole; extension characters count twice.
         assert_eq!(one_segment(&"a".repeat(160)), "a".repeat(160));
         assert_ne!(one_segment(&format!("{}€", "a".repeat(159))), format!("{}€", "a".repeat(159)));

@@ -298,7 +298,7 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             rejected("invalid_phone", "notify.sms: a phone number in international form, + and 8 to 15 digits"),
             rejected("invalid_email", "notify.email: an e-mail address (name@domain.example)"),
             rejected("invalid_push_subscription", "notify.push: a PushSubscription {endpoint, keys: {p256dh, auth}}"),
-            rejected("unknown_lang", "notify.lang: `xx` is not one of en, fr, de, es"),
+            rejected("unknown_lang", "notify.lang: `xx` is not one of en, fr, de, es, ja"),
             NotFound,
             // Outside its opening hours the problem says when the queue opens (null: not scheduled).
             ApiError::Conflict(Conflict::ClosedUntil("2026-11-24T08:00:00Z".parse().ok())),

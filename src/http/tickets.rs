@@ -30,7 +30,7 @@ pub struct JoinBody {
     pub(super) fields: Option<Value>,
     /// Who to tell off the page, given only with the customer's explicit consent: a phone for
     /// SMS (international form), an e-mail address, a push subscription, the language of the
-    /// messages (`en`, `fr`, `de`, `es`).
+    /// messages (`en`, `fr`, `de`, `es`, `ja`).
     pub(super) notify: Option<NotifyBody>,
 }
 

@@ -533,7 +533,7 @@ fn check_booking(b: &mut NewBooking) -> Result<()> {
     b.lang = match b.lang.take() {
         Some(l) => Some(
             Lang::parse(&l)
-                .ok_or_else(|| StoreError::Invalid("lang: one of en, fr, de, es".into()))?
+                .ok_or_else(|| StoreError::Invalid("lang: one of en, fr, de, es, ja".into()))?
                 .as_str()
                 .to_owned(),
         ),

@@ -27,7 +27,8 @@ test('a ticked box without its value is refused in the customer’s language', (
 
 test('the language is the browser’s first we speak', () => {
   assert.equal(pickLang(['pt-BR', 'es-ES', 'en']), 'es');
-  assert.equal(pickLang(['ja']), 'en');
+  assert.equal(pickLang(['ja-JP']), 'ja');
+  assert.equal(pickLang(['ko']), 'en');
   assert.equal(pickLang(undefined), 'en');
 });
 
