@@ -83,6 +83,10 @@ impl Transport for ActixWs {
             Some(Ok(AggregatedMessage::Ping(bytes))) => Incoming::Ping(bytes),
             Some(Ok(AggregatedMessage::Pong(_))) => Incoming::Pong,
             Some(Err(ProtocolError::Overflow)) => Incoming::TooBig,
+            // A message over the limit in several frames: actix-ws tells it only in words.
+            Some(Err(ProtocolError::Io(e))) if e.to_string() == "Exceeded maximum continuation size" => {
+                Incoming::TooBig
+            }
             Some(Ok(AggregatedMessage::Close(_)) | Err(_)) | None => Incoming::Ended,
         }
     }

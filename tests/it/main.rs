@@ -41,5 +41,6 @@ mod shutdown;
 mod sites;
 mod timers;
 mod topology;
+mod transport;
 mod users;
 mod webhooks;
