@@ -6,6 +6,9 @@
 #   RUNS=1 loadtest/scenarios.sh s2 s5    # some scenarios, once
 #   QC_CPUS=0 LT_CPUS=1 RUNS=1 loadtest/scenarios.sh s9   # nodes on CPU 0, the load generator on 1
 #                                         # (pin PostgreSQL and Redis yourself: taskset -a -p -c 0 PID)
+#   WS_TRANSPORTS="tungstenite actix-ws" RUNS=1 loadtest/scenarios.sh s2
+#                                         # each socket scenario over both transports in turn, within
+#                                         # each run (same build, same minutes): s2-…-tungstenite-run1, s2-…-actix-ws-run1
 #
 # Each scenario starts its own Queuecast node(s) on a fresh database `bench` (rate limits off)
 # and stops them afterwards. Everything stays on loopback.
@@ -26,6 +29,9 @@ if [ -n "${LT_CPUS:-}" ]; then LT="taskset -c $LT_CPUS $LT"; fi
 # when the machine is busy.
 if [ -n "${LT_NICE:-}" ]; then LT="nice -n $LT_NICE $LT"; fi
 if [ -n "${QC_CPUS:-}" ]; then QC="taskset -c $QC_CPUS $QC"; fi
+# The transports socket scenarios run over (the nodes' WS_TRANSPORT); named after them when several.
+TRANSPORTS=${WS_TRANSPORTS:-tungstenite}
+TRANSPORT=${TRANSPORTS%% *}
 BASE=${DATABASE_URL%/*}
 DB=$BASE/bench
 NODES=()
@@ -44,7 +50,7 @@ start_nodes() {
     local cmd=serve
     [ "$i" = 1 ] && cmd=demo
     $QC $cmd --database-url "$DB" --redis-url "$REDIS_URL" --listen "127.0.0.1:$port" \
-      --join-rate-limit 0 --login-rate-limit 0 >"$OUT/node$i.log" 2>&1 &
+      --join-rate-limit 0 --login-rate-limit 0 --ws-transport "$TRANSPORT" >"$OUT/node$i.log" 2>&1 &
     NODES+=($!)
     for _ in $(seq 1 100); do
       curl -fs "127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
@@ -65,13 +71,19 @@ stop_nodes() {
 scenario() {
   local name=$1 nodes=$2
   shift 3
+  local label
   for ((r = 1; r <= RUNS; r++)); do
-    fresh_db
-    start_nodes "$nodes"
-    echo "== $name run $r: loadtest $*" >&2
-    $LT sockets --url "$URLS" --server-pid "$PIDS" --name "$name-run$r" --out "$OUT" "$@"
-    stop_nodes
+    for TRANSPORT in $TRANSPORTS; do
+      label=$name
+      [ "$TRANSPORTS" = "$TRANSPORT" ] || label=$name-$TRANSPORT
+      fresh_db
+      start_nodes "$nodes"
+      echo "== $label run $r: loadtest $*" >&2
+      $LT sockets --url "$URLS" --server-pid "$PIDS" --name "$label-run$r" --out "$OUT" "$@"
+      stop_nodes
+    done
   done
+  TRANSPORT=${TRANSPORTS%% *}
 }
 
 write_scenario() {
