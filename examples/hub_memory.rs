@@ -32,6 +32,8 @@ fn main() {
             priority: 0,
             joined_at: joined,
             line_seq: i as i64,
+            present: false,
+            present_at: None,
         });
     }
     let after = resident_bytes();

@@ -210,6 +210,9 @@ pub struct Settings {
     /// Sockets are pinged this often, and closed when silent for `socket_silence`.
     pub socket_ping: std::time::Duration,
     pub socket_silence: std::time::Duration,
+    /// How long after a customer's last socket on this node closed they count as away (a page
+    /// reloading, a phone switching networks, is not leaving).
+    pub presence_grace: std::time::Duration,
     /// How often a display socket checks that its key was not revoked.
     pub credential_recheck: std::time::Duration,
     /// Joins and sign-ins allowed per client address; off unless configured.
@@ -252,6 +255,7 @@ impl Settings {
             store: StoreSettings::default(),
             socket_ping: std::time::Duration::from_secs(15),
             socket_silence: std::time::Duration::from_secs(45),
+            presence_grace: std::time::Duration::from_secs(20),
             credential_recheck: std::time::Duration::from_secs(30),
             rate_limits: crate::http::limit::RateLimits::OFF,
             feeds: None,

@@ -277,6 +277,16 @@ async fn apply_retention(store: &Store, days: u32) {
         }
     }
     for _ in 0..RETENTION_ROUNDS {
+        match store.blank_old_notes(days, RETENTION_BATCH).await {
+            Ok(0) => break,
+            Ok(n) => changed += n,
+            Err(err) => {
+                tracing::warn!(cause = ?err, "blanking old notes and comments failed");
+                break;
+            }
+        }
+    }
+    for _ in 0..RETENTION_ROUNDS {
         match store.blank_old_recipients(days, RETENTION_BATCH).await {
             Ok(0) => break,
             Ok(n) => changed += n,

@@ -28,7 +28,8 @@ impl AppState {
         match seen {
             Seen::Placed(ticket) => Ok(ticket),
             Seen::InLine(ticket) => match self.fanout.live_ticket(ticket.queue_id, ticket.id, ticket.seq).await {
-                Some(live) => Ok(live.dressed(&Details::of(&ticket))),
+                // The live line knows where the ticket is; staff's notes come with the read.
+                Some(live) => Ok(Ticket { notes: ticket.notes.clone(), ..live.dressed(&Details::of(&ticket)) }),
                 None => self.store.place(ticket).await,
             },
         }

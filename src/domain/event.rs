@@ -47,6 +47,19 @@ pub struct Event {
     /// this; clients may ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<i64>,
+    /// Whether the ticket's customer is watching, after a `ticket.present` or `ticket.away`
+    /// event (which carry no `ticket`: presence moves nobody in line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub presence: Option<Presence>,
+}
+
+/// A customer's presence, as a `ticket.present` or `ticket.away` event changed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Presence {
+    pub ticket_id: Uuid,
+    pub present: bool,
+    /// When they came, or (away) when they were last seen.
+    pub at: DateTime<Utc>,
 }
 
 /// The kinds of event, named as the protocol names them. On the wire (JSON, NOTIFY, Redis, the
@@ -63,6 +76,19 @@ pub enum EventKind {
     Appointment(String),
 }
 
+/// The words of ticket events that are not a state machine's transitions (`ticket.<word>`).
+pub mod words {
+    /// The customer stepped back in line.
+    pub const SNOOZED: &str = "snoozed";
+    /// Staff moved the ticket within the line.
+    pub const MOVED: &str = "moved";
+    /// Staff changed the ticket's priority or notes.
+    pub const UPDATED: &str = "updated";
+    /// The customer's page opened; they went away.
+    pub const PRESENT: &str = "present";
+    pub const AWAY: &str = "away";
+}
+
 impl EventKind {
     const TICKET: &'static str = "ticket.";
     const JOINED: &'static str = "ticket.joined";
@@ -74,6 +100,23 @@ impl EventKind {
     /// The event of a ticket taking transition `name`.
     pub fn transition(name: &str) -> EventKind {
         EventKind::Transitioned(past_tense(name))
+    }
+
+    /// A ticket event that is not a transition: one of [`words`].
+    pub fn ticket(word: &str) -> EventKind {
+        EventKind::Transitioned(word.to_owned())
+    }
+
+    /// Whether the event may change a queue's pace (calls, finishes, tickets leaving): not a join,
+    /// and none of the line-control events, which move nobody out of line.
+    pub fn moves_pace(&self) -> bool {
+        match self {
+            EventKind::Joined | EventKind::QueueUpdated | EventKind::Appointment(_) => false,
+            EventKind::Transitioned(w) => {
+                ![words::SNOOZED, words::MOVED, words::UPDATED, words::PRESENT, words::AWAY].contains(&w.as_str())
+            }
+            EventKind::TransferredIn | EventKind::TransferredOut => true,
+        }
     }
 
     /// Whether this is the event of the special transition `special` (a call, a recall, a start).
@@ -243,6 +286,7 @@ mod tests {
             queue: Some(serde_json::json!({"note": "x".repeat(200)})),
             appointment: None,
             line: None,
+            presence: None,
         }
     }
 
@@ -336,6 +380,7 @@ mod props {
             queue: Some(serde_json::json!({"note": "x".repeat(note)})),
             appointment: None,
             line: None,
+            presence: None,
         }
     }
 

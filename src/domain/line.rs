@@ -24,6 +24,16 @@ pub fn at_end(seq: i64) -> i64 {
     seq << GAP_BITS
 }
 
+/// A free `line_seq` just before `hi` and after `lo`: after every place taken between them
+/// (`taken`: what other unfinished tickets of the queue hold there; out of line now, a requeue
+/// may bring them back), halfway to `hi`. So a ticket put before another lands right before it
+/// in the order of places, whatever lies between. Repeated moves to one spot halve the room; None
+/// when there is none left.
+pub fn just_before(lo: i64, hi: i64, taken: &[i64]) -> Option<i64> {
+    let lo = taken.iter().copied().filter(|t| *t > lo && *t < hi).max().unwrap_or(lo);
+    (hi - lo > 1).then(|| lo + (hi - lo) / 2)
+}
+
 impl Key {
     pub fn new(priority: i16, line_seq: i64) -> Key {
         Key(Reverse(priority), line_seq)
@@ -253,6 +263,38 @@ mod tests {
         for (i, (key, _)) in keys.iter().enumerate().skip(120).take(30) {
             assert_eq!(line.position(*key), Some(i as u32 + 1));
         }
+    }
+
+    #[test]
+    fn just_before_lands_after_everything_taken_below() {
+        assert_eq!(just_before(0, 100, &[]), Some(50));
+        assert_eq!(just_before(0, 2, &[]), Some(1));
+        assert_eq!(just_before(0, 1, &[]), None);
+        assert_eq!(just_before(0, 2, &[1]), None);
+        // After the last value taken inside (lo, hi); values outside do not count.
+        assert_eq!(just_before(0, 100, &[10, 60, -5, 100, 300]), Some(80));
+        assert_eq!(just_before(-100, 0, &[]), Some(-50));
+    }
+
+    #[test]
+    fn just_before_never_answers_a_taken_or_outside_value() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for _ in 0..2_000 {
+            let lo = rng.random_range(-50i64..50);
+            let hi = lo + rng.random_range(0i64..20);
+            let taken: Vec<i64> = (0..rng.random_range(0..10)).map(|_| rng.random_range(lo - 2..hi + 2)).collect();
+            let last = taken.iter().copied().filter(|t| *t > lo && *t < hi).max().unwrap_or(lo);
+            match just_before(lo, hi, &taken) {
+                Some(v) => assert!(v > last && v < hi && !taken.contains(&v), "{lo} {hi} {taken:?} {v}"),
+                None => assert!(hi - last <= 1, "{lo} {hi} {taken:?}"),
+            }
+        }
+        // Moving one ticket after another into the same spot: each move halves the room.
+        let (hi, mut taken) = (1i64 << GAP_BITS, Vec::new());
+        while let Some(v) = just_before(0, hi, &taken) {
+            taken.push(v);
+        }
+        assert_eq!(taken.len(), GAP_BITS as usize);
     }
 
     #[test]

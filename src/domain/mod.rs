@@ -2,6 +2,7 @@
 //! plain values.
 
 pub mod appointment;
+pub mod control;
 pub mod device;
 pub mod embed;
 pub mod estimate;
@@ -19,7 +20,7 @@ pub mod view;
 
 pub use device::{Device, DeviceKind};
 pub use estimate::{CallHistory, Estimate};
-pub use event::{Event, EventKind, Notification, Revocation};
+pub use event::{Event, EventKind, Notification, Presence, Revocation};
 pub use fsm::{Fsm, FsmError, Roles, Special};
 pub use hours::{Hours, HoursError};
 pub use line::{Key, Line};

@@ -13,7 +13,8 @@ use uuid::Uuid;
     "id": "0b9e5a53-2f4d-4a53-9a8e-3f1c2d7f1a01", "queue_id": "6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b",
     "number": "A042", "status": "waiting", "position": 3, "eta_seconds": 540, "eta_p90_seconds": 900,
     "counter": null, "joined_at": "2026-11-23T09:30:00Z", "called_at": null, "seq": 57,
-    "served_at": null, "finished_at": null, "priority": 0, "name": "Ada", "party_size": 2, "fields": {}
+    "served_at": null, "finished_at": null, "priority": 0, "name": "Ada", "party_size": 2, "fields": {},
+    "present": true, "present_at": "2026-11-23T09:31:10Z", "snoozes": 0
 }))]
 pub struct Ticket {
     pub id: Uuid,
@@ -34,6 +35,19 @@ pub struct Ticket {
     pub party_size: Option<i32>,
     #[schema(value_type = Object)]
     pub fields: serde_json::Value,
+    /// Whether the customer is watching (their ticket page is open), and since when; once away,
+    /// when they were last seen.
+    #[serde(default)]
+    pub present: bool,
+    #[serde(default)]
+    pub present_at: Option<DateTime<Utc>>,
+    /// How often the customer stepped back in line (`POST …/snooze`).
+    #[serde(default)]
+    pub snoozes: i16,
+    /// Staff's notes: only in staff's reads of one ticket (never in events, sockets or the
+    /// customer's reads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
 }
 
 /// A ticket view borrowed from where it is held (the hub's live line, an event): what a customer
@@ -59,6 +73,11 @@ pub struct TicketView<'a> {
     pub name: Option<&'a str>,
     pub party_size: Option<i32>,
     pub fields: &'a serde_json::Value,
+    pub present: bool,
+    pub present_at: Option<DateTime<Utc>>,
+    pub snoozes: i16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notes: Option<&'a str>,
     /// Held without its name, party size and fields (see `Held::Bare`): `dressed` fills them in.
     #[serde(skip)]
     pub bare: bool,
@@ -84,6 +103,10 @@ impl<'a> TicketView<'a> {
             name: t.name.as_deref(),
             party_size: t.party_size,
             fields: &t.fields,
+            present: t.present,
+            present_at: t.present_at,
+            snoozes: t.snoozes,
+            notes: t.notes.as_deref(),
             bare: false,
         }
     }
@@ -168,6 +191,10 @@ mod tests {
             name: Some("Ada".into()),
             party_size: Some(2),
             fields: serde_json::json!({"phone": "+33 6", "n": [1, 2]}),
+            present: true,
+            present_at: at(40),
+            snoozes: 1,
+            notes: Some("notes".into()),
         };
         let whole = serde_json::to_value(&ticket).unwrap();
         assert_eq!(serde_json::to_value(TicketView::of(&ticket)).unwrap(), whole);

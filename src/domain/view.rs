@@ -82,6 +82,8 @@ pub struct Waiting<'a> {
     pub priority: i16,
     pub joined_at: DateTime<Utc>,
     pub line_seq: i64,
+    pub present: bool,
+    pub present_at: Option<DateTime<Utc>>,
 }
 
 /// Short strings a long line repeats (number prefixes, states), each kept once.
@@ -107,19 +109,23 @@ impl Words {
     }
 }
 
-/// A waiting ticket with nothing but its place, number, state and joining time: 32 bytes. Its
+/// A waiting ticket with nothing but its place, number, state, joining time and presence: 40
+/// bytes. Its
 /// number is kept as a prefix and the value and width of its trailing digits (`A042`: `A`, 42,
 /// 3), which gives it back exactly.
 #[derive(Debug, Clone, Copy)]
 struct Bare {
     line_seq: i64,
     joined_ns: i64,
+    /// When the customer came (or, away, was last seen); 0 when never.
+    present_ns: i64,
     prefix: u32,
     digits: u32,
     status: u32,
     priority: i16,
     /// 0: the number has no trailing digits to keep apart (it is all `prefix`).
     width: u8,
+    present: bool,
 }
 
 impl Bare {
@@ -138,6 +144,8 @@ impl Bare {
             status: words.id(w.status),
             priority: w.priority,
             width,
+            present: w.present,
+            present_ns: w.present_at.and_then(|at| at.timestamp_nanos_opt()).unwrap_or(0),
         }
     }
 
@@ -258,9 +266,10 @@ impl QueueView {
         self.bare.insert(waiting.id, bare);
     }
 
-    /// Keeps a ticket bare when it is waiting and was never called, whole otherwise.
+    /// Keeps a ticket bare when it is waiting and was never called (nor snoozed), whole
+    /// otherwise.
     fn keep(&mut self, t: &Ticket, line_seq: i64) {
-        let untouched = t.counter.is_none() && t.called_at.is_none() && t.served_at.is_none();
+        let untouched = t.counter.is_none() && t.called_at.is_none() && t.served_at.is_none() && t.snoozes == 0;
         if t.position.is_some() && untouched && t.finished_at.is_none() {
             let waiting = Waiting {
                 id: t.id,
@@ -269,6 +278,8 @@ impl QueueView {
                 priority: t.priority,
                 joined_at: t.joined_at,
                 line_seq,
+                present: t.present,
+                present_at: t.present_at,
             };
             return self.hold_waiting(waiting);
         }
@@ -315,14 +326,21 @@ impl QueueView {
         if let Some(queue) = &event.queue {
             self.queue = queue.clone();
         }
+        if let Some(presence) = event.presence {
+            self.mark(presence);
+        }
         let Some(ticket) = &event.ticket else { return };
         if event.kind.is(Special::Call) {
             self.record_call(event.at, ticket.counter.clone());
         }
         let held = self.forget(ticket.id);
-        let line_seq = match event.kind {
-            EventKind::Joined | EventKind::TransferredIn => event.line.unwrap_or(at_end(event.seq)),
-            _ => held.unwrap_or(at_end(event.seq)),
+        // A ticket put somewhere else than the end (a check-in, a move, a snooze) says where;
+        // otherwise a ticket entering the line goes to the end, and one already held keeps its
+        // place (a requeue restores it).
+        let line_seq = match (event.line, &event.kind) {
+            (Some(line_seq), _) => line_seq,
+            (None, EventKind::Joined | EventKind::TransferredIn) => at_end(event.seq),
+            (None, _) => held.unwrap_or(at_end(event.seq)),
         };
         // In line exactly when the event's view has a place in it; gone once finished.
         if event.kind != EventKind::TransferredOut && ticket.finished_at.is_none() {
@@ -331,6 +349,18 @@ impl QueueView {
         // A join neither opens nor frees a desk.
         if event.kind != EventKind::Joined {
             self.free = self.free_desks();
+        }
+    }
+
+    /// A customer came or went: their held ticket says so (bare or whole; a ticket this view
+    /// does not hold is finished, and its presence no longer matters).
+    fn mark(&mut self, p: crate::domain::Presence) {
+        if let Some(bare) = self.bare.get_mut(&p.ticket_id) {
+            bare.present = p.present;
+            bare.present_ns = p.at.timestamp_nanos_opt().unwrap_or(0);
+        } else if let Some(tracked) = self.whole.get_mut(&p.ticket_id) {
+            tracked.ticket.present = p.present;
+            tracked.ticket.present_at = Some(p.at);
         }
     }
 
@@ -397,6 +427,10 @@ impl QueueView {
                 name: None,
                 party_size: None,
                 fields: &NULL,
+                present: bare.present,
+                present_at: (bare.present_ns != 0).then(|| DateTime::from_timestamp_nanos(bare.present_ns)),
+                snoozes: 0,
+                notes: None,
                 bare: true,
             });
         }
@@ -437,6 +471,10 @@ impl QueueView {
             name: None,
             party_size: None,
             fields: Value::Null,
+            present: bare.present,
+            present_at: (bare.present_ns != 0).then(|| DateTime::from_timestamp_nanos(bare.present_ns)),
+            snoozes: 0,
+            notes: None,
         };
         self.place(&mut t, Some(bare.key()));
         t
@@ -531,6 +569,10 @@ mod tests {
             name: Some(format!("Person {n}")),
             party_size: None,
             fields: Value::Null,
+            present: false,
+            present_at: None,
+            snoozes: 0,
+            notes: None,
         }
     }
 
@@ -547,6 +589,7 @@ mod tests {
             queue: None,
             appointment: None,
             line: None,
+            presence: None,
         }
     }
 
@@ -594,7 +637,7 @@ mod tests {
         let held = v.ticket(Uuid::from_u128(1)).unwrap();
         assert!(matches!(held, Held::Whole(_)));
         assert_eq!((held.ticket().position, held.ticket().counter.as_deref()), (Some(1), Some("2")));
-        assert_eq!(std::mem::size_of::<Bare>(), 32);
+        assert_eq!(std::mem::size_of::<Bare>(), 40);
     }
 
     /// What a customer is sent from the borrowed view is what the copy gave, bare or whole,

@@ -29,8 +29,9 @@ pub struct Frame {
     pub event: Arc<Event>,
     /// `{"type":"event","event":…}` for staff.
     pub staff: ByteString,
-    /// `{"type":"display",…}` after this event.
-    pub display: ByteString,
+    /// `{"type":"display",…}` after this event; None when the event changes nothing a board
+    /// shows (a customer coming or going).
+    pub display: Option<ByteString>,
 }
 
 /// What a new staff socket starts with.
@@ -173,7 +174,11 @@ impl Hub {
         let at = event.at;
         let (display, announced) = display_after(&inner.view, &event);
         let staff = text(ServerMessage::Event { event: &event });
-        let frame = Arc::new(Frame { seq: event.seq, event, staff, display: announced });
+        let sent = match event.presence {
+            Some(_) => None,
+            None => Some(announced),
+        };
+        let frame = Arc::new(Frame { seq: event.seq, event, staff, display: sent });
         inner.display = display;
         if inner.recent.len() == RECENT {
             inner.recent.pop_front();

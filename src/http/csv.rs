@@ -8,7 +8,7 @@ use crate::store::{DailyStats, Figures};
 const HEADER: &str = "day,joined,served,no_shows,cancelled,abandoned,abandonment_rate,wait_mean_seconds,\
                       wait_p90_seconds,service_mean_seconds,estimate_error_mean_abs_seconds,estimate_error_bias_seconds,\
                       wait_mean_seconds_booked,wait_mean_seconds_walk_in,appointments_booked,appointments_kept,\
-                      appointments_missed,appointments_cancelled";
+                      appointments_missed,appointments_cancelled,no_shows_present,rating_count,rating_mean";
 
 /// A header row, then one row per day (CRLF line ends, as RFC 4180 has them). Missing figures
 /// (no ticket to measure) are empty cells.
@@ -27,7 +27,7 @@ fn row(out: &mut String, day: &str, f: &Figures) {
     // unwrap: writing to a String cannot fail
     writeln!(
         out,
-        "{day},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r",
+        "{day},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r",
         f.joined,
         f.served,
         f.no_shows,
@@ -45,6 +45,9 @@ fn row(out: &mut String, day: &str, f: &Figures) {
         f.appointments.kept,
         f.appointments.missed,
         f.appointments.cancelled,
+        f.no_shows_present,
+        f.rating.count,
+        num(f.rating.mean, 2),
     )
     .unwrap();
 }

@@ -132,3 +132,11 @@ pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default()
         .error_handler(|err: QueryPayloadError, _| ApiError::BadRequest(format!("invalid query: {err}")).into())
 }
+
+/// For `#[serde(default, deserialize_with = "present")]` on an `Option<Option<T>>` field of a
+/// patch: tells an absent field (`None`, unchanged) from an explicit null (`Some(None)`).
+pub(super) fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    <Option<T> as serde::Deserialize>::deserialize(d).map(Some)
+}

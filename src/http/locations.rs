@@ -1,11 +1,11 @@
 //! Sites: listed for staff (a limited user sees theirs), created and changed by admins.
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::extract::Staff;
+use super::extract::{present, Staff};
 use super::AppState;
 use crate::error::ApiError;
 use crate::store::{Location, LocationPatch, Role, Via};
@@ -22,11 +22,6 @@ pub struct LocationBody {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     address: Option<Option<String>>,
-}
-
-/// Tells an absent field (`None`) from an explicit null (`Some(None)`).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
 }
 
 impl LocationBody {

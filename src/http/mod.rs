@@ -2,6 +2,7 @@
 
 pub mod admission;
 mod appointments;
+mod control;
 mod csv;
 mod devices;
 mod extract;
@@ -92,6 +93,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/queues/{queue_id}/notifications", web::get().to(notifications::report))
                 .route("/tickets", web::get().to(tickets::search))
                 .route("/tickets/{ticket_id}", web::get().to(tickets::get))
+                .route("/tickets/{ticket_id}", web::patch().to(control::update))
+                .route("/tickets/{ticket_id}/snooze", web::post().to(control::snooze))
+                .route("/tickets/{ticket_id}/move", web::post().to(control::move_ticket))
+                .route("/tickets/{ticket_id}/history", web::get().to(control::history))
+                .route("/tickets/{ticket_id}/feedback", web::post().to(control::give_feedback))
+                .route("/tickets/{ticket_id}/feedback", web::get().to(control::feedback))
                 .route("/tickets/{ticket_id}/cancel", web::post().to(tickets::cancel))
                 .route("/tickets/{ticket_id}/transitions", web::post().to(tickets::transition))
                 .route("/tickets/{ticket_id}/transfer", web::post().to(tickets::transfer))

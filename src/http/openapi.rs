@@ -15,7 +15,9 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{appointments, devices, health, line, locations, notifications, queues, staff, tickets, users, webhooks};
+use super::{
+    appointments, control, devices, health, line, locations, notifications, queues, staff, tickets, users, webhooks,
+};
 use crate::error::{ApiError, Problem};
 use crate::store::Conflict;
 
@@ -91,6 +93,12 @@ Text frames of JSON. The server pings every 15 s and closes sockets silent for 4
         tickets::cancel,
         tickets::transition,
         tickets::transfer,
+        control::snooze,
+        control::move_ticket,
+        control::update,
+        control::history,
+        control::give_feedback,
+        control::feedback,
         notifications::list,
         notifications::report,
         notifications::public_key,
@@ -313,6 +321,45 @@ fn problems(operation_id: &str) -> Vec<ApiError> {
             transition(),
         ],
         "transition_ticket" => vec![bad(), signed_out(), NotFound, transition(), big()],
+        "snooze_ticket" => vec![
+            ApiError::BadRequest("places: 1 or more".into()),
+            ApiError::Unauthorized("give the ticket's token (?token= or Authorization: Bearer)".into()),
+            ApiError::Forbidden("only the ticket's customer does this, with its token".into()),
+            NotFound,
+            ApiError::Conflict(Conflict::SnoozeLimit("a ticket may step back 2 times in this queue".into())),
+            ApiError::Conflict(Conflict::AlreadyLast),
+            transition(),
+            big(),
+        ],
+        "move_ticket" => vec![
+            ApiError::BadRequest("position: 1 to 12, the length of the line".into()),
+            signed_out(),
+            NotFound,
+            transition(),
+            ApiError::Conflict(Conflict::NoRoom),
+            big(),
+        ],
+        "update_ticket" => vec![
+            ApiError::BadRequest("priority: 0 to 9".into()),
+            signed_out(),
+            NotFound,
+            ApiError::Conflict(Conflict::InvalidTransition("a finished ticket has no priority to change".into())),
+            big(),
+        ],
+        "ticket_history" | "get_feedback" => vec![
+            bad_path(),
+            ApiError::Unauthorized("give the ticket's token (?token= or Authorization: Bearer)".into()),
+            NotFound,
+        ],
+        "give_feedback" => vec![
+            ApiError::BadRequest("rating: a whole number from 1 to 5".into()),
+            ApiError::Unauthorized("give the ticket's token (?token= or Authorization: Bearer)".into()),
+            ApiError::Forbidden("only the ticket's customer does this, with its token".into()),
+            NotFound,
+            ApiError::Conflict(Conflict::NotFinished),
+            ApiError::Conflict(Conflict::FeedbackGiven),
+            big(),
+        ],
         "transfer_ticket" => vec![
             ApiError::BadRequest("the ticket is already in that queue".into()),
             signed_out(),

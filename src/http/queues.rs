@@ -1,12 +1,12 @@
 //! Queues: setup, status, events and stats.
 
 use actix_web::{web, HttpResponse};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::extract::Staff;
+use super::extract::{present, Staff};
 use super::AppState;
 use crate::domain::Queue;
 use crate::domain::{Event, QueueStatus};
@@ -96,19 +96,9 @@ pub struct PatchBody {
     #[schema(value_type = Option<Object>)]
     settings: Option<serde_json::Map<String, Value>>,
     /// Absent: unchanged; null: at no site; an id: at that site.
-    #[serde(default, deserialize_with = "present_id")]
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Uuid>)]
     location_id: Option<Option<Uuid>>,
-}
-
-/// Tells an absent id (`None`) from an explicit null (`Some(None)`).
-fn present_id<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<Uuid>>, D::Error> {
-    Option::<Uuid>::deserialize(d).map(Some)
-}
-
-/// Tells an absent field (`None`) from an explicit null (`Some(None)`).
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<i32>>, D::Error> {
-    Option::<i32>::deserialize(d).map(Some)
 }
 
 #[utoipa::path(

@@ -54,6 +54,17 @@ pub struct Figures {
     pub wait_seconds_walk_in: Wait,
     /// Appointments of the period (by their start): made, kept (checked in), missed, cancelled.
     pub appointments: Appointments,
+    /// No-shows whose customer's page was open when last heard of (`present`): called while
+    /// watching and still did not come, against those who had stopped watching.
+    pub no_shows_present: i64,
+    /// The customers' ratings of the tickets that joined in the period.
+    pub rating: Rating,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Rating {
+    pub count: i64,
+    pub mean: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -99,6 +110,9 @@ struct Row {
     booked_wait_p90: Option<f64>,
     walk_in_wait_mean: Option<f64>,
     walk_in_wait_p90: Option<f64>,
+    no_shows_present: i64,
+    rating_count: i64,
+    rating_mean: Option<f64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -125,6 +139,8 @@ impl From<Row> for Figures {
             wait_seconds_booked: Wait { mean: r.booked_wait_mean, p90: r.booked_wait_p90 },
             wait_seconds_walk_in: Wait { mean: r.walk_in_wait_mean, p90: r.walk_in_wait_p90 },
             appointments: Appointments::default(),
+            no_shows_present: r.no_shows_present,
+            rating: Rating { count: r.rating_count, mean: r.rating_mean },
         }
     }
 }
@@ -170,6 +186,8 @@ impl Store {
             "WITH t AS (SELECT (joined_at AT TIME ZONE $4)::date AS day, status, called_at, \
                                actual_wait_seconds AS wait, \
                                EXISTS (SELECT 1 FROM appointments a WHERE a.ticket_id = tickets.id) AS booked, \
+                               present, \
+                               (SELECT f.rating FROM ticket_feedback f WHERE f.ticket_id = tickets.id) AS rating, \
                                EXTRACT(epoch FROM finished_at - served_at)::float8 AS service, \
                                (actual_wait_seconds - estimated_wait_seconds)::float8 AS err \
                         FROM tickets WHERE queue_id = $1 \
@@ -178,6 +196,8 @@ impl Store {
              SELECT CASE WHEN GROUPING(day) = 0 THEN day END AS day, \
                count(*) AS joined, count(service) AS served, \
                count(*) FILTER (WHERE status = $5) AS no_shows, \
+               count(*) FILTER (WHERE status = $5 AND present) AS no_shows_present, \
+               count(rating) AS rating_count, avg(rating)::float8 AS rating_mean, \
                count(*) FILTER (WHERE status = $6) AS cancelled, \
                count(*) FILTER (WHERE status = $6 AND called_at IS NULL) AS abandoned, \
                avg(wait)::float8 AS wait_mean, \

@@ -27,6 +27,8 @@ pub struct TicketRules {
     pub fsm: Fsm,
     /// The compiled JSON Schema of the custom fields, if the type has one.
     pub fields: Option<jsonschema::Validator>,
+    /// That schema as saved: what a join page asks.
+    pub schema: Option<serde_json::Value>,
 }
 
 /// What never changes about a queue.

@@ -30,7 +30,7 @@ pub struct OpenedTicket {
 /// the live line does not keep them. The same test as `QueueView`'s.
 macro_rules! untouched {
     () => {
-        "(t.in_line AND t.counter IS NULL AND t.called_at IS NULL AND t.served_at IS NULL)"
+        "(t.in_line AND t.counter IS NULL AND t.called_at IS NULL AND t.served_at IS NULL AND t.snoozes = 0)"
     };
 }
 
@@ -61,6 +61,7 @@ impl Store {
             untouched!(),
             " AS untouched, t.line_seq, t.id, t.queue_id, t.ticket_type_id, t.number, t.status, t.in_line, \
              t.priority, t.counter, t.joined_at, t.called_at, t.served_at, t.finished_at, t.party_size, \
+             t.present, t.present_at, t.snoozes, t.notes, \
              CASE WHEN ",
             untouched!(),
             " THEN NULL ELSE t.customer_name END AS customer_name, CASE WHEN ",
@@ -80,6 +81,8 @@ impl Store {
                     priority: row.try_get("priority")?,
                     joined_at: row.try_get("joined_at")?,
                     line_seq,
+                    present: row.try_get("present")?,
+                    present_at: row.try_get("present_at")?,
                 });
             } else {
                 let ticket = TicketRow::from_row(&row)?;

@@ -11,6 +11,7 @@ pub mod appointments;
 pub mod audit;
 mod auth;
 mod cache;
+mod control;
 mod devices;
 mod display_keys;
 mod guard;
@@ -43,6 +44,7 @@ pub use analytics::{plausible_tz, DailyStats, Figures, MAX_REPORT_DAYS};
 pub use appointments::{AppointmentAccess, Made, NewBooking, SlotView};
 pub use audit::{AuditEntry, AuditQuery, Via, MAX_AUDIT_PAGE};
 pub use auth::{Identity, Login, LoginOutcome, Role};
+pub use control::{Feedback, TicketPatch};
 pub use devices::DeviceKey;
 pub use guard::verify_isolation;
 pub use hours::{Applied, DueHours, DueTicket};
@@ -58,7 +60,7 @@ pub use ticket_types::{NewTicketType, TicketType};
 pub use tickets::{Seen, TicketAccess, MAX_EVENTS_PAGE};
 pub use users::{NewUser, User, UserPatch};
 pub use webhooks::{AttemptOutcome, Claimed, Delivery, NewWebhook, Webhook};
-pub use writer::{JoinRequest, QueuePatch};
+pub use writer::{JoinRequest, MoveTo, QueuePatch};
 
 use crate::clock::Clock;
 use crate::tasks::Tasks;
@@ -124,6 +126,17 @@ pub enum Conflict {
     CheckInNotYet(chrono::DateTime<chrono::Utc>),
     #[error("this appointment was missed, and the queue takes no late arrivals")]
     AppointmentMissed,
+    /// Past the queue's `snooze` limits (or snoozing is off): what they are.
+    #[error("{0}")]
+    SnoozeLimit(String),
+    #[error("nobody is behind this ticket in line")]
+    AlreadyLast,
+    #[error("that spot in the line has been moved into too often; move the ticket one place further")]
+    NoRoom,
+    #[error("feedback is asked once the ticket has ended")]
+    NotFinished,
+    #[error("feedback was already given for this ticket")]
+    FeedbackGiven,
 }
 
 fn closed_until(opens_at: &Option<chrono::DateTime<chrono::Utc>>) -> String {

@@ -11,6 +11,7 @@ use super::rules::{concat_queue_select, fetch_queue, ticket_rules};
 use super::writer::Audited;
 use super::writer::{QueueChange, QueuePatch};
 use super::{unique_violation, Conflict, Identity, Result, Store, StoreError};
+use crate::domain::control::SnoozeLimits;
 use crate::domain::queue::{valid_prefix, valid_slug};
 use crate::domain::Queue;
 use crate::domain::{Fsm, Hours, HoursError, NumberReset, QueueStatus, Roles, Timing};
@@ -44,6 +45,12 @@ pub struct QueueSummary {
     /// The time zone of the hours, to show `opens_at` and `closes_at` in local time; null
     /// without hours.
     pub tz: Option<String>,
+    /// How often and how far a customer may step back (`POST …/snooze`); null: they may not.
+    pub snooze: Option<SnoozeLimits>,
+    /// The JSON Schema of the custom fields a join gives (`fields`), from the queue's ticket
+    /// type; null when it has none.
+    #[schema(value_type = Option<Object>)]
+    pub fields_schema: Option<Value>,
 }
 
 /// A ticket type as customers' pages see it: its states, which of them end a ticket, and the
@@ -124,6 +131,8 @@ fn check_settings(settings: &Value, fsm: &Fsm) -> Result<Timing> {
     }
     crate::domain::notify::QueueNotify::parse(map.get("notify"))?;
     crate::domain::embed::parse(map.get("embed_origins")).map_err(StoreError::Invalid)?;
+    crate::domain::control::SnoozeLimits::parse(map.get("snooze"))
+        .map_err(|e| StoreError::Invalid(format!("settings.{e}")))?;
     if let Some(v) = map.get("appointments").filter(|v| !v.is_null()) {
         crate::domain::appointment::AppointmentSettings::parse(v)
             .map_err(|e| StoreError::Invalid(format!("settings.{e}")))?;
@@ -276,13 +285,14 @@ impl Store {
     pub async fn queue_summary(&self, id: Uuid) -> Result<QueueSummary> {
         let meta = self.queue_meta(id).await?.ok_or(StoreError::NotFound)?;
         let mut tx = self.begin(meta.tenant_id).await?;
-        let row: Option<(String, QueueStatus, i32, Option<Value>)> = sqlx::query_as(
-            "SELECT name, status, waiting, settings->'hours' FROM queues WHERE id = $1 AND deleted_at IS NULL",
+        let row: Option<(String, QueueStatus, i32, Option<Value>, Option<Value>)> = sqlx::query_as(
+            "SELECT name, status, waiting, settings->'hours', settings->'snooze' FROM queues \
+             WHERE id = $1 AND deleted_at IS NULL",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
-        let (name, status, waiting, hours) = row.ok_or(StoreError::NotFound)?;
+        let (name, status, waiting, hours, snooze) = row.ok_or(StoreError::NotFound)?;
         // Hours were checked when saved; any saved before that which do not read are no hours.
         let hours = hours.and_then(|h| Hours::parse(&h).ok());
         let now = self.clock.now();
@@ -301,6 +311,8 @@ impl Store {
             opens_at: hours.as_ref().filter(|h| !h.takes_joins(now)).and_then(|h| h.opens_at(now)),
             closes_at: hours.as_ref().and_then(|h| h.closes_at(now)),
             tz: hours.as_ref().map(|h| h.tz().name().to_owned()),
+            snooze: SnoozeLimits::parse(snooze.as_ref()).ok().flatten(),
+            fields_schema: rules.schema.clone(),
         })
     }
 

@@ -35,7 +35,7 @@ macro_rules! ticket_cols {
     () => {
         "t.id, t.queue_id, t.ticket_type_id, t.number, t.status, t.in_line, t.priority, \
          t.counter, t.customer_name, t.party_size, t.fields, t.joined_at, t.called_at, t.served_at, \
-         t.finished_at"
+         t.finished_at, t.present, t.present_at, t.snoozes, t.notes"
     };
 }
 pub(super) use ticket_cols;
@@ -57,6 +57,11 @@ pub struct TicketRow {
     pub called_at: Option<DateTime<Utc>>,
     pub served_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    pub present: bool,
+    pub present_at: Option<DateTime<Utc>>,
+    pub snoozes: i16,
+    /// Staff's: put in a ticket view only for staff (see `Ticket::notes`).
+    pub notes: Option<String>,
 }
 
 impl TicketRow {
@@ -81,6 +86,10 @@ impl TicketRow {
             name: self.customer_name.clone(),
             party_size: self.party_size,
             fields: self.fields.clone(),
+            present: self.present,
+            present_at: self.present_at,
+            snoozes: self.snoozes,
+            notes: None,
         }
     }
 }

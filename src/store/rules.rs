@@ -136,11 +136,11 @@ pub(super) async fn ticket_rules(conn: &mut PgConnection, caches: &Caches, id: U
             .await?
             .ok_or(StoreError::NotFound)?;
     let fsm = Fsm::parse(&fsm).map_err(|e| anyhow::anyhow!("stored ticket type {code} is invalid: {e}"))?;
-    let fields = match schema {
-        Some(s) => Some(jsonschema::validator_for(&s).map_err(|e| anyhow::anyhow!("stored schema of {code}: {e}"))?),
+    let fields = match &schema {
+        Some(s) => Some(jsonschema::validator_for(s).map_err(|e| anyhow::anyhow!("stored schema of {code}: {e}"))?),
         None => None,
     };
-    let rules = Arc::new(TicketRules { code, fsm, fields });
+    let rules = Arc::new(TicketRules { code, fsm, fields, schema });
     caches.ticket_types.insert(id, rules.clone());
     Ok(rules)
 }

@@ -35,14 +35,14 @@ impl TicketAccess {
 }
 
 /// A ticket as read, with what the write path needs to know of it.
-struct Read {
-    seen: Seen,
-    tenant_id: Uuid,
-    ticket_type_id: Uuid,
+pub(super) struct Read {
+    pub seen: Seen,
+    pub tenant_id: Uuid,
+    pub ticket_type_id: Uuid,
 }
 
 impl Read {
-    fn ticket(&self) -> &Ticket {
+    pub(super) fn ticket(&self) -> &Ticket {
         self.seen.ticket()
     }
 }
@@ -162,7 +162,7 @@ impl Store {
         Ok(self.read_ticket(id, access).await?.tenant_id)
     }
 
-    async fn read_ticket(&self, id: Uuid, access: &TicketAccess) -> Result<Read> {
+    pub(super) async fn read_ticket(&self, id: Uuid, access: &TicketAccess) -> Result<Read> {
         match access {
             TicketAccess::Token(token) => self.read_as(id, None, Some(token)).await,
             TicketAccess::Staff(who) => {
@@ -204,7 +204,12 @@ impl Store {
                 return Err(StoreError::NotFound);
             }
         }
-        let seen = Seen::of(read.row.view(read.last_seq, None), read.row.in_line);
+        let mut ticket = read.row.view(read.last_seq, None);
+        // Staff's notes are for staff: read by a token, a ticket has none.
+        if token.is_none() {
+            ticket.notes = read.row.notes.clone();
+        }
+        let seen = Seen::of(ticket, read.row.in_line);
         Ok(Read { seen, tenant_id: read.tenant_id, ticket_type_id: read.row.ticket_type_id })
     }
 
@@ -274,7 +279,7 @@ impl Store {
         self.ticket_outcome(who.tenant_id, change).await
     }
 
-    async fn ticket_outcome(&self, tenant: Uuid, change: TicketChange) -> Result<Seen> {
+    pub(super) async fn ticket_outcome(&self, tenant: Uuid, change: TicketChange) -> Result<Seen> {
         let placed = self.writer.submit(tenant, change).await?;
         self.seen_with(tenant, placed, None).await
     }
@@ -325,6 +330,10 @@ impl EventRow {
         let queue = self.data.get_mut("queue").map(Value::take).filter(|q| !q.is_null());
         let appointment = self.data.get_mut("appointment").map(Value::take).filter(|a| !a.is_null());
         let line = self.data.get("line").and_then(Value::as_i64);
+        let presence = match self.data.get_mut("presence").map(Value::take) {
+            None | Some(Value::Null) => None,
+            Some(p) => Some(serde_json::from_value(p).map_err(anyhow::Error::from)?),
+        };
         Ok(Event {
             seq: self.seq,
             queue_id: self.queue_id,
@@ -337,6 +346,7 @@ impl EventRow {
             queue,
             appointment,
             line,
+            presence,
         })
     }
 }

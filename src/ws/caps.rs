@@ -143,6 +143,11 @@ impl Caps {
         Held { caps: self.clone(), credential, id, replaced }
     }
 
+    /// How many sockets of `credential` are open on this node.
+    pub fn holding(&self, credential: &str) -> usize {
+        self.open.get(credential).map_or(0, |mine| mine.len())
+    }
+
     /// Closes a socket of this node by id; whether it was here.
     fn close(&self, id: &str) -> bool {
         match self.by_id.get(id).map(|t| t.clone()) {

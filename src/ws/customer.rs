@@ -9,6 +9,7 @@ use bytestring::ByteString;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::presence::Presence;
 use super::session::{Audience, Start, Step};
 use super::{accept, close, refusal, Access, Opening, Refusal};
 use crate::domain::{Details, EventKind, Held, ServerMessage, TicketView};
@@ -70,19 +71,26 @@ impl Opening for CustomerSocket {
                 Err(_) => return Err((close::NOT_FOUND, "no such ticket")),
             },
         };
+        let presence = Presence::new(state, &hub, self.ticket);
+        presence.here(&hub);
         let mut seen = Seen { details: details.clone(), last: None, last_seq: 0 };
         let first = seen.changed(TicketView::held(&now)).into_iter().collect();
-        Ok(Start { rx, first, audience: CustomerAudience { hub, ticket: self.ticket, seen } })
+        Ok(Start { rx, first, audience: CustomerAudience { hub, ticket: self.ticket, seen, presence } })
     }
 
     fn credential(&self, _: &Details, caps: &super::caps::SocketCaps) -> (String, usize) {
-        (format!("ticket:{}", self.ticket), caps.ticket)
+        (credential(self.ticket), caps.ticket)
     }
 
     /// A ticket's token does not lapse.
     fn revoked(self, _: Details, _: &AppState) -> impl Future<Output = &'static str> + Send {
         std::future::pending()
     }
+}
+
+/// The credential a ticket's sockets are capped (and counted) by.
+pub(super) fn credential(ticket: Uuid) -> String {
+    format!("ticket:{ticket}")
 }
 
 /// What a customer was last shown: position, estimate, status, counter. Its strings are
@@ -130,6 +138,7 @@ struct CustomerAudience {
     hub: Arc<Hub>,
     ticket: Uuid,
     seen: Seen,
+    presence: Presence,
 }
 
 /// What a customer was shown, and who the ticket is for.
@@ -140,6 +149,13 @@ struct Seen {
     /// The seq of the view last sent: views are computed from the hub as it is when a frame is
     /// handled, so under load one view can already include later events.
     last_seq: i64,
+}
+
+impl Drop for CustomerAudience {
+    /// The socket is closing: its customer is away unless they come back within the grace.
+    fn drop(&mut self) {
+        self.presence.left();
+    }
 }
 
 impl Seen {
@@ -168,8 +184,12 @@ impl Audience for CustomerAudience {
     const KIND: &'static str = "customer";
 
     async fn on_frame(&mut self, frame: &Frame) -> Step {
+        // Another node saw this customer's socket there close: this one is still open.
+        if frame.event.presence.is_some_and(|p| p.ticket_id == self.ticket && !p.present) {
+            self.presence.here(&self.hub);
+        }
         let about_me = frame.event.ticket.as_ref().filter(|t| t.id == self.ticket);
-        let CustomerAudience { hub, ticket, seen } = self;
+        let CustomerAudience { hub, ticket, seen, .. } = self;
         if let Some(t) = about_me {
             seen.details = Details::of(t);
             if frame.event.seq > seen.last_seq {
@@ -191,12 +211,16 @@ impl Audience for CustomerAudience {
     async fn on_lag(&mut self) -> Step {
         (self.fresh(), None)
     }
+
+    fn on_here(&mut self) {
+        self.presence.here(&self.hub);
+    }
 }
 
 impl CustomerAudience {
     /// The ticket as the hub has it now, sent whatever was shown before.
     fn fresh(&mut self) -> Option<ByteString> {
-        let CustomerAudience { hub, ticket, seen } = self;
+        let CustomerAudience { hub, ticket, seen, .. } = self;
         hub.with_ticket(*ticket, |t| {
             seen.last = None;
             seen.changed(t)

@@ -87,7 +87,7 @@ impl Audience for DisplayAudience {
     const KIND: &'static str = "display";
 
     async fn on_frame(&mut self, frame: &Frame) -> Step {
-        (Some(frame.display.clone()), None)
+        (frame.display.clone(), None)
     }
 
     async fn on_lag(&mut self) -> Step {

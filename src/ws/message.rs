@@ -1,5 +1,6 @@
-//! What a client may send on a socket, understood: one message, an application-level ping
-//! (`{"type":"ping"}`); anything else is unknown and closes the socket (4400).
+//! What a client may send on a socket, understood: an application-level ping
+//! (`{"type":"ping"}`) and a customer page saying it is being looked at (`{"type":"here"}`);
+//! anything else is unknown and closes the socket (4400).
 
 use serde_json::Value;
 
@@ -8,6 +9,8 @@ use serde_json::Value;
 pub enum ClientMessage {
     /// `{"type":"ping"}`, other fields ignored: answered with `{"type":"pong"}`.
     Ping,
+    /// `{"type":"here"}`: the customer is looking at their page (presence); not answered.
+    Here,
     /// Anything else: not JSON, not an object, or another type.
     Unknown,
 }
@@ -17,9 +20,11 @@ impl ClientMessage {
     /// at 128 levels of nesting, so no frame can exhaust the stack.)
     pub fn parse(text: &str) -> ClientMessage {
         match serde_json::from_str::<Value>(text) {
-            Ok(Value::Object(fields)) if fields.get("type").and_then(Value::as_str) == Some("ping") => {
-                ClientMessage::Ping
-            }
+            Ok(Value::Object(fields)) => match fields.get("type").and_then(Value::as_str) {
+                Some("ping") => ClientMessage::Ping,
+                Some("here") => ClientMessage::Here,
+                _ => ClientMessage::Unknown,
+            },
             _ => ClientMessage::Unknown,
         }
     }
@@ -34,6 +39,8 @@ mod tests {
     fn a_ping_is_known_and_nothing_else_is() {
         assert_eq!(ClientMessage::parse(r#"{"type":"ping"}"#), ClientMessage::Ping);
         assert_eq!(ClientMessage::parse(r#" {"id": 3, "type": "ping"} "#), ClientMessage::Ping);
+        assert_eq!(ClientMessage::parse(r#"{"type":"here"}"#), ClientMessage::Here);
+        assert_eq!(ClientMessage::parse(r#"{"type":"HERE"}"#), ClientMessage::Unknown);
         for other in ["", "ping", "null", r#"{"type":"PING"}"#, r#"{"type":["ping"]}"#, r#"[{"type":"ping"}]"#] {
             assert_eq!(ClientMessage::parse(other), ClientMessage::Unknown, "{other}");
         }

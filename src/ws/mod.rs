@@ -11,6 +11,7 @@ pub mod close;
 mod customer;
 mod display;
 mod message;
+mod presence;
 mod session;
 mod staff;
 mod transport;

@@ -48,6 +48,8 @@ pub trait Audience: Send + 'static {
     /// read the database), or a close code (a client that must have every event resumes with
     /// `since=`).
     fn on_lag(&mut self) -> impl Future<Output = Step> + Send;
+    /// The client said it is being looked at (`{"type":"here"}`): only customers' pages say so.
+    fn on_here(&mut self) {}
     /// A close code to end with once the first frames are out (they were only a first step).
     fn after_first(&self) -> Option<u16> {
         None
@@ -201,6 +203,10 @@ impl<'s, T: Transport, A: Audience> Live<'s, T, A> {
         }
         match ClientMessage::parse(text) {
             ClientMessage::Ping => send(self.socket, ByteString::from(ServerMessage::Pong.to_text())).await,
+            ClientMessage::Here => {
+                self.audience.on_here();
+                Ok(())
+            }
             ClientMessage::Unknown => Err(End::Close(close::UNKNOWN_MESSAGE, "unknown message")),
         }
     }

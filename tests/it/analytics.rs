@@ -159,7 +159,7 @@ async fn the_csv_export_has_a_header_and_a_row_per_day() {
     let header: Vec<&str> = lines[0].split(',').collect();
     assert_eq!(&header[..3], ["day", "joined", "served"]);
     assert!(lines.iter().all(|l| l.split(',').count() == header.len()), "{text}");
-    assert_eq!(lines[1], "2026-01-09,0,0,0,0,0,,,,,,,,,0,0,0,0");
+    assert_eq!(lines[1], "2026-01-09,0,0,0,0,0,,,,,,,,,0,0,0,0,0,0,");
     assert!(lines[2].starts_with("2026-01-10,5,2,1,2,1,0.2000,290.0,510.0,450.0,166.7,33.3"), "{}", lines[2]);
 }
 

@@ -441,4 +441,12 @@ async fn the_demo_has_a_queue_that_takes_appointments() {
     assert_eq!(slugs.len(), 3, "{slugs:?}");
     assert_eq!(slots.as_array().unwrap().len(), 56);
     assert!(slots.as_array().unwrap().iter().all(|s| s["available"] == 2));
+    // The pharmacy follows prescriptions and asks their number; the main desk lets people step back.
+    let by_slug = |slug: &str| queues.as_array().unwrap().iter().find(|q| q["slug"] == slug).unwrap()["id"].clone();
+    let pharmacy =
+        app.get(&format!("/api/v1/queues/{}", by_slug("pharmacy").as_str().unwrap()), None).await.expect(200);
+    assert_eq!(pharmacy["ticket_type"]["init"], "received");
+    assert_eq!(pharmacy["fields_schema"]["required"], json!(["prescription_id"]));
+    let main = app.get(&format!("/api/v1/queues/{}", by_slug("main").as_str().unwrap()), None).await.expect(200);
+    assert_eq!(main["snooze"], json!({"max_times": 2, "max_places": 5}));
 }

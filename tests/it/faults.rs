@@ -124,8 +124,9 @@ async fn a_black_holed_database_answers_503_quickly_and_everything_catches_up() 
     let id = ticket["id"].as_str().unwrap().to_owned();
     let mut phone = node.ws(&format!("/ws/tickets/{id}?token={token}")).await;
     assert_eq!(phone.json().await["ticket"]["position"], 1);
+    node.until_present(&id).await;
     let mut console = node.staff_socket(app.queue, None).await;
-    assert_eq!(console.json().await["seq"], 1);
+    assert_eq!(console.json().await["seq"], 2);
 
     proxy.blackhole();
     let silent = Instant::now();
@@ -151,7 +152,7 @@ async fn a_black_holed_database_answers_503_quickly_and_everything_catches_up() 
             break;
         }
     }
-    all_until(&mut console, 2, 5).await;
+    all_until(&mut console, 3, 6).await;
 
     tokio::time::sleep(Duration::from_secs(20).saturating_sub(silent.elapsed())).await;
     proxy.restore();
@@ -168,7 +169,7 @@ async fn a_black_holed_database_answers_503_quickly_and_everything_catches_up() 
     node.get("/readyz", None).await.expect(200);
     // Every event reached the console once, in order, and the database agrees on the last one.
     let last = joined["ticket"]["seq"].as_i64().unwrap();
-    all_until(&mut console, 6, last).await;
+    all_until(&mut console, 7, last).await;
     let events = app.all_events(&app.admin, app.queue).await;
     assert_eq!(events.last().unwrap()["seq"].as_i64(), Some(last));
 }
@@ -201,8 +202,9 @@ async fn clients_of_a_killed_node_resume_on_another_with_every_event() {
     let id = ticket["id"].as_str().unwrap().to_owned();
     let mut phone = doomed.ws(&format!("/ws/tickets/{id}?token={token}")).await;
     assert_eq!(phone.json().await["ticket"]["position"], 1);
+    doomed.until_present(&id).await;
     let mut console = doomed.staff_socket(app.queue, None).await;
-    assert_eq!(console.json().await["seq"], 1);
+    assert_eq!(console.json().await["seq"], 2);
 
     // Another node writes 150 changes; the process dies partway.
     let writer = {
@@ -214,7 +216,7 @@ async fn clients_of_a_killed_node_resume_on_another_with_every_event() {
             other
         })
     };
-    let mut seen = 1;
+    let mut seen = 2;
     loop {
         match console.next().await {
             common::WsEvent::Json(m) => {
@@ -237,9 +239,9 @@ async fn clients_of_a_killed_node_resume_on_another_with_every_event() {
     // Back on the surviving node, from where each left off.
     let mut console = app.staff_socket(app.queue, Some(seen)).await;
     let other = writer.await.unwrap();
-    all_until(&mut console, seen + 1, 151).await;
+    all_until(&mut console, seen + 1, 152).await;
     let events = other.all_events(&app.admin, app.queue).await;
-    assert_eq!(events.len(), 151);
+    assert_eq!(events.len(), 152);
     // The phone's socket broke too (it does not hang), and it resumes where it was.
     assert_ne!(phone.closed().await, 0);
     let mut phone = app.ws(&format!("/ws/tickets/{id}?token={token}")).await;
@@ -342,8 +344,12 @@ async fn a_half_open_client_is_dropped_within_the_silence_bound_while_healthy_on
         }
         0
     });
+    // Both customers' sockets made them present: two joins and two presences.
+    for (ticket, _) in [&first, &second] {
+        app.until_present(ticket["id"].as_str().unwrap()).await;
+    }
     let mut console = app.staff_socket(app.queue, None).await;
-    assert_eq!(console.json().await["seq"], 2);
+    assert_eq!(console.json().await["seq"], 4);
     let idle = r#"queuecast_sockets_closed_total{kind="customer",reason="idle"}"#;
     // Counted as a difference: under `cargo test` the other tests of this file share the
     // process's metrics (none of them closes a socket as idle).
@@ -353,7 +359,7 @@ async fn a_half_open_client_is_dropped_within_the_silence_bound_while_healthy_on
     let silent = Instant::now();
     // Changes keep coming; the console hears each within a second, during and after the drop.
     let mut dropped_after = None;
-    for seq in 3..=12 {
+    for seq in 5..=14 {
         app.joined(app.queue).await;
         let heard = Instant::now();
         let event = console.json_within(Duration::from_secs(1)).await;

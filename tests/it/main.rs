@@ -12,6 +12,7 @@ mod audit;
 mod booking;
 mod caps;
 mod concurrency;
+mod control;
 mod depth;
 mod desk;
 mod faults;

@@ -201,15 +201,15 @@ async fn run(seed: u64, steps: usize) {
         for (i, c) in customers.iter_mut().enumerate() {
             c.allowed.insert(model.status[i]);
         }
-        check(&app, &mut customers, &model, seed, step, what).await;
+        check(&app, &mut customers, &model.status, seed, step, what).await;
     }
 }
 
 /// Reads each socket until it shows the model's status; every frame on the way must be one the
 /// model allowed for that ticket.
-async fn check(app: &TestApp, customers: &mut [Customer], model: &Model, seed: u64, step: usize, what: &str) {
+async fn check(app: &TestApp, customers: &mut [Customer], status: &[Status], seed: u64, step: usize, what: &str) {
     for (i, c) in customers.iter_mut().enumerate() {
-        let want = model.status[i];
+        let want = status[i];
         while c.shown != want {
             let Some(frame) = c.ws.json_within(Duration::from_secs(5)).await else {
                 let truth = app.get(&format!("/api/v1/tickets/{}?token={}", c.id, c.token), None).await.body;
@@ -223,6 +223,200 @@ async fn check(app: &TestApp, customers: &mut [Customer], model: &Model, seed: u
                 c.allowed
             );
         }
+    }
+}
+
+/// The line under staff's control: every ticket ever in line by its place (`line_seq`), which a
+/// join takes at the end, a requeue keeps, and a move or snooze changes to just before the ticket
+/// it now precedes (or the end, when none of its priority follows); the line is the tickets in
+/// it by priority, then place.
+#[derive(Default)]
+struct Controlled {
+    order: Vec<usize>,
+    priority: Vec<i16>,
+    in_line: Vec<bool>,
+    snoozes: Vec<u32>,
+    status: Vec<Status>,
+}
+
+impl Controlled {
+    fn line(&self) -> Vec<usize> {
+        let mut line: Vec<(i16, usize, usize)> = (self.order.iter().enumerate())
+            .filter(|(_, &i)| self.in_line[i])
+            .map(|(rank, &i)| (-self.priority[i], rank, i))
+            .collect();
+        line.sort_unstable();
+        line.into_iter().map(|(_, _, i)| i).collect()
+    }
+
+    fn settle(&mut self) {
+        for (place, i) in self.line().into_iter().enumerate() {
+            self.status[i] = Status::Waiting(place as u32 + 1);
+        }
+    }
+
+    /// `i` at `priority`, just before `next` if it is of that priority, else at the end.
+    fn put(&mut self, i: usize, priority: i16, next: Option<usize>) {
+        self.priority[i] = priority;
+        self.order.retain(|&t| t != i);
+        match next.filter(|&n| self.priority[n] == priority) {
+            Some(n) => {
+                let at = self.order.iter().position(|&t| t == n).unwrap();
+                self.order.insert(at, i);
+            }
+            None => self.order.push(i),
+        }
+    }
+}
+
+/// Joins, calls (the next, or a chosen person), cancels, requeues, moves to a position or before
+/// someone, snoozes and priorities, against the model above: what every customer's socket shows
+/// must be what the model gave that ticket.
+async fn run_controlled(seed: u64, steps: usize) {
+    let app = spawn_app().await;
+    let path = format!("/api/v1/queues/{}", app.queue);
+    let settings = json!({"snooze": {"max_times": 3, "max_places": 3}});
+    app.request(reqwest::Method::PATCH, &path, Some(&app.admin), Some(json!({"settings": settings}))).await.expect(200);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut m = Controlled::default();
+    let mut customers: Vec<Customer> = Vec::new();
+    for step in 0..steps {
+        let line = m.line();
+        let called: Vec<usize> = (0..customers.len()).filter(|&i| m.status[i] == Status::Called).collect();
+        let pick = |rng: &mut StdRng, from: &[usize]| from[rng.random_range(0..from.len())];
+        let what = match rng.random_range(0..13) {
+            0..=3 => {
+                let (ticket, token) = app.joined(app.queue).await;
+                let id = ticket["id"].as_str().unwrap().to_owned();
+                let ws = app.ws(&format!("/ws/tickets/{id}?token={token}")).await;
+                let i = customers.len();
+                m.order.push(i);
+                m.priority.push(0);
+                m.in_line.push(true);
+                m.snoozes.push(0);
+                m.status.push(Status::Cancelled); // set by settle
+                customers.push(Customer { id, token, ws, allowed: HashSet::new(), shown: Status::Cancelled });
+                "join"
+            }
+            4 => {
+                let reply = app.call_next(&app.admin, app.queue, "D1").await;
+                match line.first() {
+                    Some(&i) => {
+                        assert_eq!(
+                            reply.expect(200)["id"].as_str(),
+                            Some(customers[i].id.as_str()),
+                            "seed {seed} step {step}"
+                        );
+                        m.in_line[i] = false;
+                        m.status[i] = Status::Called;
+                    }
+                    None => reply.expect_problem(409, "queue_empty"),
+                }
+                "call next"
+            }
+            5 if !line.is_empty() => {
+                let i = pick(&mut rng, &line);
+                let path = format!("/api/v1/tickets/{}/transitions", customers[i].id);
+                app.post(&path, Some(&app.admin), json!({"name": "call", "counter": "D2"})).await.expect(200);
+                m.in_line[i] = false;
+                m.status[i] = Status::Called;
+                "call this"
+            }
+            6 if !line.is_empty() => {
+                let i = pick(&mut rng, &line);
+                let c = &customers[i];
+                app.post(&format!("/api/v1/tickets/{}/cancel?token={}", c.id, c.token), None, json!({}))
+                    .await
+                    .expect(200);
+                m.in_line[i] = false;
+                m.status[i] = Status::Cancelled;
+                "cancel"
+            }
+            7 if !called.is_empty() => {
+                let i = pick(&mut rng, &called);
+                app.transition(&app.admin, &customers[i].id, "requeue").await.expect(200);
+                m.in_line[i] = true;
+                "requeue"
+            }
+            8 if !line.is_empty() => {
+                let i = pick(&mut rng, &line);
+                let n = rng.random_range(1..=line.len());
+                let rest: Vec<usize> = line.iter().copied().filter(|&t| t != i).collect();
+                let after = n.checked_sub(2).and_then(|a| rest.get(a)).copied();
+                let next = rest.get(n - 1).copied();
+                let body = json!({"position": n});
+                let reply =
+                    app.post(&format!("/api/v1/tickets/{}/move", customers[i].id), Some(&app.admin), body).await;
+                if reply.code() != "no_room" {
+                    let ceiling = after.map_or(i16::MAX, |a| m.priority[a]);
+                    let floor = next.map_or(i16::MIN, |b| m.priority[b]);
+                    let p = m.priority[i].min(ceiling).max(floor);
+                    assert_eq!(reply.expect(200)["position"].as_u64(), Some(n as u64), "seed {seed} step {step}");
+                    m.put(i, p, next);
+                }
+                "move to a position"
+            }
+            9 if line.len() >= 2 => {
+                let i = pick(&mut rng, &line);
+                let rest: Vec<usize> = line.iter().copied().filter(|&t| t != i).collect();
+                let j = pick(&mut rng, &rest);
+                let k = rest.iter().position(|&t| t == j).unwrap();
+                let after = k.checked_sub(1).map(|a| rest[a]);
+                let body = json!({"before": customers[j].id});
+                let reply =
+                    app.post(&format!("/api/v1/tickets/{}/move", customers[i].id), Some(&app.admin), body).await;
+                if reply.code() != "no_room" {
+                    reply.expect(200);
+                    let ceiling = after.map_or(i16::MAX, |a| m.priority[a]);
+                    let p = m.priority[i].min(ceiling).max(m.priority[j]);
+                    m.put(i, p, Some(j));
+                }
+                "move before"
+            }
+            10 if !line.is_empty() => {
+                let i = pick(&mut rng, &line);
+                let places = rng.random_range(1..=3usize);
+                let c = &customers[i];
+                let path = format!("/api/v1/tickets/{}/snooze?token={}", c.id, c.token);
+                let reply = app.post(&path, None, json!({"places": places})).await;
+                let at = line.iter().position(|&t| t == i).unwrap();
+                let behind: Vec<usize> =
+                    line[at + 1..].iter().copied().filter(|&t| m.priority[t] == m.priority[i]).collect();
+                if m.snoozes[i] >= 3 {
+                    reply.expect_problem(409, "snooze_limit");
+                } else if behind.is_empty() {
+                    reply.expect_problem(409, "already_last");
+                } else if reply.code() != "no_room" {
+                    reply.expect(200);
+                    m.snoozes[i] += 1;
+                    let next = behind.get(places.min(behind.len())).copied();
+                    m.put(i, m.priority[i], next);
+                }
+                "snooze"
+            }
+            11 | 12 if !line.is_empty() => {
+                let i = pick(&mut rng, &line);
+                let p = rng.random_range(0..=2i16);
+                let path = format!("/api/v1/tickets/{}", customers[i].id);
+                let body = json!({"priority": p});
+                app.request(reqwest::Method::PATCH, &path, Some(&app.admin), Some(body)).await.expect(200);
+                m.priority[i] = p;
+                "priority"
+            }
+            _ => continue,
+        };
+        m.settle();
+        for (i, c) in customers.iter_mut().enumerate() {
+            c.allowed.insert(m.status[i]);
+        }
+        check(&app, &mut customers, &m.status, seed, step, what).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_customers_are_shown_follows_a_model_of_a_line_under_staff_control() {
+    for seed in [11, 12, 13] {
+        run_controlled(seed, 90).await;
     }
 }
 

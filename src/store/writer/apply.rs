@@ -32,6 +32,7 @@ pub(super) async fn apply(
         TicketChange::Transition(change) => transition(tx, caches, state, change).await,
         TicketChange::Transfer(change) => transfer(tx, caches, state, change).await,
         TicketChange::Timed(change) => super::clock::timed(tx, caches, state, change).await,
+        TicketChange::Line(change) => super::control::apply(tx, state, change).await,
     }
 }
 
@@ -279,6 +280,7 @@ pub(super) fn event(
         queue: None,
         appointment: None,
         line: None,
+        presence: None,
     }
 }
 
@@ -289,7 +291,7 @@ pub(super) fn record(state: &mut BatchState, event: Event) {
 /// A ticket's place in its line, counted: for a ticket put back in the middle of a line (a
 /// requeue restores its place), which only a count can tell. Rare (a staff action); joins and
 /// calls never count.
-async fn counted_position(tx: &mut PgConnection, id: Uuid) -> Result<Option<u32>> {
+pub(super) async fn counted_position(tx: &mut PgConnection, id: Uuid) -> Result<Option<u32>> {
     let count: Option<i64> =
         sqlx::query_scalar(concat!("SELECT ", position_of_t!(), " FROM tickets t WHERE t.id = $1"))
             .bind(id)

@@ -173,6 +173,8 @@ pub(super) struct QueueState {
     pub notify_ahead: Option<serde_json::Value>,
     /// `settings.notify.ahead`: "N ahead" counts whose ticket gets a message on its channels.
     pub messages_ahead: Option<serde_json::Value>,
+    /// `settings.snooze`: how often and how far a customer may step back.
+    pub snooze: Option<serde_json::Value>,
     /// Moved by this batch: its counters are stored at the end.
     #[sqlx(default)]
     pub dirty: bool,
@@ -396,7 +398,8 @@ async fn alone<C: Alone>(
 async fn lock_queues(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid, QueueState>> {
     let rows: Vec<(Uuid, QueueState)> = sqlx::query_as::<_, QueueState>(
         "SELECT id, status, capacity, waiting, last_seq, next_number, prefix, ticket_type_id, \
-           settings->'notify_ahead' AS notify_ahead, settings->'notify'->'ahead' AS messages_ahead \
+           settings->'notify_ahead' AS notify_ahead, settings->'notify'->'ahead' AS messages_ahead, \
+           settings->'snooze' AS snooze \
          FROM queues WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR UPDATE",
     )
     .bind(ids)

@@ -226,6 +226,10 @@ pub(super) async fn joins(
             called_at: None,
             served_at: None,
             finished_at: None,
+            present: false,
+            present_at: None,
+            snoozes: 0,
+            notes: None,
         };
         q.last_seq = seq;
         q.next_number += 1;
@@ -300,9 +304,10 @@ async fn checked_in(
     .fetch_one(&mut *tx)
     .await?;
     let in_batch = inside.iter().filter(|(q, k)| *q == queue_id && *k > gap && *k < gap + (1 << GAP_BITS)).map(|k| k.1);
-    let line_seq = taken.into_iter().chain(in_batch).max().unwrap_or(gap) + 1;
+    // Spaced, so that staff can still move someone between two check-ins (`line::just_before`).
+    let line_seq = taken.into_iter().chain(in_batch).max().unwrap_or(gap) + CHECK_IN_STEP;
     if line_seq >= gap + (1 << GAP_BITS) || line_seq >= end.0 {
-        // The gap is full (65,535 check-ins between two events), or there is nobody after it.
+        // The gap is full (255 check-ins between two events), or there is nobody after it.
         return Ok(Ok((end.0, end.1, appointment)));
     }
     // Its place: everyone of higher priority, and everyone of priority 0 before it (bucket
@@ -318,6 +323,9 @@ async fn checked_in(
     inside.push((queue_id, line_seq));
     Ok(Ok((line_seq, (ahead + earlier_here + 1) as u32, appointment)))
 }
+
+/// The room a check-in leaves after the one before it in the same gap.
+const CHECK_IN_STEP: i64 = 1 << 8;
 
 /// The tickets of keys committed by earlier batches, read in one statement, their places owed:
 /// a replay costs the batch no count of the line, however many there are.

@@ -120,7 +120,7 @@ impl EventColumns {
         self.seq.push(e.seq);
         self.tenant_id.push(tenant_id);
         self.kind.push(e.kind.clone());
-        self.ticket_id.push(e.ticket.as_ref().map(|t| t.id));
+        self.ticket_id.push(e.ticket.as_ref().map(|t| t.id).or(e.presence.map(|p| p.ticket_id)));
         self.from.push(e.from.clone());
         self.to.push(e.to.clone());
         self.actor.push(e.actor.clone());
@@ -130,6 +130,9 @@ impl EventColumns {
         }
         if let Some(line) = e.line {
             data["line"] = line.into();
+        }
+        if let Some(presence) = &e.presence {
+            data["presence"] = serde_json::json!(presence);
         }
         self.data.push(data);
         self.at.push(e.at);

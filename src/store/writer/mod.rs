@@ -27,10 +27,13 @@ mod batch;
 mod booking;
 mod bulk;
 mod clock;
+mod control;
 mod flush;
 
 use batch::{Batch, BatchState, QueueState};
 pub(crate) use clock::{Timed, TimedKind, SYSTEM};
+pub use control::MoveTo;
+pub(crate) use control::{LineChange, LineOp};
 pub(crate) use flush::{ahead_positions, MAX_NOTIFY_AHEAD};
 
 use std::sync::Arc;
@@ -45,7 +48,7 @@ use super::cache::{Caches, Pace};
 use super::rows::TicketRow;
 use super::{Result, StoreError};
 use crate::domain::Queue;
-use crate::domain::{Event, EventKind, QueueStatus};
+use crate::domain::{Event, QueueStatus};
 use crate::tasks::Tasks;
 
 /// Changes waiting for the writer, at most. Past this a request is answered 503 at once rather
@@ -106,6 +109,8 @@ pub(crate) enum TicketChange {
     Transfer(Transfer),
     /// A called timeout or an expiry, made by the clock.
     Timed(Timed),
+    /// A snooze, a move, a priority or notes, presence.
+    Line(LineChange),
 }
 
 /// A checked-in appointment's ticket: its appointment (marked `checked_in` with the ticket, in
@@ -214,7 +219,8 @@ impl TicketChange {
             TicketChange::Join { queue_id, .. }
             | TicketChange::CallNext { queue_id, .. }
             | TicketChange::Transition(Transition { queue_id, .. })
-            | TicketChange::Timed(Timed { queue_id, .. }) => (*queue_id, None),
+            | TicketChange::Timed(Timed { queue_id, .. })
+            | TicketChange::Line(LineChange { queue_id, .. }) => (*queue_id, None),
             TicketChange::Transfer(Transfer { queue_id, to_queue, .. }) => (*queue_id, Some(*to_queue)),
         };
         std::iter::once(a).chain(b)
@@ -432,7 +438,7 @@ async fn run(
             }
         }
         // Calls, finishes and moves change a queue's pace; joins do not.
-        for e in events.iter().filter(|e| e.kind != EventKind::Joined) {
+        for e in events.iter().filter(|e| e.kind.moves_pace()) {
             caches.pace_changed(e.queue_id);
         }
         if !events.is_empty() {

@@ -255,6 +255,21 @@ impl TestApp {
         self.post(&format!("/api/v1/tickets/{ticket}/transitions"), Some(token), json!({"name": name})).await
     }
 
+    /// Waits (5 s at most) until the ticket's customer counts as present: a customer socket just
+    /// opened writes its `ticket.present` event a moment later, and tests that count events wait
+    /// for it.
+    pub async fn until_present(&self, ticket: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let read = self.get(&format!("/api/v1/tickets/{ticket}"), Some(&self.admin)).await.expect(200);
+            if read["present"] == true {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{ticket} was not present within 5 s: {read}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Every event of a queue, paging through.
     pub async fn all_events(&self, token: &str, queue: Uuid) -> Vec<Value> {
         let mut all = Vec::new();

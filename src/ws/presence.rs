@@ -1,0 +1,82 @@
+//! Whether a customer is watching their ticket: told by their sockets, written as events
+//! (`ticket.present`, `ticket.away`) only when it changes, so a page reloading or a storm of
+//! reconnections writes nothing.
+//!
+//! - A customer socket opening, or its page saying `{"type":"here"}`, makes the customer present
+//!   unless the queue's live view already has them so.
+//! - When a customer's socket closes, and after `presence_grace` no socket of that ticket is
+//!   open on this node, they are away. Not when the node is stopping: its sockets reconnect
+//!   elsewhere, and the customer has not left.
+//! - A node that still holds a socket of the ticket when another node says away answers that
+//!   they are present after all (one ticket open on two phones behind two nodes).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::caps::Caps;
+use crate::fanout::Hub;
+use crate::store::Store;
+
+/// What a customer socket needs to tell its customer's presence.
+#[derive(Clone)]
+pub struct Presence {
+    store: Store,
+    caps: Arc<Caps>,
+    closing: CancellationToken,
+    grace: Duration,
+    tenant: Uuid,
+    queue: Uuid,
+    ticket: Uuid,
+}
+
+impl Presence {
+    pub fn new(state: &crate::state::AppState, hub: &Hub, ticket: Uuid) -> Presence {
+        Presence {
+            store: state.store.clone(),
+            caps: state.caps.clone(),
+            closing: state.closing.clone(),
+            grace: state.settings.presence_grace,
+            tenant: hub.tenant_id,
+            queue: hub.queue_id,
+            ticket,
+        }
+    }
+
+    /// The customer's socket is open: present, if the live view does not say so already (a
+    /// finished ticket, which it no longer holds, needs nothing).
+    pub fn here(&self, hub: &Hub) {
+        if hub.ticket(self.ticket).is_some_and(|held| !held.ticket().present) {
+            self.tell(true);
+        }
+    }
+
+    /// The customer's socket closed: away after the grace, unless another socket of theirs
+    /// opened here meanwhile, or the node is stopping.
+    pub fn left(&self) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(this.grace) => {}
+                _ = this.closing.cancelled() => return,
+            }
+            if this.caps.holding(&super::customer::credential(this.ticket)) == 0 {
+                this.write(false).await;
+            }
+        });
+    }
+
+    fn tell(&self, present: bool) {
+        let this = self.clone();
+        tokio::spawn(async move { this.write(present).await });
+    }
+
+    async fn write(&self, present: bool) {
+        if let Err(err) = self.store.presence(self.tenant, self.queue, self.ticket, present).await {
+            // Presence is a hint to staff: a failed write is logged, and the next change tells.
+            tracing::debug!(cause = ?err, ticket = %self.ticket, present, "recording presence failed");
+        }
+    }
+}
