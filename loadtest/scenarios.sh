@@ -126,6 +126,8 @@ want s4 && write_scenario s4-joins-1-queue --mode joins --queues 1 --concurrency
 want s5 && scenario s5-storm-10k 1 -- --customers 10000 --queues 10 --rate 2 --seconds 10 --storm --database-url "$DB" --procs 2 --spread-sources
 want s6 && scenario s6-slow-100 1 -- --customers 5000 --slow 100 --queues 1 --rate 2 --seconds 30 --procs 2 --spread-sources
 want s7 && scenario s7-3-nodes-51k 3 -- --customers 51000 --queues 51 --rate 2 --seconds 30 --procs 4 --spread-sources
+# Issue 18's goal: 75,000 sockets on four nodes, each process within 20,000 open files.
+want s7x4 && scenario s7-4-nodes-76k 4 -- --customers 76000 --queues 76 --rate 2 --seconds 30 --procs 4 --spread-sources
 # A ticket drop (issue 20): duplicated joins, a retry storm, reads and calls at depth, a
 # reconnect storm at depth.
 want s8 && write_scenario s8-joins-unique-keys --mode joins --queues 1 --concurrency 200 --seconds 10 --duplicates 0

@@ -40,6 +40,7 @@ mod restart;
 mod schemathesis;
 mod shutdown;
 mod sites;
+mod storm;
 mod timers;
 mod topology;
 mod transport;
