@@ -11,7 +11,8 @@
 #                                         # each run (same build, same minutes): s2-…-tungstenite-run1, s2-…-actix-ws-run1
 #
 # Each scenario starts its own Queuecast node(s) on a fresh database `bench` (rate limits off)
-# and stops them afterwards. Everything stays on loopback.
+# and stops them afterwards. Everything stays on loopback. Two checkouts sharing one PostgreSQL
+# run side by side with BENCH_DB=bench2 PORT_BASE=8190 in one of them (database, nodes' ports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
@@ -33,11 +34,13 @@ if [ -n "${QC_CPUS:-}" ]; then QC="taskset -c $QC_CPUS $QC"; fi
 TRANSPORTS=${WS_TRANSPORTS:-tungstenite}
 TRANSPORT=${TRANSPORTS%% *}
 BASE=${DATABASE_URL%/*}
-DB=$BASE/bench
+BENCH_DB=${BENCH_DB:-bench}
+PORT_BASE=${PORT_BASE:-8090}
+DB=$BASE/$BENCH_DB
 NODES=()
 
 fresh_db() {
-  psql "$BASE/postgres" -qc "DROP DATABASE IF EXISTS bench WITH (FORCE)" -c "CREATE DATABASE bench" >/dev/null
+  psql "$BASE/postgres" -qc "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE DATABASE $BENCH_DB" >/dev/null
   $QC migrate --database-url "$DB" >/dev/null
 }
 
@@ -46,7 +49,7 @@ start_nodes() {
   local n=$1 i port
   URLS=""
   for ((i = 1; i <= n; i++)); do
-    port=$((8090 + i))
+    port=$((PORT_BASE + i))
     local cmd=serve
     [ "$i" = 1 ] && cmd=demo
     $QC $cmd --database-url "$DB" --redis-url "$REDIS_URL" --listen "127.0.0.1:$port" \

@@ -29,7 +29,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::fanout::Hub;
+use crate::fanout::{Hub, Membership};
 use crate::state::AppState;
 use crate::store::StoreError;
 use session::{Audience, Start, MAX_FRAME};
@@ -100,29 +100,38 @@ fn accept(
 
 /// Authorize, join the hub, start, then run until the socket ends; refused at the first step
 /// that fails. The hub is left when `membership` drops, after the refusal or the session.
+///
+/// This future lives as long as the socket, so what it holds is memory per socket: the steps
+/// before the session (reads of the database and Redis, whose futures take kilobytes) and the
+/// close are boxed, so they take their room only while they run.
 async fn open<K: Opening>(socket: K, state: Arc<AppState>, io: impl Transport) {
-    let access = match socket.authorize(&state).await {
-        Ok(access) => access,
-        Err(refused) => return refuse(io, refused).await,
-    };
-    let membership = match state.fanout.join(access.tenant, access.queue).await {
-        Ok(membership) => membership,
-        Err(e) => return refuse(io, refusal(&e)).await,
-    };
-    let start = match socket.start(&state, membership.hub.clone(), &access.grant).await {
-        Ok(start) => start,
-        Err(refused) => return refuse(io, refused).await,
+    let (access, membership, start) = match Box::pin(admit(&socket, &state)).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return Box::pin(refuse(io, refused)).await,
     };
     let (credential, cap) = socket.credential(&access.grant, &state.settings.socket_caps);
-    let held = state.caps.hold(K::Audience::KIND, credential, cap).await;
+    let held = Box::pin(state.caps.hold(K::Audience::KIND, credential, cap)).await;
     let revoked = socket.revoked(access.grant, &state);
-    let ended = async move {
+    // Boxed too: a staff socket's re-checks of its sign-in read the database.
+    let ended = Box::pin(async move {
         tokio::select! {
             why = revoked => (close::UNAUTHORIZED, why),
             _ = held.replaced.cancelled() => (close::REPLACED, "a newer socket of this credential took its place"),
         }
-    };
+    });
     session::run(io, membership, start, limits(&state), ended).await;
+}
+
+/// What opening a socket takes before its session: the credential checked, the hub joined, the
+/// socket subscribed and its first frames ready.
+async fn admit<K: Opening>(
+    socket: &K,
+    state: &AppState,
+) -> Result<(Access<K::Grant>, Membership, Start<K::Audience>), Refusal> {
+    let access = socket.authorize(state).await?;
+    let membership = state.fanout.join(access.tenant, access.queue).await.map_err(|e| refusal(&e))?;
+    let start = socket.start(state, membership.hub.clone(), &access.grant).await?;
+    Ok((access, membership, start))
 }
 
 fn limits(state: &AppState) -> session::Limits {

@@ -99,7 +99,8 @@ pub async fn run<A: Audience>(
     open.increment(1);
     // The loop's clocks (silence, flood window, ping) start once the first frames are out: a
     // long replay to a slow client is not the client's silence.
-    let end = match send_first(&mut socket, first).await {
+    // Boxed, as the close below: each runs once, and this future lasts as long as the socket.
+    let end = match Box::pin(send_first(&mut socket, first)).await {
         Ok(()) => match audience.after_first() {
             Some(close::SLOW) => End::Close(close::SLOW, "more to replay; reconnect with since="),
             Some(code) => End::Close(code, "reconnect"),
@@ -109,7 +110,7 @@ pub async fn run<A: Audience>(
     };
     drop(membership);
     open.decrement(1);
-    goodbye(socket, end, A::KIND).await;
+    Box::pin(goodbye(socket, end, A::KIND)).await;
 }
 
 /// Sends what a socket starts with: a snapshot, the missed events, a board or a ticket.
