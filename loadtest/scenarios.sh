@@ -6,10 +6,13 @@
 #   RUNS=1 loadtest/scenarios.sh s2 s5    # some scenarios, once
 #   QC_CPUS=0 LT_CPUS=1 RUNS=1 loadtest/scenarios.sh s9   # nodes on CPU 0, the load generator on 1
 #                                         # (pin PostgreSQL and Redis yourself: taskset -a -p -c 0 PID)
+#   WS_TRANSPORTS="tungstenite actix-ws" RUNS=1 loadtest/scenarios.sh s2
+#                                         # each socket scenario over both transports in turn, within
+#                                         # each run (same build, same minutes): s2-…-tungstenite-run1, s2-…-actix-ws-run1
 #
-# Each scenario starts its own Queuecast node(s) on a fresh database `bench` (rate limits off;
-# BENCH_DB and BENCH_PORT name another database and first port, for two runs side by side)
-# and stops them afterwards. Everything stays on loopback.
+# Each scenario starts its own Queuecast node(s) on a fresh database `bench` (rate limits off)
+# and stops them afterwards. Everything stays on loopback. Two checkouts sharing one PostgreSQL
+# run side by side with BENCH_DB=bench2 PORT_BASE=8190 in one of them (database, nodes' ports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
@@ -19,6 +22,7 @@ RUNS=${RUNS:-3}
 OUT=target/loadtest
 mkdir -p "$OUT"
 cargo build --release --workspace --bins -q
+# QC_BIN: another build of the server to run (a before/after A/B from one checkout).
 QC=${QC_BIN:-./target/release/queuecast}
 LT=./target/release/loadtest
 # Optional CPU pinning, so a load generator cannot take the node's CPU (nor the node its own).
@@ -27,8 +31,12 @@ if [ -n "${LT_CPUS:-}" ]; then LT="taskset -c $LT_CPUS $LT"; fi
 # when the machine is busy.
 if [ -n "${LT_NICE:-}" ]; then LT="nice -n $LT_NICE $LT"; fi
 if [ -n "${QC_CPUS:-}" ]; then QC="taskset -c $QC_CPUS $QC"; fi
+# The transports socket scenarios run over (the nodes' WS_TRANSPORT); named after them when several.
+TRANSPORTS=${WS_TRANSPORTS:-tungstenite}
+TRANSPORT=${TRANSPORTS%% *}
 BASE=${DATABASE_URL%/*}
 BENCH_DB=${BENCH_DB:-bench}
+PORT_BASE=${PORT_BASE:-8090}
 DB=$BASE/$BENCH_DB
 NODES=()
 
@@ -42,11 +50,11 @@ start_nodes() {
   local n=$1 i port
   URLS=""
   for ((i = 1; i <= n; i++)); do
-    port=$((${BENCH_PORT:-8090} + i))
+    port=$((PORT_BASE + i))
     local cmd=serve
     [ "$i" = 1 ] && cmd=demo
     $QC $cmd --database-url "$DB" --redis-url "$REDIS_URL" --listen "127.0.0.1:$port" \
-      --join-rate-limit 0 --login-rate-limit 0 >"$OUT/node$i.log" 2>&1 &
+      --join-rate-limit 0 --login-rate-limit 0 --ws-transport "$TRANSPORT" >"$OUT/node$i.log" 2>&1 &
     NODES+=($!)
     for _ in $(seq 1 100); do
       curl -fs "127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
@@ -67,13 +75,19 @@ stop_nodes() {
 scenario() {
   local name=$1 nodes=$2
   shift 3
+  local label
   for ((r = 1; r <= RUNS; r++)); do
-    fresh_db
-    start_nodes "$nodes"
-    echo "== $name run $r: loadtest $*" >&2
-    $LT sockets --url "$URLS" --server-pid "$PIDS" --name "$name-run$r" --out "$OUT" "$@"
-    stop_nodes
+    for TRANSPORT in $TRANSPORTS; do
+      label=$name
+      [ "$TRANSPORTS" = "$TRANSPORT" ] || label=$name-$TRANSPORT
+      fresh_db
+      start_nodes "$nodes"
+      echo "== $label run $r: loadtest $*" >&2
+      $LT sockets --url "$URLS" --server-pid "$PIDS" --name "$label-run$r" --out "$OUT" "$@"
+      stop_nodes
+    done
   done
+  TRANSPORT=${TRANSPORTS%% *}
 }
 
 write_scenario() {
@@ -116,6 +130,8 @@ want s4 && write_scenario s4-joins-1-queue --mode joins --queues 1 --concurrency
 want s5 && scenario s5-storm-10k 1 -- --customers 10000 --queues 10 --rate 2 --seconds 10 --storm --database-url "$DB" --procs 2 --spread-sources
 want s6 && scenario s6-slow-100 1 -- --customers 5000 --slow 100 --queues 1 --rate 2 --seconds 30 --procs 2 --spread-sources
 want s7 && scenario s7-3-nodes-51k 3 -- --customers 51000 --queues 51 --rate 2 --seconds 30 --procs 4 --spread-sources
+# Issue 18's goal: 75,000 sockets on four nodes, each process within 20,000 open files.
+want s7x4 && scenario s7-4-nodes-76k 4 -- --customers 76000 --queues 76 --rate 2 --seconds 30 --procs 4 --spread-sources
 # A ticket drop (issue 20): duplicated joins, a retry storm, reads and calls at depth, a
 # reconnect storm at depth.
 want s8 && write_scenario s8-joins-unique-keys --mode joins --queues 1 --concurrency 200 --seconds 10 --duplicates 0

@@ -68,6 +68,14 @@ pub struct ServeArgs {
     /// Sockets one device key may hold at once.
     #[arg(long, env = "SOCKETS_PER_DEVICE_KEY", default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..))]
     pub sockets_per_device_key: u16,
+    /// What live sockets run on: `tungstenite` (the connection handed over by actix-http's
+    /// upgrade hook) or `actix-ws` (a streaming response of actix-http's dispatcher).
+    #[arg(long, env = "WS_TRANSPORT", value_enum, default_value_t = crate::ws::WsTransport::Tungstenite)]
+    pub ws_transport: crate::ws::WsTransport,
+    /// Connections (sockets and HTTP alike) one worker holds at once; past it, the worker stops
+    /// accepting until one ends.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_WORKER", default_value_t = 25_600, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_worker: u32,
     /// Whether this node sends webhooks (the outbox is filled either way; any node may send).
     #[arg(long, env = "WEBHOOKS_SENDER", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true)]
     pub webhooks_sender: bool,
@@ -127,6 +135,8 @@ impl ServeArgs {
                 staff: self.sockets_per_user.into(),
                 device: self.sockets_per_device_key.into(),
             },
+            ws_transport: self.ws_transport,
+            max_connections_per_worker: self.max_connections_per_worker as usize,
             store: StoreSettings {
                 pool_size: self.db_pool_size,
                 max_batch: self.write_batch_max,
@@ -226,6 +236,10 @@ pub struct Settings {
     pub clock_every: std::time::Duration,
     /// Sockets a ticket token, a staff user and a device key may hold at once.
     pub socket_caps: crate::ws::caps::SocketCaps,
+    /// What live sockets run on.
+    pub ws_transport: crate::ws::WsTransport,
+    /// Connections one worker holds at once (actix-server's `max_concurrent_connections`).
+    pub max_connections_per_worker: usize,
 }
 
 impl Settings {
@@ -252,6 +266,8 @@ impl Settings {
             queue_target: None,
             clock_every: std::time::Duration::from_secs(1),
             socket_caps: crate::ws::caps::SocketCaps::default(),
+            ws_transport: crate::ws::WsTransport::default(),
+            max_connections_per_worker: 25_600,
         }
     }
 }

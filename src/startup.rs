@@ -1,12 +1,18 @@
 //! Wires the store and the HTTP server together.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Server;
-use actix_web::{web, App, HttpServer};
+use actix_http::body::BoxBody;
+use actix_http::{HttpServiceBuilder, KeepAlive, Request, Response};
+use actix_server::GracefulShutdownSignal;
+use actix_service::{map_config, IntoServiceFactory, Service, ServiceFactory};
+use actix_web::dev::{AppConfig, Server};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App};
 use anyhow::Context;
+use tokio::net::TcpStream;
 
 use crate::config::Settings;
 use crate::fanout::{Fanout, Feeds};
@@ -91,22 +97,50 @@ impl Application {
         let admission = web::Data::from(http::admission::Admission::new(settings.max_in_flight, settings.queue_target));
         tasks.spawn("sweep-limits", sweep_limits(limits.clone().into_inner()));
         let caps = crate::ws::caps::Caps::start(fanout.clone(), tasks);
+        let (transport, max_connections) = (settings.ws_transport, settings.max_connections_per_worker);
         let state = web::Data::new(AppState { store, fanout, closing, settings: Arc::new(settings), caps });
-        let server = HttpServer::new(move || {
+        let app = {
+            let state = state.clone();
+            move || {
+                App::new()
+                    .wrap(from_fn(http::metrics::observe))
+                    .app_data(state.clone())
+                    .app_data(limits.clone())
+                    .app_data(admission.clone())
+                    .configure(ws::configure)
+                    .configure(http::configure)
+            }
+        };
+        // What answers the requests actix-http hands to the upgrade hook (every `Upgrade:
+        // websocket`, on any path): the sockets' routes with the same middleware; no other.
+        let sockets = move || {
             App::new()
-                .wrap(actix_web::middleware::from_fn(http::metrics::observe))
+                .wrap(from_fn(http::metrics::observe))
                 .app_data(state.clone())
-                .app_data(limits.clone())
-                .app_data(admission.clone())
                 .configure(ws::configure)
-                .configure(http::configure)
-        })
-        .workers(workers)
-        .backlog(4096)
-        .disable_signals()
-        .listen(listener)?
-        .run();
-        Ok((port, server, grace))
+                .default_service(web::to(|| async { http::ApiError::NotFound }))
+        };
+        let addr = listener.local_addr()?;
+        let builder = actix_server::Server::build()
+            .workers(workers)
+            .backlog(4096)
+            .max_concurrent_connections(max_connections)
+            .disable_signals();
+        let signal = builder.graceful_shutdown_signal();
+        // As actix-web's `HttpServer::listen` builds its service, with the upgrade hook added.
+        let config = move || AppConfig::__priv_test_new(false, addr.to_string(), addr);
+        let builder = match transport {
+            ws::WsTransport::Tungstenite => builder.listen("queuecast", listener, move || {
+                http_service(addr, signal.clone())
+                    .upgrade(ws::upgrade::Hook::new(sockets().into_factory(), config()))
+                    .finish(map_config(app(), move |_| config()))
+                    .tcp()
+            })?,
+            ws::WsTransport::ActixWs => builder.listen("queuecast", listener, move || {
+                http_service(addr, signal.clone()).finish(map_config(app(), move |_| config())).tcp()
+            })?,
+        };
+        Ok((port, builder.run(), grace))
     }
 
     pub fn port(&self) -> u16 {
@@ -181,6 +215,27 @@ impl Stopper {
         drop(self.server.stop(false));
         drop(self.store.close());
     }
+}
+
+/// An HTTP/1 service set up as actix-web's `HttpServer` sets up its own: keep-alive 5 s, 5 s
+/// for a request's head, 1 s for a client to hang up, and idle connections closed when the
+/// server starts to stop.
+fn http_service<S>(addr: SocketAddr, signal: GracefulShutdownSignal) -> HttpServiceBuilder<TcpStream, S>
+where
+    S: ServiceFactory<Request, Config = ()>,
+    S::Error: Into<Response<BoxBody>> + 'static,
+    S::InitError: std::fmt::Debug,
+    <S::Service as Service<Request>>::Future: 'static,
+{
+    HttpServiceBuilder::default()
+        .graceful_shutdown_signal(move || {
+            let signal = signal.clone();
+            async move { signal.notified().await }
+        })
+        .keep_alive(KeepAlive::default())
+        .client_request_timeout(Duration::from_secs(5))
+        .client_disconnect_timeout(Duration::from_secs(1))
+        .local_addr(addr)
 }
 
 /// Forgets clients whose allowance is full again, every minute, for as long as the node lives.

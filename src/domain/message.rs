@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{Board, Event, Ticket};
+use super::{Board, Event, Ticket, TicketView};
 
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -29,7 +29,7 @@ pub enum ServerMessage<'a> {
         announce: Option<Announce<'a>>,
     },
     /// A customer's own ticket.
-    Ticket { ticket: &'a Ticket },
+    Ticket { ticket: TicketView<'a> },
     /// The answer to a client's `{"type":"ping"}`.
     Pong,
 }

@@ -26,6 +26,6 @@ pub use hours::{Hours, HoursError};
 pub use line::{Key, Line};
 pub use message::{Announce, ServerMessage};
 pub use queue::{JoinRefusal, Queue, QueueStatus};
-pub use ticket::Ticket;
+pub use ticket::{Ticket, TicketView};
 pub use timing::{NumberReset, Timing};
 pub use view::{Board, Details, Held, QueueView, Waiting};

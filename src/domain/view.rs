@@ -18,8 +18,11 @@ use uuid::Uuid;
 
 use super::estimate::{CallHistory, Estimate};
 use super::line::{at_end, Key, Line};
+use super::ticket::{Number, TicketView};
 use super::{Event, EventKind, Roles, Special, Ticket};
 
+/// The fields of a ticket held without its details.
+static NULL: Value = Value::Null;
 /// Calls remembered for the estimate.
 const CALLS_KEPT: usize = 21;
 /// Gaps between calls longer than this are breaks, not service.
@@ -151,11 +154,11 @@ impl Bare {
     }
 
     fn number(&self, words: &Words) -> String {
-        let prefix = words.get(self.prefix);
-        match self.width {
-            0 => prefix.to_owned(),
-            width => format!("{prefix}{:0width$}", self.digits, width = width as usize),
-        }
+        self.number_in(words).to_string()
+    }
+
+    fn number_in<'w>(&self, words: &'w Words) -> Number<'w> {
+        Number::Split { prefix: words.get(self.prefix), digits: self.digits, width: self.width }
     }
 }
 
@@ -401,6 +404,48 @@ impl QueueView {
         self.whole.get(&id).map(|t| Held::Whole(self.present(t)))
     }
 
+    /// A ticket as its customer sees it now, borrowed: what `ticket` gives, without a copy.
+    pub fn view(&self, id: Uuid) -> Option<TicketView<'_>> {
+        if let Some(bare) = self.bare.get(&id) {
+            let position = self.line.position(bare.key());
+            let eta = position.map(|p| self.estimate(p));
+            return Some(TicketView {
+                id,
+                queue_id: self.queue_id,
+                number: bare.number_in(&self.words),
+                status: self.words.get(bare.status),
+                position,
+                eta_seconds: eta.map(|e| e.p50),
+                eta_p90_seconds: eta.map(|e| e.p90),
+                counter: None,
+                joined_at: DateTime::from_timestamp_nanos(bare.joined_ns),
+                called_at: None,
+                seq: self.seq,
+                served_at: None,
+                finished_at: None,
+                priority: bare.priority,
+                name: None,
+                party_size: None,
+                fields: &NULL,
+                present: bare.present,
+                present_at: (bare.present_ns != 0).then(|| DateTime::from_timestamp_nanos(bare.present_ns)),
+                snoozes: 0,
+                notes: None,
+                bare: true,
+            });
+        }
+        let tracked = self.whole.get(&id)?;
+        let position = tracked.key().and_then(|k| self.line.position(k));
+        let eta = position.map(|p| self.estimate(p));
+        Some(TicketView {
+            position,
+            eta_seconds: eta.map(|e| e.p50),
+            eta_p90_seconds: eta.map(|e| e.p90),
+            seq: self.seq,
+            ..TicketView::of(&tracked.ticket)
+        })
+    }
+
     fn present(&self, tracked: &Tracked) -> Ticket {
         let mut t = tracked.ticket.clone();
         self.place(&mut t, tracked.key());
@@ -593,6 +638,36 @@ mod tests {
         assert!(matches!(held, Held::Whole(_)));
         assert_eq!((held.ticket().position, held.ticket().counter.as_deref()), (Some(1), Some("2")));
         assert_eq!(std::mem::size_of::<Bare>(), 40);
+    }
+
+    /// What a customer is sent from the borrowed view is what the copy gave, bare or whole,
+    /// dressed with their details.
+    #[test]
+    fn a_borrowed_view_shows_what_the_held_ticket_shows() {
+        let mut v = view();
+        for n in 1..=3u128 {
+            let mut t = ticket(n, Some(n as u32));
+            t.number = ["A001", "walk-in", "VIP1234"][n as usize - 1].into();
+            v.apply(&event(n as i64, EventKind::Joined, t));
+        }
+        let mut called = ticket(1, None);
+        (called.counter, called.called_at) =
+            (Some("2".into()), Some(DateTime::from_timestamp(1_700_001_000, 0).unwrap()));
+        v.apply(&event(4, EventKind::transition("call"), called));
+        let details = Details { name: Some("Ada".into()), party_size: Some(3), fields: serde_json::json!({"a": 1}) };
+        for n in 1..=3u128 {
+            let id = Uuid::from_u128(n);
+            let held = v.ticket(id).unwrap();
+            let borrowed = v.view(id).unwrap();
+            assert_eq!(borrowed.bare, matches!(held, Held::Bare(_)), "{n}");
+            let shown = borrowed.dressed(details.name.as_deref(), details.party_size, &details.fields);
+            assert_eq!(
+                serde_json::to_value(shown).unwrap(),
+                serde_json::to_value(held.dressed(&details)).unwrap(),
+                "{n}"
+            );
+        }
+        assert!(v.view(Uuid::from_u128(9)).is_none());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use bytestring::ByteString;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::domain::{Announce, Event, Held, QueueView, ServerMessage, Special, Ticket};
+use crate::domain::{Announce, Event, Held, QueueView, ServerMessage, Special, Ticket, TicketView};
 use crate::store::Store;
 
 /// Frames a receiver may fall behind by before it lags. A lagging receiver gets a fresh snapshot
@@ -276,6 +276,13 @@ impl Hub {
     /// A ticket as its customer sees it now.
     pub fn ticket(&self, id: Uuid) -> Option<Held> {
         self.lock().view.ticket(id)
+    }
+
+    /// What `f` makes of a ticket as its customer sees it now, borrowed under the hub's lock
+    /// (None when this queue does not hold it). Nothing is copied: `f` compares it with what
+    /// the customer was last shown and writes a frame only if it changed; it must not block.
+    pub fn with_ticket<R>(&self, id: Uuid, f: impl FnOnce(TicketView<'_>) -> R) -> Option<R> {
+        self.lock().view.view(id).map(f)
     }
 
     /// A ticket as the hub has it once it has applied `seq` (what the reader saw in the

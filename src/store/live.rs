@@ -188,29 +188,10 @@ impl Store {
         Ok(ok == Some(true))
     }
 
-    /// The tenant and queue of a ticket, and who it is for, if `token` opens it.
-    #[tracing::instrument(skip_all, fields(ticket = %ticket))]
+    /// The tenant and queue of a ticket, and who it is for, if `token` opens it: checked with
+    /// the others waiting (see `opener.rs`).
     pub async fn open_ticket(&self, ticket: Uuid, token: &str) -> Result<Option<OpenedTicket>> {
-        type Row = (Uuid, Uuid, Vec<u8>, Option<String>, Option<i32>, Value);
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT set_config('app.tenant_id', coalesce(qc_tenant_of_ticket($1)::text, ''), true)")
-            .bind(ticket)
-            .execute(&mut *tx)
-            .await?;
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT tenant_id, queue_id, token_hash, customer_name, party_size, fields FROM tickets WHERE id = $1",
-        )
-        .bind(ticket)
-        .fetch_optional(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(row.filter(|r| r.2 == secret::hash_token(token)).map(
-            |(tenant_id, queue_id, _, name, party_size, fields)| OpenedTicket {
-                tenant_id,
-                queue_id,
-                details: Details { name, party_size, fields },
-            },
-        ))
+        self.opener.open(ticket, token).await
     }
 
     /// Announces that this node is alive on the NOTIFY channel, so listeners can tell a quiet

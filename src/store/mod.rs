@@ -20,6 +20,7 @@ mod joins;
 mod live;
 mod locations;
 mod notifications;
+mod opener;
 mod queues;
 mod rows;
 mod rules;
@@ -162,6 +163,8 @@ impl From<crate::domain::notify::Refusal> for StoreError {
 pub struct Store {
     pool: PgPool,
     writer: Writer,
+    /// Ticket tokens of customer sockets, checked in batches.
+    opener: opener::Opener,
     caches: std::sync::Arc<Caches>,
     staff_token_ttl: chrono::Duration,
     clock: Clock,
@@ -212,7 +215,8 @@ impl Store {
         verify_isolation(&mut *pool.acquire().await.context("connecting to PostgreSQL")?).await?;
         let caches = std::sync::Arc::new(Caches::default());
         let writer = Writer::start(pool.clone(), caches.clone(), settings.max_batch, tasks);
-        Ok(Store { pool, writer, caches, staff_token_ttl: settings.staff_token_ttl, clock: settings.clock })
+        let opener = opener::Opener::start(pool.clone(), tasks);
+        Ok(Store { pool, writer, opener, caches, staff_token_ttl: settings.staff_token_ttl, clock: settings.clock })
     }
 
     /// The events of every batch this node commits, after the commit.

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::presence::Presence;
 use super::session::{Audience, Start, Step};
 use super::{accept, close, refusal, Access, Opening, Refusal};
-use crate::domain::{Details, EventKind, Held, ServerMessage, Ticket};
+use crate::domain::{Details, EventKind, Held, ServerMessage, TicketView};
 use crate::error::ApiError;
 use crate::fanout::{Frame, Hub};
 use crate::state::AppState;
@@ -73,10 +73,9 @@ impl Opening for CustomerSocket {
         };
         let presence = Presence::new(state, &hub, self.ticket);
         presence.here(&hub);
-        let mut audience =
-            CustomerAudience { hub, ticket: self.ticket, details: details.clone(), last: None, last_seq: 0, presence };
-        let first = audience.changed(now).into_iter().collect();
-        Ok(Start { rx, first, audience })
+        let mut seen = Seen { details: details.clone(), last: None, last_seq: 0 };
+        let first = seen.changed(TicketView::held(&now)).into_iter().collect();
+        Ok(Start { rx, first, audience: CustomerAudience { hub, ticket: self.ticket, seen, presence } })
     }
 
     fn credential(&self, _: &Details, caps: &super::caps::SocketCaps) -> (String, usize) {
@@ -94,21 +93,62 @@ pub(super) fn credential(ticket: Uuid) -> String {
     format!("ticket:{ticket}")
 }
 
-/// What a customer was last shown: position, estimate, status, counter.
-type Shown = (Option<u32>, Option<i64>, String, Option<String>);
+/// What a customer was last shown: position, estimate, status, counter. Its strings are
+/// overwritten in place, so telling a change allocates nothing but the frame.
+#[derive(Debug, PartialEq)]
+struct Shown {
+    position: Option<u32>,
+    eta_seconds: Option<i64>,
+    status: String,
+    counter: Option<String>,
+}
+
+impl Shown {
+    fn of(t: &TicketView<'_>) -> Shown {
+        Shown {
+            position: t.position,
+            eta_seconds: t.eta_seconds,
+            status: t.status.to_owned(),
+            counter: t.counter.map(str::to_owned),
+        }
+    }
+
+    fn shows(&self, t: &TicketView<'_>) -> bool {
+        (self.position, self.eta_seconds, self.status.as_str(), self.counter.as_deref())
+            == (t.position, t.eta_seconds, t.status, t.counter)
+    }
+
+    fn update(&mut self, t: &TicketView<'_>) {
+        (self.position, self.eta_seconds) = (t.position, t.eta_seconds);
+        self.status.clear();
+        self.status.push_str(t.status);
+        match (&mut self.counter, t.counter) {
+            (Some(mine), Some(now)) => {
+                mine.clear();
+                mine.push_str(now);
+            }
+            (mine, now) => *mine = now.map(str::to_owned),
+        }
+    }
+}
 
 /// Customers: their own ticket, whenever its position, estimate, status or counter changes, and
 /// after every event about it.
 struct CustomerAudience {
     hub: Arc<Hub>,
     ticket: Uuid,
+    seen: Seen,
+    presence: Presence,
+}
+
+/// What a customer was shown, and who the ticket is for.
+struct Seen {
     /// Who the ticket is for (as of its last event): the hub may hold it bare.
     details: Details,
     last: Option<Shown>,
     /// The seq of the view last sent: views are computed from the hub as it is when a frame is
     /// handled, so under load one view can already include later events.
     last_seq: i64,
-    presence: Presence,
 }
 
 impl Drop for CustomerAudience {
@@ -118,24 +158,25 @@ impl Drop for CustomerAudience {
     }
 }
 
-impl CustomerAudience {
-    /// The ticket's message, if it shows something new; dressed only then.
-    fn changed(&mut self, held: Held) -> Option<ByteString> {
-        let t = held.ticket();
-        let key = (t.position, t.eta_seconds, t.status.clone(), t.counter.clone());
-        if self.last.as_ref() == Some(&key) {
-            return None;
+impl Seen {
+    /// The ticket's message, if it shows something new; dressed only then. Runs under the
+    /// hub's lock (`Hub::with_ticket`): a comparison, and one serialization when it changed.
+    fn changed(&mut self, t: TicketView<'_>) -> Option<ByteString> {
+        match &mut self.last {
+            Some(last) if last.shows(&t) => return None,
+            Some(last) => last.update(&t),
+            None => self.last = Some(Shown::of(&t)),
         }
-        self.last = Some(key);
         self.last_seq = t.seq;
-        Some(ticket_message(&held.dressed(&self.details)))
+        let d = &self.details;
+        Some(ticket_message(t.dressed(d.name.as_deref(), d.party_size, &d.fields)))
     }
 }
 
-/// `{"type":"ticket","ticket":{…}}`, serialized straight from the ticket: this runs once per
-/// customer per event, and going through a `serde_json::Value` (a map built field by field, then
-/// written out) cost about as much again.
-fn ticket_message(ticket: &Ticket) -> ByteString {
+/// `{"type":"ticket","ticket":{…}}`, serialized straight from the borrowed view: this runs once
+/// per customer per event, and going through a `serde_json::Value` (a map built field by field,
+/// then written out) cost about as much again, as did copying the ticket out of the hub.
+fn ticket_message(ticket: TicketView<'_>) -> ByteString {
     ByteString::from(ServerMessage::Ticket { ticket }.to_text())
 }
 
@@ -148,21 +189,22 @@ impl Audience for CustomerAudience {
             self.presence.here(&self.hub);
         }
         let about_me = frame.event.ticket.as_ref().filter(|t| t.id == self.ticket);
+        let CustomerAudience { hub, ticket, seen, .. } = self;
         if let Some(t) = about_me {
-            self.details = Details::of(t);
-            if frame.event.seq > self.last_seq {
+            seen.details = Details::of(t);
+            if frame.event.seq > seen.last_seq {
                 // Every event about the ticket is shown, even one that changes none of the four
                 // (a recall calls the customer again), unless a view sent already includes it (a
                 // customer called twice would hear the chime twice).
-                self.last = None;
+                seen.last = None;
             }
         }
         let moved = about_me.is_some() && frame.event.kind == EventKind::TransferredOut;
-        let view = match (moved, self.hub.ticket(self.ticket)) {
-            (false, Some(held)) => Some(held),
-            _ => about_me.cloned().map(Held::Whole),
+        let from_hub = if moved { None } else { hub.with_ticket(*ticket, |t| seen.changed(t)) };
+        let text = match from_hub {
+            Some(text) => text,
+            None => about_me.and_then(|t| seen.changed(TicketView::of(t))),
         };
-        let text = view.and_then(|held| self.changed(held));
         (text, moved.then_some(close::MOVED))
     }
 
@@ -178,8 +220,11 @@ impl Audience for CustomerAudience {
 impl CustomerAudience {
     /// The ticket as the hub has it now, sent whatever was shown before.
     fn fresh(&mut self) -> Option<ByteString> {
-        let now = self.hub.ticket(self.ticket)?;
-        self.last = None;
-        self.changed(now)
+        let CustomerAudience { hub, ticket, seen, .. } = self;
+        hub.with_ticket(*ticket, |t| {
+            seen.last = None;
+            seen.changed(t)
+        })
+        .flatten()
     }
 }

@@ -1,9 +1,10 @@
 //! The three live sockets of the protocol: customer (`/ws/tickets/{id}`), staff
 //! (`/ws/queues/{id}`) and display (`/ws/queues/{id}/display`). They open the same way (`open`):
-//! the handler upgrades at once and spawns the rest; the credential is checked, the queue's hub
-//! joined, the socket subscribed and its first frames sent, then `session::run` serves it. Each
-//! kind states only what sets it apart (an `Opening`). Credentials that fail after the upgrade
-//! close the socket with a "do not reconnect" code, so clients stop retrying.
+//! the handler upgrades at once and hands the rest to the transport (`transport.rs`); the
+//! credential is checked, the queue's hub joined, the socket subscribed and its first frames
+//! sent, then `session::run` serves it. Each kind states only what sets it apart (an
+//! `Opening`). Credentials that fail after the upgrade close the socket with a "do not
+//! reconnect" code, so clients stop retrying.
 
 pub mod caps;
 pub mod close;
@@ -13,10 +14,13 @@ mod message;
 mod presence;
 mod session;
 mod staff;
+mod transport;
+pub mod upgrade;
 
 pub use customer::customer;
 pub use display::display;
 pub use staff::staff;
+pub use transport::WsTransport;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,10 +29,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use uuid::Uuid;
 
 use crate::error::ApiError;
-use crate::fanout::Hub;
+use crate::fanout::{Hub, Membership};
 use crate::state::AppState;
 use crate::store::StoreError;
 use session::{Audience, Start, MAX_FRAME};
+use transport::{ActixWs, Transport};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws/tickets/{ticket_id}", web::get().to(customer))
@@ -68,51 +73,65 @@ trait Opening: 'static {
     fn credential(&self, grant: &Self::Grant, caps: &caps::SocketCaps) -> (String, usize);
 }
 
-/// Upgrades the request and opens the socket in a task of its own: the handshake is answered at
-/// once, and whatever fails later is told with a close code the client understands.
+/// Answers the handshake and opens the socket over the configured transport: the handshake is
+/// answered at once, and whatever fails later is told with a close code the client understands.
+/// With tungstenite the socket is handed to actix-http's upgrade hook with the answer (which
+/// runs it in the connection's task); with actix-ws it runs in a task of its own.
 fn accept(
     req: &HttpRequest,
     body: web::Payload,
     state: web::Data<AppState>,
     socket: impl Opening,
 ) -> Result<HttpResponse, ApiError> {
-    let (response, session, stream) =
-        actix_ws::handle(req, body).map_err(|e| ApiError::BadRequest(format!("not a WebSocket handshake: {e}")))?;
-    let stream = stream.max_frame_size(MAX_FRAME).aggregate_continuations().max_continuation_size(MAX_FRAME);
-    actix_web::rt::spawn(open(socket, state.into_inner(), session, stream));
-    Ok(response)
+    let not_a_handshake = |e: &dyn std::fmt::Display| ApiError::BadRequest(format!("not a WebSocket handshake: {e}"));
+    match state.settings.ws_transport {
+        WsTransport::Tungstenite => {
+            let state = state.into_inner();
+            upgrade::respond(req, move |io| open(socket, state, io)).map_err(|e| not_a_handshake(&e))
+        }
+        WsTransport::ActixWs => {
+            let (response, session, stream) = actix_ws::handle(req, body).map_err(|e| not_a_handshake(&e))?;
+            let stream = stream.max_frame_size(MAX_FRAME).aggregate_continuations().max_continuation_size(MAX_FRAME);
+            actix_web::rt::spawn(open(socket, state.into_inner(), ActixWs { session, stream }));
+            Ok(response)
+        }
+    }
 }
 
 /// Authorize, join the hub, start, then run until the socket ends; refused at the first step
 /// that fails. The hub is left when `membership` drops, after the refusal or the session.
-async fn open<K: Opening>(
-    socket: K,
-    state: Arc<AppState>,
-    session: actix_ws::Session,
-    stream: actix_ws::AggregatedMessageStream,
-) {
-    let access = match socket.authorize(&state).await {
-        Ok(access) => access,
-        Err(refused) => return refuse(session, refused).await,
-    };
-    let membership = match state.fanout.join(access.tenant, access.queue).await {
-        Ok(membership) => membership,
-        Err(e) => return refuse(session, refusal(&e)).await,
-    };
-    let start = match socket.start(&state, membership.hub.clone(), &access.grant).await {
-        Ok(start) => start,
-        Err(refused) => return refuse(session, refused).await,
+///
+/// This future lives as long as the socket, so what it holds is memory per socket: the steps
+/// before the session (reads of the database and Redis, whose futures take kilobytes) and the
+/// close are boxed, so they take their room only while they run.
+async fn open<K: Opening>(socket: K, state: Arc<AppState>, io: impl Transport) {
+    let (access, membership, start) = match Box::pin(admit(&socket, &state)).await {
+        Ok(admitted) => admitted,
+        Err(refused) => return Box::pin(refuse(io, refused)).await,
     };
     let (credential, cap) = socket.credential(&access.grant, &state.settings.socket_caps);
-    let held = state.caps.hold(K::Audience::KIND, credential, cap).await;
+    let held = Box::pin(state.caps.hold(K::Audience::KIND, credential, cap)).await;
     let revoked = socket.revoked(access.grant, &state);
-    let ended = async move {
+    // Boxed too: a staff socket's re-checks of its sign-in read the database.
+    let ended = Box::pin(async move {
         tokio::select! {
             why = revoked => (close::UNAUTHORIZED, why),
             _ = held.replaced.cancelled() => (close::REPLACED, "a newer socket of this credential took its place"),
         }
-    };
-    session::run(session, stream, membership, start, limits(&state), ended).await;
+    });
+    session::run(io, membership, start, limits(&state), ended).await;
+}
+
+/// What opening a socket takes before its session: the credential checked, the hub joined, the
+/// socket subscribed and its first frames ready.
+async fn admit<K: Opening>(
+    socket: &K,
+    state: &AppState,
+) -> Result<(Access<K::Grant>, Membership, Start<K::Audience>), Refusal> {
+    let access = socket.authorize(state).await?;
+    let membership = state.fanout.join(access.tenant, access.queue).await.map_err(|e| refusal(&e))?;
+    let start = socket.start(state, membership.hub.clone(), &access.grant).await?;
+    Ok((access, membership, start))
 }
 
 fn limits(state: &AppState) -> session::Limits {
@@ -124,8 +143,8 @@ fn limits(state: &AppState) -> session::Limits {
 }
 
 /// Closes a socket whose credentials failed.
-async fn refuse(session: actix_ws::Session, (code, why): Refusal) {
-    let _ = session.close(Some(close::reason(code, why))).await;
+async fn refuse(io: impl Transport, (code, why): Refusal) {
+    let _ = tokio::time::timeout(session::SEND_DEADLINE, io.close(code, why)).await;
 }
 
 /// How a socket is refused when the store failed: a missing queue is final; anything else (the

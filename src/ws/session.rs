@@ -7,15 +7,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, ProtocolError, Session};
 use bytestring::ByteString;
-use futures_util::StreamExt;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::close;
 use super::message::ClientMessage;
+use super::transport::{Gone, Incoming, Transport};
 use crate::domain::ServerMessage;
 use crate::fanout::{Frame, Membership};
 
@@ -29,7 +28,7 @@ pub struct Limits {
     pub closing: CancellationToken,
 }
 /// A send that takes longer than this marks the client as too slow.
-const SEND_DEADLINE: Duration = Duration::from_secs(5);
+pub const SEND_DEADLINE: Duration = Duration::from_secs(5);
 /// Incoming frames larger than this close the socket.
 pub const MAX_FRAME: usize = 4 * 1024;
 /// Client messages allowed per window before the socket is closed as a flood.
@@ -63,16 +62,16 @@ enum End {
     Gone,
 }
 
-async fn send(session: &mut Session, text: ByteString) -> Result<(), End> {
-    within_deadline(session.text(text), End::Close(close::SLOW, "too slow to keep up; reconnect with since=")).await
+async fn send(socket: &mut impl Transport, text: ByteString) -> Result<(), End> {
+    within_deadline(socket.text(text), End::Close(close::SLOW, "too slow to keep up; reconnect with since=")).await
 }
 
 /// Every write to the client has a deadline: a write to a client that stopped reading never
-/// completes (the session's flush waits on it), and would hold the socket forever.
-async fn within_deadline(write: impl Future<Output = Result<(), actix_ws::Closed>>, late: End) -> Result<(), End> {
+/// completes (the flush waits on it), and would hold the socket forever.
+async fn within_deadline(write: impl Future<Output = Result<(), Gone>>, late: End) -> Result<(), End> {
     match tokio::time::timeout(SEND_DEADLINE, write).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(_closed)) => Err(End::Gone),
+        Ok(Err(Gone)) => Err(End::Gone),
         Err(_late) => Err(late),
     }
 }
@@ -89,8 +88,7 @@ pub struct Start<A> {
 /// expired or was withdrawn: 4401; a newer socket took its place: 4409), the socket closes with
 /// its code and reason.
 pub async fn run<A: Audience>(
-    mut session: Session,
-    mut stream: AggregatedMessageStream,
+    mut socket: impl Transport,
     membership: Membership,
     start: Start<A>,
     limits: Limits,
@@ -101,38 +99,45 @@ pub async fn run<A: Audience>(
     open.increment(1);
     // The loop's clocks (silence, flood window, ping) start once the first frames are out: a
     // long replay to a slow client is not the client's silence.
-    let end = match send_first(&mut session, first).await {
+    // Boxed, as the close below: each runs once, and this future lasts as long as the socket.
+    let end = match Box::pin(send_first(&mut socket, first)).await {
         Ok(()) => match audience.after_first() {
             Some(close::SLOW) => End::Close(close::SLOW, "more to replay; reconnect with since="),
             Some(code) => End::Close(code, "reconnect"),
-            None => Live::new(&mut session, audience, limits).serve(&mut stream, &mut rx, revoked).await,
+            None => Live::new(&mut socket, audience, limits).serve(&mut rx, revoked).await,
         },
         Err(end) => end,
     };
     drop(membership);
     open.decrement(1);
-    goodbye(session, end, A::KIND).await;
+    Box::pin(goodbye(socket, end, A::KIND)).await;
 }
 
 /// Sends what a socket starts with: a snapshot, the missed events, a board or a ticket.
-async fn send_first(session: &mut Session, first: Vec<ByteString>) -> Result<(), End> {
+async fn send_first(socket: &mut impl Transport, first: Vec<ByteString>) -> Result<(), End> {
     for text in first {
-        send(session, text).await?;
+        send(socket, text).await?;
     }
     Ok(())
 }
 
 /// Says why the server ends the socket, within a deadline; a client that left is told nothing.
-async fn goodbye(session: Session, end: End, kind: &'static str) {
-    if let End::Close(code, why) = end {
-        metrics::counter!("queuecast_sockets_closed_total", "kind" => kind, "reason" => close::name(code)).increment(1);
-        let _ = tokio::time::timeout(SEND_DEADLINE, session.close(Some(close::reason(code, why)))).await;
+async fn goodbye(socket: impl Transport, end: End, kind: &'static str) {
+    match end {
+        End::Close(code, why) => {
+            metrics::counter!("queuecast_sockets_closed_total", "kind" => kind, "reason" => close::name(code))
+                .increment(1);
+            let _ = tokio::time::timeout(SEND_DEADLINE, socket.close(code, why)).await;
+        }
+        End::Gone => {
+            let _ = tokio::time::timeout(SEND_DEADLINE, socket.gone()).await;
+        }
     }
 }
 
 /// An open socket between its first frames and its end: what each thing it waits for needs.
-struct Live<'s, A> {
-    session: &'s mut Session,
+struct Live<'s, T, A> {
+    socket: &'s mut T,
     audience: A,
     limits: Limits,
     /// When the client was last heard from, by any frame: the heartbeat closes a silent socket.
@@ -142,16 +147,15 @@ struct Live<'s, A> {
     messages: u32,
 }
 
-impl<'s, A: Audience> Live<'s, A> {
-    fn new(session: &'s mut Session, audience: A, limits: Limits) -> Self {
-        Live { session, audience, limits, heard: Instant::now(), window: Instant::now(), messages: 0 }
+impl<'s, T: Transport, A: Audience> Live<'s, T, A> {
+    fn new(socket: &'s mut T, audience: A, limits: Limits) -> Self {
+        Live { socket, audience, limits, heard: Instant::now(), window: Instant::now(), messages: 0 }
     }
 
     /// Waits on everything a socket waits for, one at a time in this one task, until one of
     /// them ends the socket.
     async fn serve(
         mut self,
-        stream: &mut AggregatedMessageStream,
         rx: &mut broadcast::Receiver<Arc<Frame>>,
         revoked: impl Future<Output = (u16, &'static str)>,
     ) -> End {
@@ -160,7 +164,7 @@ impl<'s, A: Audience> Live<'s, A> {
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
             let step = tokio::select! {
-                msg = stream.next() => self.on_client(msg).await,
+                msg = self.socket.next() => self.on_client(msg).await,
                 frame = rx.recv() => self.on_hub(frame).await,
                 _ = ping.tick() => self.heartbeat().await,
                 (code, why) = &mut revoked => Err(End::Close(code, why)),
@@ -175,20 +179,17 @@ impl<'s, A: Audience> Live<'s, A> {
     }
 
     /// A frame from the client, or the end of its stream.
-    async fn on_client(&mut self, msg: Option<Result<AggregatedMessage, ProtocolError>>) -> Result<(), End> {
+    async fn on_client(&mut self, msg: Incoming) -> Result<(), End> {
         self.heard = Instant::now();
         match msg {
-            Some(Ok(AggregatedMessage::Ping(bytes))) => {
-                within_deadline(self.session.pong(&bytes), End::Close(close::SLOW, "not reading")).await
+            Incoming::Ping(bytes) => {
+                within_deadline(self.socket.pong(&bytes), End::Close(close::SLOW, "not reading")).await
             }
-            Some(Ok(AggregatedMessage::Pong(_))) => Ok(()),
-            Some(Ok(AggregatedMessage::Text(text))) => self.on_text(&text).await,
-            Some(Ok(AggregatedMessage::Binary(_))) => {
-                Err(End::Close(close::UNKNOWN_MESSAGE, "binary messages are not part of the protocol"))
-            }
-            Some(Ok(AggregatedMessage::Close(_))) | None => Err(End::Gone),
-            Some(Err(ProtocolError::Overflow)) => Err(End::Close(close::TOO_BIG, "frame too large")),
-            Some(Err(_)) => Err(End::Gone),
+            Incoming::Pong => Ok(()),
+            Incoming::Text(text) => self.on_text(&text).await,
+            Incoming::Binary => Err(End::Close(close::UNKNOWN_MESSAGE, "binary messages are not part of the protocol")),
+            Incoming::Ended => Err(End::Gone),
+            Incoming::TooBig => Err(End::Close(close::TOO_BIG, "frame too large")),
         }
     }
 
@@ -202,7 +203,7 @@ impl<'s, A: Audience> Live<'s, A> {
             return Err(End::Close(close::FLOOD, "too many messages"));
         }
         match ClientMessage::parse(text) {
-            ClientMessage::Ping => send(self.session, ByteString::from(ServerMessage::Pong.to_text())).await,
+            ClientMessage::Ping => send(self.socket, ByteString::from(ServerMessage::Pong.to_text())).await,
             ClientMessage::Here => {
                 self.audience.on_here();
                 Ok(())
@@ -231,7 +232,7 @@ impl<'s, A: Audience> Live<'s, A> {
     /// Sends what the audience made of a frame, then closes if it asked to.
     async fn deliver(&mut self, (text, then_close): Step) -> Result<(), End> {
         if let Some(text) = text {
-            send(self.session, text).await?;
+            send(self.socket, text).await?;
         }
         match then_close {
             Some(close::SLOW) => Err(End::Close(close::SLOW, "too slow to keep up; reconnect with since=")),
@@ -245,6 +246,6 @@ impl<'s, A: Audience> Live<'s, A> {
         if self.heard.elapsed() > self.limits.silent_for {
             return Err(End::Close(close::IDLE, "silent for too long"));
         }
-        within_deadline(self.session.ping(b""), End::Close(close::IDLE, "not answering")).await
+        within_deadline(self.socket.ping(), End::Close(close::IDLE, "not answering")).await
     }
 }

@@ -197,7 +197,8 @@ impl Audience for StaffAudience {
             Mode::Console => {
                 let window = self.hub.snapshot();
                 let seq = window.seq;
-                match window.text(&self.store, self.hub.tenant_id).await {
+                // Boxed: a read of the database, rare, in a future that lasts as long as the socket.
+                match Box::pin(window.text(&self.store, self.hub.tenant_id)).await {
                     Ok(snapshot) => {
                         self.last = seq;
                         (Some(snapshot), None)

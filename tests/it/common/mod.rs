@@ -104,6 +104,16 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The sockets' transport of test servers: the default, or `WS_TRANSPORT` (`actix-ws`), so the
+/// whole suite runs over either.
+pub fn ws_transport() -> queuecast::ws::WsTransport {
+    use clap::ValueEnum;
+    match std::env::var("WS_TRANSPORT") {
+        Ok(name) => queuecast::ws::WsTransport::from_str(&name, true).expect("WS_TRANSPORT: tungstenite or actix-ws"),
+        Err(_) => queuecast::ws::WsTransport::default(),
+    }
+}
+
 /// A server over a fresh database, with the `acme` tenant and its admin signed in.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -138,6 +148,7 @@ pub async fn spawn_app_at(server: &str, tweak: impl FnOnce(&mut Settings)) -> Te
     settings.store = StoreSettings { pool_size: 8, ..StoreSettings::default() };
     // Tests' webhook receivers listen on loopback (WEBHOOKS_ALLOW_PRIVATE=1).
     settings.webhooks.allow_private = true;
+    settings.ws_transport = ws_transport();
     tweak(&mut settings);
     let app = Application::build(settings).await.expect("building the app");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -441,6 +452,7 @@ impl TestApp {
         settings.workers = Some(2);
         settings.store = StoreSettings { pool_size: 4, ..StoreSettings::default() };
         settings.webhooks.allow_private = true;
+        settings.ws_transport = ws_transport();
         tweak(&mut settings);
         let node = Application::build(settings).await.expect("building a second node");
         let base = format!("http://127.0.0.1:{}", node.port());
