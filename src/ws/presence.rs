@@ -74,6 +74,9 @@ impl Presence {
     }
 
     async fn write(&self, present: bool) {
+        // A few at a time per node: a crowd's presence reaches staff a little later rather than
+        // delay their calls in the writer's queue.
+        let Ok(_permit) = self.caps.presence_writes.acquire().await else { return };
         if let Err(err) = self.store.presence(self.tenant, self.queue, self.ticket, present).await {
             // Presence is a hint to staff: a failed write is logged, and the next change tells.
             tracing::debug!(cause = ?err, ticket = %self.ticket, present, "recording presence failed");
