@@ -266,48 +266,20 @@ async fn housekeeping(store: Store, retention_days: Option<u32>) {
 /// Blanks old personal data in batches until none is left (or this round's share is done).
 async fn apply_retention(store: &Store, days: u32) {
     let mut changed = 0;
-    for _ in 0..RETENTION_ROUNDS {
-        match store.anonymise_finished(days, RETENTION_BATCH).await {
-            Ok(0) => break,
-            Ok(n) => changed += n,
-            Err(err) => {
-                tracing::warn!(cause = ?err, "blanking old personal data failed");
-                break;
-            }
-        }
-    }
-    for _ in 0..RETENTION_ROUNDS {
-        match store.blank_old_appointments(days, RETENTION_BATCH).await {
-            Ok(0) => break,
-            Ok(n) => changed += n,
-            Err(err) => {
-                tracing::warn!(cause = ?err, "blanking old bookings failed");
-                break;
-            }
-        }
-    }
-    for _ in 0..RETENTION_ROUNDS {
-        match store.blank_old_notes(days, RETENTION_BATCH).await {
-            Ok(0) => break,
-            Ok(n) => changed += n,
-            Err(err) => {
-                tracing::warn!(cause = ?err, "blanking old notes and comments failed");
-                break;
-            }
-        }
-    }
-    for _ in 0..RETENTION_ROUNDS {
-        match store.blank_old_recipients(days, RETENTION_BATCH).await {
-            Ok(0) => break,
-            Ok(n) => changed += n,
-            Err(err) => {
-                tracing::warn!(cause = ?err, "blanking old recipients of messages failed");
-                break;
+    for what in crate::store::Retained::ALL {
+        for _ in 0..RETENTION_ROUNDS {
+            match store.blank_old(what, days, RETENTION_BATCH).await {
+                Ok(0) => break,
+                Ok(n) => changed += n,
+                Err(err) => {
+                    tracing::warn!(cause = ?err, ?what, "blanking old personal data failed");
+                    break;
+                }
             }
         }
     }
     if changed > 0 {
-        tracing::info!(changed, days, "blanked personal data of finished tickets");
+        tracing::info!(changed, days, "blanked old personal data");
     }
 }
 

@@ -94,12 +94,10 @@ impl Store {
         Ok(sqlx::query_scalar("SELECT qc_purge_expired()").fetch_one(&self.pool).await?)
     }
 
-    /// Blanks the names, phones and fields of up to `batch` tickets that finished more than
-    /// `days` days ago, and of as many of their events' copies; how many rows changed (0 when
-    /// nothing is left to do).
-    #[tracing::instrument(skip_all)]
-    pub async fn anonymise_finished(&self, days: u32, batch: u32) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT qc_anonymise_finished($1, $2)")
+    /// One round of retention for `what`: blanks at most `batch` of its rows older than `days`
+    /// (through its function, run as the retention role); how many changed.
+    pub async fn blank_old(&self, what: Retained, days: u32, batch: u32) -> Result<i64> {
+        Ok(sqlx::query_scalar(what.statement())
             .bind(i32::try_from(days).unwrap_or(i32::MAX))
             .bind(i32::try_from(batch).unwrap_or(i32::MAX))
             .fetch_one(&self.pool)
@@ -138,4 +136,32 @@ async fn insert_user(conn: &mut sqlx::PgConnection, tenant: Uuid, email: &str, h
         .await
         .map_err(|e| unique_violation(e, format!("a user with email `{email}`")))?;
     Ok(id)
+}
+
+/// What retention blanks, each by a function of its own that runs as the retention role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retained {
+    /// Names, phones and fields of finished tickets, and their events' copies (migration 0005).
+    Tickets,
+    /// Names and contacts of bookings whose time ended, their events' copies and reminders'
+    /// recipients (0062).
+    Bookings,
+    /// Staff notes of blanked tickets and feedback comments (0060).
+    Notes,
+    /// The outbox's recipients and the contacts of finished tickets (0030).
+    Recipients,
+}
+
+impl Retained {
+    /// In the order a round goes: notes follow their tickets' blanking.
+    pub const ALL: [Retained; 4] = [Retained::Tickets, Retained::Bookings, Retained::Notes, Retained::Recipients];
+
+    fn statement(self) -> &'static str {
+        match self {
+            Retained::Tickets => "SELECT qc_anonymise_finished($1, $2)",
+            Retained::Bookings => "SELECT qc_blank_appointments($1, $2)",
+            Retained::Notes => "SELECT qc_blank_notes($1, $2)",
+            Retained::Recipients => "SELECT qc_blank_notifications($1, $2)",
+        }
+    }
 }

@@ -146,25 +146,4 @@ impl Store {
         tx.commit().await?;
         Ok(given)
     }
-
-    /// Blanks the names and contacts of appointments whose time ended more than `days` ago, their
-    /// events' copies of the name and their reminders' recipients (see migration 0062); how many
-    /// rows changed.
-    pub async fn blank_old_appointments(&self, days: u32, batch: u32) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT qc_blank_appointments($1, $2)")
-            .bind(i32::try_from(days).unwrap_or(i32::MAX))
-            .bind(i32::try_from(batch).unwrap_or(i32::MAX))
-            .fetch_one(&self.pool)
-            .await?)
-    }
-
-    /// Blanks staff notes and feedback comments older than `days` (see migration 0060); how
-    /// many rows changed.
-    pub async fn blank_old_notes(&self, days: u32, batch: u32) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT qc_blank_notes($1, $2)")
-            .bind(i32::try_from(days).unwrap_or(i32::MAX))
-            .bind(i32::try_from(batch).unwrap_or(i32::MAX))
-            .fetch_one(&self.pool)
-            .await?)
-    }
 }

@@ -40,7 +40,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-pub use admin::NewTenant;
+pub use admin::{NewTenant, Retained};
 pub use analytics::{plausible_tz, DailyStats, Figures, MAX_REPORT_DAYS};
 pub use appointments::{AppointmentAccess, Made, NewBooking, SlotView};
 pub use audit::{AuditEntry, AuditQuery, Via, MAX_AUDIT_PAGE};

@@ -268,17 +268,6 @@ impl Store {
         Ok(value)
     }
 
-    /// Blanks the recipients of up to `batch` messages (and contacts) of tickets that finished
-    /// more than `days` days ago; how many rows changed.
-    #[tracing::instrument(skip_all)]
-    pub async fn blank_old_recipients(&self, days: u32, batch: u32) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT qc_blank_notifications($1, $2)")
-            .bind(i32::try_from(days).unwrap_or(i32::MAX))
-            .bind(i32::try_from(batch).unwrap_or(i32::MAX))
-            .fetch_one(&self.pool)
-            .await?)
-    }
-
     /// A queue's messages per day (in `tz`) and channel, from `from` to `to` inclusive.
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
     pub async fn message_days(

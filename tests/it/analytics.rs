@@ -356,7 +356,7 @@ async fn retention_blanks_only_tickets_that_finished_long_ago_and_their_events()
 
     let mut changed = 0;
     loop {
-        let n = app.store.anonymise_finished(30, 1000).await.unwrap();
+        let n = app.store.blank_old(queuecast::store::Retained::Tickets, 30, 1000).await.unwrap();
         if n == 0 {
             break;
         }

@@ -647,9 +647,9 @@ async fn retention_blanks_phones_and_addresses_in_the_outbox_too() {
         .await
         .unwrap();
 
-    let changed = app.store.blank_old_recipients(30, 1000).await.unwrap();
+    let changed = app.store.blank_old(queuecast::store::Retained::Recipients, 30, 1000).await.unwrap();
     assert_eq!(changed, 3, "two messages and one contact row");
-    assert_eq!(app.store.blank_old_recipients(30, 1000).await.unwrap(), 0);
+    assert_eq!(app.store.blank_old(queuecast::store::Retained::Recipients, 30, 1000).await.unwrap(), 0);
     let left: Vec<(String, Option<String>)> =
         sqlx::query_as("SELECT ticket_id::text, recipient FROM notifications ORDER BY ticket_id, channel")
             .fetch_all(&mut db)
@@ -902,10 +902,18 @@ async fn retention_blanks_old_bookings_their_events_and_reminders_and_notes_and_
     sqlx::query("UPDATE ticket_feedback SET created_at = now() - interval '40 days'").execute(&mut db).await.unwrap();
 
     // Act: the retention rounds.
-    assert_eq!(app.store.blank_old_appointments(30, 1000).await.unwrap(), 3, "a booking, its reminder, its event");
-    assert_eq!(app.store.blank_old_appointments(30, 1000).await.unwrap(), 0);
-    app.store.anonymise_finished(30, 1000).await.unwrap();
-    assert_eq!(app.store.blank_old_notes(30, 1000).await.unwrap(), 2, "the notes and the comment");
+    assert_eq!(
+        app.store.blank_old(queuecast::store::Retained::Bookings, 30, 1000).await.unwrap(),
+        3,
+        "a booking, its reminder, its event"
+    );
+    assert_eq!(app.store.blank_old(queuecast::store::Retained::Bookings, 30, 1000).await.unwrap(), 0);
+    app.store.blank_old(queuecast::store::Retained::Tickets, 30, 1000).await.unwrap();
+    assert_eq!(
+        app.store.blank_old(queuecast::store::Retained::Notes, 30, 1000).await.unwrap(),
+        2,
+        "the notes and the comment"
+    );
 
     // Assert: the old booking is bare, the new one untouched; the rating stays.
     let rows: Vec<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
