@@ -48,7 +48,8 @@ impl Presence {
     /// The customer's socket is open: present, if the live view does not say so already (a
     /// finished ticket, which it no longer holds, needs nothing).
     pub fn here(&self, hub: &Hub) {
-        if hub.ticket(self.ticket).is_some_and(|held| !held.ticket().present) {
+        // A borrowed view: this runs for every socket that opens, and for every "here".
+        if hub.with_ticket(self.ticket, |t| !t.present) == Some(true) {
             self.tell(true);
         }
     }
