@@ -1,12 +1,13 @@
 //! Line control: snoozes, moves, priorities and notes, presence (each through the writer, an
-//! event like any other), a ticket's history, and feedback once it ended.
+//! event like any other; presence without waiting for it), a ticket's history, and feedback
+//! once it ended.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::tickets::EventRow;
-use super::writer::{LineChange, LineOp, MoveTo, TicketChange, SYSTEM};
+use super::writer::{LineChange, LineOp, Mark, MoveTo, TicketChange};
 use super::{Conflict, Identity, Result, Seen, Store, StoreError, TicketAccess};
 use crate::domain::control::{self, MAX_PRIORITY};
 use crate::domain::Event;
@@ -70,12 +71,11 @@ impl Store {
     }
 
     /// The customer of a ticket came (their page opened) or went: an event when that changes.
-    /// Told by the live sockets, which know the ticket's tenant and queue already.
-    #[tracing::instrument(skip(self), fields(tenant = %tenant))]
-    pub async fn presence(&self, tenant: Uuid, queue_id: Uuid, id: Uuid, present: bool) -> Result<()> {
-        let op = LineOp::Presence { present, at: Utc::now() };
-        let actor = if present { "customer" } else { SYSTEM };
-        self.line_change(tenant, queue_id, id, op, actor.into()).await.map(|_| ())
+    /// Told by the live sockets, which know the ticket's tenant and queue already; nobody waits
+    /// for it, and when the writer cannot take it now it is dropped (false).
+    pub fn presence(&self, tenant: Uuid, queue_id: Uuid, ticket_id: Uuid, present: bool) -> bool {
+        let mark = Mark { tenant, queue_id, ticket_id, present, at: Utc::now() };
+        self.writer.mark(mark)
     }
 
     async fn line_change(&self, tenant: Uuid, queue_id: Uuid, id: Uuid, op: LineOp, actor: String) -> Result<Seen> {

@@ -48,14 +48,7 @@ pub struct Caps {
     /// Every socket here, by id: what closes it.
     by_id: DashMap<String, CancellationToken>,
     fanout: Arc<Fanout>,
-    /// Presence writes of this node's customer sockets in flight at once, at most (see
-    /// `ws::presence`): a crowd of sockets opening must not queue ten thousand writes in the
-    /// writer ahead of staff's calls.
-    pub presence_writes: tokio::sync::Semaphore,
 }
-
-/// Presence writes a node has in flight at once, at most.
-const PRESENCE_WRITES: usize = 8;
 
 /// A socket's place under its credential's cap; dropping it gives the place back.
 pub struct Held {
@@ -76,7 +69,6 @@ impl Caps {
             open: DashMap::new(),
             by_id: DashMap::new(),
             fanout: fanout.clone(),
-            presence_writes: tokio::sync::Semaphore::new(PRESENCE_WRITES),
         });
         let mut closes = fanout.socket_closes();
         let this = caps.clone();

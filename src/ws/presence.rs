@@ -64,23 +64,17 @@ impl Presence {
                 _ = this.closing.cancelled() => return,
             }
             if this.caps.holding(&super::customer::credential(this.ticket)) == 0 {
-                this.write(false).await;
+                this.tell(false);
             }
         });
     }
 
+    /// Handed to the writer, which writes a crowd's presence in one statement per batch; no
+    /// task waits for it (a socket opening used to spawn one, ~10 KB each while it waited).
     fn tell(&self, present: bool) {
-        let this = self.clone();
-        tokio::spawn(async move { this.write(present).await });
-    }
-
-    async fn write(&self, present: bool) {
-        // A few at a time per node: a crowd's presence reaches staff a little later rather than
-        // delay their calls in the writer's queue.
-        let Ok(_permit) = self.caps.presence_writes.acquire().await else { return };
-        if let Err(err) = self.store.presence(self.tenant, self.queue, self.ticket, present).await {
-            // Presence is a hint to staff: a failed write is logged, and the next change tells.
-            tracing::debug!(cause = ?err, ticket = %self.ticket, present, "recording presence failed");
+        if !self.store.presence(self.tenant, self.queue, self.ticket, present) {
+            // Presence is a hint to staff: the next change tells.
+            tracing::debug!(ticket = %self.ticket, present, "the writer could not take a presence mark");
         }
     }
 }

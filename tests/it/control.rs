@@ -373,6 +373,56 @@ async fn a_customer_present_on_one_node_stays_present_when_their_socket_on_anoth
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_of_presence_marks_writes_each_change_once_and_the_last_told_stands() {
+    let app = spawn_app().await;
+    let tenant = app.store.tenant_by_slug("acme").await.unwrap().unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..60 {
+        let (ticket, _) = app.joined(app.queue).await;
+        ids.push(Uuid::parse_str(ticket["id"].as_str().unwrap()).unwrap());
+    }
+    // The first is called, the second cancelled (finished: its presence no longer matters).
+    app.call_next(&app.admin.clone(), app.queue, "1").await.expect(200);
+    app.transition(&app.admin.clone(), &ids[1].to_string(), "cancel").await.expect(200);
+    let other_queue = app.create_queue(&app.admin.clone(), "elsewhere", json!({})).await;
+
+    // Told without waiting, as sockets tell it: most land in one batch.
+    for id in &ids {
+        assert!(app.store.presence(tenant, app.queue, *id, true));
+    }
+    // A flicker: the last told stands, whatever batches it fell in.
+    let flicker = ids[5];
+    assert!(app.store.presence(tenant, app.queue, flicker, false));
+    assert!(app.store.presence(tenant, app.queue, flicker, true));
+    assert!(app.store.presence(tenant, app.queue, flicker, false));
+    // Nothing to change, a ticket told under another queue, an unknown ticket: nothing written.
+    assert!(app.store.presence(tenant, app.queue, ids[2], true));
+    assert!(app.store.presence(tenant, other_queue, ids[2], false));
+    assert!(app.store.presence(tenant, app.queue, Uuid::new_v4(), true));
+    app.store.flush().await;
+
+    let events = app.all_events(&app.admin, app.queue).await;
+    let marks: Vec<&Value> = events.iter().filter(|e| e["presence"].is_object()).collect();
+    let mut shown = std::collections::HashMap::new();
+    for e in &marks {
+        let id = Uuid::parse_str(e["presence"]["ticket_id"].as_str().unwrap()).unwrap();
+        let present = e["presence"]["present"].as_bool().unwrap();
+        assert_eq!(e["kind"], if present { "ticket.present" } else { "ticket.away" });
+        // Each event is a change: never told twice in a row.
+        assert_ne!(shown.insert(id, present), Some(present), "{id} told {present} twice in a row");
+    }
+    for (i, id) in ids.iter().enumerate() {
+        // The called one counts (not finished), the cancelled one does not.
+        let want = i != 1 && *id != flicker;
+        let read = app.get(&format!("/api/v1/tickets/{id}"), Some(&app.admin)).await.expect(200);
+        assert_eq!(read["present"], want, "ticket {i}");
+        assert_eq!(shown.get(id).copied().unwrap_or(false), want, "ticket {i}: the last event disagrees");
+    }
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "events numbered without gaps");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_fields_are_asked_by_the_types_schema_and_checked() {
     let app = spawn_app().await;
     let schema = json!({"type": "object", "additionalProperties": false,

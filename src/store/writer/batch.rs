@@ -8,7 +8,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{apply, booking, bulk, flush, Placed, QueueChange, QueuePending, TicketChange, TicketPending};
-use super::{AppointmentChange, AppointmentPending, Booked};
+use super::{presence, AppointmentChange, AppointmentPending, Booked, Mark};
 use crate::domain::Queue;
 use crate::domain::{Event, Notification, QueueStatus};
 use crate::store::cache::Caches;
@@ -26,11 +26,13 @@ pub(super) struct Batch {
     pub tickets: Vec<TicketPending>,
     pub queues: Vec<QueuePending>,
     pub appointments: Vec<AppointmentPending>,
+    /// Presence told by sockets, in arrival order; nobody waits for them.
+    pub marks: Vec<Mark>,
 }
 
 impl Batch {
     pub fn len(&self) -> usize {
-        self.tickets.len() + self.queues.len() + self.appointments.len()
+        self.tickets.len() + self.queues.len() + self.appointments.len() + self.marks.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -59,23 +61,26 @@ impl Batch {
             .map(|p| p.tenant)
             .chain(self.queues.iter().map(|p| p.tenant))
             .chain(self.appointments.iter().map(|p| p.tenant))
+            .chain(self.marks.iter().map(|m| m.tenant))
             .collect();
         tenants.sort_unstable();
         tenants.dedup();
-        let (mut t, mut q, mut a) = (0, 0, 0);
+        let (mut t, mut q, mut a, mut m) = (0, 0, 0, 0);
         tenants
             .into_iter()
             .map(|tenant| {
                 let t_end = t + self.tickets[t..].iter().take_while(|p| p.tenant == tenant).count();
                 let q_end = q + self.queues[q..].iter().take_while(|p| p.tenant == tenant).count();
                 let a_end = a + self.appointments[a..].iter().take_while(|p| p.tenant == tenant).count();
+                let m_end = m + self.marks[m..].iter().take_while(|p| p.tenant == tenant).count();
                 let group = Group {
                     tenant,
                     tickets: &self.tickets[t..t_end],
                     queues: &self.queues[q..q_end],
                     appointments: &self.appointments[a..a_end],
+                    marks: &self.marks[m..m_end],
                 };
-                (t, q, a) = (t_end, q_end, a_end);
+                (t, q, a, m) = (t_end, q_end, a_end, m_end);
                 group
             })
             .collect()
@@ -88,6 +93,7 @@ struct Group<'a> {
     tickets: &'a [TicketPending],
     queues: &'a [QueuePending],
     appointments: &'a [AppointmentPending],
+    marks: &'a [Mark],
 }
 
 /// What an attempt answers, in the batch's order, and the events it committed.
@@ -106,6 +112,7 @@ pub(super) async fn run(pool: &PgPool, caches: &Caches, mut batch: Batch) -> (Ve
     batch.tickets.sort_by_key(|p| p.tenant);
     batch.queues.sort_by_key(|p| p.tenant);
     batch.appointments.sort_by_key(|p| p.tenant);
+    batch.marks.sort_by_key(|m| m.tenant);
     let size = batch.len();
     let pending = &batch;
     let within =
@@ -212,13 +219,14 @@ async fn attempt(pool: &PgPool, caches: &Caches, batch: &Batch, mode: Mode) -> R
         events: Vec::new(),
     };
 
-    for Group { tenant, tickets, queues, appointments } in batch.by_tenant() {
+    for Group { tenant, tickets, queues, appointments, marks } in batch.by_tenant() {
         crate::store::set_tenant(&mut tx, tenant).await?;
         let mut ids: Vec<Uuid> = tickets
             .iter()
             .flat_map(|p| p.change.queues())
             .chain(queues.iter().map(|p| p.change.queue_id))
             .chain(appointments.iter().map(|p| p.change.queue_id()))
+            .chain(marks.iter().map(|m| m.queue_id))
             .collect();
         ids.sort_unstable();
         ids.dedup();
@@ -235,6 +243,7 @@ async fn attempt(pool: &PgPool, caches: &Caches, batch: &Batch, mode: Mode) -> R
         match mode {
             Mode::Fast => {
                 answers.tickets.extend(apply_group(&mut tx, caches, &mut state, tenant, tickets).await?);
+                presence::apply(&mut tx, &mut state, marks).await?;
                 for pending in queues {
                     match apply::update_queue(&mut tx, &mut state, &pending.change).await {
                         Err(StoreError::Db(err)) => return Err(StoreError::Db(err)),
@@ -253,6 +262,7 @@ async fn attempt(pool: &PgPool, caches: &Caches, batch: &Batch, mode: Mode) -> R
                     let change = &pending.change;
                     answers.tickets.push(alone(&mut tx, caches, &mut state, tenant, change).await);
                 }
+                marks_alone(&mut tx, &mut state, marks).await?;
                 for pending in queues {
                     answers.queues.push(alone(&mut tx, caches, &mut state, tenant, &pending.change).await);
                 }
@@ -392,6 +402,23 @@ async fn alone<C: Alone>(
             Err(apply::meaning_of(err))
         }
     }
+}
+
+/// The marks inside their own savepoint: if their statement fails, they are dropped (it runs
+/// before any event is numbered, so the batch's state is as before it).
+async fn marks_alone(tx: &mut PgConnection, state: &mut BatchState, marks: &[Mark]) -> Result<()> {
+    if marks.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SAVEPOINT marks").execute(&mut *tx).await?;
+    match presence::apply(&mut *tx, state, marks).await {
+        Ok(()) => sqlx::query("RELEASE SAVEPOINT marks").execute(&mut *tx).await?,
+        Err(err) => {
+            tracing::warn!(cause = ?err, marks = marks.len(), "presence marks failed; dropped");
+            sqlx::query("ROLLBACK TO SAVEPOINT marks").execute(&mut *tx).await?
+        }
+    };
+    Ok(())
 }
 
 /// Locks the queues' rows in id order and reads their counters. Deleted queues are not found.

@@ -1,13 +1,12 @@
 //! Line control inside the writer's transaction: a customer stepping back (`ticket.snoozed`),
-//! staff moving a ticket (`ticket.moved`) or changing its priority or notes (`ticket.updated`),
-//! and a customer coming or going (`ticket.present`, `ticket.away`).
+//! staff moving a ticket (`ticket.moved`) or changing its priority or notes (`ticket.updated`).
+//! (A customer coming or going is `presence`: set-based, and nobody waits for it.)
 //!
 //! A ticket put somewhere inside its line takes a free `line_seq` right before the ticket it now
 //! precedes (`line::just_before`), or a new one at the end, and its event says which (`line`), so
 //! every hub places it exactly where the database does. `line_seq`s stay unique among a queue's unfinished tickets: a ticket out of line
 //! now (called, a no-show) may be requeued to its old place.
 
-use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -16,11 +15,11 @@ use super::{BatchState, Placed};
 use crate::domain::control::{priority_between, SnoozeLimits};
 use crate::domain::event::words;
 use crate::domain::line::{at_end, just_before, GAP_BITS};
-use crate::domain::{EventKind, Presence};
+use crate::domain::EventKind;
 use crate::store::rows::{ticket_cols, TicketRow};
 use crate::store::{Conflict, Result, StoreError};
 
-/// A change to where a ticket stands, what staff know of it, or whether its customer is here.
+/// A change to where a ticket stands, or what staff know of it.
 pub(crate) struct LineChange {
     pub queue_id: Uuid,
     pub ticket_id: Uuid,
@@ -38,10 +37,6 @@ pub(crate) enum LineOp {
     Update {
         priority: Option<i16>,
         notes: Option<Option<String>>,
-    },
-    Presence {
-        present: bool,
-        at: DateTime<Utc>,
     },
 }
 
@@ -83,7 +78,6 @@ pub(super) async fn apply(tx: &mut PgConnection, state: &mut BatchState, change:
     .await?;
     let current = current.ok_or(StoreError::NotFound)?;
     match op {
-        LineOp::Presence { present, at } => presence(tx, state, current, *present, *at, actor).await,
         LineOp::Update { priority, notes } => update(tx, state, current, *priority, notes, actor).await,
         LineOp::Snooze { places } => {
             let (after, before) = snoozed(tx, state, &current, *places).await?;
@@ -298,37 +292,4 @@ async fn update(
     let e = event(queue_id, seq, EventKind::ticket(words::UPDATED), Some(row.view(seq, place)), actor, None, None);
     record(state, e);
     Ok(Placed { row, seq, place: place.into(), replayed: None })
-}
-
-/// The customer came or went. Nothing changes, and no event is written, when that is already
-/// known, or when the ticket is finished (its presence no longer matters).
-async fn presence(
-    tx: &mut PgConnection,
-    state: &mut BatchState,
-    current: Current,
-    present: bool,
-    at: DateTime<Utc>,
-    actor: &str,
-) -> Result<Placed> {
-    let queue_id = current.row.queue_id;
-    let place = |row: &TicketRow| if row.in_line { super::Place::Owed } else { super::Place::Out };
-    if current.row.present == present || current.row.finished_at.is_some() {
-        let seq = queue(state, queue_id)?.last_seq;
-        return Ok(Placed { place: place(&current.row), row: current.row, seq, replayed: None });
-    }
-    let row: TicketRow = sqlx::query_as(concat!(
-        "UPDATE tickets t SET present = $2, present_at = $3 WHERE t.id = $1 RETURNING ",
-        ticket_cols!()
-    ))
-    .bind(current.row.id)
-    .bind(present)
-    .bind(at)
-    .fetch_one(&mut *tx)
-    .await?;
-    let seq = bump(queue(state, queue_id)?);
-    let word = if present { words::PRESENT } else { words::AWAY };
-    let mut e = event(queue_id, seq, EventKind::ticket(word), None, actor, None, None);
-    e.presence = Some(Presence { ticket_id: row.id, present, at });
-    record(state, e);
-    Ok(Placed { place: place(&row), row, seq, replayed: None })
 }

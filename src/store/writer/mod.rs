@@ -29,12 +29,14 @@ mod bulk;
 mod clock;
 mod control;
 mod flush;
+mod presence;
 
 use batch::{Batch, BatchState, QueueState};
 pub(crate) use clock::{Timed, TimedKind, SYSTEM};
 pub use control::MoveTo;
 pub(crate) use control::{LineChange, LineOp};
 pub(crate) use flush::{ahead_positions, MAX_NOTIFY_AHEAD};
+pub(crate) use presence::Mark;
 
 use std::sync::Arc;
 
@@ -308,6 +310,8 @@ enum Message {
     Ticket(TicketPending),
     Queue(QueuePending),
     Appointment(AppointmentPending),
+    /// A customer came or went: nobody waits for it.
+    Presence(Mark),
     Flushed(oneshot::Sender<()>),
 }
 
@@ -368,6 +372,12 @@ impl Writer {
         self.send(|reply| Message::Queue(Pending { tenant, change, reply })).await
     }
 
+    /// Tells a customer's presence, without waiting: false when the writer cannot take it now
+    /// (full, or stopped), and the mark is dropped (presence is a hint; the next change tells).
+    pub(crate) fn mark(&self, mark: Mark) -> bool {
+        self.tx.try_send(Message::Presence(mark)).is_ok()
+    }
+
     async fn send<T>(&self, message: impl FnOnce(oneshot::Sender<Result<T>>) -> Message) -> Result<T> {
         let (reply, answer) = oneshot::channel();
         self.tx.try_send(message(reply)).map_err(|e| match e {
@@ -422,6 +432,7 @@ async fn run(
                 Message::Ticket(pending) => batch.tickets.push(pending),
                 Message::Queue(pending) => batch.queues.push(pending),
                 Message::Appointment(pending) => batch.appointments.push(pending),
+                Message::Presence(mark) => batch.marks.push(mark),
                 // Answered after this batch: every change received before it is in it or earlier.
                 Message::Flushed(done) => flushed.push(done),
             }
@@ -453,6 +464,7 @@ async fn run(
                     Message::Appointment(pending) => {
                         let _ = pending.reply.send(Err(StoreError::Unavailable));
                     }
+                    Message::Presence(_) => {}
                     Message::Flushed(done) => flushed.push(done),
                 }
             }
