@@ -83,7 +83,7 @@ impl Opening for CustomerSocket {
     }
 
     /// A ticket's token does not lapse.
-    fn revoked(self, _: Details, _: &AppState) -> impl Future<Output = &'static str> + Send {
+    fn revoked(self, _: Details, _: &AppState) -> impl Future<Output = &'static str> + Send + use<> {
         std::future::pending()
     }
 }

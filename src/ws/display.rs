@@ -61,7 +61,7 @@ impl Opening for DisplaySocket {
         (format!("key:{}", crate::secret::hex(&crate::secret::hash_token(&self.key))), caps.device)
     }
 
-    fn revoked(self, _: (), state: &AppState) -> impl Future<Output = &'static str> + Send {
+    fn revoked(self, _: (), state: &AppState) -> impl Future<Output = &'static str> + Send + use<> {
         let (store, every) = (state.store.clone(), state.settings.credential_recheck);
         let DisplaySocket { queue, key } = self;
         async move {

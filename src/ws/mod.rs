@@ -67,7 +67,7 @@ trait Opening: 'static {
         grant: &Self::Grant,
     ) -> Result<Start<Self::Audience>, Refusal>;
     /// Completes, with the reason to close (4401) with, when the credential lapses.
-    fn revoked(self, grant: Self::Grant, state: &AppState) -> impl Future<Output = &'static str> + Send;
+    fn revoked(self, grant: Self::Grant, state: &AppState) -> impl Future<Output = &'static str> + Send + use<Self>;
     /// The credential whose sockets are capped together (`ticket:<id>`, `user:<id>`, `key:<hash>`),
     /// and its cap.
     fn credential(&self, grant: &Self::Grant, caps: &caps::SocketCaps) -> (String, usize);
@@ -101,25 +101,44 @@ fn accept(
 /// Authorize, join the hub, start, then run until the socket ends; refused at the first step
 /// that fails. The hub is left when `membership` drops, after the refusal or the session.
 ///
-/// This future lives as long as the socket, so what it holds is memory per socket: the steps
-/// before the session (reads of the database and Redis, whose futures take kilobytes) and the
-/// close are boxed, so they take their room only while they run.
-async fn open<K: Opening>(socket: K, state: Arc<AppState>, io: impl Transport) {
-    let (access, membership, start) = match Box::pin(admit(&socket, &state)).await {
+/// This future lives as long as the socket, so what it holds is memory per socket: everything
+/// before the session (the opening's own state, reads of the database and Redis, whose futures
+/// take kilobytes) is one boxed step, freed once it is done, and the session is boxed too, so
+/// this future is a few pointers.
+fn open<K: Opening>(socket: K, state: Arc<AppState>, io: impl Transport) -> impl Future<Output = ()> {
+    let prepared = Box::pin(prepare(socket, state, io));
+    async move {
+        if let Some(session) = prepared.await {
+            session.await;
+        }
+    }
+}
+
+/// Everything before the session: the socket admitted (or refused, and closed), its place
+/// under its credential's cap held, and its session ready to run.
+async fn prepare<K: Opening, T: Transport>(
+    socket: K,
+    state: Arc<AppState>,
+    io: T,
+) -> Option<std::pin::Pin<Box<impl Future<Output = ()>>>> {
+    let (access, membership, start) = match admit(&socket, &state).await {
         Ok(admitted) => admitted,
-        Err(refused) => return Box::pin(refuse(io, refused)).await,
+        Err(refused) => {
+            refuse(io, refused).await;
+            return None;
+        }
     };
     let (credential, cap) = socket.credential(&access.grant, &state.settings.socket_caps);
-    let held = Box::pin(state.caps.hold(K::Audience::KIND, credential, cap)).await;
+    let held = state.caps.hold(K::Audience::KIND, credential, cap).await;
     let revoked = socket.revoked(access.grant, &state);
     // Boxed too: a staff socket's re-checks of its sign-in read the database.
-    let ended = Box::pin(async move {
+    let ended: session::Revoked = Box::pin(async move {
         tokio::select! {
             why = revoked => (close::UNAUTHORIZED, why),
             _ = held.replaced.cancelled() => (close::REPLACED, "a newer socket of this credential took its place"),
         }
     });
-    session::run(io, membership, start, limits(&state), ended).await;
+    Some(Box::pin(session::run(io, membership, start, limits(&state), ended)))
 }
 
 /// What opening a socket takes before its session: the credential checked, the hub joined, the

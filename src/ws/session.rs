@@ -83,36 +83,31 @@ pub struct Start<A> {
     pub audience: A,
 }
 
+/// What completes when the socket's credential lapses (4401) or a newer socket takes its place
+/// (4409), with the code and reason to close with.
+pub type Revoked = std::pin::Pin<Box<dyn Future<Output = (u16, &'static str)> + Send>>;
+
 /// Runs a socket until it ends. `membership` keeps the socket's hub alive meanwhile; `first` is
-/// sent before anything else; when `revoked` completes (the credential that opened the socket
-/// expired or was withdrawn: 4401; a newer socket took its place: 4409), the socket closes with
-/// its code and reason.
-pub async fn run<A: Audience>(
-    mut socket: impl Transport,
+/// sent before anything else; when `revoked` completes, the socket closes with its code and
+/// reason.
+///
+/// What a socket keeps for its life is one `Live` on the heap and the loop's future, which only
+/// borrows it: an async fn keeps its arguments for as long as it runs, and every value moved
+/// from one async fn into the next took its room again (the socket's state was in the session's
+/// future two or three times over).
+pub fn run<A: Audience, T: Transport>(
+    socket: T,
     membership: Membership,
     start: Start<A>,
     limits: Limits,
-    revoked: impl Future<Output = (u16, &'static str)> + Send,
-) {
-    let Start { mut rx, first, audience } = start;
-    let open = metrics::gauge!("queuecast_sockets_open", "kind" => A::KIND);
-    open.increment(1);
-    // The loop's clocks (silence, flood window, ping) start once the first frames are out: a
-    // long replay to a slow client is not the client's silence.
-    // Boxed, as the close below: each runs once, and this future lasts as long as the socket.
-    let end = match Box::pin(send_first(&mut socket, first)).await {
-        Ok(()) => match audience.after_first() {
-            Some(close::SLOW) => End::Close(close::SLOW, "more to replay; reconnect with since="),
-            Some(code) => End::Close(code, "reconnect"),
-            None => Live::new(&mut socket, audience, limits).serve(&mut rx, revoked).await,
-        },
-        Err(end) => end,
-    };
-    drop(membership);
-    open.decrement(1);
-    Box::pin(goodbye(socket, end, A::KIND)).await;
+    revoked: Revoked,
+) -> impl Future<Output = ()> {
+    let Start { rx, first, audience } = start;
+    let now = Instant::now();
+    let live =
+        Box::new(Live { socket, audience, limits, rx, revoked, membership, heard: now, window: now, messages: 0 });
+    live.run(first)
 }
-
 /// Sends what a socket starts with: a snapshot, the missed events, a board or a ticket.
 async fn send_first(socket: &mut impl Transport, first: Vec<ByteString>) -> Result<(), End> {
     for text in first {
@@ -121,25 +116,15 @@ async fn send_first(socket: &mut impl Transport, first: Vec<ByteString>) -> Resu
     Ok(())
 }
 
-/// Says why the server ends the socket, within a deadline; a client that left is told nothing.
-async fn goodbye(socket: impl Transport, end: End, kind: &'static str) {
-    match end {
-        End::Close(code, why) => {
-            metrics::counter!("queuecast_sockets_closed_total", "kind" => kind, "reason" => close::name(code))
-                .increment(1);
-            let _ = tokio::time::timeout(SEND_DEADLINE, socket.close(code, why)).await;
-        }
-        End::Gone => {
-            let _ = tokio::time::timeout(SEND_DEADLINE, socket.gone()).await;
-        }
-    }
-}
-
-/// An open socket between its first frames and its end: what each thing it waits for needs.
-struct Live<'s, T, A> {
-    socket: &'s mut T,
+/// An open socket: what it serves, and what each thing it waits for needs.
+struct Live<T, A> {
+    socket: T,
     audience: A,
     limits: Limits,
+    rx: broadcast::Receiver<Arc<Frame>>,
+    revoked: Revoked,
+    /// Keeps the socket's hub alive; dropped before the close is said.
+    membership: Membership,
     /// When the client was last heard from, by any frame: the heartbeat closes a silent socket.
     heard: Instant,
     /// When the current flood window began, and the client's messages in it so far.
@@ -147,27 +132,57 @@ struct Live<'s, T, A> {
     messages: u32,
 }
 
-impl<'s, T: Transport, A: Audience> Live<'s, T, A> {
-    fn new(socket: &'s mut T, audience: A, limits: Limits) -> Self {
-        Live { socket, audience, limits, heard: Instant::now(), window: Instant::now(), messages: 0 }
+impl<T: Transport, A: Audience> Live<T, A> {
+    /// The first frames, the loop, then the close. The loop's clocks (silence, flood window,
+    /// ping) start once the first frames are out: a long replay to a slow client is not the
+    /// client's silence. The first frames and the close are boxed: each runs once.
+    async fn run(mut self: Box<Self>, first: Vec<ByteString>) {
+        let open = metrics::gauge!("queuecast_sockets_open", "kind" => A::KIND);
+        open.increment(1);
+        let end = match Box::pin(send_first(&mut self.socket, first)).await {
+            Ok(()) => match self.audience.after_first() {
+                Some(close::SLOW) => End::Close(close::SLOW, "more to replay; reconnect with since="),
+                Some(code) => End::Close(code, "reconnect"),
+                None => {
+                    (self.heard, self.window) = (Instant::now(), Instant::now());
+                    self.serve().await
+                }
+            },
+            Err(end) => end,
+        };
+        open.decrement(1);
+        Box::pin(self.goodbye(end)).await;
+    }
+
+    /// Leaves the hub, then says why the server ends the socket, within a deadline; a client
+    /// that left is told nothing.
+    async fn goodbye(self: Box<Self>, end: End) {
+        let Live { socket, membership, .. } = *self;
+        drop(membership);
+        match end {
+            End::Close(code, why) => {
+                metrics::counter!("queuecast_sockets_closed_total", "kind" => A::KIND, "reason" => close::name(code))
+                    .increment(1);
+                let _ = tokio::time::timeout(SEND_DEADLINE, socket.close(code, why)).await;
+            }
+            End::Gone => {
+                let _ = tokio::time::timeout(SEND_DEADLINE, socket.gone()).await;
+            }
+        }
     }
 
     /// Waits on everything a socket waits for, one at a time in this one task, until one of
-    /// them ends the socket.
-    async fn serve(
-        mut self,
-        rx: &mut broadcast::Receiver<Arc<Frame>>,
-        revoked: impl Future<Output = (u16, &'static str)>,
-    ) -> End {
-        tokio::pin!(revoked);
+    /// them ends the socket. What rarely happens (a client's message, the heartbeat) is boxed,
+    /// so that this future, which lasts as long as the socket, is only as large as a delivery.
+    async fn serve(&mut self) -> End {
         let every = self.limits.ping_every;
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
             let step = tokio::select! {
-                msg = self.socket.next() => self.on_client(msg).await,
-                frame = rx.recv() => self.on_hub(frame).await,
-                _ = ping.tick() => self.heartbeat().await,
-                (code, why) = &mut revoked => Err(End::Close(code, why)),
+                msg = self.socket.next() => Box::pin(self.on_client(msg)).await,
+                frame = self.rx.recv() => self.on_hub(frame).await,
+                _ = ping.tick() => Box::pin(self.heartbeat()).await,
+                (code, why) = &mut self.revoked => Err(End::Close(code, why)),
                 _ = self.limits.closing.cancelled() => {
                     Err(End::Close(close::SHUTTING_DOWN, "the server is restarting; reconnect"))
                 }
@@ -203,7 +218,7 @@ impl<'s, T: Transport, A: Audience> Live<'s, T, A> {
             return Err(End::Close(close::FLOOD, "too many messages"));
         }
         match ClientMessage::parse(text) {
-            ClientMessage::Ping => send(self.socket, ByteString::from(ServerMessage::Pong.to_text())).await,
+            ClientMessage::Ping => send(&mut self.socket, ByteString::from(ServerMessage::Pong.to_text())).await,
             ClientMessage::Here => {
                 self.audience.on_here();
                 Ok(())
@@ -232,7 +247,7 @@ impl<'s, T: Transport, A: Audience> Live<'s, T, A> {
     /// Sends what the audience made of a frame, then closes if it asked to.
     async fn deliver(&mut self, (text, then_close): Step) -> Result<(), End> {
         if let Some(text) = text {
-            send(self.socket, text).await?;
+            send(&mut self.socket, text).await?;
         }
         match then_close {
             Some(close::SLOW) => Err(End::Close(close::SLOW, "too slow to keep up; reconnect with since=")),

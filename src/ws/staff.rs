@@ -130,7 +130,7 @@ impl Opening for StaffSocket {
     /// When the sign-in expires, or at once when the user's sign-ins change (disabled, signed
     /// out, another password, other sites: announced by every node) and a re-check says the
     /// socket may not stay; re-checked now and then as well, in case an announcement was lost.
-    fn revoked(self, who: Identity, state: &AppState) -> impl Future<Output = &'static str> + Send {
+    fn revoked(self, who: Identity, state: &AppState) -> impl Future<Output = &'static str> + Send + use<> {
         let left = (who.expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
         let mut changes = state.fanout.revocations();
         let (store, every, queue) = (state.store.clone(), state.settings.credential_recheck, self.queue);

@@ -37,9 +37,10 @@ use tokio_tungstenite::WebSocketStream;
 use super::session::MAX_FRAME;
 use super::transport::{Gone, Incoming, Transport};
 
-/// tungstenite's read buffer, allocated up front (128 KiB unless told): clients send a ping now
-/// and then, and a frame larger than this (up to `MAX_FRAME`) grows it while it is read.
-const READ_BUFFER: usize = 1024;
+/// tungstenite's read buffer, allocated up front (128 KiB unless told): clients send a ping or a
+/// "here" now and then (tens of bytes), and a frame larger than this (up to `MAX_FRAME`) grows
+/// it while it is read.
+const READ_BUFFER: usize = 256;
 /// Most bytes a socket's write buffer may hold. Each send waits for its frame to reach the
 /// kernel (within the session's deadline), so this only has to fit the largest frame: a staff
 /// snapshot (under 100 KB) or a replayed event.
@@ -120,17 +121,27 @@ where
 
     actix_service::always_ready!();
 
+    /// The handshake is a boxed step of its own, freed once the socket is open: a future keeps
+    /// its arguments and captures for as long as it runs, and the request, the codec and the
+    /// App's answer took ~1.6 KB that every socket kept for its life.
     fn call(&self, (req, framed): (Request, Framed<TcpStream, Codec>)) -> Self::Future {
-        let app = self.app.clone();
+        let handshake = Box::pin(handshake(self.app.clone(), req, framed));
         Box::pin(async move {
-            serve(&*app, req, framed).await;
+            if let Some(session) = handshake.await {
+                session.await;
+            }
             Ok(())
         })
     }
 }
 
-/// Has the App answer the request; runs the socket it accepted, or writes its other answer.
-async fn serve<S, B>(app: &S, req: Request, mut framed: Framed<TcpStream, Codec>)
+/// Has the App answer the request: the session of the socket it accepted, on its connection,
+/// ready to run; or its other answer written, and None.
+async fn handshake<S, B>(
+    app: Rc<S>,
+    req: Request,
+    mut framed: Framed<TcpStream, Codec>,
+) -> Option<LocalBoxFuture<'static, ()>>
 where
     S: Service<Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: MessageBody + 'static,
@@ -143,11 +154,11 @@ where
     let pending = head.extensions_mut().remove::<Pending>();
     let Some(Pending(open)) = pending.filter(|_| head.status() == StatusCode::SWITCHING_PROTOCOLS) else {
         let _ = tokio::time::timeout(ANSWER_DEADLINE, answer_and_close(framed, head, body)).await;
-        return;
+        return None;
     };
     let written = tokio::time::timeout(ANSWER_DEADLINE, framed.send(Message::Item((head, BodySize::None)))).await;
     if !matches!(written, Ok(Ok(()))) {
-        return;
+        return None;
     }
     // Only the connection and the bytes read past the handshake (rarely any) leave this block:
     // the codec and its two 8 KiB buffers are dropped at its end.
@@ -156,7 +167,7 @@ where
         (parts.io, parts.read_buf.to_vec())
     };
     let ws = WebSocketStream::from_partially_read(io, read, Role::Server, Some(config())).await;
-    open(Tungstenite { ws }).await;
+    Some(open(Tungstenite { ws }))
 }
 
 /// How tungstenite frames a socket: a small read buffer, frames written as they are sent, and
