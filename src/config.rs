@@ -76,6 +76,11 @@ pub struct ServeArgs {
     /// accepting until one ends.
     #[arg(long, env = "MAX_CONNECTIONS_PER_WORKER", default_value_t = 25_600, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections_per_worker: u32,
+    /// Connections the kernel may hold for the node before it accepts them (the listen backlog;
+    /// Linux caps it at `net.core.somaxconn`). A crowd of sockets reconnecting at once past it
+    /// has its connections dropped, and retried by the clients' kernels 1, 3, 7 s later.
+    #[arg(long, env = "LISTEN_BACKLOG", default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..=i32::MAX as i64))]
+    pub listen_backlog: u32,
     /// Whether this node sends webhooks (the outbox is filled either way; any node may send).
     #[arg(long, env = "WEBHOOKS_SENDER", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = true)]
     pub webhooks_sender: bool,
@@ -137,6 +142,7 @@ impl ServeArgs {
             },
             ws_transport: self.ws_transport,
             max_connections_per_worker: self.max_connections_per_worker as usize,
+            listen_backlog: self.listen_backlog as i32,
             store: StoreSettings {
                 pool_size: self.db_pool_size,
                 max_batch: self.write_batch_max,
@@ -240,6 +246,8 @@ pub struct Settings {
     pub ws_transport: crate::ws::WsTransport,
     /// Connections one worker holds at once (actix-server's `max_concurrent_connections`).
     pub max_connections_per_worker: usize,
+    /// The listen backlog asked of the kernel (see `ServeArgs::listen_backlog`).
+    pub listen_backlog: i32,
 }
 
 impl Settings {
@@ -268,6 +276,7 @@ impl Settings {
             socket_caps: crate::ws::caps::SocketCaps::default(),
             ws_transport: crate::ws::WsTransport::default(),
             max_connections_per_worker: 25_600,
+            listen_backlog: 16_384,
         }
     }
 }

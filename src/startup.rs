@@ -74,7 +74,8 @@ impl Application {
         tasks.spawn("clock", crate::schedule::run(store.clone(), settings.clock_every));
         let feeds = settings.feeds.clone().unwrap_or_else(|| Feeds::all(settings.redis_url.clone()));
         let fanout = Fanout::start(store.clone(), settings.database_url.clone(), feeds, tasks)?;
-        let listener = TcpListener::bind(&settings.listen).with_context(|| format!("binding {}", settings.listen))?;
+        let listener =
+            bind(&settings.listen, settings.listen_backlog).with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let mut settings = settings;
         if settings.allowed_origins.is_empty() {
@@ -123,7 +124,6 @@ impl Application {
         let addr = listener.local_addr()?;
         let builder = actix_server::Server::build()
             .workers(workers)
-            .backlog(4096)
             .max_concurrent_connections(max_connections)
             .disable_signals();
         let signal = builder.graceful_shutdown_signal();
@@ -305,4 +305,39 @@ async fn stop_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Listens on `addr` with room for `backlog` connections not yet accepted. `TcpListener::bind`
+/// asks for 128, and actix-server's own backlog applies only to addresses it binds itself: a
+/// crowd of sockets reconnecting at once overflowed it, and each dropped connection waited for
+/// its client's kernel to try again a second or more later.
+fn bind(addr: &str, backlog: i32) -> anyhow::Result<TcpListener> {
+    use std::net::ToSocketAddrs;
+    let addr = addr.to_socket_addrs()?.next().context("the address resolves to nothing")?;
+    let socket = socket2::Socket::new(socket2::Domain::for_address(addr), socket2::Type::STREAM, None)?;
+    // As the standard library's bind does: a restarted node takes its port back at once.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog)?;
+    Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// A connection is complete once the kernel queues it for accepting: with the standard
+    /// library's backlog of 128, the 130th of a crowd that is not accepted yet hangs.
+    #[test]
+    fn the_listener_queues_a_crowd_larger_than_the_standard_backlog() {
+        let listener = super::bind("127.0.0.1:0", 1024).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let crowd: Vec<_> = (0..400)
+            .map(|i| {
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                    .unwrap_or_else(|e| panic!("connection {i} was not queued: {e}"))
+            })
+            .collect();
+        assert_eq!(crowd.len(), 400);
+    }
 }

@@ -247,6 +247,7 @@ async fn connect(url: &str, source: Option<Ipv4Addr>) -> anyhow::Result<Ws> {
     let addr: SocketAddr = format!("{host}:{port}").parse().context("a loopback address, not a name")?;
     let socket = tokio::net::TcpSocket::new_v4()?;
     if let Some(ip) = source {
+        port_at_connect(&socket)?;
         socket.bind(SocketAddr::new(ip.into(), 0))?;
     }
     let stream = tokio::time::timeout(Duration::from_secs(10), socket.connect(addr)).await??;
@@ -254,6 +255,31 @@ async fn connect(url: &str, source: Option<Ipv4Addr>) -> anyhow::Result<Ws> {
     let handshake = tokio_tungstenite::client_async_with_config(url, stream, Some(small_buffers()));
     let (ws, _) = tokio::time::timeout(Duration::from_secs(10), handshake).await??;
     Ok(ws)
+}
+
+/// Has the kernel choose the source port at `connect`, by the whole address pair, instead of at
+/// `bind`: `bind(ip, 0)` looks for a port free towards any destination, a search that grows with
+/// every socket in use and in TIME_WAIT. With 10,000 sockets just dropped, the reconnect storm's
+/// binds took both cores for seconds (`perf`: `inet_csk_get_port`), so the storm measured the
+/// load generator's kernel rather than the server.
+fn port_at_connect(socket: &tokio::net::TcpSocket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: the descriptor is the open socket's, and the option's value is a c_int of that size.
+    let done = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }
 
 /// Reads one customer socket until told to stop or closed; returns its log.
