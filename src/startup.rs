@@ -98,6 +98,7 @@ impl Application {
         let admission = web::Data::from(http::admission::Admission::new(settings.max_in_flight, settings.queue_target));
         tasks.spawn("sweep-limits", sweep_limits(limits.clone().into_inner()));
         let caps = crate::ws::caps::Caps::start(fanout.clone(), tasks);
+        tasks.spawn("presence", crate::ws::presence::answer_aways(store.clone(), caps.clone(), fanout.aways()));
         let (transport, max_connections) = (settings.ws_transport, settings.max_connections_per_worker);
         let state = web::Data::new(AppState { store, fanout, closing, settings: Arc::new(settings), caps });
         let app = {

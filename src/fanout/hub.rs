@@ -60,12 +60,28 @@ struct Inner {
     display: ByteString,
 }
 
+/// A customer a hub was told is away (`ticket.away`).
+#[derive(Debug, Clone, Copy)]
+pub struct Away {
+    pub tenant: Uuid,
+    pub queue: Uuid,
+    pub ticket: Uuid,
+}
+
 pub struct Hub {
     pub queue_id: Uuid,
     pub tenant_id: Uuid,
     /// A std Mutex, not tokio's: nothing awaits while it is held.
     inner: Mutex<Inner>,
+    /// Every frame: what staff sockets follow.
     tx: broadcast::Sender<Arc<Frame>>,
+    /// The frames that change the line or a board, without customers coming and going: what
+    /// customer and display sockets follow. Each socket that opens is a presence event, so one
+    /// channel made every socket of a queue wake for every other socket opening (10^8 wake-ups
+    /// for 10,000 customers connecting).
+    lines: broadcast::Sender<Arc<Frame>>,
+    /// Customers told away here, for the node to answer when it still holds a socket of theirs.
+    aways: broadcast::Sender<Away>,
     /// The seq applied, for readers waiting for the hub to reach what they read elsewhere.
     applied: tokio::sync::watch::Sender<i64>,
     /// One gap fill at a time.
@@ -134,15 +150,18 @@ pub async fn dress(store: &Store, tenant: Uuid, held: Vec<Held>) -> crate::store
 }
 
 impl Hub {
-    pub fn new(tenant_id: Uuid, view: QueueView) -> Hub {
+    pub fn new(tenant_id: Uuid, view: QueueView, aways: broadcast::Sender<Away>) -> Hub {
         let display = display_frame(&view);
         let (tx, _) = broadcast::channel(CHANNEL);
+        let (lines, _) = broadcast::channel(CHANNEL);
         let seq = view.seq();
         Hub {
             queue_id: view.queue_id(),
             tenant_id,
             inner: Mutex::new(Inner { view, recent: VecDeque::with_capacity(RECENT), display }),
             tx,
+            lines,
+            aways,
             applied: tokio::sync::watch::Sender::new(seq),
             filling: tokio::sync::Mutex::new(()),
             clients: AtomicUsize::new(0),
@@ -174,7 +193,8 @@ impl Hub {
         let at = event.at;
         let (display, announced) = display_after(&inner.view, &event);
         let staff = text(ServerMessage::Event { event: &event });
-        let sent = match event.presence {
+        let presence = event.presence;
+        let sent = match presence {
             Some(_) => None,
             None => Some(announced),
         };
@@ -185,6 +205,15 @@ impl Hub {
         }
         inner.recent.push_back(frame.clone());
         // Sent under the lock, so subscribe-then-snapshot (also under it) misses nothing.
+        match presence {
+            None => {
+                let _ = self.lines.send(frame.clone());
+            }
+            Some(p) if !p.present => {
+                let _ = self.aways.send(Away { tenant: self.tenant_id, queue: self.queue_id, ticket: p.ticket_id });
+            }
+            Some(_) => {}
+        }
         let _ = self.tx.send(frame);
         self.applied.send_replace(seq + 1);
         drop(inner);
@@ -259,7 +288,7 @@ impl Hub {
     /// A display socket's start: subscribed, and the board now.
     pub fn subscribe_display(&self) -> (broadcast::Receiver<Arc<Frame>>, ByteString) {
         let inner = self.lock();
-        (self.tx.subscribe(), inner.display.clone())
+        (self.lines.subscribe(), inner.display.clone())
     }
 
     pub fn display(&self) -> ByteString {
@@ -270,7 +299,7 @@ impl Hub {
     /// holds it).
     pub fn subscribe_customer(&self, ticket: Uuid) -> (broadcast::Receiver<Arc<Frame>>, Option<Held>) {
         let inner = self.lock();
-        (self.tx.subscribe(), inner.view.ticket(ticket))
+        (self.lines.subscribe(), inner.view.ticket(ticket))
     }
 
     /// A ticket as its customer sees it now.

@@ -80,6 +80,8 @@ pub struct Fanout {
     revocations: tokio::sync::broadcast::Sender<Uuid>,
     /// Sockets (by id) that another node's cap closed, heard on Redis.
     socket_closes: tokio::sync::broadcast::Sender<String>,
+    /// Customers this node's hubs were told are away (see `Hub`), for `ws::presence` to answer.
+    aways: tokio::sync::broadcast::Sender<hub::Away>,
 }
 
 /// A client's hold on a hub; dropping it lets an idle hub go.
@@ -116,6 +118,7 @@ impl Fanout {
             tasks: tasks.clone(),
             revocations: tokio::sync::broadcast::channel(256).0,
             socket_closes: tokio::sync::broadcast::channel(1024).0,
+            aways: tokio::sync::broadcast::channel(4096).0,
         });
         tasks.spawn("heartbeat", pg::heartbeat(fanout.clone()));
         if feeds.postgres {
@@ -154,7 +157,7 @@ impl Fanout {
                 .get_or_try_init(|| async {
                     built = true;
                     let view = self.store.live_view(tenant, queue).await?;
-                    Ok::<_, crate::store::StoreError>(Arc::new(Hub::new(tenant, view)))
+                    Ok::<_, crate::store::StoreError>(Arc::new(Hub::new(tenant, view, self.aways.clone())))
                 })
                 .await?
                 .clone();
@@ -192,6 +195,11 @@ impl Fanout {
     }
 
     /// Sockets (by id) that other nodes' caps close from now on.
+    /// Customers told away on any node, as this node's hubs apply it.
+    pub fn aways(&self) -> tokio::sync::broadcast::Receiver<hub::Away> {
+        self.aways.subscribe()
+    }
+
     pub fn socket_closes(&self) -> tokio::sync::broadcast::Receiver<String> {
         self.socket_closes.subscribe()
     }

@@ -184,16 +184,7 @@ impl Audience for CustomerAudience {
     const KIND: &'static str = "customer";
 
     async fn on_frame(&mut self, frame: &Frame) -> Step {
-        // Another node saw this customer's socket there close: this one is still open.
-        if frame.event.presence.is_some_and(|p| p.ticket_id == self.ticket && !p.present) {
-            self.presence.here(&self.hub);
-        }
-        // A customer coming or going moves nobody and changes no estimate: nothing to look up.
-        // (Each socket that opens is such an event, so a crowd connecting made one look-up per
-        // socket per socket: 100 million at 10,000, seconds of both cores.)
-        if frame.event.presence.is_some() {
-            return (None, None);
-        }
+        // Customers follow the hub's `lines`, which carry no presence events (see `Hub`).
         let about_me = frame.event.ticket.as_ref().filter(|t| t.id == self.ticket);
         let CustomerAudience { hub, ticket, seen, .. } = self;
         if let Some(t) = about_me {

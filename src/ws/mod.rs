@@ -11,7 +11,7 @@ pub mod close;
 mod customer;
 mod display;
 mod message;
-mod presence;
+pub(crate) mod presence;
 mod session;
 mod staff;
 mod transport;

@@ -8,7 +8,9 @@
 //!   open on this node, they are away. Not when the node is stopping: its sockets reconnect
 //!   elsewhere, and the customer has not left.
 //! - A node that still holds a socket of the ticket when another node says away answers that
-//!   they are present after all (one ticket open on two phones behind two nodes).
+//!   they are present after all (one ticket open on two phones behind two nodes): one task per
+//!   node hears every `ticket.away` its hubs apply (`answer_aways`); customer sockets do not
+//!   follow presence events at all.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::caps::Caps;
+use crate::fanout::hub::Away;
 use crate::fanout::Hub;
 use crate::store::Store;
 
@@ -75,6 +78,25 @@ impl Presence {
         if !self.store.presence(self.tenant, self.queue, self.ticket, present) {
             // Presence is a hint to staff: the next change tells.
             tracing::debug!(ticket = %self.ticket, present, "the writer could not take a presence mark");
+        }
+    }
+}
+
+/// Answers every `ticket.away` this node's hubs apply with `ticket.present` when this node still
+/// holds a socket of that customer, for as long as the node runs.
+pub async fn answer_aways(store: Store, caps: Arc<Caps>, mut aways: tokio::sync::broadcast::Receiver<Away>) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match aways.recv().await {
+            Ok(away) => {
+                if caps.holding(&super::customer::credential(away.ticket)) > 0 {
+                    store.presence(away.tenant, away.queue, away.ticket, true);
+                }
+            }
+            // Missed aways: those customers show away until their page next says "here" (at
+            // most a minute).
+            Err(RecvError::Lagged(missed)) => tracing::debug!(missed, "presence fell behind the aways"),
+            Err(RecvError::Closed) => return,
         }
     }
 }
