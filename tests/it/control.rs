@@ -420,6 +420,8 @@ async fn a_crowd_of_presence_marks_writes_each_change_once_and_the_last_told_sta
     }
     let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "events numbered without gaps");
+    // The mark told under the wrong queue, beside one that changed the same ticket, wrote nothing there.
+    assert!(app.all_events(&app.admin, other_queue).await.is_empty(), "an event in a queue the ticket is not in");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

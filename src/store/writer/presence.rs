@@ -5,7 +5,7 @@
 //! (ten thousand sockets opening at once were ten thousand statements, each a round trip, and
 //! a task each waiting for its answer).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -46,11 +46,11 @@ pub(super) async fn apply(tx: &mut PgConnection, state: &mut BatchState, marks: 
     let mut order: Vec<usize> = last.into_values().collect();
     order.sort_unstable();
     let chosen: Vec<&Mark> = order.iter().map(|&i| &marks[i]).collect();
-    let changed: Vec<Uuid> = sqlx::query_scalar(
+    let changed: Vec<(Uuid, Uuid)> = sqlx::query_as(
         "UPDATE tickets t SET present = v.present, present_at = v.at \
          FROM unnest($1::uuid[], $2::uuid[], $3::bool[], $4::timestamptz[]) AS v(id, queue_id, present, at) \
          WHERE t.id = v.id AND t.queue_id = v.queue_id AND t.finished_at IS NULL AND t.present <> v.present \
-         RETURNING t.id",
+         RETURNING t.id, t.queue_id",
     )
     .bind(chosen.iter().map(|m| m.ticket_id).collect::<Vec<_>>())
     .bind(chosen.iter().map(|m| m.queue_id).collect::<Vec<_>>())
@@ -58,12 +58,11 @@ pub(super) async fn apply(tx: &mut PgConnection, state: &mut BatchState, marks: 
     .bind(chosen.iter().map(|m| m.at).collect::<Vec<_>>())
     .fetch_all(&mut *tx)
     .await?;
-    if changed.is_empty() {
-        return Ok(());
-    }
-    let changed: std::collections::HashSet<Uuid> = changed.into_iter().collect();
+    // By ticket and queue again: a mark told under the wrong queue changed nothing, even when
+    // another mark of the same ticket did.
+    let changed: HashSet<(Uuid, Uuid)> = changed.into_iter().collect();
     // Numbered in the order they were told.
-    for m in chosen.into_iter().filter(|m| changed.contains(&m.ticket_id)) {
+    for m in chosen.into_iter().filter(|m| changed.contains(&(m.ticket_id, m.queue_id))) {
         let Some(q) = state.queues.get_mut(&m.queue_id) else { continue };
         let seq = bump(q);
         let (word, actor) = if m.present { (words::PRESENT, "customer") } else { (words::AWAY, SYSTEM) };
