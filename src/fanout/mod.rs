@@ -194,12 +194,12 @@ impl Fanout {
         feed.up.load(std::sync::atomic::Ordering::Relaxed).then(|| feed.conn.get().cloned()).flatten()
     }
 
-    /// Sockets (by id) that other nodes' caps close from now on.
     /// Customers told away on any node, as this node's hubs apply it.
     pub fn aways(&self) -> tokio::sync::broadcast::Receiver<hub::Away> {
         self.aways.subscribe()
     }
 
+    /// Sockets (by id) that other nodes' caps close from now on.
     pub fn socket_closes(&self) -> tokio::sync::broadcast::Receiver<String> {
         self.socket_closes.subscribe()
     }

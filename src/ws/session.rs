@@ -108,6 +108,7 @@ pub fn run<A: Audience, T: Transport>(
         Box::new(Live { socket, audience, limits, rx, revoked, membership, heard: now, window: now, messages: 0 });
     live.run(first)
 }
+
 /// Sends what a socket starts with: a snapshot, the missed events, a board or a ticket.
 async fn send_first(socket: &mut impl Transport, first: Vec<ByteString>) -> Result<(), End> {
     for text in first {
