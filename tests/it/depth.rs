@@ -5,28 +5,8 @@
 use crate::common;
 
 use common::{spawn_app, TestApp, WsEvent};
-use futures_util::future::join_all;
-use queuecast::store::JoinRequest;
 use serde_json::{json, Value};
 use sqlx::Connection;
-
-/// Puts `n` people in line through the store (as fast as the writer batches them).
-async fn fill(app: &TestApp, n: usize) {
-    for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
-        let joins = chunk.iter().map(|i| {
-            let request = JoinRequest {
-                name: Some(format!("Person {i}")),
-                party_size: Some(1 + *i as i32 % 4),
-                fields: serde_json::json!({"row": i}),
-                ..Default::default()
-            };
-            app.store.join(app.queue, request, None)
-        });
-        for joined in join_all(joins).await {
-            joined.unwrap();
-        }
-    }
-}
 
 /// The whole line, paged from `base` after the `head` already known.
 async fn page_all(app: &TestApp, base: &str, mut line: Vec<Value>, total: usize, seq: i64) -> Vec<Value> {
@@ -48,7 +28,7 @@ async fn a_staff_snapshot_at_depth_is_a_window_and_the_line_pages_the_same_from_
     // Arrange: 1,200 in line, a fifth of them with priority (set before any node holds the line
     // live, so each reads it from the database), over two buckets of the line's counts each.
     let app = spawn_app().await;
-    fill(&app, 1200).await;
+    app.fill(1200).await;
     let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
     let raised = sqlx::query("UPDATE tickets SET priority = 1 WHERE queue_id = $1 AND line_seq % 5 = 0")
         .bind(app.queue)
@@ -98,7 +78,7 @@ async fn a_staff_snapshot_at_depth_is_a_window_and_the_line_pages_the_same_from_
 async fn an_events_client_far_behind_gets_bounded_steps_then_a_close_and_resumes_without_a_gap() {
     // Arrange: more events than one replay serves (5,000).
     let app = spawn_app().await;
-    fill(&app, 6100).await;
+    app.fill(6100).await;
 
     // Act: an integration asks for everything since the start.
     let pass = app.pass(&app.admin.clone()).await;
@@ -133,7 +113,7 @@ async fn places_counted_by_the_database_match_the_live_line_across_buckets() {
     // are called, some of those are put back at their place, one moves to another queue and
     // back (re-entering at the end), and the database's counters must follow every move.
     let app = spawn_app().await;
-    fill(&app, 2600).await;
+    app.fill(2600).await;
     let other_queue = app.create_queue(&app.admin, "other", serde_json::json!({})).await;
     let page = app.get(&format!("/api/v1/queues/{}/line?limit=500", app.queue), Some(&app.admin)).await.expect(200);
     let ids: Vec<String> =

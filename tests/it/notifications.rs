@@ -947,3 +947,62 @@ async fn retention_blanks_old_bookings_their_events_and_reminders_and_notes_and_
     .unwrap();
     assert_eq!((notes, comment, rating), (None, None, 2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_reads_what_it_claims_by_index_however_long_the_outbox() {
+    // Arrange: 2,000 in line, two messages due for each and two webhook deliveries for each of
+    // their events, and the tables' statistics up to date. No sender runs: the claims below are
+    // the only ones.
+    let app = spawn_app_with(|s| {
+        s.notify.enabled = false;
+        s.webhooks.enabled = false;
+    })
+    .await;
+    app.fill(2000).await;
+    let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    for statement in [
+        "INSERT INTO notifications (id, tenant_id, queue_id, ticket_id, channel, kind, seq, state, recipient, lang) \
+         SELECT gen_random_uuid(), t.tenant_id, t.queue_id, t.id, ch, 'joined', 1, 'waiting', 'someone', 'en' \
+         FROM tickets t CROSS JOIN (VALUES ('sms'), ('email')) AS c(ch)",
+        "INSERT INTO webhooks (id, tenant_id, url, events, secret) \
+         SELECT gen_random_uuid(), tenant_id, 'https://example.test/hook', '{ticket.joined}', 'secret' FROM queues",
+        "INSERT INTO webhook_deliveries (id, tenant_id, webhook_id, queue_id, seq, kind) \
+         SELECT gen_random_uuid(), e.tenant_id, w.id, e.queue_id, e.seq, e.kind \
+         FROM queue_events e JOIN webhooks w ON w.tenant_id = e.tenant_id CROSS JOIN generate_series(1, 2)",
+        "ANALYZE notifications, webhook_deliveries, tickets, queue_events",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut owner).await.unwrap();
+    }
+
+    // Act: one claim of 32 from each outbox, in a transaction whose table reads are counted (on
+    // a connection of its own: a backend's counts not yet flushed show in its transactions' too).
+    owner.close().await.unwrap();
+    let mut claimer = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let mut tx = claimer.begin().await.unwrap();
+    let messages: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM qc_claim_notifications(32, 60000)").fetch_one(&mut *tx).await.unwrap();
+    let deliveries: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM qc_claim_deliveries(32, 60000)").fetch_one(&mut *tx).await.unwrap();
+    let scanned: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT relname::text, seq_tup_read FROM pg_stat_xact_user_tables \
+         WHERE relname IN ('notifications', 'tickets', 'webhook_deliveries', 'queue_events') ORDER BY relname",
+    )
+    .fetch_all(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    // Assert: 32 of each, found and completed through indexes: a claim's cost does not grow with
+    // the outbox or the tickets behind it (a plan made for an unknown LIMIT read them all).
+    assert_eq!((messages, deliveries), (32, 32));
+    assert_eq!(
+        scanned,
+        [
+            ("notifications".into(), 0),
+            ("queue_events".into(), 0),
+            ("tickets".into(), 0),
+            ("webhook_deliveries".into(), 0)
+        ],
+        "rows read by sequential scans"
+    );
+}

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use queuecast::config::Settings;
 use queuecast::startup::{Application, Stopper};
-use queuecast::store::{NewTenant, Store, StoreSettings};
+use queuecast::store::{JoinRequest, NewTenant, Store, StoreSettings};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -284,6 +284,25 @@ impl TestApp {
                 return all;
             }
             all.extend(page);
+        }
+    }
+
+    /// Puts `n` people in this app's queue through the store (as fast as the writer batches
+    /// them).
+    pub async fn fill(&self, n: usize) {
+        for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
+            let joins = chunk.iter().map(|i| {
+                let request = JoinRequest {
+                    name: Some(format!("Person {i}")),
+                    party_size: Some(1 + *i as i32 % 4),
+                    fields: json!({"row": i}),
+                    ..Default::default()
+                };
+                self.store.join(self.queue, request, None)
+            });
+            for joined in futures_util::future::join_all(joins).await {
+                joined.unwrap();
+            }
         }
     }
 
