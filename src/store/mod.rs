@@ -252,22 +252,17 @@ impl Store {
 
     /// Opens a transaction scoped to `tenant`.
     async fn begin(&self, tenant: Uuid) -> Result<Transaction<'static, Postgres>> {
-        // One round trip for both: BEGIN and naming the tenant, in one simple query (a UUID's
-        // text is safe to inline). Every read of the store starts here.
-        let sql = format!("BEGIN; SELECT set_config('app.tenant_id', '{tenant}', true)");
-        Ok(self.pool.begin_with(sqlx::AssertSqlSafe(sql)).await?)
+        self.begin_as(&format!("'{tenant}'")).await
     }
 
-    /// One read in one round trip: naming the tenant (`tenant`, an SQL expression) and `query`,
-    /// sent together as one simple query, which PostgreSQL runs as one transaction (rolled back
-    /// whole if either fails). Not a prepared statement: only UUIDs may be inlined in the texts.
-    /// The rows of `query`.
-    async fn read_once(&self, tenant: &str, query: &str) -> Result<Vec<sqlx::postgres::PgRow>> {
-        let sql = format!("SELECT set_config('app.tenant_id', {tenant}, true); {query}");
-        let mut rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
-        // The first is set_config's.
-        rows.remove(0);
-        Ok(rows)
+    /// A transaction whose tenant is `tenant`, an SQL expression (a UUID's text, or the owner of
+    /// a ticket: `qc_tenant_of_ticket('…')`; only UUIDs may be inlined). One round trip for both:
+    /// BEGIN and naming the tenant, in one simple query. Reads then go as prepared statements,
+    /// whose plans the connection keeps: a read sent as text with its id inlined was parsed and
+    /// planned every time, which cost PostgreSQL more than the read (BENCHMARKS.md).
+    async fn begin_as(&self, tenant: &str) -> Result<Transaction<'static, Postgres>> {
+        let sql = format!("BEGIN; SELECT set_config('app.tenant_id', {tenant}, true)");
+        Ok(self.pool.begin_with(sqlx::AssertSqlSafe(sql)).await?)
     }
 }
 

@@ -268,13 +268,13 @@ impl Store {
     /// The origins the page of a ticket may be framed by: its queue's.
     #[tracing::instrument(skip_all, fields(ticket = %ticket))]
     pub async fn embed_origins_of_ticket(&self, ticket: Uuid) -> Result<Vec<String>> {
-        let rows = self
-            .read_once(
-                &format!("coalesce(qc_tenant_of_ticket('{ticket}')::text, '')"),
-                &format!("SELECT queue_id FROM tickets WHERE id = '{ticket}'"),
-            )
+        let mut tx = self.begin_as(&format!("coalesce(qc_tenant_of_ticket('{ticket}')::text, '')")).await?;
+        let queue: Option<Uuid> = sqlx::query_scalar("SELECT queue_id FROM tickets WHERE id = $1")
+            .bind(ticket)
+            .fetch_optional(&mut *tx)
             .await?;
-        match rows.first().map(|r| sqlx::Row::try_get::<Uuid, _>(r, 0)).transpose()? {
+        tx.commit().await?;
+        match queue {
             Some(queue) => self.embed_origins(queue).await,
             None => Ok(Vec::new()),
         }

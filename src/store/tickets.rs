@@ -142,15 +142,16 @@ impl Store {
     #[tracing::instrument(skip_all, fields(id = %ticket.id))]
     pub async fn place(&self, ticket: Ticket) -> Result<Ticket> {
         let meta = self.queue_meta(ticket.queue_id).await?.ok_or(StoreError::NotFound)?;
-        let query = format!(
-            concat!(
-                "SELECT q.last_seq, ",
-                position_of_t!(),
-                " FROM tickets t JOIN queues q ON q.id = t.queue_id WHERE t.id = '{}'"
-            ),
-            ticket.id
-        );
-        let rows = self.read_once(&format!("'{}'", meta.tenant_id), &query).await?;
+        let mut tx = self.begin(meta.tenant_id).await?;
+        let rows = sqlx::query(concat!(
+            "SELECT q.last_seq, ",
+            position_of_t!(),
+            " FROM tickets t JOIN queues q ON q.id = t.queue_id WHERE t.id = $1"
+        ))
+        .bind(ticket.id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
         let row = rows.first().ok_or(StoreError::NotFound)?;
         let (seq, place): (i64, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
         let pace = self.pace_of(meta.tenant_id, ticket.queue_id, true).await?;
@@ -182,21 +183,20 @@ impl Store {
 
     /// A ticket by id: in `tenant`, or (by token) in whichever tenant holds it, the token then
     /// checked against its hash.
-    /// One round trip (`read_once`).
     async fn read_as(&self, id: Uuid, tenant: Option<Uuid>, token: Option<&str>) -> Result<Read> {
-        let tenant = match tenant {
-            Some(tenant) => format!("'{tenant}'"),
-            None => format!("coalesce(qc_tenant_of_ticket('{id}')::text, '')"),
+        let mut tx = match tenant {
+            Some(tenant) => self.begin(tenant).await?,
+            None => self.begin_as(&format!("coalesce(qc_tenant_of_ticket('{id}')::text, '')")).await?,
         };
-        let query = format!(
-            concat!(
-                "SELECT t.token_hash, t.tenant_id, q.last_seq, ",
-                ticket_cols!(),
-                " FROM tickets t JOIN queues q ON q.id = t.queue_id WHERE t.id = '{}'"
-            ),
-            id
-        );
-        let rows = self.read_once(&tenant, &query).await?;
+        let rows = sqlx::query(concat!(
+            "SELECT t.token_hash, t.tenant_id, q.last_seq, ",
+            ticket_cols!(),
+            " FROM tickets t JOIN queues q ON q.id = t.queue_id WHERE t.id = $1"
+        ))
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
         let read = ReadRow::from_row(rows.first().ok_or(StoreError::NotFound)?)?;
         if let Some(token) = token {
             // A token that does not open this ticket learns nothing, not even that it exists.
