@@ -203,6 +203,11 @@ impl Store {
             .max_connections(settings.pool_size)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
+            // No ping before each use: sqlx already pings a connection when it is released, so
+            // one that broke while idle (a restarted PostgreSQL) fails its first query, answered
+            // `unavailable` like any lost connection, and is closed. The ping was one more round
+            // trip in front of every transaction (a ticket read made two).
+            .test_before_acquire(false)
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     conn.execute(APP_ROLE_SQL).await?;
