@@ -271,6 +271,13 @@ impl Store {
     }
 }
 
+/// Ends a transaction that only read, by dropping it: sqlx sends its ROLLBACK (for a read, the
+/// same as a COMMIT) with the ping that releases the connection to the pool, off the caller's
+/// path, so a read waits for one round trip fewer. The connection is not reused before it.
+fn end_read(tx: Transaction<'static, Postgres>) {
+    drop(tx);
+}
+
 /// Names the tenant of the current transaction.
 async fn set_tenant(conn: &mut PgConnection, tenant: Uuid) -> Result<()> {
     sqlx::query("SELECT set_config('app.tenant_id', $1, true)").bind(tenant.to_string()).execute(conn).await?;

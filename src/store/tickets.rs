@@ -10,7 +10,7 @@ use super::cache::Pace;
 use super::rows::{position, position_of_t, ticket_cols, TicketRow};
 use super::rules::ticket_rules;
 use super::writer::{JoinRequest, Place, Placed, TicketChange, Transfer, Transition};
-use super::{Conflict, Identity, Result, Store, StoreError};
+use super::{end_read, Conflict, Identity, Result, Store, StoreError};
 use crate::domain::{Event, EventKind, Ticket};
 use crate::secret;
 
@@ -151,7 +151,7 @@ impl Store {
         .bind(ticket.id)
         .fetch_all(&mut *tx)
         .await?;
-        tx.commit().await?;
+        end_read(tx);
         let row = rows.first().ok_or(StoreError::NotFound)?;
         let (seq, place): (i64, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
         let pace = self.pace_of(meta.tenant_id, ticket.queue_id, true).await?;
@@ -196,7 +196,7 @@ impl Store {
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
-        tx.commit().await?;
+        end_read(tx);
         let read = ReadRow::from_row(rows.first().ok_or(StoreError::NotFound)?)?;
         if let Some(token) = token {
             // A token that does not open this ticket learns nothing, not even that it exists.
