@@ -74,6 +74,27 @@ use writer::Writer;
 /// other nodes for as long as TCP keepalive takes (hours).
 const APP_ROLE_SQL: &str = "SET ROLE queuecast_app; SET idle_in_transaction_session_timeout = '10s'";
 
+/// The hottest reads, prepared by every connection when it opens (SQL `PREPARE`, as the app
+/// role), so that [`Store::read_once`] can send one with its tenant as one simple query and
+/// still run a plan the connection keeps: a ticket by id, and its place in line.
+const PREPARED_READS: &str = concat!(
+    "PREPARE qc_read_ticket(uuid) AS SELECT t.token_hash, t.tenant_id, q.last_seq, ",
+    rows::ticket_cols!(),
+    " FROM tickets t JOIN queues q ON q.id = t.queue_id WHERE t.id = $1; ",
+    "PREPARE qc_place_ticket(uuid) AS SELECT q.last_seq, ",
+    rows::position_of_t!(),
+    " FROM tickets t JOIN queues q ON q.id = t.queue_id WHERE t.id = $1"
+);
+
+/// A read [`PREPARED_READS`] holds.
+#[derive(Clone, Copy)]
+enum PreparedRead {
+    /// `qc_read_ticket`: the ticket, its token's hash, its tenant and its queue's seq.
+    Ticket,
+    /// `qc_place_ticket`: its queue's seq and its place in line (null when not in line).
+    Place,
+}
+
 /// Why a store call did not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -211,6 +232,7 @@ impl Store {
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     conn.execute(APP_ROLE_SQL).await?;
+                    conn.execute(PREPARED_READS).await?;
                     Ok(())
                 })
             })
@@ -262,20 +284,28 @@ impl Store {
 
     /// A transaction whose tenant is `tenant`, an SQL expression (a UUID's text, or the owner of
     /// a ticket: `qc_tenant_of_ticket('…')`; only UUIDs may be inlined). One round trip for both:
-    /// BEGIN and naming the tenant, in one simple query. Reads then go as prepared statements,
-    /// whose plans the connection keeps: a read sent as text with its id inlined was parsed and
-    /// planned every time, which cost PostgreSQL more than the read (BENCHMARKS.md).
+    /// BEGIN and naming the tenant, in one simple query.
     async fn begin_as(&self, tenant: &str) -> Result<Transaction<'static, Postgres>> {
         let sql = format!("BEGIN; SELECT set_config('app.tenant_id', {tenant}, true)");
         Ok(self.pool.begin_with(sqlx::AssertSqlSafe(sql)).await?)
     }
-}
 
-/// Ends a transaction that only read, by dropping it: sqlx sends its ROLLBACK (for a read, the
-/// same as a COMMIT) with the ping that releases the connection to the pool, off the caller's
-/// path, so a read waits for one round trip fewer. The connection is not reused before it.
-fn end_read(tx: Transaction<'static, Postgres>) {
-    drop(tx);
+    /// One read of `id` in one round trip: naming the tenant (`tenant`, as for
+    /// [`Store::begin_as`]) and executing a statement the connection prepared, sent together as
+    /// one simple query, which PostgreSQL runs as one transaction. Its plan is the connection's:
+    /// a read sent as text was parsed and planned every time, which cost PostgreSQL more than the
+    /// read itself (BENCHMARKS.md). The read's rows.
+    async fn read_once(&self, tenant: &str, read: PreparedRead, id: Uuid) -> Result<Vec<sqlx::postgres::PgRow>> {
+        let name = match read {
+            PreparedRead::Ticket => "qc_read_ticket",
+            PreparedRead::Place => "qc_place_ticket",
+        };
+        let sql = format!("SELECT set_config('app.tenant_id', {tenant}, true); EXECUTE {name}('{id}')");
+        let mut rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
+        // The first is set_config's.
+        rows.remove(0);
+        Ok(rows)
+    }
 }
 
 /// Names the tenant of the current transaction.

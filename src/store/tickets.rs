@@ -7,10 +7,10 @@ use sqlx::{FromRow, PgConnection, Row};
 use uuid::Uuid;
 
 use super::cache::Pace;
-use super::rows::{position, position_of_t, ticket_cols, TicketRow};
+use super::rows::{position, TicketRow};
 use super::rules::ticket_rules;
 use super::writer::{JoinRequest, Place, Placed, TicketChange, Transfer, Transition};
-use super::{end_read, Conflict, Identity, Result, Store, StoreError};
+use super::{Conflict, Identity, PreparedRead, Result, Store, StoreError};
 use crate::domain::{Event, EventKind, Ticket};
 use crate::secret;
 
@@ -142,16 +142,7 @@ impl Store {
     #[tracing::instrument(skip_all, fields(id = %ticket.id))]
     pub async fn place(&self, ticket: Ticket) -> Result<Ticket> {
         let meta = self.queue_meta(ticket.queue_id).await?.ok_or(StoreError::NotFound)?;
-        let mut tx = self.begin(meta.tenant_id).await?;
-        let rows = sqlx::query(concat!(
-            "SELECT q.last_seq, ",
-            position_of_t!(),
-            " FROM tickets t JOIN queues q ON q.id = t.queue_id WHERE t.id = $1"
-        ))
-        .bind(ticket.id)
-        .fetch_all(&mut *tx)
-        .await?;
-        end_read(tx);
+        let rows = self.read_once(&format!("'{}'", meta.tenant_id), PreparedRead::Place, ticket.id).await?;
         let row = rows.first().ok_or(StoreError::NotFound)?;
         let (seq, place): (i64, Option<i64>) = (row.try_get(0)?, row.try_get(1)?);
         let pace = self.pace_of(meta.tenant_id, ticket.queue_id, true).await?;
@@ -184,19 +175,11 @@ impl Store {
     /// A ticket by id: in `tenant`, or (by token) in whichever tenant holds it, the token then
     /// checked against its hash.
     async fn read_as(&self, id: Uuid, tenant: Option<Uuid>, token: Option<&str>) -> Result<Read> {
-        let mut tx = match tenant {
-            Some(tenant) => self.begin(tenant).await?,
-            None => self.begin_as(&format!("coalesce(qc_tenant_of_ticket('{id}')::text, '')")).await?,
+        let tenant = match tenant {
+            Some(tenant) => format!("'{tenant}'"),
+            None => format!("coalesce(qc_tenant_of_ticket('{id}')::text, '')"),
         };
-        let rows = sqlx::query(concat!(
-            "SELECT t.token_hash, t.tenant_id, q.last_seq, ",
-            ticket_cols!(),
-            " FROM tickets t JOIN queues q ON q.id = t.queue_id WHERE t.id = $1"
-        ))
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
-        end_read(tx);
+        let rows = self.read_once(&tenant, PreparedRead::Ticket, id).await?;
         let read = ReadRow::from_row(rows.first().ok_or(StoreError::NotFound)?)?;
         if let Some(token) = token {
             // A token that does not open this ticket learns nothing, not even that it exists.
