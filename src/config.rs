@@ -23,8 +23,8 @@ pub struct ServeArgs {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "WORKERS")]
     pub workers: Option<usize>,
-    /// Database connections per node.
-    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16)]
+    /// Database connections per node (at least 2: the writer keeps one for its batches).
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16, value_parser = clap::value_parser!(u32).range(2..))]
     pub db_pool_size: u32,
     /// Most changes committed in one transaction.
     #[arg(long, env = "WRITE_BATCH_MAX", default_value_t = 1024)]

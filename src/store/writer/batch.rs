@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::pool::PoolConnection;
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use uuid::Uuid;
 
 use super::{apply, booking, bulk, flush, Placed, QueueChange, QueuePending, TicketChange, TicketPending};
@@ -107,17 +108,19 @@ struct Answers {
 /// Runs one batch: fast, then with savepoints if anything failed; answers every change and
 /// returns the events it committed, and whether the database stopped answering.
 #[tracing::instrument(skip_all)]
-pub(super) async fn run(pool: &PgPool, caches: &Caches, mut batch: Batch) -> (Vec<Arc<Event>>, bool) {
+pub(super) async fn run(
+    pool: &PgPool,
+    held: &mut Option<PoolConnection<Postgres>>,
+    caches: &Caches,
+    mut batch: Batch,
+) -> (Vec<Arc<Event>>, bool) {
     // Tenants in a fixed order (lock order across nodes); within a tenant, arrival order.
     batch.tickets.sort_by_key(|p| p.tenant);
     batch.queues.sort_by_key(|p| p.tenant);
     batch.appointments.sort_by_key(|p| p.tenant);
     batch.marks.sort_by_key(|m| m.tenant);
     let size = batch.len();
-    let pending = &batch;
-    let within =
-        |mode| async move { tokio::time::timeout(ATTEMPT_DEADLINE, attempt(pool, caches, pending, mode)).await.ok() };
-    let Some(first) = within(Mode::Fast).await else {
+    let Some(first) = within(pool, held, caches, &batch, Mode::Fast).await else {
         tracing::warn!(size, "the database did not answer a batch in time");
         batch.refuse(|| StoreError::Unavailable);
         return (Vec::new(), true);
@@ -126,7 +129,7 @@ pub(super) async fn run(pool: &PgPool, caches: &Caches, mut batch: Batch) -> (Ve
         Ok(answers) => answers,
         Err(err) => {
             tracing::warn!(cause = ?err, size, "batch failed; running it again change by change");
-            match within(Mode::Savepoints).await.unwrap_or(Err(StoreError::Unavailable)) {
+            match within(pool, held, caches, &batch, Mode::Savepoints).await.unwrap_or(Err(StoreError::Unavailable)) {
                 Ok(answers) => answers,
                 Err(err) => {
                     tracing::error!(cause = ?err, size, "batch failed");
@@ -155,6 +158,34 @@ pub(super) async fn run(pool: &PgPool, caches: &Caches, mut batch: Batch) -> (Ve
         let _ = pending.reply.send(result);
     }
     (answers.events, false)
+}
+
+/// One attempt within [`ATTEMPT_DEADLINE`] (`None` past it), on the writer's connection: the
+/// one the last batch committed on, kept so that a batch starts on a backend that is awake
+/// rather than on whichever the pool hands out; a new one from the pool after any failure (the
+/// failed one goes back to the pool, which tests it).
+async fn within(
+    pool: &PgPool,
+    held: &mut Option<PoolConnection<Postgres>>,
+    caches: &Caches,
+    batch: &Batch,
+    mode: Mode,
+) -> Option<Result<Answers>> {
+    let kept = held.take();
+    let outcome = tokio::time::timeout(ATTEMPT_DEADLINE, async move {
+        let mut conn = match kept {
+            Some(conn) => conn,
+            None => pool.acquire().await?,
+        };
+        let answers = attempt(&mut conn, caches, batch, mode).await?;
+        Ok((answers, conn))
+    })
+    .await
+    .ok()?;
+    Some(outcome.map(|(answers, conn)| {
+        *held = Some(conn);
+        answers
+    }))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -210,8 +241,16 @@ pub(super) struct BatchState {
     pub written: usize,
 }
 
-async fn attempt(pool: &PgPool, caches: &Caches, batch: &Batch, mode: Mode) -> Result<Answers> {
-    let mut tx = pool.begin().await?;
+async fn attempt(conn: &mut PgConnection, caches: &Caches, batch: &Batch, mode: Mode) -> Result<Answers> {
+    let groups = batch.by_tenant();
+    // BEGIN and the first tenant named, in one round trip. (The statements keep PostgreSQL's
+    // custom plans: a generic plan made while a line was short would stay with the connection
+    // once it is long.)
+    let sql = match groups.first() {
+        Some(first) => format!("BEGIN; SELECT set_config('app.tenant_id', '{}', true)", first.tenant),
+        None => "BEGIN".to_owned(),
+    };
+    let mut tx = conn.begin_with(sqlx::AssertSqlSafe(sql)).await?;
     let mut answers = Answers {
         tickets: Vec::with_capacity(batch.tickets.len()),
         queues: Vec::new(),
@@ -219,8 +258,11 @@ async fn attempt(pool: &PgPool, caches: &Caches, batch: &Batch, mode: Mode) -> R
         events: Vec::new(),
     };
 
-    for Group { tenant, tickets, queues, appointments, marks } in batch.by_tenant() {
-        crate::store::set_tenant(&mut tx, tenant).await?;
+    for (i, Group { tenant, tickets, queues, appointments, marks }) in groups.into_iter().enumerate() {
+        // The first was named with BEGIN.
+        if i > 0 {
+            crate::store::set_tenant(&mut tx, tenant).await?;
+        }
         let mut ids: Vec<Uuid> = tickets
             .iter()
             .flat_map(|p| p.change.queues())
@@ -279,8 +321,15 @@ async fn attempt(pool: &PgPool, caches: &Caches, batch: &Batch, mode: Mode) -> R
     }
 
     let borrowed: Vec<&Event> = answers.events.iter().map(|e| &**e).collect();
-    for payload in Notification::payloads(&borrowed) {
-        sqlx::query("SELECT pg_notify('queuecast', $1)").bind(payload).execute(&mut *tx).await?;
+    let payloads = Notification::payloads(&borrowed);
+    if !payloads.is_empty() {
+        // All in one statement, in order (the feed reads a queue's ranges as they come).
+        sqlx::query(
+            "SELECT pg_notify('queuecast', p) FROM unnest($1::text[]) WITH ORDINALITY AS u(p, i) ORDER BY i",
+        )
+        .bind(payloads)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await.map_err(commit_error)?;
     Ok(answers)

@@ -87,8 +87,17 @@ impl NewTickets {
         if self.id.is_empty() {
             return Ok(());
         }
+        // The tickets and the contacts some gave, in one statement (one round trip in the
+        // writer's transaction); before the events are written, whose messages are found
+        // through the contacts.
+        let c = self.contacts;
         sqlx::query(
-            "INSERT INTO tickets (id, tenant_id, queue_id, ticket_type_id, number, status, in_line, line_seq, \
+            "WITH contacts AS ( \
+               INSERT INTO notify_contacts (ticket_id, tenant_id, queue_id, sms, email, push, lang) \
+               SELECT c.t, $1, c.q, c.s, c.e, c.p, c.l \
+               FROM unnest($15::uuid[], $16::uuid[], $17::text[], $18::text[], $19::jsonb[], $20::text[]) \
+                 AS c(t, q, s, e, p, l)) \
+             INSERT INTO tickets (id, tenant_id, queue_id, ticket_type_id, number, status, in_line, line_seq, \
                customer_name, customer_phone, party_size, fields, token_hash, joined_at, estimated_wait_seconds) \
              SELECT v.id, $1, v.queue_id, v.ticket_type_id, v.number, v.status, true, v.line_seq, v.name, v.phone, \
                v.party_size, v.fields, v.token_hash, v.joined_at, v.estimate \
@@ -111,27 +120,14 @@ impl NewTickets {
         .bind(self.token_hash)
         .bind(self.joined_at)
         .bind(self.estimate)
+        .bind(c.ticket_id)
+        .bind(c.queue_id)
+        .bind(c.sms)
+        .bind(c.email)
+        .bind(c.push)
+        .bind(c.lang)
         .execute(&mut *tx)
         .await?;
-        let c = self.contacts;
-        if !c.ticket_id.is_empty() {
-            // Before the events are written: their messages are found through these.
-            sqlx::query(
-                "INSERT INTO notify_contacts (ticket_id, tenant_id, queue_id, sms, email, push, lang) \
-                 SELECT v.t, $1, v.q, v.s, v.e, v.p, v.l \
-                 FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::jsonb[], $7::text[]) \
-                   AS v(t, q, s, e, p, l)",
-            )
-            .bind(tenant)
-            .bind(c.ticket_id)
-            .bind(c.queue_id)
-            .bind(c.sms)
-            .bind(c.email)
-            .bind(c.push)
-            .bind(c.lang)
-            .execute(&mut *tx)
-            .await?;
-        }
         Ok(())
     }
 }

@@ -411,6 +411,8 @@ async fn run(
 ) {
     let mut received = Vec::with_capacity(max_batch);
     let mut flushed = Vec::new();
+    // The connection batches are written on, kept between them (see `batch::within`).
+    let mut held = None;
     loop {
         if rx.is_empty() {
             // Nothing waits: whatever comes next is no crowd yet.
@@ -446,7 +448,7 @@ async fn run(
         let size = batch.len();
         last_batch.store(size, std::sync::atomic::Ordering::Relaxed);
         let started = std::time::Instant::now();
-        let (events, stalled) = batch::run(&pool, &caches, batch).await;
+        let (events, stalled) = batch::run(&pool, &mut held, &caches, batch).await;
         metrics::histogram!("queuecast_write_batch_size").record(size as f64);
         metrics::histogram!("queuecast_write_commit_seconds").record(started.elapsed().as_secs_f64());
         if stalled {
