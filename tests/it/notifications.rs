@@ -1006,3 +1006,75 @@ async fn a_claim_reads_what_it_claims_by_index_however_long_the_outbox() {
         "rows read by sequential scans"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_names_only_queues_that_exist_and_goes_when_its_queue_is_deleted() {
+    // The rule the foreign keys kept, now kept per statement (migration 0066).
+    let app = spawn_app_with(|s| s.notify.enabled = false).await;
+    let (ticket, _) = join_with(&app, app.queue, json!({"sms": "+15550100100", "email": "a@example.org"})).await;
+    let (_, other_queue) = app.new_tenant("elsewhere").await;
+    let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let tenant: uuid::Uuid = sqlx::query_scalar("SELECT tenant_id FROM queues WHERE id = $1")
+        .bind(app.queue)
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+
+    // As the service: rows naming a queue that does not exist, or another tenant's, are refused,
+    // and so is moving a row to another queue.
+    let mut service = app.app_role_connection().await;
+    sqlx::query("SELECT set_config('app.tenant_id', $1, false)")
+        .bind(tenant.to_string())
+        .execute(&mut service)
+        .await
+        .unwrap();
+    // The error's SQLSTATE (none when the statement went through).
+    let code = |r: Result<sqlx::postgres::PgQueryResult, sqlx::Error>| {
+        r.err().and_then(|e| e.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned()))
+    };
+    let fk = Some("23503".to_owned());
+    for queue in [uuid::Uuid::new_v4(), other_queue] {
+        let message = sqlx::query(
+            "INSERT INTO notifications (id, tenant_id, queue_id, ticket_id, channel, kind, seq, state, recipient, lang) \
+             VALUES (gen_random_uuid(), $1, $2, $3, 'sms', 'joined', 1, 'waiting', '+15550100100', 'en'), \
+                    (gen_random_uuid(), $1, (SELECT id FROM queues LIMIT 1), $3, 'sms', 'joined', 1, 'waiting', 'x', 'en')",
+        )
+        .bind(tenant)
+        .bind(queue)
+        .bind(uuid::Uuid::parse_str(&ticket).unwrap())
+        .execute(&mut service)
+        .await;
+        assert_eq!(code(message), fk, "a message naming {queue}");
+        let contact = sqlx::query(
+            "INSERT INTO notify_contacts (ticket_id, tenant_id, queue_id, sms) VALUES (gen_random_uuid(), $1, $2, '+15550100100')",
+        )
+        .bind(tenant)
+        .bind(queue)
+        .execute(&mut service)
+        .await;
+        assert_eq!(code(contact), fk, "a contact naming {queue}");
+        let moved = sqlx::query("UPDATE notifications SET queue_id = $1").bind(queue).execute(&mut service).await;
+        assert_eq!(code(moved), fk, "a message moved to {queue}");
+    }
+    let kept: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM notifications WHERE queue_id = $1), \
+                (SELECT count(*) FROM notify_contacts WHERE queue_id = $1)",
+    )
+    .bind(app.queue)
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!(kept, (2, 1), "the join's messages and contact, and nothing else");
+
+    // An operator deletes the queue: its messages and contacts go with it.
+    sqlx::query("DELETE FROM queues WHERE id = $1").bind(app.queue).execute(&mut owner).await.unwrap();
+    let left: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM notifications WHERE queue_id = $1), \
+                (SELECT count(*) FROM notify_contacts WHERE queue_id = $1)",
+    )
+    .bind(app.queue)
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    assert_eq!(left, (0, 0));
+}
