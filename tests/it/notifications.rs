@@ -1008,6 +1008,82 @@ async fn a_claim_reads_what_it_claims_by_index_however_long_the_outbox() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_planned_while_the_outbox_was_short_reads_by_index_once_it_is_long() {
+    // Arrange: a sender's connection that made its claims' plans while the outbox held eight
+    // messages and eight deliveries, and statistics that stay as they were while the outboxes
+    // grow to 8,000 each (as in a crowd: faster than autovacuum analyses).
+    let app = spawn_app_with(|s| {
+        s.notify.enabled = false;
+        s.webhooks.enabled = false;
+    })
+    .await;
+    app.fill(4000).await;
+    let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let fill = |limit: &str| {
+        [
+            format!(
+                "INSERT INTO notifications (id, tenant_id, queue_id, ticket_id, channel, kind, seq, state, recipient, lang) \
+                 SELECT gen_random_uuid(), t.tenant_id, t.queue_id, t.id, ch, 'joined', 1, 'waiting', 'someone', 'en' \
+                 FROM (SELECT * FROM tickets ORDER BY id {limit}) t CROSS JOIN (VALUES ('sms'), ('email')) AS c(ch)"
+            ),
+            format!(
+                "INSERT INTO webhook_deliveries (id, tenant_id, webhook_id, queue_id, seq, kind) \
+                 SELECT gen_random_uuid(), e.tenant_id, w.id, e.queue_id, e.seq, e.kind \
+                 FROM (SELECT * FROM queue_events ORDER BY seq {limit}) e \
+                 JOIN webhooks w ON w.tenant_id = e.tenant_id CROSS JOIN generate_series(1, 2)"
+            ),
+        ]
+    };
+    let mut setup = vec![
+        "ALTER TABLE notifications SET (autovacuum_enabled = false)".to_owned(),
+        "ALTER TABLE webhook_deliveries SET (autovacuum_enabled = false)".to_owned(),
+        "INSERT INTO webhooks (id, tenant_id, url, events, secret) \
+         SELECT gen_random_uuid(), tenant_id, 'https://example.test/hook', '{ticket.joined}', 'secret' FROM queues"
+            .to_owned(),
+    ];
+    setup.extend(fill("LIMIT 4"));
+    setup.push("ANALYZE notifications, webhook_deliveries".to_owned());
+    for statement in setup {
+        sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut owner).await.unwrap();
+    }
+    let mut sender = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    // A lease of 1 ms: what is claimed is due again at once, as in a sender's busy loop.
+    for _ in 0..8 {
+        sqlx::query("SELECT count(*) FROM qc_claim_notifications(32, 1)").execute(&mut sender).await.unwrap();
+        sqlx::query("SELECT count(*) FROM qc_claim_deliveries(32, 1)").execute(&mut sender).await.unwrap();
+    }
+    for statement in fill("OFFSET 4") {
+        sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut owner).await.unwrap();
+    }
+    owner.close().await.unwrap();
+
+    // Act: one claim of 32 from each outbox on that connection, counting what its tables' scans
+    // read (the counts before and after, in one transaction: earlier counts not yet flushed
+    // show in it too).
+    let reads = "SELECT relname::text, seq_tup_read, idx_tup_fetch FROM pg_stat_xact_user_tables \
+                 WHERE relname IN ('notifications', 'webhook_deliveries') ORDER BY relname";
+    let mut tx = sender.begin().await.unwrap();
+    let before: Vec<(String, i64, i64)> = sqlx::query_as(reads).fetch_all(&mut *tx).await.unwrap();
+    let messages: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM qc_claim_notifications(32, 60000)").fetch_one(&mut *tx).await.unwrap();
+    let deliveries: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM qc_claim_deliveries(32, 60000)").fetch_one(&mut *tx).await.unwrap();
+    let after: Vec<(String, i64, i64)> = sqlx::query_as(reads).fetch_all(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // Assert: 32 of each, and no scan fetched more than a few due rows: a plan made for a short
+    // outbox read all 8,000 rows, or fetched them all through an index, on every claim.
+    assert_eq!((messages, deliveries), (32, 32));
+    let read: Vec<(String, i64, bool)> =
+        before.iter().zip(&after).map(|(b, a)| (a.0.clone(), a.1 - b.1, a.2 - b.2 <= 200)).collect();
+    assert_eq!(
+        read,
+        [("notifications".into(), 0, true), ("webhook_deliveries".into(), 0, true)],
+        "(table, rows read by sequential scans, at most 200 fetched by index): {before:?} → {after:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_names_only_queues_that_exist_and_goes_when_its_queue_is_deleted() {
     // The rule the foreign keys kept, now kept per statement (migration 0066).
     let app = spawn_app_with(|s| s.notify.enabled = false).await;
