@@ -275,3 +275,81 @@ async fn a_node_refuses_to_serve_when_isolation_is_weakened() {
     assert!(format!("{err:#}").contains("tickets does not force row-level security"), "{err:#}");
     owner.execute("ALTER TABLE tickets FORCE ROW LEVEL SECURITY").await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_name_only_queues_of_their_tenant_and_go_when_their_queue_is_deleted() {
+    // What the foreign keys to `queues` kept, now kept once per statement (migrations 0066, 0068).
+    let app = common::spawn_app_with(|s| s.notify.enabled = false).await;
+    let joined = app
+        .join(app.queue, json!({"notify": {"sms": "+15550100100", "email": "a@example.org"}}))
+        .await
+        .expect(201);
+    let ticket = uuid::Uuid::parse_str(joined["ticket"]["id"].as_str().unwrap()).unwrap();
+    let (_, other_tenants_queue) = app.new_tenant("elsewhere").await;
+    let ours = app.create_queue(&app.admin, "second", json!({})).await;
+    let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let tenant: uuid::Uuid = sqlx::query_scalar("SELECT tenant_id FROM queues WHERE id = $1")
+        .bind(app.queue)
+        .fetch_one(&mut owner)
+        .await
+        .unwrap();
+
+    // As the service, naming its tenant: a copy of each of the join's rows naming a queue that
+    // does not exist, or another tenant's, is refused with the foreign key's SQLSTATE, and so is
+    // moving a row there; the same copies naming our other queue are taken. (The tickets are out
+    // of the line: a ticket in line would also be refused by its line count's foreign key.)
+    let mut service = app.app_role_connection().await;
+    sqlx::query("SELECT set_config('app.tenant_id', $1, false)")
+        .bind(tenant.to_string())
+        .execute(&mut service)
+        .await
+        .unwrap();
+    let copy = |table: &str, key: &str| {
+        format!(
+            "INSERT INTO {table} SELECT (jsonb_populate_record(NULL::{table}, \
+               to_jsonb(r) || jsonb_build_object('queue_id', $2::uuid, '{key}', {fresh}))).* \
+             FROM {table} r WHERE r.ticket_id = $1",
+            fresh = if key == "seq" { "r.seq + 1000" } else { "gen_random_uuid()" }
+        )
+    };
+    let statements = [
+        copy("notifications", "id"),
+        copy("notify_contacts", "ticket_id"),
+        copy("queue_events", "seq"),
+        "INSERT INTO tickets SELECT (jsonb_populate_record(NULL::tickets, \
+           to_jsonb(r) || jsonb_build_object('queue_id', $2::uuid, 'id', gen_random_uuid(), 'in_line', false))).* \
+         FROM tickets r WHERE r.id = $1"
+            .to_owned(),
+        "UPDATE notifications SET queue_id = $2 WHERE ticket_id = $1".to_owned(),
+        "UPDATE queue_events SET queue_id = $2 WHERE ticket_id = $1".to_owned(),
+        "UPDATE tickets SET queue_id = $2, in_line = false WHERE id = $1".to_owned(),
+    ];
+    for queue in [uuid::Uuid::new_v4(), other_tenants_queue] {
+        for statement in &statements {
+            let done = sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+                .bind(ticket)
+                .bind(queue)
+                .execute(&mut service)
+                .await;
+            let code = done.err().and_then(|e| e.as_database_error().and_then(|e| e.code()).map(|c| c.into_owned()));
+            assert_eq!(code.as_deref(), Some("23503"), "{statement} naming {queue}");
+        }
+    }
+    for statement in &statements[..4] {
+        sqlx::query(sqlx::AssertSqlSafe(statement.clone())).bind(ticket).bind(ours).execute(&mut service).await.unwrap();
+    }
+    // A ticket moves between queues of its tenant (a transfer); its messages and events do not.
+    sqlx::query(sqlx::AssertSqlSafe(statements[6].clone())).bind(ticket).bind(ours).execute(&mut service).await.unwrap();
+
+    // An operator deletes both queues: every row naming either goes with them.
+    let count = "SELECT (SELECT count(*) FROM notifications WHERE queue_id = ANY($1)), \
+                        (SELECT count(*) FROM notify_contacts WHERE queue_id = ANY($1)), \
+                        (SELECT count(*) FROM queue_events WHERE queue_id = ANY($1)), \
+                        (SELECT count(*) FROM tickets WHERE queue_id = ANY($1))";
+    let both = vec![app.queue, ours];
+    let before: (i64, i64, i64, i64) = sqlx::query_as(count).bind(&both).fetch_one(&mut owner).await.unwrap();
+    assert!(before.0 >= 4 && before.1 == 2 && before.2 >= 2 && before.3 == 2, "{before:?}");
+    sqlx::query("DELETE FROM queues WHERE id = ANY($1)").bind(&both).execute(&mut owner).await.unwrap();
+    let after: (i64, i64, i64, i64) = sqlx::query_as(count).bind(&both).fetch_one(&mut owner).await.unwrap();
+    assert_eq!(after, (0, 0, 0, 0));
+}
