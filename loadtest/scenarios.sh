@@ -43,6 +43,10 @@ NODES=()
 fresh_db() {
   psql "$BASE/postgres" -qc "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" -c "CREATE DATABASE $BENCH_DB" >/dev/null
   $QC migrate --database-url "$DB" >/dev/null
+  # The last run's writes reach the disk before this one starts: otherwise the kernel's
+  # writeback and the checkpoint DROP DATABASE forces compete with this run's commits.
+  sync
+  sleep 2
 }
 
 # start_nodes N: N nodes on 8091…, the first with the demo tenant; sets NODES (pids) and URLS.
