@@ -280,10 +280,8 @@ async fn a_node_refuses_to_serve_when_isolation_is_weakened() {
 async fn rows_name_only_queues_of_their_tenant_and_go_when_their_queue_is_deleted() {
     // What the foreign keys to `queues` kept, now kept once per statement (migrations 0066, 0068).
     let app = common::spawn_app_with(|s| s.notify.enabled = false).await;
-    let joined = app
-        .join(app.queue, json!({"notify": {"sms": "+15550100100", "email": "a@example.org"}}))
-        .await
-        .expect(201);
+    let joined =
+        app.join(app.queue, json!({"notify": {"sms": "+15550100100", "email": "a@example.org"}})).await.expect(201);
     let ticket = uuid::Uuid::parse_str(joined["ticket"]["id"].as_str().unwrap()).unwrap();
     let (_, other_tenants_queue) = app.new_tenant("elsewhere").await;
     let ours = app.create_queue(&app.admin, "second", json!({})).await;
@@ -336,10 +334,20 @@ async fn rows_name_only_queues_of_their_tenant_and_go_when_their_queue_is_delete
         }
     }
     for statement in &statements[..4] {
-        sqlx::query(sqlx::AssertSqlSafe(statement.clone())).bind(ticket).bind(ours).execute(&mut service).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+            .bind(ticket)
+            .bind(ours)
+            .execute(&mut service)
+            .await
+            .unwrap();
     }
     // A ticket moves between queues of its tenant (a transfer); its messages and events do not.
-    sqlx::query(sqlx::AssertSqlSafe(statements[6].clone())).bind(ticket).bind(ours).execute(&mut service).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(statements[6].clone()))
+        .bind(ticket)
+        .bind(ours)
+        .execute(&mut service)
+        .await
+        .unwrap();
 
     // An operator deletes both queues: every row naming either goes with them.
     let count = "SELECT (SELECT count(*) FROM notifications WHERE queue_id = ANY($1)), \

@@ -167,3 +167,41 @@ async fn past_its_bound_of_requests_in_flight_a_node_answers_503_at_once_instead
     held.await.unwrap().expect(201);
     app.get(&format!("/api/v1/queues/{}", app.queue), None).await.expect(200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_join_looks_its_key_up_by_key_however_many_keys_came_after_the_writer_planned() {
+    // Arrange: the writer runs its statements on its connection more than five times while
+    // the tenant holds a handful of keys (PostgreSQL then keeps a plan made for that), then the
+    // tenant's keys grow to 20,000.
+    let app = spawn_app().await;
+    for i in 0..8 {
+        keyed_join(&app, &app.base, &format!("warm-{i}"), json!({})).await.expect(201);
+    }
+    let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO idempotency_keys (tenant_id, key_hash, request_hash, ticket_id, token_sealed, expires_at) \
+         SELECT q.tenant_id, sha256(('many-' || i)::bytea), sha256('{}'::bytea), gen_random_uuid(), '\\x00', \
+                now() + interval '1 hour' \
+         FROM queues q CROSS JOIN generate_series(1, 20000) AS i WHERE q.id = $1",
+    )
+    .bind(app.queue)
+    .execute(&mut owner)
+    .await
+    .unwrap();
+    // Rows read from the table so far, as PostgreSQL counts them (a backend reports its counts
+    // within a second of going idle).
+    let reads =
+        "SELECT seq_tup_read + coalesce(idx_tup_fetch, 0) FROM pg_stat_user_tables WHERE relname = 'idempotency_keys'";
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let before: i64 = sqlx::query_scalar(reads).fetch_one(&mut owner).await.unwrap();
+
+    // Act: one more keyed join, and a replay of it.
+    let first = keyed_join(&app, &app.base, "after-the-crowd", json!({})).await.expect(201);
+    let again = keyed_join(&app, &app.base, "after-the-crowd", json!({})).await.expect(201);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after: i64 = sqlx::query_scalar(reads).fetch_one(&mut owner).await.unwrap();
+
+    // Assert: the same ticket, and a handful of rows read, not the tenant's 20,000 keys.
+    assert_eq!(first["ticket"]["id"], again["ticket"]["id"]);
+    assert!(after - before < 50, "rows of idempotency_keys read: {}", after - before);
+}

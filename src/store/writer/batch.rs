@@ -243,13 +243,16 @@ pub(super) struct BatchState {
 
 async fn attempt(conn: &mut PgConnection, caches: &Caches, batch: &Batch, mode: Mode) -> Result<Answers> {
     let groups = batch.by_tenant();
-    // BEGIN and the first tenant named, in one round trip. (The statements keep PostgreSQL's
-    // custom plans: a generic plan made while a line was short would stay with the connection
-    // once it is long.)
-    let sql = match groups.first() {
-        Some(first) => format!("BEGIN; SELECT set_config('app.tenant_id', '{}', true)", first.tenant),
-        None => "BEGIN".to_owned(),
-    };
+    // BEGIN, the plans' bounds and the first tenant named, in one round trip. A connection
+    // switches a statement to a generic plan after five runs and keeps it; made while the
+    // tables were short (as on the connection the writer keeps, or on any connection of a node
+    // that was quiet before a crowd), it may read a whole table or a whole index once they
+    // are long: the idempotency records' lookup did, and keyed joins fell from 4,604 to 1,768 a
+    // second (BENCHMARKS.md). Every statement of a batch reads by key or by the line's index,
+    // so sequential and bitmap scans are off.
+    let first =
+        groups.first().map_or(String::new(), |g| format!("; SELECT set_config('app.tenant_id', '{}', true)", g.tenant));
+    let sql = format!("BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off{first}");
     let mut tx = conn.begin_with(sqlx::AssertSqlSafe(sql)).await?;
     let mut answers = Answers {
         tickets: Vec::with_capacity(batch.tickets.len()),
@@ -324,12 +327,10 @@ async fn attempt(conn: &mut PgConnection, caches: &Caches, batch: &Batch, mode: 
     let payloads = Notification::payloads(&borrowed);
     if !payloads.is_empty() {
         // All in one statement, in order (the feed reads a queue's ranges as they come).
-        sqlx::query(
-            "SELECT pg_notify('queuecast', p) FROM unnest($1::text[]) WITH ORDINALITY AS u(p, i) ORDER BY i",
-        )
-        .bind(payloads)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("SELECT pg_notify('queuecast', p) FROM unnest($1::text[]) WITH ORDINALITY AS u(p, i) ORDER BY i")
+            .bind(payloads)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await.map_err(commit_error)?;
     Ok(answers)
@@ -499,15 +500,20 @@ async fn load_keys(tx: &mut PgConnection, tenant: Uuid, group: &[TicketPending])
     if hashes.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<KeyRow> = sqlx::query_as(
-        "SELECT key_hash, request_hash, ticket_id, token_sealed FROM idempotency_keys \
-         WHERE tenant_id = $1 AND key_hash = ANY($2) AND expires_at > now()",
+    // One lookup by the whole primary key per key (a lateral subquery the planner cannot turn
+    // into a join): a plan made while the table was short took `key_hash = ANY(…)` as a filter
+    // on the tenant's part of the key and read every record of the tenant. Whether a record is
+    // live is read from each row found, not asked of the index on expiry.
+    let rows: Vec<(Vec<u8>, Vec<u8>, Uuid, Vec<u8>, bool)> = sqlx::query_as(
+        "SELECT k.key_hash, k.request_hash, k.ticket_id, k.token_sealed, k.expires_at > now() \
+         FROM unnest($2::bytea[]) AS h(key_hash) \
+         CROSS JOIN LATERAL (SELECT * FROM idempotency_keys WHERE tenant_id = $1 AND key_hash = h.key_hash OFFSET 0) k",
     )
     .bind(tenant)
     .bind(hashes)
     .fetch_all(&mut *tx)
     .await?;
-    Ok(rows.into_iter().map(|(k, r, t, s)| (k, (r, t, s))).collect())
+    Ok(rows.into_iter().filter(|row| row.4).map(|(k, r, t, s, _)| (k, (r, t, s))).collect())
 }
 
 /// A full NOTIFY queue fails the commit (nothing was applied): the service is unavailable.

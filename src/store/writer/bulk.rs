@@ -330,11 +330,15 @@ async fn replayed(tx: &mut PgConnection, committed: Vec<(usize, Uuid, Vec<u8>, i
         return Ok(Vec::new());
     }
     let ids: Vec<Uuid> = committed.iter().map(|c| c.1).collect();
-    let rows: Vec<TicketRow> =
-        sqlx::query_as(concat!("SELECT ", ticket_cols!(), " FROM tickets t WHERE t.id = ANY($1)"))
-            .bind(&ids)
-            .fetch_all(&mut *tx)
-            .await?;
+    // One lookup by key per ticket, whatever plan the connection keeps (see `load_keys`).
+    let rows: Vec<TicketRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        ticket_cols!(),
+        " FROM unnest($1::uuid[]) AS i(id) CROSS JOIN LATERAL (SELECT * FROM tickets WHERE id = i.id OFFSET 0) t"
+    ))
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
     // Several retries of one key may be in the batch: each gets its own copy.
     let rows: HashMap<Uuid, TicketRow> = rows.into_iter().map(|r| (r.id, r)).collect();
     Ok(committed
