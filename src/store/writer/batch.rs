@@ -504,7 +504,9 @@ async fn load_keys(tx: &mut PgConnection, tenant: Uuid, group: &[TicketPending])
     // into a join): a plan made while the table was short took `key_hash = ANY(…)` as a filter
     // on the tenant's part of the key and read every record of the tenant. Whether a record is
     // live is read from each row found, not asked of the index on expiry.
-    let rows: Vec<(Vec<u8>, Vec<u8>, Uuid, Vec<u8>, bool)> = sqlx::query_as(
+    // A stored record and whether it is live.
+    type Found = (Vec<u8>, Vec<u8>, Uuid, Vec<u8>, bool);
+    let rows: Vec<Found> = sqlx::query_as(
         "SELECT k.key_hash, k.request_hash, k.ticket_id, k.token_sealed, k.expires_at > now() \
          FROM unnest($2::bytea[]) AS h(key_hash) \
          CROSS JOIN LATERAL (SELECT * FROM idempotency_keys WHERE tenant_id = $1 AND key_hash = h.key_hash OFFSET 0) k",
