@@ -164,6 +164,8 @@ async fn a_checked_in_appointment_goes_ahead_of_walk_ins_who_came_after_its_time
     // ago. Walk-in A joined 20 minutes ago (its event moved back in time: events keep wall-clock
     // times); walk-in B joins now.
     let (app, clock, queue) = booking_app(json!({"slot_minutes": 5, "early_minutes": 15, "late_minutes": 10})).await;
+    // The day the report below starts on: before anything happens.
+    let today = clock.now().date_naive();
     let start = slot_after(clock.now(), chrono::Duration::minutes(5), 5);
     let (appointment, token) = book(&app, queue, start, "Ada").await;
     let (a, _) = join(&app, queue, "A").await;
@@ -220,8 +222,9 @@ async fn a_checked_in_appointment_goes_ahead_of_walk_ins_who_came_after_its_time
     assert_eq!(refused.body["opens_at"], stamp(later - chrono::Duration::minutes(15)));
 
     // The day report counts the appointments and tells the booked customer's wait from the
-    // walk-ins' (over two days: the second booking may fall after midnight).
-    let (from, to) = (start.date_naive(), start.date_naive() + chrono::Days::new(1));
+    // walk-ins' (over today and tomorrow: the joins are today, and either booking may fall after
+    // midnight, the first within ten minutes of it).
+    let (from, to) = (today, today + chrono::Days::new(1));
     let path = format!("/api/v1/queues/{queue}/stats?from={from}&to={to}&tz=UTC");
     let report = app.get(&path, Some(&app.admin)).await.expect(200);
     let totals = &report["totals"];
