@@ -12,6 +12,7 @@ use actix_web::dev::{AppConfig, Server};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App};
 use anyhow::Context;
+use sqlx::{Connection, PgConnection};
 use tokio::net::TcpStream;
 
 use crate::config::Settings;
@@ -25,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 /// How often expired records are purged (and old personal data blanked, with retention on).
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
+/// How often a node looks for tables without statistics, while any are left.
+const FIRST_STATISTICS_EVERY: Duration = Duration::from_secs(1);
 /// Tickets blanked per retention statement: small transactions that hold few row locks.
 const RETENTION_BATCH: u32 = 1000;
 /// Retention statements per housekeeping round at most, so a first run over years of tickets
@@ -72,6 +75,7 @@ impl Application {
     ) -> anyhow::Result<(u16, Server, Duration)> {
         tasks.spawn("housekeeping", housekeeping(store.clone(), settings.retention_days));
         tasks.spawn("clock", crate::schedule::run(store.clone(), settings.clock_every));
+        tasks.spawn("first-statistics", first_statistics(settings.database_url.clone()));
         let feeds = settings.feeds.clone().unwrap_or_else(|| Feeds::all(settings.redis_url.clone()));
         let fanout = Fanout::start(store.clone(), settings.database_url.clone(), feeds, tasks)?;
         let listener =
@@ -261,6 +265,38 @@ async fn housekeeping(store: Store, retention_days: Option<u32>) {
         if let Some(days) = retention_days {
             apply_retention(&store, days).await;
         }
+    }
+}
+
+/// Gathers each table's first statistics as soon as it has grown ([`store::analyse_new_tables`]),
+/// on a connection of its own as the owner, until every table has some.
+async fn first_statistics(database_url: String) {
+    let mut tick = tokio::time::interval(FIRST_STATISTICS_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut owner = None;
+    loop {
+        tick.tick().await;
+        if owner.is_none() {
+            owner = PgConnection::connect(&database_url).await.inspect_err(|err| tracing::debug!(cause = ?err)).ok();
+        }
+        let Some(conn) = owner.as_mut() else { continue };
+        match store::analyse_new_tables(conn).await {
+            Ok((analysed, waiting)) => {
+                if !analysed.is_empty() {
+                    tracing::info!(tables = ?analysed, "gathered the first statistics");
+                }
+                if waiting == 0 {
+                    break;
+                }
+            }
+            Err(err) => {
+                tracing::warn!(cause = ?err, "gathering the first statistics failed");
+                owner = None;
+            }
+        }
+    }
+    if let Some(conn) = owner {
+        conn.close().await.ok();
     }
 }
 

@@ -329,6 +329,39 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How many rows a table must have gained since it was made before the node gathers its first
+/// statistics ([`analyse_new_tables`]).
+pub const FIRST_STATISTICS_AFTER: i64 = 200;
+
+/// Gathers the first statistics of our tables that have none yet (never analysed, by us or by
+/// autovacuum) and have at least [`FIRST_STATISTICS_AFTER`] rows changed, on `owner`: a
+/// connection as the owner (the app role may neither see the tables' statistics nor analyse).
+/// The tables analysed, and how many others still have no statistics.
+///
+/// Why it matters: a connection keeps a generic plan of a statement it ran five times, and one
+/// planned before a table's first `ANALYZE` guesses every column's selectivity. On a fresh
+/// database the planner then picked the tenant's index to read a ticket by id, and the index of
+/// arrival times to count a place; both read the whole line once it was long (27 ms per read at
+/// 100,000; BENCHMARKS.md), until autovacuum's first analysis, a minute or more later. Analysing
+/// invalidates the plans made without statistics; plans made with them hold at any depth.
+pub async fn analyse_new_tables(owner: &mut PgConnection) -> Result<(Vec<String>, usize)> {
+    let tables: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT relname::text, n_mod_since_analyze >= $1 FROM pg_stat_user_tables \
+         WHERE schemaname = 'public' AND last_analyze IS NULL AND last_autoanalyze IS NULL",
+    )
+    .bind(FIRST_STATISTICS_AFTER)
+    .fetch_all(&mut *owner)
+    .await?;
+    let (due, waiting): (Vec<_>, Vec<_>) = tables.into_iter().partition(|(_, grown)| *grown);
+    let mut analysed = Vec::with_capacity(due.len());
+    for (table, _) in due {
+        let sql = format!("ANALYZE public.\"{}\"", table.replace('"', "\"\""));
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut *owner).await?;
+        analysed.push(table);
+    }
+    Ok((analysed, waiting.len()))
+}
+
 /// Whether an error means the database could not be reached (rather than refused something).
 /// A connection PostgreSQL itself ended counts: an operator or a shutdown terminated it (57P01,
 /// 57P02), the server is starting up or recovering (57P03), or the connection broke (class 08).

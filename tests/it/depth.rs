@@ -197,3 +197,43 @@ async fn a_ticket_the_live_line_holds_bare_is_shown_whole_to_its_customer() {
     assert_eq!((read["position"].as_u64(), first["ticket"]["position"].as_u64()), (Some(1), Some(1)));
     assert_eq!(called["ticket"]["status"], "called");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_that_grows_gets_its_first_statistics_from_the_node_within_seconds() {
+    // Arrange: autovacuum off for the tickets (only the node may analyse them), a fresh database
+    // whose tables have never been analysed, and plans of the hot reads made while the line is
+    // short (a connection keeps a generic plan made without statistics until an ANALYZE).
+    let app = spawn_app().await;
+    let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    sqlx::query("ALTER TABLE tickets SET (autovacuum_enabled = false)").execute(&mut owner).await.unwrap();
+    app.fill(8).await;
+    let last = app.join(app.queue, json!({})).await.expect(201);
+    let read =
+        format!("/api/v1/tickets/{}?token={}", last["ticket"]["id"].as_str().unwrap(), last["token"].as_str().unwrap());
+    for _ in 0..8 {
+        app.get(&read, None).await.expect(200);
+    }
+    let analysed = "SELECT relname::text, last_analyze IS NOT NULL FROM pg_stat_user_tables \
+                    WHERE relname IN ('tickets', 'webhooks') ORDER BY relname";
+    let before: Vec<(String, bool)> = sqlx::query_as(analysed).fetch_all(&mut owner).await.unwrap();
+
+    // Act: the line grows past the threshold.
+    app.fill(300).await;
+
+    // Assert: within seconds the grown table has statistics, made by an ANALYZE (autovacuum's
+    // would be `last_autoanalyze`), and one that did not grow has none; the read still answers.
+    // (A backend that went idle within a second of its last report tells PostgreSQL's statistics
+    // what it changed 10 s later: the node may only see the growth then.)
+    let mut after = before.clone();
+    for _ in 0..300 {
+        after = sqlx::query_as(analysed).fetch_all(&mut owner).await.unwrap();
+        if after[0].1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(before, [("tickets".to_owned(), false), ("webhooks".to_owned(), false)]);
+    assert_eq!(after, [("tickets".to_owned(), true), ("webhooks".to_owned(), false)]);
+    let ticket = app.get(&read, None).await.expect(200);
+    assert_eq!(ticket["position"].as_u64(), Some(9));
+}
