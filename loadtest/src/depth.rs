@@ -38,7 +38,8 @@ pub struct DepthArgs {
     /// Ticket reads in flight…
     #[arg(long, default_value_t = 32)]
     pub read_concurrency: usize,
-    /// …at this rate in all, reads/s (0: each as soon as the one before it answered)…
+    /// …at this rate in all, reads/s, evenly spaced (0: each as soon as the one before it
+    /// answered)…
     #[arg(long, default_value_t = 0.0)]
     pub read_rate: f64,
     /// …for this long at each depth.
@@ -215,13 +216,20 @@ async fn reads(api: &Api, tickets: Arc<Vec<(String, String)>>, args: &DepthArgs)
     let errors = Arc::new(Errors::default());
     let started = Instant::now();
     let mut workers = Vec::new();
-    for _ in 0..args.read_concurrency {
+    for i in 0..args.read_concurrency {
         let (api, tickets, errors) = (api.clone(), tickets.clone(), errors.clone());
         let pace =
             (args.read_rate > 0.0).then(|| Duration::from_secs_f64(args.read_concurrency as f64 / args.read_rate));
+        let share = i as f64 / args.read_concurrency as f64;
         workers.push(tokio::spawn(async move {
             let (mut h, mut server, mut positions) = (hist(), hist(), Vec::new());
-            let mut tick = pace.map(tokio::time::interval);
+            // Paced workers start a share of the pace apart, so the reads arrive evenly spaced:
+            // started together, they sent bursts of `read_concurrency` reads at once, and the
+            // server's time measured how long the last of a burst queued behind the others.
+            let mut tick = pace.map(|pace| {
+                let first = tokio::time::Instant::now() + pace.mul_f64(share);
+                tokio::time::interval_at(first, pace)
+            });
             while Instant::now() < stop {
                 if let Some(t) = tick.as_mut() {
                     t.tick().await;
