@@ -169,6 +169,32 @@ async fn past_its_bound_of_requests_in_flight_a_node_answers_503_at_once_instead
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_refused_for_capacity_keeps_its_connection_for_the_retry() {
+    // Arrange: a node working on one API request at most, and one join held by a locked queue.
+    let app = common::spawn_app_with(|s| s.max_in_flight = 1).await;
+    let mut lock = hold_queue(&app).await;
+    let held = tokio::spawn({
+        let app = app.on(&app.base);
+        async move { app.join(app.queue, json!({})).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Act: a join with a body, refused.
+    let url = format!("{}/api/v1/queues/{}/tickets", app.base, app.queue);
+    let res =
+        app.http.post(&url).header("Idempotency-Key", "shed-1").json(&json!({"name": "Ada"})).send().await.unwrap();
+
+    // Assert: 503, and the connection stays open for the retry (a response sent before its
+    // request's body was read closes the connection, and every retry paid a new one).
+    assert_eq!(res.status(), 503);
+    let connection = res.headers().get("connection").map(|v| v.to_str().unwrap().to_owned());
+    assert_ne!(connection.as_deref(), Some("close"));
+    common::into_reply(res).await.expect_problem(503, "unavailable");
+    lock.execute("COMMIT").await.unwrap();
+    held.await.unwrap().expect(201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keyed_join_looks_its_key_up_by_key_however_many_keys_came_after_the_writer_planned() {
     // Arrange: the writer runs its statements on its connection more than five times while
     // the tenant holds a handful of keys (PostgreSQL then keeps a plan made for that), then the
