@@ -74,8 +74,8 @@ pub struct RetryArgs {
     /// A customer stops trying this long after arriving.
     #[arg(long, default_value_t = 30)]
     pub give_up: u64,
-    /// Attempts in flight at most: an attempt beyond it is not sent, is counted (`not_sent`),
-    /// and is retried as after a timeout. Each holds a connection (this process may open 20,000
+    /// Attempts in flight at most: an attempt due beyond it waits for a slot, first due first
+    /// sent, and is counted (`waited_for_slot`). Each holds a connection (this process may open 20,000
     /// files), and on two shared cores more than a few thousand leave this process too busy to
     /// notice its own timeouts (see `client` in the result).
     #[arg(long, default_value_t = 4_000)]

@@ -2,7 +2,8 @@
 //! join with the same key until it has a ticket or gives up. Everything is counted per second of
 //! the run, by when it happened (an attempt when sent, an answer or a timeout when it came).
 
-use std::collections::HashSet;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -13,10 +14,12 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use super::{Arrivals, Phase, RetryArgs};
-use crate::api::Api;
+use crate::api::{Api, JoinAnswer};
 
 /// A customer never makes more attempts than this, whatever the timings.
 const MAX_ATTEMPTS: u32 = 1000;
+/// An attempt sent this long after it was due waited for a slot (`waited_for_slot`).
+const SLOT_WAIT: Duration = Duration::from_millis(10);
 
 /// One second of the run.
 pub(crate) struct Second {
@@ -28,8 +31,8 @@ pub(crate) struct Second {
     pub(crate) timeouts: u64,
     /// Answers other than 201, and requests that failed otherwise (refused connections…).
     pub(crate) errors: u64,
-    /// Attempts not sent: `--max-in-flight` were out.
-    pub(crate) not_sent: u64,
+    /// Attempts sent late: `--max-in-flight` were out when they were due.
+    pub(crate) waited_for_slot: u64,
     /// Customers whose ticket was confirmed (a 201 with its id and token).
     pub(crate) goodput: u64,
     /// Latency of the successful attempts, µs.
@@ -48,7 +51,7 @@ impl Second {
             attempts: 0,
             timeouts: 0,
             errors: 0,
-            not_sent: 0,
+            waited_for_slot: 0,
             goodput: 0,
             latency: Histogram::new_with_bounds(1, 600_000_000, 2).expect("valid bounds"),
             in_flight: 0,
@@ -83,7 +86,7 @@ pub(crate) struct Outcome {
 struct Shared {
     start: Instant,
     seconds: Mutex<Vec<Second>>,
-    in_flight: Semaphore,
+    in_flight: Arc<Semaphore>,
     confirmed: Mutex<HashSet<String>>,
     shared_tickets: AtomicU64,
     gave_up: AtomicU64,
@@ -123,7 +126,62 @@ struct Patience {
     give_up: Duration,
 }
 
+/// A customer of the run: who they are and how far they got.
+struct Customer {
+    key: String,
+    queue: usize,
+    arrived: Instant,
+    /// Attempts sent so far.
+    attempts: u32,
+}
+
+/// What an attempt came back with.
+struct Done {
+    customer: usize,
+    sent: Instant,
+    answer: JoinAnswer,
+}
+
+/// The arrivals, phase by phase: the next one's time (seconds since the start), or `None` after
+/// the last phase.
+struct Schedule<'a> {
+    phases: &'a [Phase],
+    phase: usize,
+    t: f64,
+    arrivals: Arrivals,
+    rng: rand::rngs::StdRng,
+}
+
+impl Schedule<'_> {
+    fn next(&mut self) -> Option<f64> {
+        while let Some(phase) = self.phases.get(self.phase) {
+            self.t = self.t.max(phase.from as f64);
+            let u: f64 = self.rng.random();
+            let gap = match (phase.rate > 0.0, self.arrivals) {
+                (false, _) => f64::INFINITY,
+                (true, Arrivals::Poisson) => -(1.0 - u).ln() / phase.rate,
+                (true, Arrivals::Fixed) => 1.0 / phase.rate,
+            };
+            if self.t + gap < phase.to() as f64 {
+                self.t += gap;
+                return Some(self.t);
+            }
+            // A phase without (more) arrivals still lasts its seconds.
+            self.t = phase.to() as f64;
+            self.phase += 1;
+        }
+        None
+    }
+}
+
 /// Runs the arrivals of every phase, then waits for the customers still trying.
+///
+/// One loop plays every customer: customers are rows, their next attempts a heap by due time,
+/// and an attempt is a short task holding one of `--max-in-flight` slots. A due attempt that
+/// finds no slot waits for one, first due first sent. (Each customer was a task with its own
+/// timers, and one that found no slot was put back after its backoff: at 2× capacity 640,000
+/// tasks spun through 46 failed tries for each attempt sent, the generator ran seconds late, and
+/// it took the CPU the node needed.)
 pub(crate) async fn drive(
     api: &Api,
     queues: &[String],
@@ -140,7 +198,7 @@ pub(crate) async fn drive(
     let shared = Arc::new(Shared {
         start: Instant::now(),
         seconds: Mutex::new(Vec::new()),
-        in_flight: Semaphore::new(args.max_in_flight),
+        in_flight: Arc::new(Semaphore::new(args.max_in_flight)),
         confirmed: Mutex::new(HashSet::new()),
         shared_tickets: AtomicU64::new(0),
         gave_up: AtomicU64::new(0),
@@ -155,62 +213,102 @@ pub(crate) async fn drive(
     });
     let start = tokio::time::Instant::from_std(shared.start);
     let probe = tokio::spawn(probe(shared.clone(), args.max_in_flight));
-    let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed);
-    let (mut arrived, mut max_lag) = (0u64, Duration::ZERO);
-    for phase in phases {
-        let end = phase.to() as f64;
-        let mut t = phase.from as f64;
-        loop {
-            let u: f64 = rng.random();
-            t += match (phase.rate > 0.0, args.arrivals) {
-                // A phase without arrivals still lasts its seconds (below).
-                (false, _) => f64::INFINITY,
-                (true, Arrivals::Poisson) => -(1.0 - u).ln() / phase.rate,
-                (true, Arrivals::Fixed) => 1.0 / phase.rate,
-            };
-            if t >= end {
-                break;
-            }
-            let due = start + Duration::from_secs_f64(t);
-            tokio::time::sleep_until(due).await;
-            max_lag = max_lag.max(tokio::time::Instant::now() - due);
-            let queue = queues[arrived as usize % queues.len()].clone();
-            let (api, shared) = (api.clone(), shared.clone());
+    let progress = (!args.quiet).then(|| tokio::spawn(progress(shared.clone(), phases.to_vec(), args.max_in_flight)));
+    let mut schedule = Schedule {
+        phases,
+        phase: 0,
+        t: 0.0,
+        arrivals: args.arrivals,
+        rng: rand::rngs::StdRng::seed_from_u64(args.seed),
+    };
+    let mut next_arrival = schedule.next().map(|t| start + Duration::from_secs_f64(t));
+    let mut customers: Vec<Customer> = Vec::new();
+    let mut due: BinaryHeap<Reverse<(tokio::time::Instant, usize)>> = BinaryHeap::new();
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
+    let mut max_lag = Duration::ZERO;
+    let end = start + Duration::from_secs(phases.last().map_or(0, Phase::to));
+    // Every customer stops by itself within its give-up time, an attempt's timeout and a backoff.
+    let deadline = end + patience.give_up + patience.timeout + Duration::from_millis(patience.cap_ms + 5000);
+    loop {
+        let now = tokio::time::Instant::now();
+        // New customers whose time has come: their first attempt is due now.
+        while let Some(at) = next_arrival.filter(|at| *at <= now) {
+            max_lag = max_lag.max(now - at);
+            let i = customers.len();
+            customers.push(Customer {
+                key: format!("storm-{run}-{i}"),
+                queue: i % queues.len(),
+                arrived: Instant::now(),
+                attempts: 0,
+            });
             shared.live.fetch_add(1, Relaxed);
             shared.now(|s| s.arrivals += 1);
-            let key = format!("storm-{run}-{arrived}");
-            tokio::spawn(async move {
-                customer(&api, &queue, &key, patience, &shared).await;
+            due.push(Reverse((at, i)));
+            next_arrival = schedule.next().map(|t| start + Duration::from_secs_f64(t));
+        }
+        // Every due attempt a slot is free for; a customer out of patience gives up.
+        while let Some(&Reverse((at, i))) = due.peek() {
+            if at > now {
+                break;
+            }
+            let c = &mut customers[i];
+            if c.arrived.elapsed() >= patience.give_up || c.attempts >= MAX_ATTEMPTS {
+                due.pop();
+                shared.gave_up.fetch_add(1, Relaxed);
                 shared.live.fetch_sub(1, Relaxed);
+                continue;
+            }
+            let Ok(slot) = shared.in_flight.clone().try_acquire_owned() else { break };
+            due.pop();
+            c.attempts += 1;
+            let late = now - at > SLOT_WAIT;
+            shared.now(|s| {
+                s.attempts += 1;
+                s.waited_for_slot += u64::from(late);
             });
-            arrived += 1;
+            let (api, queue, key, done) = (api.clone(), queues[c.queue].clone(), c.key.clone(), done_tx.clone());
+            let timeout = patience.timeout;
+            tokio::spawn(async move {
+                let body = json!({"name": key});
+                let sent = Instant::now();
+                let answer = match tokio::time::timeout(timeout, api.join_keyed(&queue, &key, &body, None)).await {
+                    Ok(answer) => answer,
+                    Err(_) => JoinAnswer { timed_out: true, ..JoinAnswer::default() },
+                };
+                drop(slot);
+                done.send(Done { customer: i, sent, answer }).ok();
+            });
         }
-        tokio::time::sleep_until(start + Duration::from_secs(phase.to())).await;
-        if !args.quiet {
-            let s = &shared;
-            eprintln!(
-                "[retry-storm] {} ended at {} s: {arrived} arrived, {} confirmed, {} trying, {} attempts in flight",
-                phase.name,
-                phase.to(),
-                s.confirmed.lock().expect("no panic while held").len(),
-                s.live.load(Relaxed),
-                args.max_in_flight - s.in_flight.available_permits()
-            );
+        if next_arrival.is_none() && (shared.live.load(Relaxed) == 0 || now >= deadline) {
+            break;
         }
-    }
-    // Every customer stops by itself within its give-up time, an attempt's timeout and a backoff.
-    let deadline = Instant::now() + patience.give_up + patience.timeout + Duration::from_millis(patience.cap_ms + 5000);
-    while shared.live.load(Relaxed) > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Then wait for what comes first: an answer (which frees a slot), the next arrival, the
+        // next attempt due (unless due ones wait for a slot, which only an answer frees).
+        let next_due = due.peek().map(|r| r.0 .0).filter(|at| *at > now);
+        let wake = [next_arrival, next_due, Some(deadline)].into_iter().flatten().min().unwrap_or(deadline);
+        tokio::select! {
+            biased;
+            Some(done) = done_rx.recv() => {
+                if let Some(backoff) = answered(&customers[done.customer], &done, patience, &shared) {
+                    due.push(Reverse((tokio::time::Instant::now() + backoff, done.customer)));
+                } else {
+                    shared.live.fetch_sub(1, Relaxed);
+                }
+            }
+            () = tokio::time::sleep_until(wake) => {}
+        }
     }
     probe.abort();
+    if let Some(p) = progress {
+        p.abort();
+    }
     let unfinished = shared.live.load(Relaxed);
     let confirmed = shared.confirmed.lock().expect("no panic while held").len() as u64;
     let take = |m: &Mutex<Histogram<u64>>| m.lock().expect("no panic while held").clone();
     let seconds = std::mem::take(&mut *shared.seconds.lock().expect("no panic while held"));
     Ok(Outcome {
         seconds,
-        arrived,
+        arrived: customers.len() as u64,
         confirmed,
         gave_up: shared.gave_up.load(Relaxed),
         failed: shared.failed.load(Relaxed),
@@ -221,6 +319,43 @@ pub(crate) async fn drive(
         timeout_fired: take(&shared.timeout_fired),
         max_lag_ms: max_lag.as_secs_f64() * 1000.0,
     })
+}
+
+/// Counts an attempt's answer: `None` when its customer is done (a ticket, or a refusal that
+/// retrying cannot change), else how long they wait before the next attempt (exponential
+/// backoff with full jitter).
+fn answered(c: &Customer, done: &Done, p: Patience, shared: &Shared) -> Option<Duration> {
+    let answer = &done.answer;
+    if answer.ok() {
+        let us = done.sent.elapsed().as_micros() as u64;
+        shared.now(|s| {
+            s.goodput += 1;
+            s.latency.saturating_record(us);
+        });
+        if !shared.confirmed.lock().expect("no panic while held").insert(answer.id.clone()) {
+            shared.shared_tickets.fetch_add(1, Relaxed);
+            shared.print(&format!("ticket {} was confirmed to two customers", answer.id));
+        }
+        let ms = c.arrived.elapsed().as_millis() as u64;
+        shared.time_to_ticket.lock().expect("no panic while held").saturating_record(ms.max(1));
+        shared.attempts_per_ticket.lock().expect("no panic while held").saturating_record(u64::from(c.attempts));
+        return None;
+    }
+    if answer.timed_out {
+        shared.now(|s| s.timeouts += 1);
+        let ms = done.sent.elapsed().as_millis() as u64;
+        shared.timeout_fired.lock().expect("no panic while held").saturating_record(ms.max(1));
+    } else {
+        shared.now(|s| s.errors += 1);
+        shared.print(answer.error.as_deref().unwrap_or("a join answered no ticket"));
+        // A refusal retrying cannot change (a conflict, a closed queue…): stop.
+        if (400..500).contains(&answer.status) && answer.status != 429 {
+            shared.failed.fetch_add(1, Relaxed);
+            return None;
+        }
+    }
+    let ceiling = p.cap_ms.min(p.base_ms.saturating_mul(1 << (c.attempts.max(1) - 1).min(30)));
+    Some(Duration::from_millis(rand::rng().random_range(0..=ceiling)))
 }
 
 /// Every 50 ms: how late this process wakes, and how many attempts are out (until aborted).
@@ -238,58 +373,19 @@ async fn probe(shared: Arc<Shared>, max_in_flight: usize) {
     }
 }
 
-/// One customer: attempts with the same key and body until a ticket, a final refusal, or
-/// `give_up`; between attempts, exponential backoff with full jitter.
-async fn customer(api: &Api, queue: &str, key: &str, p: Patience, shared: &Shared) {
-    let arrived = Instant::now();
-    let body = json!({"name": key});
-    for attempt in 1..=MAX_ATTEMPTS {
-        if arrived.elapsed() >= p.give_up {
-            break;
-        }
-        match shared.in_flight.try_acquire() {
-            Err(_) => shared.now(|s| s.not_sent += 1),
-            Ok(permit) => {
-                shared.now(|s| s.attempts += 1);
-                let sent = Instant::now();
-                let answer = match tokio::time::timeout(p.timeout, api.join_keyed(queue, key, &body, None)).await {
-                    Ok(a) => a,
-                    Err(_) => crate::api::JoinAnswer { timed_out: true, ..crate::api::JoinAnswer::default() },
-                };
-                drop(permit);
-                if answer.ok() {
-                    let us = sent.elapsed().as_micros() as u64;
-                    shared.now(|s| {
-                        s.goodput += 1;
-                        s.latency.saturating_record(us);
-                    });
-                    if !shared.confirmed.lock().expect("no panic while held").insert(answer.id.clone()) {
-                        shared.shared_tickets.fetch_add(1, Relaxed);
-                        shared.print(&format!("ticket {} was confirmed to two customers", answer.id));
-                    }
-                    let ms = arrived.elapsed().as_millis() as u64;
-                    shared.time_to_ticket.lock().expect("no panic while held").saturating_record(ms.max(1));
-                    shared.attempts_per_ticket.lock().expect("no panic while held").saturating_record(attempt as u64);
-                    return;
-                }
-                if answer.timed_out {
-                    shared.now(|s| s.timeouts += 1);
-                    let ms = sent.elapsed().as_millis() as u64;
-                    shared.timeout_fired.lock().expect("no panic while held").saturating_record(ms.max(1));
-                } else {
-                    shared.now(|s| s.errors += 1);
-                    shared.print(answer.error.as_deref().unwrap_or("a join answered no ticket"));
-                    // A refusal retrying cannot change (a conflict, a closed queue…): stop.
-                    if (400..500).contains(&answer.status) && answer.status != 429 {
-                        shared.failed.fetch_add(1, Relaxed);
-                        return;
-                    }
-                }
-            }
-        }
-        let ceiling = p.cap_ms.min(p.base_ms.saturating_mul(1 << (attempt - 1).min(30)));
-        let wait = rand::rng().random_range(0..=ceiling);
-        tokio::time::sleep(Duration::from_millis(wait)).await;
+/// A line at the end of each phase (until aborted).
+async fn progress(shared: Arc<Shared>, phases: Vec<Phase>, max_in_flight: usize) {
+    let start = tokio::time::Instant::from_std(shared.start);
+    for phase in phases {
+        tokio::time::sleep_until(start + Duration::from_secs(phase.to())).await;
+        let arrived: u64 = shared.seconds.lock().expect("no panic while held").iter().map(|s| s.arrivals).sum();
+        eprintln!(
+            "[retry-storm] {} ended at {} s: {arrived} arrived, {} confirmed, {} trying, {} attempts in flight",
+            phase.name,
+            phase.to(),
+            shared.confirmed.lock().expect("no panic while held").len(),
+            shared.live.load(Relaxed),
+            max_in_flight - shared.in_flight.available_permits()
+        );
     }
-    shared.gave_up.fetch_add(1, Relaxed);
 }

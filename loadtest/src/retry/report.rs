@@ -44,7 +44,9 @@ pub(super) fn result(args: &RetryArgs, phases: &[Phase], capacity: Value, o: &Ou
     // rest of the run) with successes, a p99 under the threshold and no timeouts.
     let storm_end = args.before + args.seconds;
     let calm = |s: &Second| {
-        threshold.is_some_and(|t| ms(&s.latency, 0.99).is_some_and(|p| p < t)) && s.timeouts == 0 && s.not_sent == 0
+        threshold.is_some_and(|t| ms(&s.latency, 0.99).is_some_and(|p| p < t))
+            && s.timeouts == 0
+            && s.waited_for_slot == 0
     };
     let run_end = (storm_end + args.after) as usize;
     let recovered = (storm_end as usize..run_end).find(|&i| {
@@ -57,7 +59,7 @@ pub(super) fn result(args: &RetryArgs, phases: &[Phase], capacity: Value, o: &Ou
         .enumerate()
         .map(|(t, s)| {
             json!({"t": t, "arrivals": s.arrivals, "attempts": s.attempts, "timeouts": s.timeouts,
-                   "errors": s.errors, "not_sent": s.not_sent, "goodput": s.goodput,
+                   "errors": s.errors, "waited_for_slot": s.waited_for_slot, "goodput": s.goodput,
                    "p50_ms": ms(&s.latency, 0.5), "p99_ms": ms(&s.latency, 0.99),
                    "in_flight": s.in_flight, "client_lag_ms": s.client_lag_ms})
         })
@@ -81,7 +83,7 @@ pub(super) fn result(args: &RetryArgs, phases: &[Phase], capacity: Value, o: &Ou
                       "time_to_ticket_ms": {"p50": t2t.value_at_quantile(0.5), "p99": t2t.value_at_quantile(0.99), "max": t2t.max()},
                       "attempts_per_ticket": {"mean": round(apt.mean(), 2), "p99": apt.value_at_quantile(0.99), "max": apt.max()}},
         "attempts": {"sent": sum(|s| s.attempts), "timeouts": sum(|s| s.timeouts), "errors": sum(|s| s.errors),
-                     "not_sent": sum(|s| s.not_sent),
+                     "waited_for_slot": sum(|s| s.waited_for_slot),
                      "timeouts_fired_after_ms": {"p50": fired.value_at_quantile(0.5), "p99": fired.value_at_quantile(0.99), "max": fired.max()}},
         "tickets": {"confirmed": o.confirmed, "in_line": in_line, "without_a_customer": in_line - o.confirmed as i64,
                     "confirmed_twice": o.shared_tickets},
@@ -97,7 +99,7 @@ pub(super) fn result(args: &RetryArgs, phases: &[Phase], capacity: Value, o: &Ou
 pub(super) fn summary(r: &Value) -> String {
     let share = |i: usize| r["phases"][i]["goodput_share_of_capacity"].clone();
     format!(
-        "[retry-storm] capacity {}/s · goodput before {} during {} after {} of capacity · {} customers: {} confirmed, {} gave up, {} failed · {} attempts, {} timeouts, {} errors, {} not sent · pre-storm p99 {} ms, back under {} ms {} s after the storm · {} tickets without a customer, {} confirmed twice",
+        "[retry-storm] capacity {}/s · goodput before {} during {} after {} of capacity · {} customers: {} confirmed, {} gave up, {} failed · {} attempts, {} timeouts, {} errors, {} waited for a slot · pre-storm p99 {} ms, back under {} ms {} s after the storm · {} tickets without a customer, {} confirmed twice",
         r["capacity"]["joins_per_second"],
         share(0),
         share(1),
@@ -109,7 +111,7 @@ pub(super) fn summary(r: &Value) -> String {
         r["attempts"]["sent"],
         r["attempts"]["timeouts"],
         r["attempts"]["errors"],
-        r["attempts"]["not_sent"],
+        r["attempts"]["waited_for_slot"],
         r["latency_ms"]["pre_storm_p99"],
         r["latency_ms"]["threshold"],
         r["recovery_seconds"],
@@ -137,7 +139,7 @@ pub(super) fn chart(r: &Value) -> String {
     };
     let x_range = Some((0.0, rows.len().max(1) as f64));
     let capacity = r["capacity"]["joins_per_second"].as_f64().unwrap_or(0.0);
-    // Attempts not sent come in bursts (each customer held back retries soon): the scale follows
+    // Attempts that waited for a slot can outnumber the rest: the scale follows
     // the other lines, and higher points are drawn at the top.
     let y_max = rows
         .iter()
@@ -160,7 +162,7 @@ pub(super) fn chart(r: &Value) -> String {
             Series { dashed: true, ..line("in flight", "#2a9d3a", "in_flight") },
             line("attempts", "#e08a00", "attempts"),
             line("timeouts", "#c00", "timeouts"),
-            line("not sent", "#7a3db8", "not_sent"),
+            line("waited for a slot", "#7a3db8", "waited_for_slot"),
             line("goodput", "#1f5fd6", "goodput"),
         ],
         x_ticks: x_ticks.clone(),
