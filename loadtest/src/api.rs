@@ -50,6 +50,9 @@ pub struct JoinAnswer {
     pub replayed: bool,
     /// No answer within the request's timeout.
     pub timed_out: bool,
+    /// How long the server asked the client to wait before trying again (`Retry-After`, in
+    /// seconds), if it did.
+    pub retry_after: Option<std::time::Duration>,
     /// What went wrong, unless 201.
     pub error: Option<String>,
 }
@@ -62,6 +65,7 @@ impl JoinAnswer {
             token: String::new(),
             replayed: false,
             timed_out: e.is_timeout(),
+            retry_after: None,
             error: Some(format!("join: no answer: {e}")),
         }
     }
@@ -185,6 +189,11 @@ impl Api {
         };
         let status = resp.status().as_u16();
         let replayed = resp.headers().get("Idempotent-Replayed").is_some_and(|v| v == "true");
+        let retry_after = resp
+            .headers()
+            .get("Retry-After")
+            .and_then(|v| v.to_str().ok()?.trim().parse().ok())
+            .map(std::time::Duration::from_secs);
         let body: Value = match resp.json().await {
             Ok(body) => body,
             // The answer began but did not finish in time (or was not JSON).
@@ -194,7 +203,7 @@ impl Api {
         let id = body["ticket"]["id"].as_str().unwrap_or_default().to_owned();
         let token = body["token"].as_str().unwrap_or_default().to_owned();
         let error = (status != 201).then(|| format!("join: {status} {body}"));
-        JoinAnswer { status, id, token, replayed, timed_out: false, error }
+        JoinAnswer { status, id, token, replayed, timed_out: false, retry_after, error }
     }
 
     /// A customer reads their ticket with its token: the ticket, and how long the server says

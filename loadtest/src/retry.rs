@@ -12,6 +12,7 @@
 
 mod customer;
 mod report;
+mod wire;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -71,6 +72,11 @@ pub struct RetryArgs {
     pub backoff_base_ms: u64,
     #[arg(long, default_value_t = 5000)]
     pub backoff_cap_ms: u64,
+    /// After a refusal that says `Retry-After`, wait at least that long (spread over as long
+    /// again) before the next attempt, as a well-behaved HTTP client does; without it the
+    /// customers follow their backoff alone.
+    #[arg(long)]
+    pub honour_retry_after: bool,
     /// A customer stops trying this long after arriving.
     #[arg(long, default_value_t = 30)]
     pub give_up: u64,

@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
-use serde_json::json;
-use tokio::sync::Semaphore;
 
+use super::wire::Wire;
 use super::{Arrivals, Phase, RetryArgs};
 use crate::api::{Api, JoinAnswer};
 
@@ -86,7 +85,8 @@ pub(crate) struct Outcome {
 struct Shared {
     start: Instant,
     seconds: Mutex<Vec<Second>>,
-    in_flight: Arc<Semaphore>,
+    /// Attempts out now.
+    busy: AtomicUsize,
     confirmed: Mutex<HashSet<String>>,
     shared_tickets: AtomicU64,
     gave_up: AtomicU64,
@@ -124,6 +124,7 @@ struct Patience {
     base_ms: u64,
     cap_ms: u64,
     give_up: Duration,
+    honour_retry_after: bool,
 }
 
 /// A customer of the run: who they are and how far they got.
@@ -135,9 +136,17 @@ struct Customer {
     attempts: u32,
 }
 
-/// What an attempt came back with.
+/// An attempt for a connection to make.
+struct Job {
+    customer: usize,
+    key: String,
+    queue: Arc<str>,
+}
+
+/// What an attempt came back with, and the connection that made it (free again).
 struct Done {
     customer: usize,
+    wire: usize,
     sent: Instant,
     answer: JoinAnswer,
 }
@@ -177,8 +186,8 @@ impl Schedule<'_> {
 /// Runs the arrivals of every phase, then waits for the customers still trying.
 ///
 /// One loop plays every customer: customers are rows, their next attempts a heap by due time,
-/// and an attempt is a short task holding one of `--max-in-flight` slots. A due attempt that
-/// finds no slot waits for one, first due first sent. (Each customer was a task with its own
+/// sent over `--max-in-flight` connections (tasks, each one attempt at a time; see [`Wire`]). A
+/// due attempt that finds every connection busy waits for one, first due first sent. (Each customer was a task with its own
 /// timers, and one that found no slot was put back after its backoff: at 2× capacity 640,000
 /// tasks made 15 failed tries for each attempt sent, 46 at the storm's height, and the generator
 /// ran seconds behind its schedule on the cores it shares with the node.)
@@ -194,11 +203,12 @@ pub(crate) async fn drive(
         base_ms: args.backoff_base_ms.max(1),
         cap_ms: args.backoff_cap_ms.max(1),
         give_up: Duration::from_secs(args.give_up),
+        honour_retry_after: args.honour_retry_after,
     };
     let shared = Arc::new(Shared {
         start: Instant::now(),
         seconds: Mutex::new(Vec::new()),
-        in_flight: Arc::new(Semaphore::new(args.max_in_flight)),
+        busy: AtomicUsize::new(0),
         confirmed: Mutex::new(HashSet::new()),
         shared_tickets: AtomicU64::new(0),
         gave_up: AtomicU64::new(0),
@@ -212,8 +222,18 @@ pub(crate) async fn drive(
         live: AtomicUsize::new(0),
     });
     let start = tokio::time::Instant::from_std(shared.start);
-    let probe = tokio::spawn(probe(shared.clone(), args.max_in_flight));
-    let progress = (!args.quiet).then(|| tokio::spawn(progress(shared.clone(), phases.to_vec(), args.max_in_flight)));
+    let probe = tokio::spawn(probe(shared.clone()));
+    let progress = (!args.quiet).then(|| tokio::spawn(progress(shared.clone(), phases.to_vec())));
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
+    let mut wires = Vec::with_capacity(args.max_in_flight);
+    for w in 0..args.max_in_flight {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Job>(1);
+        tokio::spawn(connection(Wire::new(&api.base)?, w, rx, done_tx.clone(), patience.timeout));
+        wires.push(tx);
+    }
+    drop(done_tx);
+    let mut idle: Vec<usize> = (0..args.max_in_flight).rev().collect();
+    let queues: Vec<Arc<str>> = queues.iter().map(|q| Arc::from(q.as_str())).collect();
     let mut schedule = Schedule {
         phases,
         phase: 0,
@@ -224,7 +244,6 @@ pub(crate) async fn drive(
     let mut next_arrival = schedule.next().map(|t| start + Duration::from_secs_f64(t));
     let mut customers: Vec<Customer> = Vec::new();
     let mut due: BinaryHeap<Reverse<(tokio::time::Instant, usize)>> = BinaryHeap::new();
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Done>();
     let mut max_lag = Duration::ZERO;
     let end = start + Duration::from_secs(phases.last().map_or(0, Phase::to));
     // Every customer stops by itself within its give-up time, an attempt's timeout and a backoff.
@@ -258,7 +277,7 @@ pub(crate) async fn drive(
                 shared.live.fetch_sub(1, Relaxed);
                 continue;
             }
-            let Ok(slot) = shared.in_flight.clone().try_acquire_owned() else { break };
+            let Some(w) = idle.pop() else { break };
             due.pop();
             c.attempts += 1;
             let late = now - at > SLOT_WAIT;
@@ -266,18 +285,10 @@ pub(crate) async fn drive(
                 s.attempts += 1;
                 s.waited_for_slot += u64::from(late);
             });
-            let (api, queue, key, done) = (api.clone(), queues[c.queue].clone(), c.key.clone(), done_tx.clone());
-            let timeout = patience.timeout;
-            tokio::spawn(async move {
-                let body = json!({"name": key});
-                let sent = Instant::now();
-                let answer = match tokio::time::timeout(timeout, api.join_keyed(&queue, &key, &body, None)).await {
-                    Ok(answer) => answer,
-                    Err(_) => JoinAnswer { timed_out: true, ..JoinAnswer::default() },
-                };
-                drop(slot);
-                done.send(Done { customer: i, sent, answer }).ok();
-            });
+            shared.busy.fetch_add(1, Relaxed);
+            let job = Job { customer: i, key: c.key.clone(), queue: queues[c.queue].clone() };
+            // An idle connection's channel is empty, and it ends only with the run.
+            wires[w].try_send(job).ok();
         }
         if next_arrival.is_none() && (shared.live.load(Relaxed) == 0 || now >= deadline) {
             break;
@@ -289,6 +300,8 @@ pub(crate) async fn drive(
         tokio::select! {
             biased;
             Some(done) = done_rx.recv() => {
+                idle.push(done.wire);
+                shared.busy.fetch_sub(1, Relaxed);
                 if let Some(backoff) = answered(&customers[done.customer], &done, patience, &shared) {
                     due.push(Reverse((tokio::time::Instant::now() + backoff, done.customer)));
                 } else {
@@ -355,17 +368,40 @@ fn answered(c: &Customer, done: &Done, p: Patience, shared: &Shared) -> Option<D
         }
     }
     let ceiling = p.cap_ms.min(p.base_ms.saturating_mul(1 << (c.attempts.max(1) - 1).min(30)));
-    Some(Duration::from_millis(rand::rng().random_range(0..=ceiling)))
+    let backoff = Duration::from_millis(rand::rng().random_range(0..=ceiling));
+    // A client that honours `Retry-After` waits at least that long, spread over as long again
+    // so that the refused do not all come back at once.
+    Some(match answer.retry_after.filter(|_| p.honour_retry_after) {
+        Some(after) => backoff.max(after + after.mul_f64(rand::rng().random())),
+        None => backoff,
+    })
+}
+
+/// One connection: the attempts handed to it, one at a time, until the run ends.
+async fn connection(
+    mut wire: Wire,
+    w: usize,
+    mut jobs: tokio::sync::mpsc::Receiver<Job>,
+    done: tokio::sync::mpsc::UnboundedSender<Done>,
+    timeout: Duration,
+) {
+    while let Some(job) = jobs.recv().await {
+        let sent = Instant::now();
+        let answer = wire.join(&job.queue, &job.key, timeout).await;
+        if done.send(Done { customer: job.customer, wire: w, sent, answer }).is_err() {
+            break;
+        }
+    }
 }
 
 /// Every 50 ms: how late this process wakes, and how many attempts are out (until aborted).
-async fn probe(shared: Arc<Shared>, max_in_flight: usize) {
+async fn probe(shared: Arc<Shared>) {
     let period = Duration::from_millis(50);
     loop {
         let asleep = Instant::now();
         tokio::time::sleep(period).await;
         let late = asleep.elapsed().saturating_sub(period).as_millis() as u64;
-        let out = (max_in_flight - shared.in_flight.available_permits()) as u64;
+        let out = shared.busy.load(Relaxed) as u64;
         shared.now(|s| {
             s.client_lag_ms = s.client_lag_ms.max(late);
             s.in_flight = s.in_flight.max(out);
@@ -374,7 +410,7 @@ async fn probe(shared: Arc<Shared>, max_in_flight: usize) {
 }
 
 /// A line at the end of each phase (until aborted).
-async fn progress(shared: Arc<Shared>, phases: Vec<Phase>, max_in_flight: usize) {
+async fn progress(shared: Arc<Shared>, phases: Vec<Phase>) {
     let start = tokio::time::Instant::from_std(shared.start);
     for phase in phases {
         tokio::time::sleep_until(start + Duration::from_secs(phase.to())).await;
@@ -385,7 +421,7 @@ async fn progress(shared: Arc<Shared>, phases: Vec<Phase>, max_in_flight: usize)
             phase.to(),
             shared.confirmed.lock().expect("no panic while held").len(),
             shared.live.load(Relaxed),
-            max_in_flight - shared.in_flight.available_permits()
+            shared.busy.load(Relaxed)
         );
     }
 }
