@@ -49,8 +49,8 @@ pub struct ServeArgs {
     /// unique-local, multicast addresses, and names that resolve to them): tests and development.
     #[arg(long, env = "WEBHOOKS_ALLOW_PRIVATE", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub webhooks_allow_private: bool,
-    /// API requests this node works on at once, at most; past its bound, 503 `unavailable` at
-    /// once with Retry-After (0: no bound). Shedding early keeps a flash crowd that retries from
+    /// API requests this node works on at once, at most; past its bound, 503 `unavailable` with
+    /// Retry-After, after --shed-delay-ms (0: no bound). Shedding early keeps a flash crowd that retries from
     /// collapsing the node.
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 1024)]
     pub max_in_flight: usize,
@@ -59,6 +59,12 @@ pub struct ServeArgs {
     /// 0 (the default): the bound is --max-in-flight. Not yet shown to help (BENCHMARKS.md, s9).
     #[arg(long, env = "QUEUE_TARGET_MS", default_value_t = 0)]
     pub queue_target_ms: u64,
+    /// How long a request refused for capacity waits for its 503, in ms (taking no place in
+    /// the bound): a client that retries at once can then send at most one request per this
+    /// long on a connection, so a crowd's retries cannot take the node's CPU from the requests
+    /// it took on.
+    #[arg(long, env = "SHED_DELAY_MS", default_value_t = 500)]
+    pub shed_delay_ms: u64,
     /// Sockets one ticket token may hold at once; a newer one closes the oldest (4409).
     #[arg(long, env = "SOCKETS_PER_TICKET", default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
     pub sockets_per_ticket: u16,
@@ -135,6 +141,7 @@ impl ServeArgs {
             retention_days: self.retention_days,
             max_in_flight: self.max_in_flight,
             queue_target: (self.queue_target_ms > 0).then(|| std::time::Duration::from_millis(self.queue_target_ms)),
+            shed_delay: std::time::Duration::from_millis(self.shed_delay_ms),
             socket_caps: crate::ws::caps::SocketCaps {
                 ticket: self.sockets_per_ticket.into(),
                 staff: self.sockets_per_user.into(),
@@ -238,6 +245,8 @@ pub struct Settings {
     /// The wait a request may expect: the bound follows the node's pace (None: it is
     /// `max_in_flight`).
     pub queue_target: Option<std::time::Duration>,
+    /// How long a request refused for capacity waits for its 503.
+    pub shed_delay: std::time::Duration,
     /// How often the clock task looks for what is due (openings, closings, timeouts, expiry).
     pub clock_every: std::time::Duration,
     /// Sockets a ticket token, a staff user and a device key may hold at once.
@@ -272,6 +281,7 @@ impl Settings {
             notify: NotifySettings::default(),
             max_in_flight: 0,
             queue_target: None,
+            shed_delay: std::time::Duration::ZERO,
             clock_every: std::time::Duration::from_secs(1),
             socket_caps: crate::ws::caps::SocketCaps::default(),
             ws_transport: crate::ws::WsTransport::default(),

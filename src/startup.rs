@@ -99,7 +99,11 @@ impl Application {
         // one database, another for any other deployment sharing the Redis.
         let prefix = store.server_key("limits", || rand::random::<[u8; 8]>().to_vec()).await?;
         limits.share(fanout.clone(), format!("queuecast:limits:{}", crate::secret::hex(&prefix)));
-        let admission = web::Data::from(http::admission::Admission::new(settings.max_in_flight, settings.queue_target));
+        let admission = web::Data::from(http::admission::Admission::new(
+            settings.max_in_flight,
+            settings.queue_target,
+            settings.shed_delay,
+        ));
         tasks.spawn("sweep-limits", sweep_limits(limits.clone().into_inner()));
         let caps = crate::ws::caps::Caps::start(fanout.clone(), tasks);
         tasks.spawn("presence", crate::ws::presence::answer_aways(store.clone(), caps.clone(), fanout.aways()));

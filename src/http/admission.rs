@@ -28,6 +28,8 @@ pub struct Admission {
     max: usize,
     /// The wait a request may expect, at most; None: the bound is `max`.
     target: Option<Duration>,
+    /// How long a refused request waits for its answer.
+    pub shed_delay: Duration,
     in_flight: AtomicUsize,
     bound: AtomicUsize,
     answered: AtomicU64,
@@ -53,11 +55,12 @@ impl Drop for Admitted {
 }
 
 impl Admission {
-    pub fn new(max: usize, target: Option<Duration>) -> Arc<Admission> {
+    pub fn new(max: usize, target: Option<Duration>, shed_delay: Duration) -> Arc<Admission> {
         let start = if target.is_some() { max.min(FLOOR.max(1)) } else { max };
         Arc::new(Admission {
             max,
             target,
+            shed_delay,
             in_flight: AtomicUsize::new(0),
             bound: AtomicUsize::new(start),
             answered: AtomicU64::new(0),
@@ -121,7 +124,7 @@ mod tests {
 
     #[test]
     fn the_bound_follows_the_pace_and_sheds_past_it() {
-        let admission = Admission::new(1024, Some(Duration::from_millis(250)));
+        let admission = Admission::new(1024, Some(Duration::from_millis(250)), Duration::ZERO);
         assert_eq!(admission.bound(), FLOOR, "from the floor until a pace is measured");
         // (Held to the end: an answer measures the pace with the real clock.)
         let held: Vec<Admitted> = (0..FLOOR).map_while(|_| admission.admit()).collect();
@@ -151,12 +154,12 @@ mod tests {
 
     #[test]
     fn without_a_target_the_bound_is_the_maximum_and_zero_is_none() {
-        let fixed = Admission::new(2, None);
+        let fixed = Admission::new(2, None, Duration::ZERO);
         let (a, b) = (fixed.admit(), fixed.admit());
         assert!(a.is_some() && b.is_some() && fixed.admit().is_none());
         drop(a);
         assert!(fixed.admit().is_some());
-        let open = Admission::new(0, Some(Duration::from_millis(250)));
+        let open = Admission::new(0, Some(Duration::from_millis(250)), Duration::ZERO);
         let many: Vec<_> = (0..10_000).filter_map(|_| open.admit()).collect();
         assert_eq!(many.len(), 10_000);
     }

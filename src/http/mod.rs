@@ -137,20 +137,24 @@ async fn deadline(
     }
 }
 
-/// Sheds what the node's `Admission` does not take on: 503 `unavailable` at once, with
-/// `Retry-After`.
+/// Sheds what the node's `Admission` does not take on: 503 `unavailable` with `Retry-After`,
+/// after the admission's `shed_delay` (the refused request holds no place in the bound while it
+/// waits). Answered at once, refusals let a crowd retrying without pause send the node tens of
+/// thousands of requests a second, and answering them took the CPU from the joins it had taken
+/// on: goodput fell to nothing (BENCHMARKS.md, s9).
 async fn shed(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let admission = req.app_data::<web::Data<admission::Admission>>().map(|a| a.clone().into_inner());
-    let _admitted = match admission.map(|a| a.admit()) {
-        Some(None) => {
+    let _admitted = match admission.as_ref().map(|a| (a.admit(), a.shed_delay)) {
+        Some((None, delay)) => {
             ::metrics::counter!("queuecast_requests_shed_total").increment(1);
             read_off(req).await;
+            tokio::time::sleep(delay).await;
             return Err(ApiError::Unavailable("the server is at capacity; try again in a moment".into()).into());
         }
-        Some(admitted) => admitted,
+        Some((admitted, _)) => admitted,
         None => None,
     };
     next.call(req).await.map(ServiceResponse::map_into_boxed_body)

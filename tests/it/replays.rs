@@ -169,6 +169,36 @@ async fn past_its_bound_of_requests_in_flight_a_node_answers_503_at_once_instead
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_waits_for_its_503_without_taking_a_place_in_the_bound() {
+    // Arrange: a node working on one API request at most, refusals answered after 400 ms, and
+    // one join held by a locked queue.
+    let app = common::spawn_app_with(|s| {
+        s.max_in_flight = 1;
+        s.shed_delay = Duration::from_millis(400);
+    })
+    .await;
+    let mut lock = hold_queue(&app).await;
+    let held = tokio::spawn({
+        let app = app.on(&app.base);
+        async move { app.join(app.queue, json!({})).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Act: two requests refused while the join is held; then the join is let go.
+    let started = Instant::now();
+    let url = format!("{}/api/v1/queues/{}", app.base, app.queue);
+    let (a, b) = tokio::join!(app.http.get(&url).send(), app.http.get(&url).send());
+    let waited = started.elapsed();
+    lock.execute("COMMIT").await.unwrap();
+
+    // Assert: both refused after the delay (together, not one after the other), and the held
+    // join commits: the waiting refusals held no place.
+    assert_eq!((a.unwrap().status().as_u16(), b.unwrap().status().as_u16()), (503, 503));
+    assert!(waited >= Duration::from_millis(400) && waited < Duration::from_millis(790), "{waited:?}");
+    held.await.unwrap().expect(201);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_refused_for_capacity_keeps_its_connection_for_the_retry() {
     // Arrange: a node working on one API request at most, and one join held by a locked queue.
     let app = common::spawn_app_with(|s| s.max_in_flight = 1).await;
