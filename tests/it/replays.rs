@@ -27,6 +27,18 @@ async fn hold_queue(app: &TestApp) -> sqlx::PgConnection {
     conn
 }
 
+/// A join that waits for the queue's row, locked by the connection returned, with the node
+/// working on it (sent 300 ms ago).
+async fn hold_a_join(app: &TestApp) -> (sqlx::PgConnection, tokio::task::JoinHandle<common::Reply>) {
+    let lock = hold_queue(app).await;
+    let held = tokio::spawn({
+        let app = app.on(&app.base);
+        async move { app.join(app.queue, json!({})).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (lock, held)
+}
+
 fn same_ticket(a: &Value, b: &Value) {
     assert_eq!(a["ticket"]["id"], b["ticket"]["id"], "{a} / {b}");
     assert_eq!(a["token"], b["token"], "the replay hands back the same secret");
@@ -147,12 +159,7 @@ async fn a_key_committed_on_one_node_replays_on_another_with_the_place_the_datab
 async fn past_its_bound_of_requests_in_flight_a_node_answers_503_at_once_instead_of_queueing() {
     // Arrange: a node working on one API request at most, and one join held by a locked queue.
     let app = common::spawn_app_with(|s| s.max_in_flight = 1).await;
-    let mut lock = hold_queue(&app).await;
-    let held = tokio::spawn({
-        let app = app.on(&app.base);
-        async move { app.join(app.queue, json!({})).await }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut lock, held) = hold_a_join(&app).await;
 
     // Act
     let started = Instant::now();
@@ -177,12 +184,7 @@ async fn a_refused_request_waits_for_its_503_without_taking_a_place_in_the_bound
         s.shed_delay = Duration::from_millis(400);
     })
     .await;
-    let mut lock = hold_queue(&app).await;
-    let held = tokio::spawn({
-        let app = app.on(&app.base);
-        async move { app.join(app.queue, json!({})).await }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut lock, held) = hold_a_join(&app).await;
 
     // Act: two requests refused while the join is held; then the join is let go.
     let started = Instant::now();
@@ -202,12 +204,7 @@ async fn a_refused_request_waits_for_its_503_without_taking_a_place_in_the_bound
 async fn a_join_refused_for_capacity_keeps_its_connection_for_the_retry() {
     // Arrange: a node working on one API request at most, and one join held by a locked queue.
     let app = common::spawn_app_with(|s| s.max_in_flight = 1).await;
-    let mut lock = hold_queue(&app).await;
-    let held = tokio::spawn({
-        let app = app.on(&app.base);
-        async move { app.join(app.queue, json!({})).await }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (mut lock, held) = hold_a_join(&app).await;
 
     // Act: a join with a body, refused.
     let url = format!("{}/api/v1/queues/{}/tickets", app.base, app.queue);
