@@ -50,8 +50,8 @@ pub struct ServeArgs {
     #[arg(long, env = "WEBHOOKS_ALLOW_PRIVATE", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
     pub webhooks_allow_private: bool,
     /// API requests this node works on at once, at most; past its bound, 503 `unavailable` with
-    /// Retry-After, after --shed-delay-ms (0: no bound). Shedding early keeps a flash crowd that retries from
-    /// collapsing the node.
+    /// Retry-After, after --shed-delay-ms (0: no bound). Shedding early keeps a flash crowd that
+    /// retries from collapsing the node.
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 1024)]
     pub max_in_flight: usize,
     /// The wait a request may expect, in ms: the bound of requests in flight then follows the

@@ -281,7 +281,10 @@ async fn first_statistics(database_url: String) {
     loop {
         tick.tick().await;
         if owner.is_none() {
-            owner = PgConnection::connect(&database_url).await.inspect_err(|err| tracing::debug!(cause = ?err)).ok();
+            owner = PgConnection::connect(&database_url)
+                .await
+                .inspect_err(|err| tracing::debug!(cause = ?err, "connecting to analyse new tables failed"))
+                .ok();
         }
         let Some(conn) = owner.as_mut() else { continue };
         match store::analyse_new_tables(conn).await {

@@ -70,6 +70,19 @@ impl JoinAnswer {
         }
     }
 
+    /// What an answer with `status` and JSON `body` says (the id and token of a 201).
+    pub fn answered(status: u16, replayed: bool, retry_after: Option<std::time::Duration>, body: &Value) -> JoinAnswer {
+        JoinAnswer {
+            status,
+            id: body["ticket"]["id"].as_str().unwrap_or_default().to_owned(),
+            token: body["token"].as_str().unwrap_or_default().to_owned(),
+            replayed,
+            timed_out: false,
+            retry_after,
+            error: (status != 201).then(|| format!("join: {status} {body}")),
+        }
+    }
+
     /// A ticket was made (or replayed) and its id and token came back.
     pub fn ok(&self) -> bool {
         self.status == 201 && !self.id.is_empty() && !self.token.is_empty()
@@ -200,10 +213,7 @@ impl Api {
             Err(e) if e.is_timeout() || status == 201 => return JoinAnswer::unanswered(&e),
             Err(_) => Value::Null,
         };
-        let id = body["ticket"]["id"].as_str().unwrap_or_default().to_owned();
-        let token = body["token"].as_str().unwrap_or_default().to_owned();
-        let error = (status != 201).then(|| format!("join: {status} {body}"));
-        JoinAnswer { status, id, token, replayed, timed_out: false, retry_after, error }
+        JoinAnswer::answered(status, replayed, retry_after, &body)
     }
 
     /// A customer reads their ticket with its token: the ticket, and how long the server says

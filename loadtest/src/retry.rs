@@ -80,10 +80,9 @@ pub struct RetryArgs {
     /// A customer stops trying this long after arriving.
     #[arg(long, default_value_t = 30)]
     pub give_up: u64,
-    /// Attempts in flight at most: an attempt due beyond it waits for a slot, first due first
-    /// sent, and is counted (`waited_for_slot`). Each holds a connection (this process may open 20,000
-    /// files), and on two shared cores more than a few thousand leave this process too busy to
-    /// notice its own timeouts (see `client` in the result).
+    /// Attempts in flight at most, each on a connection of its own: an attempt due beyond it
+    /// waits for one, first due first sent, and is counted (`waited_for_slot`). This process may
+    /// open 20,000 files.
     #[arg(long, default_value_t = 4_000)]
     pub max_in_flight: usize,
     /// Latency has recovered once the p99 of successful attempts stays below this many times

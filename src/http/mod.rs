@@ -160,15 +160,13 @@ async fn shed(
     next.call(req).await.map(ServiceResponse::map_into_boxed_body)
 }
 
-/// How long a refused request's body may take to arrive, and how large it may be, to be read
-/// off before the answer.
+/// How long a refused request's body may take to arrive to be read off before the answer.
 const READ_OFF_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
-const READ_OFF_MAX: usize = extract::MAX_BODY;
 
-/// Reads a refused request's body (one that came at once and is small), so that its connection
-/// stays open: actix-http closes a connection whose response went out before its request's body
-/// was read, and a crowd's retries then each paid for a new connection, on the node too (3,000
-/// a second at twice its capacity).
+/// Reads a refused request's body (one that came at once, of at most `MAX_BODY` bytes), so that
+/// its connection stays open: actix-http closes a connection whose response went out before its
+/// request's body was read, and a crowd's retries then each paid for a new connection, on the
+/// node too (~2,900 a second at twice its capacity).
 async fn read_off(req: ServiceRequest) {
     use futures_util::StreamExt;
     let (_req, mut payload) = req.into_parts();
@@ -176,7 +174,7 @@ async fn read_off(req: ServiceRequest) {
         let mut read = 0;
         while let Some(Ok(chunk)) = payload.next().await {
             read += chunk.len();
-            if read > READ_OFF_MAX {
+            if read > MAX_BODY {
                 break;
             }
         }

@@ -341,9 +341,10 @@ pub const FIRST_STATISTICS_AFTER: i64 = 200;
 /// Why it matters: a connection keeps a generic plan of a statement it ran five times, and one
 /// planned before a table's first `ANALYZE` guesses every column's selectivity. On a fresh
 /// database the planner then picked the tenant's index to read a ticket by id, and the index of
-/// arrival times to count a place; both read the whole line once it was long (27 ms per read at
-/// 100,000; BENCHMARKS.md), until autovacuum's first analysis, a minute or more later. Analysing
-/// invalidates the plans made without statistics; plans made with them hold at any depth.
+/// arrival times to count a place; both read the whole line once it was long (53 ms for a place
+/// read at 100,000; BENCHMARKS.md), until autovacuum's first analysis, a minute or more later.
+/// Analysing invalidates the plans made without statistics; plans made with them hold at any
+/// depth.
 pub async fn analyse_new_tables(owner: &mut PgConnection) -> Result<(Vec<String>, usize)> {
     let tables: Vec<(String, bool)> = sqlx::query_as(
         "SELECT relname::text, n_mod_since_analyze >= $1 FROM pg_stat_user_tables \

@@ -187,10 +187,11 @@ impl Schedule<'_> {
 ///
 /// One loop plays every customer: customers are rows, their next attempts a heap by due time,
 /// sent over `--max-in-flight` connections (tasks, each one attempt at a time; see [`Wire`]). A
-/// due attempt that finds every connection busy waits for one, first due first sent. (Each customer was a task with its own
-/// timers, and one that found no slot was put back after its backoff: at 2× capacity 640,000
-/// tasks made 15 failed tries for each attempt sent, 46 at the storm's height, and the generator
-/// ran seconds behind its schedule on the cores it shares with the node.)
+/// due attempt that finds every connection busy waits for one, first due first sent. (Each
+/// customer was a task with its own timers, and one that found no slot was put back after its
+/// backoff: at 2× capacity 640,000 tasks made 15 failed tries for each attempt sent, 46 at the
+/// storm's height, and the generator ran seconds behind its schedule on the cores it shares with
+/// the node.)
 pub(crate) async fn drive(
     api: &Api,
     queues: &[String],

@@ -68,24 +68,27 @@ impl Wire {
             }
         };
         stream.write_all(request.as_bytes()).await?;
-        let (status, close, replayed, retry_after, body) = read_answer(stream, &mut self.buf).await?;
-        if close {
+        let (head, body) = read_answer(stream, &mut self.buf).await?;
+        if head.close {
             self.stream = None;
         }
-        let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-        let id = json["ticket"]["id"].as_str().unwrap_or_default().to_owned();
-        let token = json["token"].as_str().unwrap_or_default().to_owned();
-        let error = (status != 201).then(|| format!("join: {status} {json}"));
-        Ok(JoinAnswer { status, id, token, replayed, timed_out: false, retry_after, error })
+        let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        Ok(JoinAnswer::answered(head.status, head.replayed, head.retry_after, &body))
     }
 }
 
-/// What one answer said: its status, whether the server closes the connection after it,
-/// whether it replayed the key, its `Retry-After`, and its body.
-type Answer<'b> = (u16, bool, bool, Option<Duration>, &'b [u8]);
+/// What an answer's head says.
+struct Head {
+    status: u16,
+    /// The server closes the connection after it.
+    close: bool,
+    /// It answers an earlier request with the same key (`Idempotent-Replayed`).
+    replayed: bool,
+    retry_after: Option<Duration>,
+}
 
-/// Reads one answer with a `Content-Length` body.
-async fn read_answer<'b>(stream: &mut TcpStream, buf: &'b mut Vec<u8>) -> anyhow::Result<Answer<'b>> {
+/// Reads one answer with a `Content-Length` body: its head and its body.
+async fn read_answer<'b>(stream: &mut TcpStream, buf: &'b mut Vec<u8>) -> anyhow::Result<(Head, &'b [u8])> {
     buf.clear();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -104,15 +107,16 @@ async fn read_answer<'b>(stream: &mut TcpStream, buf: &'b mut Vec<u8>) -> anyhow
         .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("no status line"))?;
-    let (mut length, mut close, mut replayed, mut retry_after) = (None, false, false, None);
+    let mut head = Head { status, close: false, replayed: false, retry_after: None };
+    let mut length = None;
     for line in lines {
         let Some((name, value)) = line.split_once(':') else { continue };
         let value = value.trim();
         match name.to_ascii_lowercase().as_str() {
             "content-length" => length = value.parse::<usize>().ok(),
-            "connection" => close = value.eq_ignore_ascii_case("close"),
-            "idempotent-replayed" => replayed = value == "true",
-            "retry-after" => retry_after = value.parse().ok().map(Duration::from_secs),
+            "connection" => head.close = value.eq_ignore_ascii_case("close"),
+            "idempotent-replayed" => head.replayed = value == "true",
+            "retry-after" => head.retry_after = value.parse().ok().map(Duration::from_secs),
             "transfer-encoding" => anyhow::bail!("a chunked answer"),
             _ => {}
         }
@@ -125,7 +129,7 @@ async fn read_answer<'b>(stream: &mut TcpStream, buf: &'b mut Vec<u8>) -> anyhow
         buf.extend_from_slice(&chunk[..n]);
     }
     anyhow::ensure!(buf.len() == head_end + length, "more bytes than one answer");
-    Ok((status, close, replayed, retry_after, &buf[head_end..head_end + length]))
+    Ok((head, &buf[head_end..head_end + length]))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
