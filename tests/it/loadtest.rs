@@ -4,6 +4,7 @@
 
 use crate::common;
 
+use clap::Parser;
 use common::{spawn_app, ADMIN_EMAIL, PASSWORD};
 use queuecast_loadtest::sockets::{self, Actions};
 use serde_json::Value;
@@ -72,4 +73,54 @@ async fn fanout_smoke_counts_every_delivery_and_agrees_with_the_database() {
     assert!(run["vs_floor"]["p99"].as_f64().is_some(), "a ratio to the floor: {run}");
     let chart = std::fs::read_to_string("target/loadtest/smoke-fanout.svg").unwrap();
     assert!(chart.starts_with("<svg") && chart.contains("polyline"), "{chart}");
+}
+
+/// The retry storm at small scale, over the generator's own HTTP connections: every customer
+/// gets exactly one ticket, every ticket in line has its customer, and the figures add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retry_storm_smoke_gives_every_customer_one_ticket() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let app = spawn_app().await;
+    let args = queuecast_loadtest::retry::RetryArgs::try_parse_from([
+        "retry-storm",
+        "--url",
+        &app.base,
+        "--tenant",
+        "acme",
+        "--email",
+        ADMIN_EMAIL,
+        "--password",
+        PASSWORD,
+        "--capacity",
+        "40",
+        "--before",
+        "3",
+        "--seconds",
+        "2",
+        "--after",
+        "1",
+        "--give-up",
+        "10",
+        "--max-in-flight",
+        "8",
+        "--quiet",
+        "--name",
+        "smoke-storm",
+    ])
+    .unwrap();
+
+    let run = queuecast_loadtest::retry::run(args).await.unwrap();
+
+    let arrived = run["customers"]["arrived"].as_u64().unwrap();
+    assert!(arrived > 50, "{run}");
+    assert_eq!(run["customers"]["confirmed"].as_u64(), Some(arrived), "{run}");
+    assert_eq!((run["customers"]["gave_up"].as_u64(), run["customers"]["failed"].as_u64()), (Some(0), Some(0)));
+    assert_eq!(run["tickets"]["confirmed_twice"], 0, "{run}");
+    assert_eq!(run["tickets"]["in_line"].as_u64(), Some(arrived), "{run}");
+    let sent = run["attempts"]["sent"].as_u64().unwrap();
+    assert_eq!(
+        sent,
+        arrived + run["attempts"]["errors"].as_u64().unwrap() + run["attempts"]["timeouts"].as_u64().unwrap(),
+        "{run}"
+    );
 }
