@@ -22,15 +22,22 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// A ticket with its place in line: from this node's live line of the queue when it has
-    /// one (O(log n); who it is for from what the database read), else counted by the database.
+    /// A ticket with its place in line: as the store's read counted it, or from this node's
+    /// live line of the queue when it has one (O(log n); who it is for from what the database
+    /// read), else counted by the database.
     pub async fn placed(&self, seen: Seen) -> crate::store::Result<Ticket> {
         match seen {
             Seen::Placed(ticket) => Ok(ticket),
             Seen::InLine(ticket) => match self.fanout.live_ticket(ticket.queue_id, ticket.id, ticket.seq).await {
                 // The live line knows where the ticket is; staff's notes come with the read.
-                Some(live) => Ok(Ticket { notes: ticket.notes.clone(), ..live.dressed(&Details::of(&ticket)) }),
-                None => self.store.place(ticket).await,
+                Some(live) => {
+                    metrics::counter!("queuecast_places_total", "by" => "live").increment(1);
+                    Ok(Ticket { notes: ticket.notes.clone(), ..live.dressed(&Details::of(&ticket)) })
+                }
+                None => {
+                    metrics::counter!("queuecast_places_total", "by" => "count").increment(1);
+                    self.store.place(ticket).await
+                }
             },
         }
     }

@@ -151,7 +151,14 @@ impl Fanout {
     pub async fn join(self: &Arc<Self>, tenant: Uuid, queue: Uuid) -> Result<Membership> {
         loop {
             // Clone the cell out and drop the map guard before awaiting.
-            let cell = self.hubs.entry(queue).or_insert_with(|| Arc::new(OnceCell::new())).clone();
+            let cell = self
+                .hubs
+                .entry(queue)
+                .or_insert_with(|| {
+                    self.store.live_line_held(queue);
+                    Arc::new(OnceCell::new())
+                })
+                .clone();
             let mut built = false;
             let hub = cell
                 .get_or_try_init(|| async {
@@ -222,7 +229,11 @@ impl Fanout {
     }
 
     fn remove_if_idle(&self, queue: Uuid) -> bool {
-        self.hubs.remove_if(&queue, |_, cell| cell.get().is_some_and(|h| h.idle())).is_some()
+        let removed = self.hubs.remove_if(&queue, |_, cell| cell.get().is_some_and(|h| h.idle())).is_some();
+        if removed {
+            self.store.live_line_dropped(queue);
+        }
+        removed
     }
 
     /// The live hubs.

@@ -72,6 +72,11 @@ fn describe() {
     );
     describe_counter!("queuecast_events_duplicate_total", "Events dropped as already applied, by feed");
     describe_counter!("queuecast_gaps_filled_total", "Reads of queue_events that brought a hub missing events");
+    describe_counter!(
+        "queuecast_places_total",
+        "Places in line answered to ticket reads, by how they were found: read (counted by the ticket's \
+         own read), live (this node's live line), count (a second read, the live line missing)"
+    );
     describe_histogram!(
         "queuecast_fanout_latency_seconds",
         Unit::Seconds,

@@ -1,5 +1,6 @@
 //! In-memory caches of what the store reads often and what rarely or never changes.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,6 +72,55 @@ pub struct Caches {
     pub timings: DashMap<Uuid, (Instant, Arc<Timing>)>,
     /// The deployment's keys (`server_keys`), by name: made once, never changed.
     pub server_keys: DashMap<String, Vec<u8>>,
+    /// Queues this node may hold a live line of.
+    pub live_lines: LiveLines,
+}
+
+/// The queues whose live line this node may hold (a hub of the fan-out), as a filter of 256 bits
+/// for the database: a ticket read counts the ticket's place in its own round trip when its
+/// queue's bit is clear, and leaves it to the live line otherwise. A bit stands for every queue
+/// whose id ends in its byte (ids are random there), so a set bit is sometimes another queue's:
+/// that read then counts the place in a second round trip, as every read did before.
+pub struct LiveLines {
+    /// Hubs held per last byte of the queue's id.
+    held: [AtomicU32; 256],
+}
+
+impl Default for LiveLines {
+    fn default() -> Self {
+        LiveLines { held: std::array::from_fn(|_| AtomicU32::new(0)) }
+    }
+}
+
+impl LiveLines {
+    /// The filter with every bit set: no place counted.
+    pub const ALL: [u8; 32] = [0xff; 32];
+
+    /// The bit `queue` stands on: what the database reads with `get_byte(uuid_send(id), 15)`.
+    fn bit(queue: Uuid) -> usize {
+        usize::from(queue.as_bytes()[15])
+    }
+
+    /// This node holds (or is building) a live line of `queue`.
+    pub fn held(&self, queue: Uuid) {
+        self.held[Self::bit(queue)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// This node no longer holds its live line of `queue`.
+    pub fn dropped(&self, queue: Uuid) {
+        self.held[Self::bit(queue)].fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The filter now, bit `b` in byte `b / 8` from its least significant end (`get_bit`'s order).
+    pub fn filter(&self) -> [u8; 32] {
+        let mut bits = [0u8; 32];
+        for (b, held) in self.held.iter().enumerate() {
+            if held.load(Ordering::Relaxed) > 0 {
+                bits[b / 8] |= 1 << (b % 8);
+            }
+        }
+        bits
+    }
 }
 
 impl Caches {
@@ -141,5 +191,38 @@ impl PaceClaim<'_> {
 impl Drop for PaceClaim<'_> {
     fn drop(&mut self) {
         self.caches.refreshing.remove(&self.queue);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue_on(byte: u8) -> Uuid {
+        let mut id = *Uuid::new_v4().as_bytes();
+        id[15] = byte;
+        Uuid::from_bytes(id)
+    }
+
+    #[test]
+    fn a_queue_sets_the_bit_of_its_last_byte_while_any_hub_of_that_bit_is_held() {
+        // Arrange: two queues on bit 10, one on bit 255.
+        let lines = LiveLines::default();
+        let (a, b, c) = (queue_on(10), queue_on(10), queue_on(255));
+
+        // Act / Assert: bit 10 is bit 2 of byte 1 (get_bit's order), and stays while one of its
+        // queues is held.
+        lines.held(a);
+        lines.held(b);
+        lines.held(c);
+        let mut expected = [0u8; 32];
+        expected[1] = 0b100;
+        expected[31] = 0b1000_0000;
+        assert_eq!(lines.filter(), expected);
+        lines.dropped(a);
+        assert_eq!(lines.filter(), expected);
+        lines.dropped(b);
+        lines.dropped(c);
+        assert_eq!(lines.filter(), [0u8; 32]);
     }
 }

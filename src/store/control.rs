@@ -37,7 +37,7 @@ impl Store {
         if places == 0 {
             return Err(StoreError::Invalid("places: 1 or more".into()));
         }
-        let read = self.read_ticket(id, &TicketAccess::Token(token.to_owned())).await?;
+        let read = self.ticket_to_change(id, &TicketAccess::Token(token.to_owned())).await?;
         let op = LineOp::Snooze { places };
         self.line_change(read.tenant_id, read.ticket().queue_id, id, op, "customer".into()).await
     }
@@ -45,7 +45,7 @@ impl Store {
     /// Staff move a ticket within its line.
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
     pub async fn move_within(&self, who: &Identity, id: Uuid, to: MoveTo) -> Result<Seen> {
-        let read = self.read_ticket(id, &TicketAccess::Staff(who.clone())).await?;
+        let read = self.ticket_to_change(id, &TicketAccess::Staff(who.clone())).await?;
         self.line_change(who.tenant_id, read.ticket().queue_id, id, LineOp::Move(to), who.actor()).await
     }
 
@@ -58,7 +58,7 @@ impl Store {
         if patch.priority.is_none() && patch.notes.is_none() {
             return Err(StoreError::Invalid("give priority, notes or both".into()));
         }
-        let read = self.read_ticket(id, &TicketAccess::Staff(who.clone())).await?;
+        let read = self.ticket_to_change(id, &TicketAccess::Staff(who.clone())).await?;
         let op = LineOp::Update { priority: patch.priority, notes: patch.notes };
         let queue_id = read.ticket().queue_id;
         let change = TicketChange::Line(LineChange { queue_id, ticket_id: id, op, actor: who.actor() });
@@ -113,7 +113,7 @@ impl Store {
     #[tracing::instrument(skip(self, token, comment), fields(id = %id))]
     pub async fn give_feedback(&self, id: Uuid, token: &str, rating: i64, comment: Option<String>) -> Result<Feedback> {
         let (rating, comment) = control::feedback(rating, comment).map_err(StoreError::Invalid)?;
-        let read = self.read_ticket(id, &TicketAccess::Token(token.to_owned())).await?;
+        let read = self.ticket_to_change(id, &TicketAccess::Token(token.to_owned())).await?;
         if read.ticket().finished_at.is_none() {
             return Err(Conflict::NotFinished.into());
         }

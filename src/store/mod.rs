@@ -33,6 +33,7 @@ mod users;
 mod webhooks;
 pub mod writer;
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -76,9 +77,13 @@ const APP_ROLE_SQL: &str = "SET ROLE queuecast_app; SET idle_in_transaction_sess
 
 /// The hottest reads, prepared by every connection when it opens (SQL `PREPARE`, as the app
 /// role), so that [`Store::read_once`] can send one with its tenant as one simple query and
-/// still run a plan the connection keeps: a ticket by id, and its place in line.
+/// still run a plan the connection keeps: a ticket by id (with its place in line, unless the
+/// filter of live lines (`$2`, see [`cache::LiveLines`]) has its queue's bit), and its place.
 const PREPARED_READS: &str = concat!(
-    "PREPARE qc_read_ticket(uuid) AS SELECT t.token_hash, t.tenant_id, q.last_seq, ",
+    "PREPARE qc_read_ticket(uuid, bytea) AS SELECT t.token_hash, t.tenant_id, q.last_seq, ",
+    "CASE WHEN get_bit($2, get_byte(uuid_send(t.queue_id), 15)) = 0 THEN ",
+    rows::position_of_t!(),
+    " END AS place, ",
     rows::ticket_cols!(),
     " FROM tickets t JOIN queues q ON q.id = t.queue_id WHERE t.id = $1; ",
     "PREPARE qc_place_ticket(uuid) AS SELECT q.last_seq, ",
@@ -89,8 +94,9 @@ const PREPARED_READS: &str = concat!(
 /// A read [`PREPARED_READS`] holds.
 #[derive(Clone, Copy)]
 enum PreparedRead {
-    /// `qc_read_ticket`: the ticket, its token's hash, its tenant and its queue's seq.
-    Ticket,
+    /// `qc_read_ticket`: the ticket, its token's hash, its tenant, its queue's seq, and its
+    /// place unless this filter of live lines has its queue.
+    Ticket([u8; 32]),
     /// `qc_place_ticket`: its queue's seq and its place in line (null when not in line).
     Place,
 }
@@ -256,6 +262,17 @@ impl Store {
         self.writer.busy()
     }
 
+    /// This node holds (or is building) a live line of `queue`: reads of its tickets leave
+    /// their places to it.
+    pub fn live_line_held(&self, queue: Uuid) {
+        self.caches.live_lines.held(queue);
+    }
+
+    /// This node no longer holds its live line of `queue`.
+    pub fn live_line_dropped(&self, queue: Uuid) {
+        self.caches.live_lines.dropped(queue);
+    }
+
     /// Waits until every change submitted so far is committed or refused.
     pub async fn flush(&self) {
         self.writer.flush().await;
@@ -296,9 +313,15 @@ impl Store {
     /// a read sent as text was parsed and planned every time, which cost PostgreSQL more than the
     /// read itself (BENCHMARKS.md). The read's rows.
     async fn read_once(&self, tenant: &str, read: PreparedRead, id: Uuid) -> Result<Vec<sqlx::postgres::PgRow>> {
-        let name = match read {
-            PreparedRead::Ticket => "qc_read_ticket",
-            PreparedRead::Place => "qc_place_ticket",
+        let call = match read {
+            PreparedRead::Ticket(live) => {
+                let mut hex = String::with_capacity(2 * live.len());
+                for byte in live {
+                    let _ = write!(hex, "{byte:02x}");
+                }
+                format!("qc_read_ticket('{id}', '\\x{hex}')")
+            }
+            PreparedRead::Place => format!("qc_place_ticket('{id}')"),
         };
         // Without sequential scans: a connection plans its prepared reads once (after five
         // custom plans) and keeps the plan, and one planned while the line was short may read the
@@ -306,7 +329,7 @@ impl Store {
         // analysed again). These reads only ever want their indexes.
         let sql = format!(
             "SELECT set_config('app.tenant_id', {tenant}, true), set_config('enable_seqscan', 'off', true); \
-             EXECUTE {name}('{id}')"
+             EXECUTE {call}"
         );
         let mut rows = sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).fetch_all(&self.pool).await?;
         // The first is set_config's.

@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::{FromRow, PgConnection, Row};
 use uuid::Uuid;
 
-use super::cache::Pace;
+use super::cache::{LiveLines, Pace};
 use super::rows::{position, TicketRow};
 use super::rules::ticket_rules;
 use super::writer::{JoinRequest, Place, Placed, TicketChange, Transfer, Transition};
@@ -48,9 +48,10 @@ impl Read {
 }
 
 /// A ticket as the store read or changed it: with its place, or in line with its place still
-/// to find. A place is a count of the line in the database, which grows with the line, so the
-/// store leaves it to the caller: this node's hub of the queue answers it from its live line
-/// (O(log n)), and [`Store::place`] counts it only where there is none.
+/// to find. A read counts the place itself when this node holds no live line of the queue
+/// (see [`super::cache::LiveLines`]); otherwise it leaves it to the caller: this node's hub of
+/// the queue answers it from its live line (O(log n)), and [`Store::place`] counts it where that
+/// hub turns out to be missing.
 #[derive(Debug, Clone)]
 pub enum Seen {
     Placed(Ticket),
@@ -80,6 +81,18 @@ struct ReadRow {
     token_hash: Vec<u8>,
     tenant_id: Uuid,
     last_seq: i64,
+    /// The place in line, when it was counted with the read.
+    place: Option<i64>,
+}
+
+/// Whether a read of a ticket in line also finds its place.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Placing {
+    /// Counted by the same round trip, unless this node may hold the queue's live line, which
+    /// then answers it (see [`Seen`]).
+    UnlessLive,
+    /// Not wanted: the caller changes the ticket next.
+    No,
 }
 
 pub(super) fn check_join(request: &mut JoinRequest) -> Result<()> {
@@ -134,7 +147,7 @@ impl Store {
     /// by the caller (see [`Seen`]).
     #[tracing::instrument(skip_all, fields(id = %id))]
     pub async fn ticket(&self, id: Uuid, access: &TicketAccess) -> Result<Seen> {
-        Ok(self.read_ticket(id, access).await?.seen)
+        Ok(self.read_ticket(id, access, Placing::UnlessLive).await?.seen)
     }
 
     /// A ticket's place in line and estimate, counted in the database: for a node that has no
@@ -151,14 +164,19 @@ impl Store {
 
     /// The tenant of a ticket the caller may read (its token, or staff of its tenant).
     pub(super) async fn tenant_of_readable_ticket(&self, id: Uuid, access: &TicketAccess) -> Result<Uuid> {
-        Ok(self.read_ticket(id, access).await?.tenant_id)
+        Ok(self.read_ticket(id, access, Placing::No).await?.tenant_id)
     }
 
-    pub(super) async fn read_ticket(&self, id: Uuid, access: &TicketAccess) -> Result<Read> {
+    /// A ticket the caller may read and is about to change (its place is not counted).
+    pub(super) async fn ticket_to_change(&self, id: Uuid, access: &TicketAccess) -> Result<Read> {
+        self.read_ticket(id, access, Placing::No).await
+    }
+
+    async fn read_ticket(&self, id: Uuid, access: &TicketAccess, placing: Placing) -> Result<Read> {
         match access {
-            TicketAccess::Token(token) => self.read_as(id, None, Some(token)).await,
+            TicketAccess::Token(token) => self.read_as(id, None, Some(token), placing).await,
             TicketAccess::Staff(who) => {
-                let read = self.read_as(id, Some(who.tenant_id), None).await?;
+                let read = self.read_as(id, Some(who.tenant_id), None, placing).await?;
                 // Staff limited to some sites see only their tickets.
                 self.check_site(who, read.ticket().queue_id).await?;
                 Ok(read)
@@ -169,17 +187,21 @@ impl Store {
     /// A ticket of the tenant's own, read without a credential (the ticket a replayed join
     /// made).
     pub(super) async fn ticket_of_tenant(&self, tenant: Uuid, id: Uuid) -> Result<Seen> {
-        Ok(self.read_as(id, Some(tenant), None).await?.seen)
+        Ok(self.read_as(id, Some(tenant), None, Placing::UnlessLive).await?.seen)
     }
 
     /// A ticket by id: in `tenant`, or (by token) in whichever tenant holds it, the token then
     /// checked against its hash.
-    async fn read_as(&self, id: Uuid, tenant: Option<Uuid>, token: Option<&str>) -> Result<Read> {
+    async fn read_as(&self, id: Uuid, tenant: Option<Uuid>, token: Option<&str>, placing: Placing) -> Result<Read> {
         let tenant = match tenant {
             Some(tenant) => format!("'{tenant}'"),
             None => format!("coalesce(qc_tenant_of_ticket('{id}')::text, '')"),
         };
-        let rows = self.read_once(&tenant, PreparedRead::Ticket, id).await?;
+        let live = match placing {
+            Placing::UnlessLive => self.caches.live_lines.filter(),
+            Placing::No => LiveLines::ALL,
+        };
+        let rows = self.read_once(&tenant, PreparedRead::Ticket(live), id).await?;
         let read = ReadRow::from_row(rows.first().ok_or(StoreError::NotFound)?)?;
         if let Some(token) = token {
             // A token that does not open this ticket learns nothing, not even that it exists.
@@ -187,19 +209,26 @@ impl Store {
                 return Err(StoreError::NotFound);
             }
         }
-        let mut ticket = read.row.view(read.last_seq, None);
+        let mut ticket = read.row.view(read.last_seq, position(read.place));
         // Staff's notes are for staff: read by a token, a ticket has none.
         if token.is_none() {
             ticket.notes = read.row.notes.clone();
         }
-        let seen = Seen::of(ticket, read.row.in_line);
+        let seen = match read.place {
+            Some(_) if read.row.in_line => {
+                metrics::counter!("queuecast_places_total", "by" => "read").increment(1);
+                let pace = self.pace_of(read.tenant_id, ticket.queue_id, true).await?;
+                Seen::Placed(with_eta(ticket, &pace))
+            }
+            _ => Seen::of(ticket, read.row.in_line),
+        };
         Ok(Read { seen, tenant_id: read.tenant_id, ticket_type_id: read.row.ticket_type_id })
     }
 
     /// Cancels a ticket: its customer leaving the line, or staff removing it.
     #[tracing::instrument(skip_all, fields(id = %id))]
     pub async fn cancel(&self, id: Uuid, access: &TicketAccess) -> Result<Seen> {
-        let read = self.read_ticket(id, access).await?;
+        let read = self.ticket_to_change(id, access).await?;
         self.move_ticket(read, "cancel", None, access.actor()).await
     }
 
@@ -209,7 +238,7 @@ impl Store {
         if let Some(c) = &counter {
             check_counter(c)?;
         }
-        let read = self.read_ticket(id, &TicketAccess::Staff(who.clone())).await?;
+        let read = self.ticket_to_change(id, &TicketAccess::Staff(who.clone())).await?;
         self.move_ticket(read, name, counter, who.actor()).await
     }
 
@@ -250,7 +279,7 @@ impl Store {
     /// Moves a ticket to the end of another queue's line.
     #[tracing::instrument(skip(self, who), fields(tenant = %who.tenant_id))]
     pub async fn transfer(&self, who: &Identity, id: Uuid, to_queue: Uuid) -> Result<Seen> {
-        let read = self.read_ticket(id, &TicketAccess::Staff(who.clone())).await?;
+        let read = self.ticket_to_change(id, &TicketAccess::Staff(who.clone())).await?;
         // The target queue too: a limited user moves tickets only between their sites.
         self.check_site(who, to_queue).await?;
         let change = TicketChange::Transfer(Transfer {

@@ -237,3 +237,50 @@ async fn a_table_that_grows_gets_its_first_statistics_from_the_node_within_secon
     let ticket = app.get(&read, None).await.expect(200);
     assert_eq!(ticket["position"].as_u64(), Some(9));
 }
+
+/// How many places this test's node answered `by` one way (see `queuecast_places_total`).
+async fn places_by(app: &TestApp, by: &str) -> u64 {
+    let text = app.http.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let name = format!("queuecast_places_total{{by=\"{by}\"}} ");
+    text.lines().find_map(|l| l.strip_prefix(&name)).map_or(0, |n| n.trim().parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_counts_its_place_itself_unless_the_node_holds_the_queues_live_line() {
+    // Arrange: two in line in each of two queues whose ids end in different bytes (the filter
+    // of live lines tells such queues apart).
+    let app = spawn_app().await;
+    let mut other = app.create_queue(&app.admin, "other-0", json!({})).await;
+    for i in 1.. {
+        if other.as_bytes()[15] != app.queue.as_bytes()[15] {
+            break;
+        }
+        other = app.create_queue(&app.admin, &format!("other-{i}"), json!({})).await;
+    }
+    let mut second = Vec::new();
+    for queue in [app.queue, other] {
+        app.join(queue, json!({})).await.expect(201);
+        let joined = app.join(queue, json!({})).await.expect(201);
+        second.push(format!(
+            "/api/v1/tickets/{}?token={}",
+            joined["ticket"]["id"].as_str().unwrap(),
+            joined["token"].as_str().unwrap()
+        ));
+    }
+    let position = |t: &Value| t["position"].as_u64();
+
+    // Act / Assert: without a live line, the read counts the place.
+    assert_eq!(position(&app.get(&second[0], None).await.expect(200)), Some(2));
+    assert_eq!((places_by(&app, "read").await, places_by(&app, "live").await), (1, 0));
+
+    // A console makes the node hold the first queue's line: its reads leave the place to it…
+    let mut console = app.staff_socket(app.queue, None).await;
+    console.json().await;
+    assert_eq!(position(&app.get(&second[0], None).await.expect(200)), Some(2));
+    assert_eq!((places_by(&app, "read").await, places_by(&app, "live").await), (1, 1));
+
+    // …and the other queue's reads still count theirs; nothing needed a second read.
+    assert_eq!(position(&app.get(&second[1], None).await.expect(200)), Some(2));
+    assert_eq!((places_by(&app, "read").await, places_by(&app, "live").await), (2, 1));
+    assert_eq!(places_by(&app, "count").await, 0);
+}
