@@ -140,7 +140,7 @@ want s7x4 && scenario s7-4-nodes-76k 4 -- --customers 76000 --queues 76 --rate 2
 # reconnect storm at depth.
 want s8 && write_scenario s8-joins-unique-keys --mode joins --queues 1 --concurrency 200 --seconds 10 --duplicates 0
 want s8 && write_scenario s8-joins-half-duplicated --mode joins --queues 1 --concurrency 200 --seconds 10 --duplicates 0.5
-want s9 && other_scenario s9-retry-storm retry-storm --factor 2 --seconds 60 --after 20 --calm 0.5
+want s9 && other_scenario s9-retry-storm retry-storm --factor 2 --seconds 60 --after 90 --calm 0.5
 want s10 && other_scenario s10-depth depth --depth 1000,100000,500000
 # The same with a console open (the node holds the live line: places, pages and snapshots from it),
 # and the node's memory read around it.

@@ -49,10 +49,19 @@ pub(super) fn result(args: &RetryArgs, phases: &[Phase], capacity: Value, o: &Ou
             && s.waited_for_slot == 0
     };
     let run_end = (storm_end + args.after) as usize;
-    let recovered = (storm_end as usize..run_end).find(|&i| {
-        let window = i..(i + RECOVERED_FOR).min(run_end);
-        window.clone().all(|j| o.seconds.get(j).is_some_and(calm))
-    });
+    let recovered_from = |from: usize| {
+        (from..run_end).find(|&i| {
+            let window = i..(i + RECOVERED_FOR).min(run_end);
+            window.clone().all(|j| o.seconds.get(j).is_some_and(calm))
+        })
+    };
+    let recovered = recovered_from(storm_end as usize);
+    // The load offered to the node is every attempt sent: new customers' and the retries of
+    // those still waiting, who keep it above capacity after the storm until they are served or
+    // give up. From the first second it falls under capacity, how long latency takes to recover
+    // is what tells a node that drains its backlog from one held overloaded by retries.
+    let offered_drop = (storm_end as usize..run_end).find(|&i| o.seconds.get(i).is_some_and(|s| (s.attempts as f64) < cap));
+    let recovered_after_drop = offered_drop.and_then(|d| recovered_from(d).map(|i| i - d));
     let per_second: Vec<Value> = o
         .seconds
         .iter()
@@ -91,6 +100,8 @@ pub(super) fn result(args: &RetryArgs, phases: &[Phase], capacity: Value, o: &Ou
         "client": {"lag_ms_p90_of_seconds": lag_p90, "lag_ms_max": lags.last().copied().unwrap_or(0),
                    "fell_behind": late_timeouts || lag_p90 > 100},
         "recovery_seconds": recovered.map(|i| i as u64 - storm_end),
+        "offered_under_capacity_after_storm_seconds": offered_drop.map(|i| i as u64 - storm_end),
+        "recovery_after_offered_drop_seconds": recovered_after_drop,
         "per_second": per_second,
     })
 }
@@ -99,7 +110,7 @@ pub(super) fn result(args: &RetryArgs, phases: &[Phase], capacity: Value, o: &Ou
 pub(super) fn summary(r: &Value) -> String {
     let share = |i: usize| r["phases"][i]["goodput_share_of_capacity"].clone();
     format!(
-        "[retry-storm] capacity {}/s · goodput before {} during {} after {} of capacity · {} customers: {} confirmed, {} gave up, {} failed · {} attempts, {} timeouts, {} errors, {} waited for a slot · pre-storm p99 {} ms, back under {} ms {} s after the storm · {} tickets without a customer, {} confirmed twice",
+        "[retry-storm] capacity {}/s · goodput before {} during {} after {} of capacity · {} customers: {} confirmed, {} gave up, {} failed · {} attempts, {} timeouts, {} errors, {} waited for a slot · pre-storm p99 {} ms, back under {} ms {} s after the storm ({} s after attempts fell under capacity, {} s after it) · {} tickets without a customer, {} confirmed twice",
         r["capacity"]["joins_per_second"],
         share(0),
         share(1),
@@ -115,6 +126,8 @@ pub(super) fn summary(r: &Value) -> String {
         r["latency_ms"]["pre_storm_p99"],
         r["latency_ms"]["threshold"],
         r["recovery_seconds"],
+        r["recovery_after_offered_drop_seconds"],
+        r["offered_under_capacity_after_storm_seconds"],
         r["tickets"]["without_a_customer"],
         r["tickets"]["confirmed_twice"],
     ) + if r["client"]["fell_behind"] == true {
@@ -175,6 +188,11 @@ pub(super) fn chart(r: &Value) -> String {
     let mut latency_marks = marks;
     if let (Some(back), Some(end)) = (r["recovery_seconds"].as_f64(), phases.get(2).and_then(|p| p["from"].as_f64())) {
         latency_marks.push((end + back, "p99 back".into()));
+    }
+    if let (Some(drop), Some(end)) =
+        (r["offered_under_capacity_after_storm_seconds"].as_f64(), phases.get(2).and_then(|p| p["from"].as_f64()))
+    {
+        latency_marks.push((end + drop, "attempts < capacity".into()));
     }
     let latency = Panel {
         title: "latency of successful attempts (ms), per second: p50, p99; the load generator's own lag".into(),
