@@ -24,7 +24,7 @@ pub use event::{Event, EventKind, Notification, Presence, Revocation};
 pub use fsm::{Fsm, FsmError, Roles, Special};
 pub use hours::{Hours, HoursError};
 pub use line::{Key, Line};
-pub use message::{Announce, ServerMessage};
+pub use message::{Announce, ServerMessage, TicketFrames};
 pub use queue::{JoinRefusal, Queue, QueueStatus};
 pub use ticket::{Ticket, TicketView};
 pub use timing::{NumberReset, Timing};

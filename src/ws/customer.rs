@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::presence::Presence;
 use super::session::{Audience, Start, Step};
 use super::{accept, close, refusal, Access, Opening, Refusal};
-use crate::domain::{Details, EventKind, Held, ServerMessage, TicketView};
+use crate::domain::{Details, EventKind, Held, Ticket, TicketFrames, TicketView};
 use crate::error::ApiError;
 use crate::fanout::{Frame, Hub};
 use crate::state::AppState;
@@ -73,7 +73,7 @@ impl Opening for CustomerSocket {
         };
         let presence = Presence::new(state, &hub, self.ticket);
         presence.here(&hub);
-        let mut seen = Seen { details: details.clone(), last: None, last_seq: 0 };
+        let mut seen = Seen { details: details.clone(), last: None, frames: None, last_seq: 0 };
         let first = seen.changed(TicketView::held(&now)).into_iter().collect();
         Ok(Start { rx, first, audience: CustomerAudience { hub, ticket: self.ticket, seen, presence } })
     }
@@ -146,6 +146,8 @@ struct Seen {
     /// Who the ticket is for (as of its last event): the hub may hold it bare.
     details: Details,
     last: Option<Shown>,
+    /// The ticket's frames, made from its details: made again after every event about it.
+    frames: Option<TicketFrames>,
     /// The seq of the view last sent: views are computed from the hub as it is when a frame is
     /// handled, so under load one view can already include later events.
     last_seq: i64,
@@ -169,15 +171,19 @@ impl Seen {
         }
         self.last_seq = t.seq;
         let d = &self.details;
-        Some(ticket_message(t.dressed(d.name.as_deref(), d.party_size, &d.fields)))
+        // Serialized straight from the borrowed view: this runs once per customer per event,
+        // and going through a `serde_json::Value` cost about as much again, as did copying the
+        // ticket out of the hub; the fixed half is written once (`TicketFrames`).
+        let view = t.dressed(d.name.as_deref(), d.party_size, &d.fields);
+        let frames = self.frames.get_or_insert_with(|| TicketFrames::new(&view));
+        Some(ByteString::from(frames.frame(&view)))
     }
-}
 
-/// `{"type":"ticket","ticket":{…}}`, serialized straight from the borrowed view: this runs once
-/// per customer per event, and going through a `serde_json::Value` (a map built field by field,
-/// then written out) cost about as much again, as did copying the ticket out of the hub.
-fn ticket_message(ticket: TicketView<'_>) -> ByteString {
-    ByteString::from(ServerMessage::Ticket { ticket }.to_text())
+    /// Who the ticket is for, as an event about it says: its frames are made again.
+    fn about(&mut self, t: &Ticket) {
+        self.details = Details::of(t);
+        self.frames = None;
+    }
 }
 
 impl Audience for CustomerAudience {
@@ -188,7 +194,7 @@ impl Audience for CustomerAudience {
         let about_me = frame.event.ticket.as_ref().filter(|t| t.id == self.ticket);
         let CustomerAudience { hub, ticket, seen, .. } = self;
         if let Some(t) = about_me {
-            seen.details = Details::of(t);
+            seen.about(t);
             if frame.event.seq > seen.last_seq {
                 // Every event about the ticket is shown, even one that changes none of the four
                 // (a recall calls the customer again), unless a view sent already includes it (a
@@ -225,7 +231,9 @@ impl CustomerAudience {
             if t.seq <= seen.last_seq {
                 return None;
             }
+            // Events about the ticket may be among those missed.
             seen.last = None;
+            seen.frames = None;
             seen.changed(t)
         })
         .flatten()

@@ -60,7 +60,8 @@ pub(super) fn result(args: &RetryArgs, phases: &[Phase], capacity: Value, o: &Ou
     // those still waiting, who keep it above capacity after the storm until they are served or
     // give up. From the first second it falls under capacity, how long latency takes to recover
     // is what tells a node that drains its backlog from one held overloaded by retries.
-    let offered_drop = (storm_end as usize..run_end).find(|&i| o.seconds.get(i).is_some_and(|s| (s.attempts as f64) < cap));
+    let offered_drop =
+        (storm_end as usize..run_end).find(|&i| o.seconds.get(i).is_some_and(|s| (s.attempts as f64) < cap));
     let recovered_after_drop = offered_drop.and_then(|d| recovered_from(d).map(|i| i - d));
     let per_second: Vec<Value> = o
         .seconds
