@@ -220,7 +220,7 @@ impl Api {
     /// it worked on it (`Server-Timing: app;dur=`, in milliseconds), if it says.
     pub async fn customer_ticket(&self, id: &str, token: &str) -> Result<(Value, Option<f64>), Failed> {
         let req = self.http.get(format!("{}/api/v1/tickets/{id}", self.base)).bearer_auth(token);
-        let resp = req.send().await.map_err(|e| Failed::Error(e.to_string()))?;
+        let resp = req.send().await.map_err(|e| unanswered(&e))?;
         let server_ms = server_ms(&resp);
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
@@ -239,7 +239,7 @@ impl Api {
             .bearer_auth(&self.token)
             .send()
             .await
-            .map_err(|e| Failed::Error(e.to_string()))?;
+            .map_err(|e| unanswered(&e))?;
         let status = resp.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
@@ -267,7 +267,7 @@ impl Api {
             .json(&body)
             .send()
             .await
-            .map_err(|e| Failed::Error(e.to_string()))?;
+            .map_err(|e| unanswered(&e))?;
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         match status.as_u16() {
@@ -278,15 +278,28 @@ impl Api {
     }
 }
 
-/// Sends a request and reads its JSON answer: an error names `what` with the status and body.
 /// The server's own time for an answer, from `Server-Timing: app;dur=<ms>`.
 fn server_ms(resp: &reqwest::Response) -> Option<f64> {
     let timing = resp.headers().get("server-timing")?.to_str().ok()?;
     timing.split(',').find_map(|m| m.trim().strip_prefix("app;dur=")?.parse().ok())
 }
 
+/// A request that got no answer, with its causes: reqwest's own words ("error sending request")
+/// do not say whether the connection was refused, reset or closed before the answer.
+fn unanswered(e: &reqwest::Error) -> Failed {
+    let mut why = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        why.push_str(": ");
+        why.push_str(&c.to_string());
+        cause = c.source();
+    }
+    Failed::Error(why)
+}
+
+/// Sends a request and reads its JSON answer: an error names `what` with the status and body.
 async fn answer(req: reqwest::RequestBuilder, what: &str) -> Result<Value, Failed> {
-    let resp = req.send().await.map_err(|e| Failed::Error(e.to_string()))?;
+    let resp = req.send().await.map_err(|e| unanswered(&e))?;
     let status = resp.status();
     let body: Value = resp.json().await.unwrap_or(Value::Null);
     if !status.is_success() {
