@@ -182,29 +182,11 @@ mod tests {
     /// to neither half fails here.
     #[test]
     fn a_ticket_frame_in_two_halves_is_the_ticket_message() {
-        let at = |s: i64| Some(DateTime::from_timestamp(1_700_000_000 + s, 7).unwrap());
+        // Strings that need escaping, in both halves.
         let full = Ticket {
-            id: Uuid::from_u128(1),
-            queue_id: Uuid::from_u128(2),
-            number: "VIP007".into(),
-            status: "serving".into(),
-            position: Some(3),
-            eta_seconds: Some(60),
-            eta_p90_seconds: Some(90),
             counter: Some("Desk \"2\"".into()),
-            joined_at: at(0).unwrap(),
-            called_at: at(10),
-            seq: 42,
-            served_at: at(20),
-            finished_at: at(30),
-            priority: 5,
             name: Some("Zoë \u{1F600}".into()),
-            party_size: Some(2),
-            fields: json!({"phone": "+33 6", "n": [1, 2]}),
-            present: true,
-            present_at: at(40),
-            snoozes: 1,
-            notes: Some("notes".into()),
+            ..crate::domain::ticket::a_ticket_with_every_field()
         };
         let bare = Ticket {
             counter: None,

@@ -156,6 +156,35 @@ pub fn display_number(prefix: &str, n: i32) -> String {
     format!("{prefix}{n:03}")
 }
 
+/// A ticket with every field set, for tests of how tickets are written.
+#[cfg(test)]
+pub(crate) fn a_ticket_with_every_field() -> Ticket {
+    let at = |s: i64| Some(DateTime::from_timestamp(1_700_000_000 + s, 7).unwrap());
+    Ticket {
+        id: Uuid::from_u128(1),
+        queue_id: Uuid::from_u128(2),
+        number: "VIP007".into(),
+        status: "serving".into(),
+        position: Some(3),
+        eta_seconds: Some(60),
+        eta_p90_seconds: Some(90),
+        counter: Some("Desk 2".into()),
+        joined_at: at(0).unwrap(),
+        called_at: at(10),
+        seq: 42,
+        served_at: at(20),
+        finished_at: at(30),
+        priority: 5,
+        name: Some("Ada".into()),
+        party_size: Some(2),
+        fields: serde_json::json!({"phone": "+33 6", "n": [1, 2]}),
+        present: true,
+        present_at: at(40),
+        snoozes: 1,
+        notes: Some("notes".into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,30 +201,7 @@ mod tests {
     /// `TicketView` fails here, before a customer misses it.
     #[test]
     fn a_ticket_view_serializes_as_its_ticket() {
-        let at = |s: i64| Some(DateTime::from_timestamp(1_700_000_000 + s, 7).unwrap());
-        let ticket = Ticket {
-            id: Uuid::from_u128(1),
-            queue_id: Uuid::from_u128(2),
-            number: "VIP007".into(),
-            status: "serving".into(),
-            position: Some(3),
-            eta_seconds: Some(60),
-            eta_p90_seconds: Some(90),
-            counter: Some("Desk 2".into()),
-            joined_at: at(0).unwrap(),
-            called_at: at(10),
-            seq: 42,
-            served_at: at(20),
-            finished_at: at(30),
-            priority: 5,
-            name: Some("Ada".into()),
-            party_size: Some(2),
-            fields: serde_json::json!({"phone": "+33 6", "n": [1, 2]}),
-            present: true,
-            present_at: at(40),
-            snoozes: 1,
-            notes: Some("notes".into()),
-        };
+        let ticket = a_ticket_with_every_field();
         let whole = serde_json::to_value(&ticket).unwrap();
         assert_eq!(serde_json::to_value(TicketView::of(&ticket)).unwrap(), whole);
         let none = serde_json::Value::Null;

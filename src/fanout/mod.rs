@@ -166,8 +166,18 @@ impl Fanout {
                     let view = self.store.live_view(tenant, queue).await?;
                     Ok::<_, crate::store::StoreError>(Arc::new(Hub::new(tenant, view, self.aways.clone())))
                 })
-                .await?
-                .clone();
+                .await;
+            let hub = match hub {
+                Ok(hub) => hub.clone(),
+                Err(err) => {
+                    // Nothing was built: the cell goes (the next client builds anew), unless
+                    // someone else built it meanwhile.
+                    if self.hubs.remove_if(&queue, |_, c| Arc::ptr_eq(c, &cell) && c.get().is_none()).is_some() {
+                        self.store.live_line_dropped(queue);
+                    }
+                    return Err(err);
+                }
+            };
             if hub.tenant_id != tenant {
                 return Err(crate::store::StoreError::NotFound);
             }
@@ -175,13 +185,15 @@ impl Fanout {
             // The map may have dropped this cell while we waited; then build again.
             if self.hubs.get(&queue).is_some_and(|c| Arc::ptr_eq(&c, &cell)) {
                 self.wish(redis::Wish::Subscribe(queue));
+                // Held from here: a fill that fails lets go of the hub as a client leaving does.
+                let membership = Membership { hub, fanout: self.clone() };
                 if built {
                     // Events committed while the snapshot was read reached no one: catch up.
                     // (A hub already live is kept current by the feeds: joining it costs no
                     // query, which is what keeps a reconnect storm cheap.)
-                    hub.fill(&self.store, FILL).await?;
+                    membership.hub.fill(&self.store, FILL).await?;
                 }
-                return Ok(Membership { hub, fanout: self.clone() });
+                return Ok(membership);
             }
             hub.leave();
         }

@@ -143,8 +143,8 @@ fn with_eta(mut ticket: Ticket, pace: &Pace) -> Ticket {
 }
 
 impl Store {
-    /// A ticket as the database has it now; its place in line, when it is in line, is found
-    /// by the caller (see [`Seen`]).
+    /// A ticket as the database has it now, with its place in line when the read counted it;
+    /// otherwise the caller finds it (see [`Seen`]).
     #[tracing::instrument(skip_all, fields(id = %id))]
     pub async fn ticket(&self, id: Uuid, access: &TicketAccess) -> Result<Seen> {
         Ok(self.read_ticket(id, access, Placing::UnlessLive).await?.seen)
