@@ -10,6 +10,7 @@ mod analytics;
 pub mod appointments;
 pub mod audit;
 mod auth;
+mod batched;
 mod cache;
 mod control;
 mod devices;
@@ -192,6 +193,8 @@ pub struct Store {
     writer: Writer,
     /// Ticket tokens of customer sockets, checked in batches.
     opener: opener::Opener,
+    /// Committed idempotency keys, looked up in batches.
+    keys: joins::KeyLookups,
     caches: std::sync::Arc<Caches>,
     staff_token_ttl: chrono::Duration,
     clock: Clock,
@@ -249,7 +252,16 @@ impl Store {
         let caches = std::sync::Arc::new(Caches::default());
         let writer = Writer::start(pool.clone(), caches.clone(), settings.max_batch, tasks);
         let opener = opener::Opener::start(pool.clone(), tasks);
-        Ok(Store { pool, writer, opener, caches, staff_token_ttl: settings.staff_token_ttl, clock: settings.clock })
+        let keys = joins::key_lookups(pool.clone(), tasks);
+        Ok(Store {
+            pool,
+            writer,
+            opener,
+            keys,
+            caches,
+            staff_token_ttl: settings.staff_token_ttl,
+            clock: settings.clock,
+        })
     }
 
     /// The events of every batch this node commits, after the commit.

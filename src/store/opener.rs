@@ -4,92 +4,43 @@
 //! storm cost. Checks wait here while one batch is read, and the next batch reads all of them:
 //! one transaction per batch, a statement per tenant in it. A lone check is read at once.
 
-use std::time::Duration;
-
 use sqlx::PgPool;
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::batched::Batched;
 use super::live::OpenedTicket;
-use super::{Result, StoreError};
+use super::Result;
 use crate::domain::Details;
 use crate::secret;
 use crate::tasks::Tasks;
 
-/// Most checks read in one batch.
-const MAX_BATCH: usize = 500;
-/// Checks waiting at most; past it a check is answered "unavailable" at once, so a flood of
-/// sockets cannot queue without bound (the client reconnects later).
-const QUEUE: usize = 20_000;
-/// While checks arrive together (the last batch had company), how long a batch waits for more
-/// before it is read: at a few thousand sockets a second this makes batches of about a hundred,
-/// for a few milliseconds more per socket. A check that arrives alone is read at once.
-const GATHER: Duration = Duration::from_millis(10);
-
-/// One check: a ticket, the hash of the token offered for it, and where to answer.
-struct Check {
-    ticket: Uuid,
-    hash: Vec<u8>,
-    answer: oneshot::Sender<Result<Option<OpenedTicket>>>,
-}
-
-/// The sender of checks to the node's batcher.
+/// The checks of the node's customer sockets, read in batches (see `batched`).
 #[derive(Clone)]
 pub(super) struct Opener {
-    tx: mpsc::Sender<Check>,
+    checks: Batched<(Uuid, Vec<u8>), Option<OpenedTicket>>,
 }
 
 impl Opener {
     pub(super) fn start(pool: PgPool, tasks: &Tasks) -> Opener {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        tasks.spawn("ticket-tokens", run(pool, rx));
-        Opener { tx }
+        let checks = Batched::start("ticket-tokens", tasks, move |checks: Vec<(Uuid, Vec<u8>)>| {
+            let pool = pool.clone();
+            async move {
+                let tickets: Vec<Uuid> = checks.iter().map(|c| c.0).collect();
+                let rows = read(&pool, &tickets).await?;
+                Ok(checks
+                    .iter()
+                    .map(|(ticket, hash)| {
+                        rows.iter().find(|r| r.id == *ticket && r.token_hash == *hash).map(Row::opened)
+                    })
+                    .collect())
+            }
+        });
+        Opener { checks }
     }
 
     /// The tenant and queue of a ticket, and who it is for, if `token` opens it.
     pub(super) async fn open(&self, ticket: Uuid, token: &str) -> Result<Option<OpenedTicket>> {
-        let (answer, answered) = oneshot::channel();
-        let check = Check { ticket, hash: secret::hash_token(token).to_vec(), answer };
-        self.tx.try_send(check).map_err(|_| StoreError::Overloaded)?;
-        answered.await.map_err(|_| StoreError::Unavailable)?
-    }
-}
-
-/// Reads checks in batches for as long as the node runs.
-async fn run(pool: PgPool, mut rx: mpsc::Receiver<Check>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut crowded = false;
-    loop {
-        if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
-            return;
-        }
-        if crowded && batch.len() < MAX_BATCH {
-            let until = tokio::time::Instant::now() + GATHER;
-            while batch.len() < MAX_BATCH {
-                let room = MAX_BATCH - batch.len();
-                match tokio::time::timeout_at(until, rx.recv_many(&mut batch, room)).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {}
-                }
-            }
-        }
-        crowded = batch.len() > 1;
-        let tickets: Vec<Uuid> = batch.iter().map(|c| c.ticket).collect();
-        match read(&pool, &tickets).await {
-            Ok(rows) => {
-                for check in batch.drain(..) {
-                    let opened =
-                        rows.iter().find(|r| r.id == check.ticket && r.token_hash == check.hash).map(|r| r.opened());
-                    let _ = check.answer.send(Ok(opened));
-                }
-            }
-            Err(err) => {
-                tracing::warn!(cause = ?err, checks = batch.len(), "checking ticket tokens failed");
-                for check in batch.drain(..) {
-                    let _ = check.answer.send(Err(StoreError::Unavailable));
-                }
-            }
-        }
+        self.checks.ask((ticket, secret::hash_token(token).to_vec())).await
     }
 }
 

@@ -258,3 +258,37 @@ async fn a_keyed_join_looks_its_key_up_by_key_however_many_keys_came_after_the_w
     assert_eq!(first["ticket"]["id"], again["ticket"]["id"]);
     assert!(after - before < 50, "rows of idempotency_keys read: {}", after - before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_looked_up_together_answer_each_its_own_tenants_ticket() {
+    // Arrange: forty keyed joins in each of two tenants, the same keys in both (so the same key
+    // hashes: only the tenant tells them apart), all sent at once.
+    let app = spawn_app().await;
+    let (_, beta_queue) = app.new_tenant("beta").await;
+    let send = |queue: uuid::Uuid, key: String| {
+        let (http, url) = (app.http.clone(), format!("{}/api/v1/queues/{queue}/tickets", app.base));
+        async move {
+            common::into_reply(http.post(&url).header("Idempotency-Key", key).json(&json!({})).send().await.unwrap())
+                .await
+        }
+    };
+    let asked: Vec<(uuid::Uuid, String)> =
+        [app.queue, beta_queue].into_iter().flat_map(|q| (0..40).map(move |i| (q, format!("drop-{i}")))).collect();
+    let first = join_all(asked.iter().map(|(q, k)| send(*q, k.clone()))).await;
+
+    // Act: every one sent again at once, while the keys' table is locked: the first lookup
+    // waits, and the others are looked up together once it is released.
+    let mut lock = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    lock.execute("BEGIN; LOCK TABLE idempotency_keys IN ACCESS EXCLUSIVE MODE").await.unwrap();
+    let again = tokio::spawn(join_all(asked.clone().into_iter().map(|(q, k)| send(q, k))));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    lock.execute("COMMIT").await.unwrap();
+    let again = again.await.unwrap();
+
+    // Assert: each answers its own first ticket and token, in its own tenant's queue.
+    for (((queue, key), first), again) in asked.iter().zip(first).zip(again) {
+        let (first, again) = (first.expect(201), again.expect(201));
+        same_ticket(&first, &again);
+        assert_eq!(again["ticket"]["queue_id"], json!(queue), "{key}");
+    }
+}
