@@ -35,6 +35,7 @@ const COLUMNS: &[(&str, &[&str], usize)] = &[
     ("p99 back after s", &["recovery_seconds"], 0),
     ("attempts < capacity after s", &["offered_under_capacity_after_storm_seconds"], 0),
     ("p99 back after that, s", &["recovery_after_offered_drop_seconds"], 0),
+    ("goodput ÷ capacity while draining", &["goodput_share_while_draining"], 3),
     ("in line", &["deepest", "depth"], 0),
     ("ticket read p99 ms", &["deepest", "read_p99_ms"], 1),
     ("call-next p99 ms", &["deepest", "call_next_p99_ms"], 1),

@@ -63,6 +63,12 @@ pub(super) fn result(args: &RetryArgs, phases: &[Phase], capacity: Value, o: &Ou
     let offered_drop =
         (storm_end as usize..run_end).find(|&i| o.seconds.get(i).is_some_and(|s| (s.attempts as f64) < cap));
     let recovered_after_drop = offered_drop.and_then(|d| recovered_from(d).map(|i| i - d));
+    // Goodput while the storm's backlog drains (from its end until attempts fall under
+    // capacity): after that the node can confirm no more than the new customers who arrive.
+    let draining = storm_end as usize..offered_drop.unwrap_or(run_end);
+    let drained: u64 = draining.clone().filter_map(|i| o.seconds.get(i)).map(|s| s.goodput).sum();
+    let drain_share =
+        (cap > 0.0 && !draining.is_empty()).then(|| round(drained as f64 / draining.len() as f64 / cap, 3));
     let per_second: Vec<Value> = o
         .seconds
         .iter()
@@ -103,6 +109,7 @@ pub(super) fn result(args: &RetryArgs, phases: &[Phase], capacity: Value, o: &Ou
         "recovery_seconds": recovered.map(|i| i as u64 - storm_end),
         "offered_under_capacity_after_storm_seconds": offered_drop.map(|i| i as u64 - storm_end),
         "recovery_after_offered_drop_seconds": recovered_after_drop,
+        "goodput_share_while_draining": drain_share,
         "per_second": per_second,
     })
 }
@@ -111,7 +118,7 @@ pub(super) fn result(args: &RetryArgs, phases: &[Phase], capacity: Value, o: &Ou
 pub(super) fn summary(r: &Value) -> String {
     let share = |i: usize| r["phases"][i]["goodput_share_of_capacity"].clone();
     format!(
-        "[retry-storm] capacity {}/s · goodput before {} during {} after {} of capacity · {} customers: {} confirmed, {} gave up, {} failed · {} attempts, {} timeouts, {} errors, {} waited for a slot · pre-storm p99 {} ms, back under {} ms {} s after the storm ({} s after attempts fell under capacity, {} s after it) · {} tickets without a customer, {} confirmed twice",
+        "[retry-storm] capacity {}/s · goodput before {} during {} after {} of capacity · {} customers: {} confirmed, {} gave up, {} failed · {} attempts, {} timeouts, {} errors, {} waited for a slot · pre-storm p99 {} ms, back under {} ms {} s after the storm ({} s after attempts fell under capacity, {} s after it; goodput {} of capacity until then) · {} tickets without a customer, {} confirmed twice",
         r["capacity"]["joins_per_second"],
         share(0),
         share(1),
@@ -129,6 +136,7 @@ pub(super) fn summary(r: &Value) -> String {
         r["recovery_seconds"],
         r["recovery_after_offered_drop_seconds"],
         r["offered_under_capacity_after_storm_seconds"],
+        r["goodput_share_while_draining"],
         r["tickets"]["without_a_customer"],
         r["tickets"]["confirmed_twice"],
     ) + if r["client"]["fell_behind"] == true {
