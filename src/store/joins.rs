@@ -27,6 +27,7 @@ pub struct Joined {
 }
 
 /// An idempotency record as committed: what the first request was, and what it made.
+#[derive(Clone, sqlx::FromRow)]
 pub(super) struct KeyRecord {
     request_hash: Vec<u8>,
     ticket_id: Uuid,
@@ -38,14 +39,24 @@ pub(super) struct KeyRecord {
 /// keyed join cost.
 pub(super) type KeyLookups = Batched<(Uuid, Vec<u8>), Option<KeyRecord>>;
 
+/// A committed key found by a batch of lookups: whose, which, and its record.
+#[derive(sqlx::FromRow)]
+struct FoundKey {
+    tenant: Uuid,
+    key_hash: Vec<u8>,
+    #[sqlx(flatten)]
+    record: KeyRecord,
+}
+
 /// Starts the node's lookups of committed keys.
 pub(super) fn key_lookups(pool: PgPool, tasks: &Tasks) -> KeyLookups {
     Batched::start("idempotency-keys", tasks, move |asked: Vec<(Uuid, Vec<u8>)>| {
         let pool = pool.clone();
         async move {
             let (tenants, hashes): (Vec<Uuid>, Vec<Vec<u8>>) = asked.iter().cloned().unzip();
-            let found: Vec<(Uuid, Vec<u8>, Vec<u8>, Uuid, Vec<u8>)> = sqlx::query_as(
-                "SELECT r_tenant, r_key_hash, r_request_hash, r_ticket_id, r_token_sealed \
+            let found: Vec<FoundKey> = sqlx::query_as(
+                "SELECT r_tenant AS tenant, r_key_hash AS key_hash, r_request_hash AS request_hash, \
+                        r_ticket_id AS ticket_id, r_token_sealed AS token_sealed \
                  FROM qc_idempotency_records($1, $2)",
             )
             .bind(&tenants)
@@ -55,11 +66,7 @@ pub(super) fn key_lookups(pool: PgPool, tasks: &Tasks) -> KeyLookups {
             Ok(asked
                 .iter()
                 .map(|(tenant, hash)| {
-                    found.iter().find(|f| f.0 == *tenant && f.1 == *hash).map(|f| KeyRecord {
-                        request_hash: f.2.clone(),
-                        ticket_id: f.3,
-                        token_sealed: f.4.clone(),
-                    })
+                    found.iter().find(|f| f.tenant == *tenant && f.key_hash == *hash).map(|f| f.record.clone())
                 })
                 .collect())
         }
