@@ -85,22 +85,24 @@ where
         crowded = batch.len() > 1;
         let (questions, answers): (Vec<Q>, Vec<_>) = batch.drain(..).map(|a| (a.question, a.answer)).unzip();
         let asked = answers.len();
-        match read(questions).await {
-            Ok(found) if found.len() == asked => {
+        let found = match read(questions).await {
+            Ok(found) if found.len() == asked => Some(found),
+            Ok(found) => {
+                tracing::error!(task = name, asked, answered = found.len(), "a batch was not answered one by one");
+                None
+            }
+            Err(err) => {
+                tracing::warn!(task = name, cause = ?err, asked, "a batched read failed");
+                None
+            }
+        };
+        match found {
+            Some(found) => {
                 for (answer, found) in answers.into_iter().zip(found) {
                     let _ = answer.send(Ok(found));
                 }
             }
-            outcome => {
-                match outcome {
-                    Ok(found) => tracing::error!(
-                        task = name,
-                        asked,
-                        answered = found.len(),
-                        "a batch was not answered one by one"
-                    ),
-                    Err(err) => tracing::warn!(task = name, cause = ?err, asked, "a batched read failed"),
-                }
+            None => {
                 for answer in answers {
                     let _ = answer.send(Err(StoreError::Unavailable));
                 }

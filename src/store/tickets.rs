@@ -86,7 +86,7 @@ struct ReadRow {
 }
 
 /// Whether a read of a ticket in line also finds its place.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy)]
 enum Placing {
     /// Counted by the same round trip, unless this node may hold the queue's live line, which
     /// then answers it (see [`Seen`]).
