@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::{Event, Ticket};
+
 /// Where a message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -77,6 +79,28 @@ impl MessageKind {
     /// The kinds written when their event commits (`ahead` is written when a line moves).
     pub const ON_EVENT: [MessageKind; 5] =
         [MessageKind::Joined, MessageKind::Called, MessageKind::Recalled, MessageKind::NoShow, MessageKind::Snoozed];
+
+    /// The message an event brings, if any: `ticket.<kind>` of one of [`ON_EVENT`](Self::ON_EVENT)
+    /// that moved its ticket to a state, or stepped it back in line (a snooze keeps its state).
+    pub fn told_by(event: &Event) -> Option<MessageKind> {
+        let name = event.kind.name();
+        let kind = MessageKind::parse(name.strip_prefix("ticket.")?).filter(|k| Self::ON_EVENT.contains(k))?;
+        (event.to.is_some() || kind == MessageKind::Snoozed).then_some(kind)
+    }
+}
+
+/// The values a ticket's message is written with (`vars`): its number, its counter and how many
+/// people are ahead of it, each only when known.
+pub fn message_vars(ticket: &Ticket) -> Value {
+    let mut vars = serde_json::Map::with_capacity(3);
+    vars.insert("number".into(), Value::String(ticket.number.clone()));
+    if let Some(counter) = &ticket.counter {
+        vars.insert("counter".into(), Value::String(counter.clone()));
+    }
+    if let Some(position) = ticket.position {
+        vars.insert("ahead".into(), Value::from(i64::from(position) - 1));
+    }
+    Value::Object(vars)
 }
 
 /// The languages of the pages, and so of the default words.
@@ -570,6 +594,41 @@ pub fn is_opt_out(text: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn events_that_move_a_ticket_or_step_it_back_are_told_with_its_words() {
+        use crate::domain::EventKind;
+        let ticket = crate::domain::ticket::a_ticket_with_every_field();
+        let event = |kind: EventKind, to: Option<&str>| Event {
+            seq: 1,
+            queue_id: ticket.queue_id,
+            kind,
+            ticket: Some(ticket.clone()),
+            actor: "staff".into(),
+            at: ticket.joined_at,
+            from: None,
+            to: to.map(Into::into),
+            queue: None,
+            appointment: None,
+            line: None,
+            presence: None,
+        };
+        let told = |kind: EventKind, to: Option<&str>| MessageKind::told_by(&event(kind, to));
+        assert_eq!(told(EventKind::Joined, Some("waiting")), Some(MessageKind::Joined));
+        assert_eq!(told(EventKind::transition("call"), Some("called")), Some(MessageKind::Called));
+        assert_eq!(told(EventKind::transition("recall"), Some("called")), Some(MessageKind::Recalled));
+        assert_eq!(told(EventKind::transition("no_show"), Some("no_show")), Some(MessageKind::NoShow));
+        assert_eq!(told(EventKind::ticket(crate::domain::event::words::SNOOZED), None), Some(MessageKind::Snoozed));
+        // Not a moment that is told, or one that moved nothing.
+        assert_eq!(told(EventKind::transition("start"), Some("serving")), None);
+        assert_eq!(told(EventKind::transition("call"), None), None);
+        assert_eq!(told(EventKind::TransferredIn, Some("waiting")), None);
+        assert_eq!(told(EventKind::QueueUpdated, None), None);
+
+        assert_eq!(message_vars(&ticket), json!({"number": "VIP007", "counter": "Desk 2", "ahead": 2}));
+        let bare = Ticket { counter: None, position: None, ..ticket.clone() };
+        assert_eq!(message_vars(&bare), json!({"number": "VIP007"}));
+    }
 
     #[test]
     fn phones_are_kept_in_international_form() {

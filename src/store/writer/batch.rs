@@ -213,6 +213,8 @@ pub(super) struct QueueState {
     pub messages_ahead: Option<serde_json::Value>,
     /// `settings.snooze`: how often and how far a customer may step back.
     pub snooze: Option<serde_json::Value>,
+    /// The moments `settings.notify` switches off (`"called": false`): no message is written.
+    pub notify_off: Vec<String>,
     /// Moved by this batch: its counters are stored at the end.
     #[sqlx(default)]
     pub dirty: bool,
@@ -476,7 +478,8 @@ async fn lock_queues(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid
     let rows: Vec<(Uuid, QueueState)> = sqlx::query_as::<_, QueueState>(
         "SELECT id, status, capacity, waiting, last_seq, next_number, prefix, ticket_type_id, \
            settings->'notify_ahead' AS notify_ahead, settings->'notify'->'ahead' AS messages_ahead, \
-           settings->'snooze' AS snooze \
+           settings->'snooze' AS snooze, \
+           ARRAY(SELECT j.k FROM jsonb_each(settings->'notify') AS j(k, v) WHERE j.v = 'false') AS notify_off \
          FROM queues WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id FOR UPDATE",
     )
     .bind(ids)

@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::{BatchState, QueueState};
-use crate::domain::notify::{MessageKind, MAX_AHEAD};
+use crate::domain::notify::{message_vars, MessageKind, MAX_AHEAD};
 use crate::domain::{Event, EventKind};
 use crate::store::{Conflict, Result, StoreError};
 
@@ -16,32 +16,31 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: 
     let events = &state.events[state.written..];
     if !events.is_empty() {
         let mut cols = EventColumns::default();
+        let mut told = ToldColumns::default();
         for e in events {
             cols.push(tenant, e);
+            told.push(e, state.queues.get(&e.queue_id));
         }
         // The events, and in the same statement a delivery for each endpoint that subscribed to
         // one and a message for each channel a customer gave for the moments that are told
-        // (`settings.notify`): all commit together or not at all. A ticket without contacts
-        // costs one probe of `notify_contacts`' primary key.
+        // (`settings.notify`): all commit together or not at all. Which events are told, and
+        // their messages' words, come from the batch; a told ticket without contacts costs one
+        // probe of `notify_contacts`' primary key.
         sqlx::query(
             "WITH ev AS ( \
                INSERT INTO queue_events (queue_id, seq, tenant_id, kind, ticket_id, from_state, to_state, actor, data, at) \
                SELECT * FROM unnest($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], \
                                     $7::text[], $8::text[], $9::jsonb[], $10::timestamptz[]) \
-               RETURNING queue_id, seq, kind, ticket_id, to_state, data), \
+               RETURNING queue_id, seq, kind), \
              msg AS ( \
                INSERT INTO notifications (id, tenant_id, queue_id, ticket_id, channel, kind, seq, state, recipient, lang, vars) \
-               SELECT gen_random_uuid(), c.tenant_id, ev.queue_id, ev.ticket_id, ch.channel, substr(ev.kind, 8), ev.seq, \
-                 COALESCE(ev.to_state, ev.data->'ticket'->>'status'), ch.recipient, c.lang, \
-                 jsonb_strip_nulls(jsonb_build_object('number', ev.data->'ticket'->'number', \
-                                                      'counter', ev.data->'ticket'->'counter', \
-                                                      'ahead', (ev.data->'ticket'->>'position')::int - 1)) \
-               FROM ev JOIN notify_contacts c ON c.ticket_id = ev.ticket_id \
-               JOIN queues q ON q.id = ev.queue_id \
+               SELECT gen_random_uuid(), c.tenant_id, t.queue_id, t.ticket_id, ch.channel, t.kind, t.seq, t.state, \
+                 ch.recipient, c.lang, t.vars \
+               FROM unnest($12::uuid[], $13::uuid[], $14::int8[], $15::text[], $16::text[], $17::jsonb[]) \
+                 AS t(ticket_id, queue_id, seq, kind, state, vars) \
+               JOIN notify_contacts c ON c.ticket_id = t.ticket_id \
                CROSS JOIN LATERAL (VALUES ('sms', c.sms), ('email', c.email), ('push', c.push::text)) AS ch(channel, recipient) \
-               WHERE ev.kind = ANY ($12) AND (ev.to_state IS NOT NULL OR ev.kind = 'ticket.snoozed') \
-                 AND ch.recipient IS NOT NULL \
-                 AND COALESCE((q.settings->'notify'->>substr(ev.kind, 8))::boolean, true)) \
+               WHERE ch.recipient IS NOT NULL) \
              INSERT INTO webhook_deliveries (id, tenant_id, webhook_id, queue_id, seq, kind) \
              SELECT gen_random_uuid(), w.tenant_id, w.id, ev.queue_id, ev.seq, ev.kind \
              FROM ev JOIN webhooks w ON w.tenant_id = $11 AND (w.queue_id IS NULL OR w.queue_id = ev.queue_id) \
@@ -58,7 +57,12 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: 
         .bind(cols.data)
         .bind(cols.at)
         .bind(tenant)
-        .bind(&*TOLD_ON_EVENT)
+        .bind(told.ticket_id)
+        .bind(told.queue_id)
+        .bind(told.seq)
+        .bind(told.kind)
+        .bind(told.state)
+        .bind(told.vars)
         .execute(&mut *tx)
         .await?;
     }
@@ -98,9 +102,35 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: 
     Ok(())
 }
 
-/// The event kinds that bring a message: `ticket.joined`, `ticket.called`, ….
-static TOLD_ON_EVENT: std::sync::LazyLock<Vec<String>> =
-    std::sync::LazyLock::new(|| MessageKind::ON_EVENT.iter().map(|k| format!("ticket.{}", k.as_str())).collect());
+/// The events of a batch that bring a message on each of their ticket's channels: one row per
+/// event told, with its message's kind, the state it tells and its words' values.
+#[derive(Default)]
+struct ToldColumns {
+    ticket_id: Vec<Uuid>,
+    queue_id: Vec<Uuid>,
+    seq: Vec<i64>,
+    kind: Vec<&'static str>,
+    state: Vec<String>,
+    vars: Vec<serde_json::Value>,
+}
+
+impl ToldColumns {
+    /// Adds `e` if it is told: a moment its queue has not switched off (`queue` is its locked
+    /// row; every event of a batch has one).
+    fn push(&mut self, e: &Event, queue: Option<&QueueState>) {
+        let (Some(ticket), Some(queue)) = (&e.ticket, queue) else { return };
+        let Some(kind) = MessageKind::told_by(e) else { return };
+        if queue.notify_off.iter().any(|off| off == kind.as_str()) {
+            return;
+        }
+        self.ticket_id.push(ticket.id);
+        self.queue_id.push(e.queue_id);
+        self.seq.push(e.seq);
+        self.kind.push(kind.as_str());
+        self.state.push(e.to.clone().unwrap_or_else(|| ticket.status.clone()));
+        self.vars.push(message_vars(ticket));
+    }
+}
 
 #[derive(Default)]
 struct EventColumns {
