@@ -1008,6 +1008,53 @@ async fn a_claim_reads_what_it_claims_by_index_however_long_the_outbox() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_is_claimed_before_a_crowds_older_messages_that_can_wait() {
+    // Arrange: 300 in line, each with a "joined" message due for a minute (a crowd's backlog),
+    // then the newest messages: a call and a recall due now, and a call whose retry is not due.
+    let app = spawn_app_with(|s| {
+        s.notify.enabled = false;
+        s.webhooks.enabled = false;
+    })
+    .await;
+    app.fill(300).await;
+    let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let add = |kind: &str, due: &str, which: &str| {
+        format!(
+            "INSERT INTO notifications (id, tenant_id, queue_id, ticket_id, channel, kind, seq, state, recipient, lang, \
+                                        next_attempt_at) \
+             SELECT gen_random_uuid(), t.tenant_id, t.queue_id, t.id, 'sms', '{kind}', 1, 'waiting', 'someone', 'en', {due} \
+             FROM (SELECT * FROM tickets ORDER BY id {which}) t"
+        )
+    };
+    for statement in [
+        add("joined", "now() - interval '1 minute'", ""),
+        add("called", "now()", "LIMIT 1"),
+        add("recalled", "now()", "LIMIT 1 OFFSET 1"),
+        add("called", "now() + interval '1 minute'", "LIMIT 1 OFFSET 2"),
+        "ANALYZE notifications".into(),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut owner).await.unwrap();
+    }
+    let claim = |n: i32| {
+        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(format!(
+            "SELECT kind FROM qc_claim_notifications({n}, 60000) ORDER BY kind"
+        )))
+    };
+
+    // Act: three claims, each while the ones before hold their leases.
+    let first = claim(2).fetch_all(&mut owner).await.unwrap();
+    let second = claim(3).fetch_all(&mut owner).await.unwrap();
+    let rest = claim(1000).fetch_all(&mut owner).await.unwrap();
+
+    // Assert: the call and the recall first, though the crowd's messages were due before them;
+    // then the crowd's, oldest first; the call not yet due is left for its time.
+    assert_eq!(first, ["called", "recalled"]);
+    assert_eq!(second, ["joined", "joined", "joined"]);
+    assert_eq!(rest.len(), 297);
+    assert!(rest.iter().all(|k| k == "joined"), "only the crowd's messages are left due");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_planned_while_the_outbox_was_short_reads_by_index_once_it_is_long() {
     // Arrange: a sender's connection that made its claims' plans while the outbox held eight
     // messages and eight deliveries, and statistics that stay as they were while the outboxes
