@@ -142,6 +142,29 @@ async fn messages_are_written_in_the_transaction_of_their_event_and_only_for_tol
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_at_a_told_place_is_told_and_joins_behind_it_tell_nobody() {
+    // No sender: what the writer wrote stays as it was written.
+    let app = spawn_app_with(|s| s.notify.enabled = false).await;
+    let q =
+        app.create_queue(&app.admin, "drop", json!({"settings": {"notify": {"joined": false, "ahead": [2]}}})).await;
+
+    // Five join one after the other: the third joins with two ahead of it.
+    for i in 1..=5 {
+        join_with(&app, q, json!({ "email": format!("c{i}@example.org") })).await;
+    }
+
+    // Only the third is told, once: joins behind the told place move nobody.
+    let mut db = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let told: Vec<(String, Option<i32>, Value)> =
+        sqlx::query_as("SELECT kind, position, vars FROM notifications WHERE queue_id = $1 ORDER BY seq")
+            .bind(q)
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(told, [("ahead".to_owned(), Some(3), json!({"number": "A003", "ahead": 2}))]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_the_ticket_outran_is_dropped_not_sent_late() {
     // The node that writes sends nothing; a second node that sends comes up later.
     let app = spawn_app_with(|s| s.notify.enabled = false).await;

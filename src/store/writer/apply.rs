@@ -256,6 +256,7 @@ pub(super) fn queue(state: &mut BatchState, id: Uuid) -> Result<&mut QueueState>
 pub(super) fn bump(q: &mut QueueState) -> i64 {
     q.last_seq += 1;
     q.dirty = true;
+    q.head_moved = true;
     q.last_seq
 }
 

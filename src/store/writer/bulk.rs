@@ -231,6 +231,8 @@ pub(super) async fn joins(
         q.next_number += 1;
         q.waiting += 1;
         q.dirty = true;
+        // A join at the end of a line longer than the told places moves nobody "N ahead" tells.
+        q.head_moved |= appointment.is_some() || place as i32 <= q.told_places();
 
         rows.push(&row, request, token_hash, line_seq, estimate.p50);
 
@@ -443,6 +445,7 @@ pub(super) async fn calls(
         q.last_seq += 1;
         q.waiting -= 1;
         q.dirty = true;
+        q.head_moved = true;
         let seq = q.last_seq;
         let (init, to) = &init_of[&queue_id];
         let kind = EventKind::transition(Special::Call.name());

@@ -189,7 +189,7 @@ pub(crate) const MAX_NOTIFY_AHEAD: i32 = 50;
 /// behind it moves.
 pub(super) async fn notify_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid, QueueState>) -> Result<()> {
     let (mut q_ids, mut q_pos, mut q_seq) = (Vec::new(), Vec::new(), Vec::new());
-    for (id, q) in queues.iter().filter(|(_, q)| q.dirty) {
+    for (id, q) in queues.iter().filter(|(_, q)| q.head_moved) {
         let Some(positions) = q.notify_ahead.as_ref().and_then(ahead_positions) else { continue };
         for n in positions {
             q_ids.push(*id);
@@ -234,7 +234,7 @@ pub(super) async fn notify_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid, Q
 /// and N (a unique index), however often the line behind it moves.
 pub(super) async fn messages_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid, QueueState>) -> Result<()> {
     let (mut q_ids, mut q_pos, mut q_seq) = (Vec::new(), Vec::new(), Vec::new());
-    for (id, q) in queues.iter().filter(|(_, q)| q.dirty) {
+    for (id, q) in queues.iter().filter(|(_, q)| q.head_moved) {
         let Some(ahead) = q.messages_ahead.as_ref().and_then(|v| v.as_array()) else { continue };
         for n in ahead.iter().filter_map(|n| n.as_i64()).filter(|n| (0..=i64::from(MAX_AHEAD)).contains(n)) {
             q_ids.push(*id);
