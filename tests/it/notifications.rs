@@ -971,18 +971,25 @@ async fn retention_blanks_old_bookings_their_events_and_reminders_and_notes_and_
     assert_eq!((notes, comment, rating), (None, None, 2));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_claim_reads_what_it_claims_by_index_however_long_the_outbox() {
-    // Arrange: 2,000 in line, two messages due for each and two webhook deliveries for each of
-    // their events, and the tables' statistics up to date. No sender runs: the claims below are
-    // the only ones.
+/// A node that sends nothing (the claims a test makes are the only ones), `in_line` tickets in
+/// its queue, and a connection as the tables' owner.
+async fn outbox_without_senders(in_line: usize) -> (TestApp, sqlx::PgConnection) {
     let app = spawn_app_with(|s| {
         s.notify.enabled = false;
         s.webhooks.enabled = false;
     })
     .await;
-    app.fill(2000).await;
-    let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    app.fill(in_line).await;
+    let owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    (app, owner)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_reads_what_it_claims_by_index_however_long_the_outbox() {
+    // Arrange: 2,000 in line, two messages due for each and two webhook deliveries for each of
+    // their events, and the tables' statistics up to date. No sender runs: the claims below are
+    // the only ones.
+    let (app, mut owner) = outbox_without_senders(2000).await;
     for statement in [
         "INSERT INTO notifications (id, tenant_id, queue_id, ticket_id, channel, kind, seq, state, recipient, lang) \
          SELECT gen_random_uuid(), t.tenant_id, t.queue_id, t.id, ch, 'joined', 1, 'waiting', 'someone', 'en' \
@@ -1034,13 +1041,7 @@ async fn a_claim_reads_what_it_claims_by_index_however_long_the_outbox() {
 async fn a_call_is_claimed_before_a_crowds_older_messages_that_can_wait() {
     // Arrange: 300 in line, each with a "joined" message due for a minute (a crowd's backlog),
     // then the newest messages: a call and a recall due now, and a call whose retry is not due.
-    let app = spawn_app_with(|s| {
-        s.notify.enabled = false;
-        s.webhooks.enabled = false;
-    })
-    .await;
-    app.fill(300).await;
-    let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let (_app, mut owner) = outbox_without_senders(300).await;
     let add = |kind: &str, due: &str, which: &str| {
         format!(
             "INSERT INTO notifications (id, tenant_id, queue_id, ticket_id, channel, kind, seq, state, recipient, lang, \
@@ -1082,13 +1083,7 @@ async fn a_claim_planned_while_the_outbox_was_short_reads_by_index_once_it_is_lo
     // Arrange: a sender's connection that made its claims' plans while the outbox held eight
     // messages and eight deliveries, and statistics that stay as they were while the outboxes
     // grow to 8,000 each (as in a crowd: faster than autovacuum analyses).
-    let app = spawn_app_with(|s| {
-        s.notify.enabled = false;
-        s.webhooks.enabled = false;
-    })
-    .await;
-    app.fill(4000).await;
-    let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    let (app, mut owner) = outbox_without_senders(4000).await;
     let fill = |limit: &str| {
         [
             format!(
