@@ -149,12 +149,13 @@ want s10 && WITH_PID=1 other_scenario s10-depth-live depth --depth 1000,100000,5
 # not saturated (the runs above measure queueing at saturation).
 want s10 && other_scenario s10-depth-paced depth --depth 1000,100000,500000 --read-rate 500
 want s10 && WITH_PID=1 other_scenario s10-depth-live-paced depth --depth 1000,100000,500000 --live --read-rate 500
-# Notifications (issue 14): 10,000 joins into one queue, each with SMS and e-mail opt-in, then
-# joins and call-nexts on it; beside the same without opt-in, run in turn so both see the same
-# machine. The node has no SMS or e-mail channel here: every message is written in the
+# Notifications (issue 14): 10,000 joins into one queue, each with SMS and e-mail opt-in; a run
+# of 10,000 call-nexts down such a line (joined first, not measured); joins and call-nexts
+# together; beside the same without opt-in, run in turn so both see the same machine. The node has no SMS or e-mail channel here: every message is written in the
 # transaction of its event (the cost measured) and recorded `failed: channel not configured`.
 want s12 && for notify in "" --notify; do
   write_scenario "s12-joins-10k${notify:+-notify}" --mode joins --queues 1 --concurrency 200 --max-ops 10000 --seconds 30 $notify
+  write_scenario "s12-calls-10k${notify:+-notify}" --mode calls --queues 1 --concurrency 200 --line 10000 --warmup 0 --seconds 30 $notify
   write_scenario "s12-mixed${notify:+-notify}" --mode mixed --queues 1 --concurrency 200 --seconds 10 $notify
 done
 want s11 && scenario s11-storm-10k-at-500k 1 -- --customers 10000 --queues 1 --depth 500000 --rate 2 --seconds 10 --storm --database-url "$DB" --procs 2 --spread-sources

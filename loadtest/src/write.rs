@@ -36,6 +36,9 @@ pub struct WriteArgs {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 256)]
     concurrency: usize,
+    /// `--mode calls`: how many join each queue's line first (not measured).
+    #[arg(long, default_value_t = 10_000)]
+    line: u64,
     /// Stop after this long…
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -73,6 +76,9 @@ pub enum Mode {
     Joins,
     /// Each worker joins then calls next, so lines stay short and both kinds are measured.
     Mixed,
+    /// Call-nexts alone, down lines of `--line` customers who joined first (unmeasured): a
+    /// worker stops when its queue's line is empty.
+    Calls,
 }
 
 #[derive(Default)]
@@ -100,16 +106,46 @@ impl Totals {
     }
 }
 
-/// Sends one request; while measuring, counts it and records its latency.
-async fn step(req: reqwest::RequestBuilder, totals: &Totals, hist: &mut Histogram<u64>) {
+/// Sends one request; while measuring, counts it and records its latency. Its status, if answered.
+async fn step(req: reqwest::RequestBuilder, totals: &Totals, hist: &mut Histogram<u64>) -> Option<u16> {
     let started = Instant::now();
-    let ok = matches!(req.send().await, Ok(r) if r.status().is_success());
+    let status = req.send().await.ok().map(|r| r.status().as_u16());
+    let ok = status.is_some_and(|s| (200..300).contains(&s));
     if totals.measuring() {
         hist.record(started.elapsed().as_micros() as u64).ok();
         let counter = if ok { &totals.ok } else { &totals.failed };
         counter.fetch_add(1, Ordering::Relaxed);
         totals.requests.fetch_add(1, Ordering::Relaxed);
     }
+    status
+}
+
+/// Joins `line` customers into each queue, `concurrency` at a time, before anything is measured.
+async fn fill_lines(http: &reqwest::Client, api: &str, queues: &[String], args: &WriteArgs) -> anyhow::Result<()> {
+    let per_worker = args.concurrency.div_ceil(queues.len()).max(1);
+    let mut fills = Vec::new();
+    for (q, queue) in queues.iter().enumerate() {
+        for w in 0..per_worker {
+            let (http, url, notify) = (http.clone(), format!("{api}/queues/{queue}/tickets"), args.notify);
+            let share = args.line / per_worker as u64 + u64::from((w as u64) < args.line % per_worker as u64);
+            let worker = q * per_worker + w;
+            fills.push(tokio::spawn(async move {
+                for n in 0..share {
+                    let answer = http.post(&url).json(&join_body(notify, worker, n)).send().await?;
+                    anyhow::ensure!(
+                        answer.status().is_success(),
+                        "filling a line: a join answered {}",
+                        answer.status()
+                    );
+                }
+                anyhow::Ok(())
+            }));
+        }
+    }
+    for fill in fills {
+        fill.await??;
+    }
+    Ok(())
 }
 
 /// One join with a fresh key, sent once or (`twice`) twice at once; while measuring, counts the
@@ -197,6 +233,10 @@ pub async fn write(args: WriteArgs) -> anyhow::Result<()> {
         queues.push(staff.create_queue_with(&slug, settings.clone()).await.context("creating a queue")?);
     }
 
+    if args.mode == Mode::Calls {
+        fill_lines(&http, &api, &queues, &args).await?;
+    }
+
     let totals = Arc::new(Totals::default());
     let stop_at = Instant::now() + Duration::from_secs(args.warmup + args.seconds);
     let mut workers = Vec::with_capacity(args.concurrency);
@@ -213,6 +253,14 @@ pub async fn write(args: WriteArgs) -> anyhow::Result<()> {
             let mut n = 0u64;
             while Instant::now() < stop_at && totals.ok.load(Ordering::Relaxed) < max_ops {
                 n += 1;
+                if mode == Mode::Calls {
+                    let call = http.post(&call_url).bearer_auth(&token).json(&json!({"counter": "1"}));
+                    // 409: the line is empty; this worker's run is over.
+                    if step(call, &totals, &mut hist).await == Some(409) {
+                        break;
+                    }
+                    continue;
+                }
                 if let Some(p) = duplicates {
                     let key = format!("bench-{run}-{w}-{n}");
                     let twice = rng.random::<f64>() < p;
