@@ -108,10 +108,20 @@ impl Totals {
 
 /// Sends one request; while measuring, counts it and records its latency. Its status, if answered.
 async fn step(req: reqwest::RequestBuilder, totals: &Totals, hist: &mut Histogram<u64>) -> Option<u16> {
+    step_until(req, totals, hist, None).await
+}
+
+/// [`step`], except that an answer with status `end` is neither counted nor timed: the run is over.
+async fn step_until(
+    req: reqwest::RequestBuilder,
+    totals: &Totals,
+    hist: &mut Histogram<u64>,
+    end: Option<u16>,
+) -> Option<u16> {
     let started = Instant::now();
     let status = req.send().await.ok().map(|r| r.status().as_u16());
     let ok = status.is_some_and(|s| (200..300).contains(&s));
-    if totals.measuring() {
+    if totals.measuring() && (end.is_none() || status != end) {
         hist.record(started.elapsed().as_micros() as u64).ok();
         let counter = if ok { &totals.ok } else { &totals.failed };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -256,7 +266,7 @@ pub async fn write(args: WriteArgs) -> anyhow::Result<()> {
                 if mode == Mode::Calls {
                     let call = http.post(&call_url).bearer_auth(&token).json(&json!({"counter": "1"}));
                     // 409: the line is empty; this worker's run is over.
-                    if step(call, &totals, &mut hist).await == Some(409) {
+                    if step_until(call, &totals, &mut hist, Some(409)).await == Some(409) {
                         break;
                     }
                     continue;
