@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 use super::{apply, booking, bulk, flush, Placed, QueueChange, QueuePending, TicketChange, TicketPending};
 use super::{presence, AppointmentChange, AppointmentPending, Booked, Mark};
-use crate::domain::notify::MAX_AHEAD;
 use crate::domain::Queue;
 use crate::domain::{Event, Notification, QueueStatus};
 use crate::store::cache::Caches;
@@ -219,22 +218,14 @@ pub(super) struct QueueState {
     /// Moved by this batch: its counters are stored at the end.
     #[sqlx(default)]
     pub dirty: bool,
+    /// How far from the front of the line its "N ahead" messages and webhooks look (read once,
+    /// when the queue is locked): a join placed behind that moves nobody they tell.
+    #[sqlx(default)]
+    pub told_places: i32,
     /// Moved by this batch where "N ahead" looks (anything but a join behind the told places):
     /// who is at a told place is read again at the end.
     #[sqlx(default)]
     pub head_moved: bool,
-}
-
-impl QueueState {
-    /// How far from the front of the line its "N ahead" messages and webhooks look: a join
-    /// placed behind that moves nobody they tell.
-    pub fn told_places(&self) -> i32 {
-        let webhooks = self.notify_ahead.as_ref().and_then(flush::ahead_positions).and_then(|p| p.into_iter().max());
-        let messages = self.messages_ahead.as_ref().and_then(|v| v.as_array()).and_then(|list| {
-            list.iter().filter_map(|n| n.as_i64()).filter(|n| (0..=i64::from(MAX_AHEAD)).contains(n)).max()
-        });
-        webhooks.unwrap_or(0).max(messages.map_or(0, |n| n as i32 + 1))
-    }
 }
 
 /// Idempotency records one tenant's part of a batch has produced but not yet written.
@@ -503,7 +494,12 @@ async fn lock_queues(tx: &mut PgConnection, ids: &[Uuid]) -> Result<HashMap<Uuid
     .fetch_all(&mut *tx)
     .await?
     .into_iter()
-    .map(|q| (q.id, q))
+    .map(|mut q| {
+        let webhooks = q.notify_ahead.as_ref().and_then(flush::ahead_positions).unwrap_or_default();
+        let messages = q.messages_ahead.as_ref().map(flush::message_places).unwrap_or_default();
+        q.told_places = webhooks.into_iter().chain(messages).max().unwrap_or(0);
+        (q.id, q)
+    })
     .collect();
     Ok(rows.into_iter().collect())
 }

@@ -232,7 +232,7 @@ pub(super) async fn joins(
         q.waiting += 1;
         q.dirty = true;
         // A join at the end of a line longer than the told places moves nobody "N ahead" tells.
-        q.head_moved |= appointment.is_some() || place as i32 <= q.told_places();
+        q.head_moved |= appointment.is_some() || place as i32 <= q.told_places;
 
         rows.push(&row, request, token_hash, line_seq, estimate.p50);
 

@@ -227,6 +227,16 @@ pub(super) async fn notify_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid, Q
     Ok(())
 }
 
+/// The places a queue's `settings.notify.ahead` tells: "N ahead" is the ticket at place N + 1.
+pub(super) fn message_places(setting: &serde_json::Value) -> Vec<i32> {
+    let list = setting.as_array().map(Vec::as_slice).unwrap_or_default();
+    list.iter()
+        .filter_map(|n| n.as_i64())
+        .filter(|n| (0..=i64::from(MAX_AHEAD)).contains(n))
+        .map(|n| n as i32 + 1)
+        .collect()
+}
+
 /// Writes an `ahead` message for each channel of each ticket now with N people ahead of it, for
 /// the N of its queue's `settings.notify.ahead`, in every queue this batch moved. One statement:
 /// per queue, one read of the head of its line (`LIMIT max(N) + 1` on `tickets_line`), then a
@@ -235,10 +245,10 @@ pub(super) async fn notify_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid, Q
 pub(super) async fn messages_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid, QueueState>) -> Result<()> {
     let (mut q_ids, mut q_pos, mut q_seq) = (Vec::new(), Vec::new(), Vec::new());
     for (id, q) in queues.iter().filter(|(_, q)| q.head_moved) {
-        let Some(ahead) = q.messages_ahead.as_ref().and_then(|v| v.as_array()) else { continue };
-        for n in ahead.iter().filter_map(|n| n.as_i64()).filter(|n| (0..=i64::from(MAX_AHEAD)).contains(n)) {
+        let Some(ahead) = q.messages_ahead.as_ref() else { continue };
+        for place in message_places(ahead) {
             q_ids.push(*id);
-            q_pos.push(n as i32 + 1);
+            q_pos.push(place);
             q_seq.push(q.last_seq);
         }
     }
