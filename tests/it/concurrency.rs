@@ -194,6 +194,60 @@ async fn a_change_the_database_rejects_fails_alone_and_the_rest_of_its_batch_com
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_to_two_queues_in_one_batch_each_take_the_head_of_their_own_line() {
+    let app = spawn_app().await;
+    let other = app.create_queue(&app.admin, "other", json!({})).await;
+    let mut line_a = Vec::new();
+    for _ in 0..4 {
+        line_a.push(app.joined(app.queue).await.0["id"].as_str().unwrap().to_owned());
+    }
+    let mut line_b = Vec::new();
+    for _ in 0..3 {
+        line_b.push(app.joined(other).await.0["id"].as_str().unwrap().to_owned());
+    }
+    let mut lock = hold_queue(&app).await;
+
+    // The first call takes the writer into the held lock; two more to this queue and four to
+    // the other (one more than wait there) pile up into the next batch, interleaved.
+    let first = app.call_next(&app.admin, app.queue, "Desk 0");
+    let rest = async {
+        pause().await;
+        let queues = [other, app.queue, other, other, app.queue, other];
+        let app = &app;
+        join_all(queues.map(|q| async move { (q, app.call_next(&app.admin, q, "Desk 1").await) })).await
+    };
+    let release = async {
+        pause().await;
+        pause().await;
+        lock.execute("COMMIT").await.unwrap();
+    };
+    let (first, rest, ()) = tokio::join!(first, rest, release);
+
+    assert_eq!(first.expect(200)["id"], line_a[0]);
+    let mut called_a = HashSet::new();
+    let mut called_b = HashSet::new();
+    let mut empty = 0;
+    for (queue, reply) in rest {
+        if reply.status == 409 {
+            assert_eq!(queue, other, "only the other queue's line runs out");
+            reply.expect_problem(409, "queue_empty");
+            empty += 1;
+            continue;
+        }
+        let id = reply.expect(200)["id"].as_str().unwrap().to_owned();
+        match queue == app.queue {
+            true => called_a.insert(id),
+            false => called_b.insert(id),
+        };
+    }
+    assert_eq!(empty, 1);
+    assert_eq!(called_a, line_a[1..3].iter().cloned().collect(), "the next two of this queue's line");
+    assert_eq!(called_b, line_b.iter().cloned().collect(), "the whole of the other queue's line");
+    assert_gapless(&app.all_events(&app.admin, app.queue).await, 4 + 3);
+    assert_gapless(&app.all_events(&app.admin, other).await, 3 + 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_join_racing_another_nodes_join_with_the_same_key_is_refused_alone() {
     let app = spawn_app().await;
     // Another writer (as if on another node) holds an uncommitted record for key "k-held".

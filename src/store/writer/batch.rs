@@ -259,10 +259,17 @@ async fn attempt(conn: &mut PgConnection, caches: &Caches, batch: &Batch, mode: 
     // that was quiet before a crowd), it may read a whole table or a whole index once they
     // are long: the idempotency records' lookup did, and keyed joins fell from 4,604 to 1,768 a
     // second (BENCHMARKS.md). Every statement of a batch reads by key or by the line's index,
-    // so sequential and bitmap scans are off.
+    // so sequential and bitmap scans are off. With those off a plan does not depend on the
+    // values of a batch (its arrays' lengths, its queues), so every statement runs its generic
+    // plan from the first: the head of a line's read (a call-next's, "N ahead"'s) was planned
+    // again in every batch, where the planner judged the generic plan dearer for its guess of
+    // ten queues a batch, and planning cost more than running (0.7 ms each, issue 14).
     let first =
         groups.first().map_or(String::new(), |g| format!("; SELECT set_config('app.tenant_id', '{}', true)", g.tenant));
-    let sql = format!("BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off{first}");
+    let sql = format!(
+        "BEGIN; SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; \
+         SET LOCAL plan_cache_mode = force_generic_plan{first}"
+    );
     let mut tx = conn.begin_with(sqlx::AssertSqlSafe(sql)).await?;
     let mut answers = Answers {
         tickets: Vec::with_capacity(batch.tickets.len()),

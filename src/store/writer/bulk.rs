@@ -361,8 +361,7 @@ async fn replayed(tx: &mut PgConnection, committed: Vec<(usize, Uuid, Vec<u8>, i
 struct CalledRow {
     #[sqlx(flatten)]
     row: TicketRow,
-    call_queue: Uuid,
-    call_rank: i64,
+    call_slot: i64,
 }
 
 pub(super) async fn calls(
@@ -375,7 +374,7 @@ pub(super) async fn calls(
     // Each request's place among the calls to its queue: the kth call takes the kth in line.
     let mut asked: Vec<(usize, Uuid, i64, &str)> = Vec::new();
     let mut per_queue: HashMap<Uuid, i64> = HashMap::new();
-    let (mut c_queue, mut c_rank, mut c_counter, mut c_to, mut c_terminal) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut c_counter, mut c_to, mut c_terminal) = (vec![], vec![], vec![]);
     let mut init_of: HashMap<Uuid, (String, String)> = HashMap::new();
     for &(i, change) in changes {
         let TicketChange::CallNext { queue_id, counter, actor } = change else { continue };
@@ -393,8 +392,6 @@ pub(super) async fn calls(
         let rank = per_queue.entry(*queue_id).or_insert(0);
         *rank += 1;
         asked.push((i, *queue_id, *rank, actor));
-        c_queue.push(*queue_id);
-        c_rank.push(*rank);
         c_counter.push(counter.clone());
         c_to.push(called.to_owned());
         c_terminal.push(rules.fsm.is_terminal(called));
@@ -404,40 +401,53 @@ pub(super) async fn calls(
     }
 
     let now = Utc::now();
-    let (q_ids, q_counts): (Vec<Uuid>, Vec<i64>) = per_queue.into_iter().unzip();
+    // Each call's slot: the calls to the queues before its own, plus its rank in its queue. One
+    // key to join on: the statement runs its generic plan, made for a guess of ten rows a
+    // side, which merged on the queue alone and compared every call of a queue with every
+    // ticket picked from it.
+    let (mut q_ids, mut q_counts, mut q_bases) = (vec![], vec![], vec![]);
+    let mut base: HashMap<Uuid, i64> = HashMap::with_capacity(per_queue.len());
+    let mut first = 0;
+    for (queue_id, count) in per_queue {
+        q_ids.push(queue_id);
+        q_counts.push(count);
+        q_bases.push(first);
+        base.insert(queue_id, first);
+        first += count;
+    }
+    let c_slot: Vec<i64> = asked.iter().map(|(_, queue_id, rank, _)| base[queue_id] + rank).collect();
     // The head of each line; the queue row locks we hold make them ours alone.
     let called: Vec<CalledRow> = sqlx::query_as(concat!(
         "WITH picked AS ( \
-           SELECT p.id, r.queue_id, row_number() OVER (PARTITION BY r.queue_id ORDER BY p.priority DESC, p.line_seq) AS rank \
-           FROM unnest($1::uuid[], $2::int8[]) AS r(queue_id, k) \
+           SELECT p.id, r.base + row_number() OVER (PARTITION BY r.queue_id ORDER BY p.priority DESC, p.line_seq) AS slot \
+           FROM unnest($1::uuid[], $2::int8[], $3::int8[]) AS r(queue_id, k, base) \
            CROSS JOIN LATERAL (SELECT id, priority, line_seq FROM tickets \
                                WHERE queue_id = r.queue_id AND in_line \
                                ORDER BY priority DESC, line_seq LIMIT r.k) p), \
-         asked AS (SELECT * FROM unnest($3::uuid[], $4::int8[], $5::text[], $6::text[], $7::bool[]) \
-                   AS c(queue_id, rank, counter, to_state, terminal)) \
+         asked AS (SELECT * FROM unnest($4::int8[], $5::text[], $6::text[], $7::bool[]) \
+                   AS c(slot, counter, to_state, terminal)) \
          UPDATE tickets t SET status = asked.to_state, in_line = false, counter = asked.counter, called_at = $8, \
            actual_wait_seconds = COALESCE(t.actual_wait_seconds, GREATEST(0, EXTRACT(epoch FROM $8 - t.joined_at))::int), \
            finished_at = CASE WHEN asked.terminal THEN $8 END \
-         FROM picked JOIN asked ON asked.queue_id = picked.queue_id AND asked.rank = picked.rank \
+         FROM picked JOIN asked ON asked.slot = picked.slot \
          WHERE t.id = picked.id \
-         RETURNING picked.queue_id AS call_queue, picked.rank AS call_rank, ",
+         RETURNING picked.slot AS call_slot, ",
         ticket_cols!()
     ))
     .bind(q_ids)
     .bind(q_counts)
-    .bind(c_queue)
-    .bind(c_rank)
+    .bind(q_bases)
+    .bind(c_slot)
     .bind(c_counter)
     .bind(c_to)
     .bind(c_terminal)
     .bind(now)
     .fetch_all(&mut *tx)
     .await?;
-    let mut by_rank: HashMap<(Uuid, i64), TicketRow> =
-        called.into_iter().map(|c| ((c.call_queue, c.call_rank), c.row)).collect();
+    let mut by_slot: HashMap<i64, TicketRow> = called.into_iter().map(|c| (c.call_slot, c.row)).collect();
 
     for (i, queue_id, rank, actor) in asked {
-        let Some(row) = by_rank.remove(&(queue_id, rank)) else {
+        let Some(row) = by_slot.remove(&(base[&queue_id] + rank)) else {
             out.push((i, Err(Conflict::QueueEmpty.into())));
             continue;
         };
