@@ -437,7 +437,7 @@ pub(super) async fn calls(
     .bind(q_ids)
     .bind(q_counts)
     .bind(q_bases)
-    .bind(c_slot)
+    .bind(&c_slot)
     .bind(c_counter)
     .bind(c_to)
     .bind(c_terminal)
@@ -446,8 +446,8 @@ pub(super) async fn calls(
     .await?;
     let mut by_slot: HashMap<i64, TicketRow> = called.into_iter().map(|c| (c.call_slot, c.row)).collect();
 
-    for (i, queue_id, rank, actor) in asked {
-        let Some(row) = by_slot.remove(&(base[&queue_id] + rank)) else {
+    for ((i, queue_id, _, actor), slot) in asked.into_iter().zip(c_slot) {
+        let Some(row) = by_slot.remove(&slot) else {
             out.push((i, Err(Conflict::QueueEmpty.into())));
             continue;
         };
