@@ -365,27 +365,35 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<()> {
 }
 
 /// How many rows a table must have gained since it was made before the node gathers its first
-/// statistics ([`analyse_new_tables`]).
+/// statistics ([`analyse_new_tables`])…
 pub const FIRST_STATISTICS_AFTER: i64 = 200;
+/// …or how large it must have grown: its size is known at once, its changes only once the
+/// backends that made them report them (within a second or so of going idle, and a busy writer
+/// goes idle between batches).
+pub const FIRST_STATISTICS_SIZE: i64 = 64 * 1024;
 
 /// Gathers the first statistics of our tables that have none yet (never analysed, by us or by
-/// autovacuum) and have at least [`FIRST_STATISTICS_AFTER`] rows changed, on `owner`: a
-/// connection as the owner (the app role may neither see the tables' statistics nor analyse).
-/// The tables analysed, and how many others still have no statistics.
+/// autovacuum) and have at least [`FIRST_STATISTICS_AFTER`] rows changed or
+/// [`FIRST_STATISTICS_SIZE`] bytes, on `owner`: a connection as the owner (the app role may
+/// neither see the tables' statistics nor analyse). The tables analysed, and how many others
+/// still have no statistics.
 ///
 /// Why it matters: a connection keeps a generic plan of a statement it ran five times, and one
 /// planned before a table's first `ANALYZE` guesses every column's selectivity. On a fresh
 /// database the planner then picked the tenant's index to read a ticket by id, and the index of
 /// arrival times to count a place; both read the whole line once it was long (53 ms for a place
 /// read at 100,000; BENCHMARKS.md), until autovacuum's first analysis, a minute or more later.
-/// Analysing invalidates the plans made without statistics; plans made with them hold at any
-/// depth.
+/// The writer's presence marks, planned while 5,000 joins were not yet reported, read the whole
+/// table once per mark (1.3 s a batch of 1,024, issue 18). Analysing invalidates the plans made
+/// without statistics; plans made with them hold at any depth.
 pub async fn analyse_new_tables(owner: &mut PgConnection) -> Result<(Vec<String>, usize)> {
     let tables: Vec<(String, bool)> = sqlx::query_as(
-        "SELECT relname::text, n_mod_since_analyze >= $1 FROM pg_stat_user_tables \
+        "SELECT relname::text, n_mod_since_analyze >= $1 OR pg_relation_size(relid) >= $2 \
+         FROM pg_stat_user_tables \
          WHERE schemaname = 'public' AND last_analyze IS NULL AND last_autoanalyze IS NULL",
     )
     .bind(FIRST_STATISTICS_AFTER)
+    .bind(FIRST_STATISTICS_SIZE)
     .fetch_all(&mut *owner)
     .await?;
     let (due, waiting): (Vec<_>, Vec<_>) = tables.into_iter().partition(|(_, grown)| *grown);

@@ -284,3 +284,31 @@ async fn a_read_counts_its_place_itself_unless_the_node_holds_the_queues_live_li
     assert_eq!((places_by(&app, "read").await, places_by(&app, "live").await), (2, 1));
     assert_eq!(places_by(&app, "count").await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_grown_past_its_size_gets_its_first_statistics_before_its_changes_are_reported() {
+    // Arrange: a table of 20,000 rows (~700 KB) whose change counters read zero, as when the
+    // backend that filled it has not reported them yet.
+    let app = spawn_app().await;
+    let mut owner = sqlx::PgConnection::connect(&app.db_url).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE grown AS SELECT g AS n FROM generate_series(1, 20000) g")
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    sqlx::raw_sql("SELECT pg_stat_force_next_flush()").execute(&mut owner).await.unwrap();
+    sqlx::raw_sql("SELECT pg_stat_reset_single_table_counters('grown'::regclass)").execute(&mut owner).await.unwrap();
+    let (changes,): (i64,) =
+        sqlx::query_as("SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'grown'")
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
+
+    // Act: a look for tables without statistics (the node's, every quarter second, may come
+    // first).
+    queuecast::store::analyse_new_tables(&mut owner).await.unwrap();
+
+    // Assert: the table has its statistics.
+    let (columns,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM pg_stats WHERE tablename = 'grown'").fetch_one(&mut owner).await.unwrap();
+    assert_eq!((changes, columns), (0, 1));
+}
