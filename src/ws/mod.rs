@@ -10,6 +10,7 @@ pub mod caps;
 pub mod close;
 mod customer;
 mod display;
+mod gate;
 mod message;
 pub(crate) mod presence;
 mod session;

@@ -13,6 +13,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
 use super::close;
+use super::gate::Gate;
 use super::message::ClientMessage;
 use super::transport::{Gone, Incoming, Transport};
 use crate::domain::ServerMessage;
@@ -54,6 +55,13 @@ pub trait Audience: Send + 'static {
     fn after_first(&self) -> Option<u16> {
         None
     }
+}
+
+/// What woke a socket besides the hub.
+enum Woke {
+    Client(Incoming),
+    Heartbeat,
+    Ended(End),
 }
 
 /// Why the loop ended, and so how to close.
@@ -173,20 +181,38 @@ impl<T: Transport, A: Audience> Live<T, A> {
     }
 
     /// Waits on everything a socket waits for, one at a time in this one task, until one of
-    /// them ends the socket. What rarely happens (a client's message, the heartbeat) is boxed,
-    /// so that this future, which lasts as long as the socket, is only as large as a delivery.
+    /// them ends the socket. The hub's frames are what wakes a socket nearly every time: they
+    /// are polled first, and the rest (the client, the heartbeat, the credential lapsing,
+    /// shutdown) sit behind a gate that polls them only once one of them woke. What rarely
+    /// happens is boxed, so that this future, which lasts as long as the socket, is only as large
+    /// as a delivery.
     async fn serve(&mut self) -> End {
         let every = self.limits.ping_every;
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        // Kept across the loop's turns: a gate's waits must keep their wakers when not polled.
+        let mut revoked = std::mem::replace(&mut self.revoked, Box::pin(std::future::pending()));
+        let mut closing = std::pin::pin!(self.limits.closing.clone().cancelled_owned());
+        let mut gate = Gate::new();
         loop {
+            let socket = &mut self.socket;
             let step = tokio::select! {
-                msg = self.socket.next() => Box::pin(self.on_client(msg)).await,
+                biased;
                 frame = self.rx.recv() => self.on_hub(frame).await,
-                _ = ping.tick() => Box::pin(self.heartbeat()).await,
-                (code, why) = &mut self.revoked => Err(End::Close(code, why)),
-                _ = self.limits.closing.cancelled() => {
-                    Err(End::Close(close::SHUTTING_DOWN, "the server is restarting; reconnect"))
-                }
+                woke = gate.wait(async {
+                    tokio::select! {
+                        biased;
+                        msg = socket.next() => Woke::Client(msg),
+                        _ = ping.tick() => Woke::Heartbeat,
+                        (code, why) = &mut revoked => Woke::Ended(End::Close(code, why)),
+                        () = &mut closing => {
+                            Woke::Ended(End::Close(close::SHUTTING_DOWN, "the server is restarting; reconnect"))
+                        }
+                    }
+                }) => match woke {
+                    Woke::Client(msg) => Box::pin(self.on_client(msg)).await,
+                    Woke::Heartbeat => Box::pin(self.heartbeat()).await,
+                    Woke::Ended(end) => Err(end),
+                },
             };
             if let Err(end) = step {
                 return end;
