@@ -77,26 +77,6 @@ struct Fixed<'a> {
     fields: &'a Value,
 }
 
-/// The half of a customer's ticket that moves.
-#[derive(Serialize)]
-struct Moving<'a> {
-    status: &'a str,
-    position: Option<u32>,
-    eta_seconds: Option<i64>,
-    eta_p90_seconds: Option<i64>,
-    counter: Option<&'a str>,
-    called_at: Option<DateTime<Utc>>,
-    seq: i64,
-    served_at: Option<DateTime<Utc>>,
-    finished_at: Option<DateTime<Utc>>,
-    priority: i16,
-    present: bool,
-    present_at: Option<DateTime<Utc>>,
-    snoozes: i16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    notes: Option<&'a str>,
-}
-
 impl TicketFrames {
     /// The frames of `t`'s ticket, while its id, queue, number, time of joining and details stay.
     pub fn new(t: &TicketView<'_>) -> TicketFrames {
@@ -117,34 +97,60 @@ impl TicketFrames {
         TicketFrames { fixed: text }
     }
 
-    /// The frame of `t` (the same ticket as when made).
+    /// The frame of `t` (the same ticket as when made). The moving half is written by hand: its
+    /// keys are constants (serde escaped each, every frame) and its numbers need no formatter;
+    /// strings and times still go through serde_json, so they are written as `Ticket`'s are.
     pub fn frame(&self, t: &TicketView<'_>) -> String {
-        let moving = Moving {
-            status: t.status,
-            position: t.position,
-            eta_seconds: t.eta_seconds,
-            eta_p90_seconds: t.eta_p90_seconds,
-            counter: t.counter,
-            called_at: t.called_at,
-            seq: t.seq,
-            served_at: t.served_at,
-            finished_at: t.finished_at,
-            priority: t.priority,
-            present: t.present,
-            present_at: t.present_at,
-            snoozes: t.snoozes,
-            notes: t.notes,
-        };
         let mut out = Vec::with_capacity(self.fixed.len() + 320);
         out.extend_from_slice(self.fixed.as_bytes());
-        let open = out.len();
-        serde_json::to_writer(&mut out, &moving).expect("a ticket serializes");
-        // The moving half's `{` becomes the comma that continues the ticket's object, its `}`
-        // closes it, and one more closes the frame.
-        out[open] = b',';
-        out.push(b'}');
-        // expect: JSON text written by serde_json from UTF-8 halves.
-        String::from_utf8(out).expect("serde_json writes UTF-8")
+        // The fixed half's object is open and has fields: each of these continues it.
+        out.extend_from_slice(b",\"status\":");
+        json(&mut out, t.status);
+        out.extend_from_slice(b",\"position\":");
+        number(&mut out, t.position);
+        out.extend_from_slice(b",\"eta_seconds\":");
+        number(&mut out, t.eta_seconds);
+        out.extend_from_slice(b",\"eta_p90_seconds\":");
+        number(&mut out, t.eta_p90_seconds);
+        out.extend_from_slice(b",\"counter\":");
+        json(&mut out, &t.counter);
+        out.extend_from_slice(b",\"called_at\":");
+        json(&mut out, &t.called_at);
+        out.extend_from_slice(b",\"seq\":");
+        number(&mut out, Some(t.seq));
+        out.extend_from_slice(b",\"served_at\":");
+        json(&mut out, &t.served_at);
+        out.extend_from_slice(b",\"finished_at\":");
+        json(&mut out, &t.finished_at);
+        out.extend_from_slice(b",\"priority\":");
+        number(&mut out, Some(t.priority));
+        out.extend_from_slice(if t.present { b",\"present\":true" } else { b",\"present\":false" });
+        out.extend_from_slice(b",\"present_at\":");
+        json(&mut out, &t.present_at);
+        out.extend_from_slice(b",\"snoozes\":");
+        number(&mut out, Some(t.snoozes));
+        if let Some(notes) = t.notes {
+            out.extend_from_slice(b",\"notes\":");
+            json(&mut out, notes);
+        }
+        // The ticket's object, then the frame's.
+        out.extend_from_slice(b"}}");
+        // expect: UTF-8 halves and serde_json's UTF-8 strings.
+        String::from_utf8(out).expect("a ticket frame is UTF-8")
+    }
+}
+
+/// A value as serde_json writes it (a string escaped, a time as `Ticket`'s times are, `null`).
+fn json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
+    // expect: strings and times always serialize, and a Vec takes every write.
+    serde_json::to_writer(out, value).expect("a ticket's field serializes");
+}
+
+/// An integer, or `null`.
+fn number<N: itoa::Integer>(out: &mut Vec<u8>, n: Option<N>) {
+    match n {
+        Some(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+        None => out.extend_from_slice(b"null"),
     }
 }
 
