@@ -13,11 +13,14 @@ const PRIOR_WEIGHT: f64 = 2.0;
 /// z for the 90th percentile of a normal distribution.
 const Z90: f64 = 1.2816;
 
-/// Recent calls of one queue.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Recent calls of one queue: how many gaps between them, their sum and their sum of squares
+/// (seconds). An estimate is asked for every customer on every frame, the history changes with
+/// the calls: summed once, an estimate is a few multiplications.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CallHistory {
-    /// Seconds between consecutive recent calls.
-    gaps: Vec<f64>,
+    n: f64,
+    sum: f64,
+    squares: f64,
 }
 
 /// A wait in whole seconds: the central estimate and the pessimistic one.
@@ -32,12 +35,13 @@ impl CallHistory {
     /// say nothing about the pace of service and are left out.
     pub fn from_calls(mut calls: Vec<DateTime<Utc>>, max_gap_secs: f64) -> CallHistory {
         calls.sort_unstable();
-        let gaps = calls
-            .windows(2)
-            .map(|w| (w[1] - w[0]).num_milliseconds() as f64 / 1000.0)
-            .filter(|g| *g <= max_gap_secs)
-            .collect();
-        CallHistory { gaps }
+        let gaps =
+            calls.windows(2).map(|w| (w[1] - w[0]).num_milliseconds() as f64 / 1000.0).filter(|g| *g <= max_gap_secs);
+        gaps.fold(CallHistory::default(), |h, g| CallHistory {
+            n: h.n + 1.0,
+            sum: h.sum + g,
+            squares: h.squares + g * g,
+        })
     }
 
     /// The expected wait of the person at `position` (1 = next), given a prior service time.
@@ -50,12 +54,12 @@ impl CallHistory {
     /// calls.
     pub fn estimate_with_free(&self, position: u32, free: u32, prior_secs: f64) -> Estimate {
         let position = position.saturating_sub(free);
-        let n = self.gaps.len() as f64;
-        let sum: f64 = self.gaps.iter().sum();
+        let CallHistory { n, sum, squares } = *self;
         let mean = (sum + PRIOR_WEIGHT * prior_secs) / (n + PRIOR_WEIGHT);
-        // The spread of the prior is taken as its mean (an exponential service time).
-        let var = (self.gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() + PRIOR_WEIGHT * prior_secs.powi(2))
-            / (n + PRIOR_WEIGHT);
+        // The spread of the prior is taken as its mean (an exponential service time). The gaps'
+        // squared distances from the mean, Σ(g − m)², are Σg² − 2mΣg + nm².
+        let distances = (squares - 2.0 * mean * sum + n * mean * mean).max(0.0);
+        let var = (distances + PRIOR_WEIGHT * prior_secs.powi(2)) / (n + PRIOR_WEIGHT);
         let p = f64::from(position);
         let p50 = p * mean;
         let p90 = p50 + Z90 * var.sqrt() * p.sqrt();
@@ -92,7 +96,9 @@ mod tests {
     #[test]
     fn long_breaks_are_not_taken_for_slow_service() {
         let h = CallHistory::from_calls(vec![at(0), at(60), at(120), at(10_000), at(10_060)], 1800.0);
-        assert_eq!(h, CallHistory { gaps: vec![60.0, 60.0, 60.0] });
+        let steady = CallHistory::from_calls(vec![at(0), at(60), at(120), at(180)], 1800.0);
+        assert_eq!(h, steady);
+        assert_eq!(h, CallHistory { n: 3.0, sum: 180.0, squares: 10_800.0 });
     }
 
     #[test]
@@ -100,6 +106,25 @@ mod tests {
         let h = CallHistory::from_calls((0..50).map(|i| at(i * 30)).collect(), 3600.0);
         assert_eq!(h.estimate_with_free(2, 2, 30.0), Estimate { p50: 0, p90: 0 });
         assert_eq!(h.estimate_with_free(3, 2, 30.0), h.estimate(1, 30.0));
+    }
+
+    /// The spread from the gaps' sums is the spread from the gaps themselves (written as a
+    /// second pass over them, as it was computed before).
+    #[test]
+    fn the_spread_from_sums_is_the_spread_from_the_gaps() {
+        let offsets = [0, 45, 130, 160, 400, 410, 700, 702, 1000];
+        let h = CallHistory::from_calls(offsets.iter().map(|&s| at(s)).collect(), 3600.0);
+        let gaps: Vec<f64> = offsets.windows(2).map(|w| (w[1] - w[0]) as f64).collect();
+        let prior = 90.0;
+        let n = gaps.len() as f64;
+        let mean = (gaps.iter().sum::<f64>() + PRIOR_WEIGHT * prior) / (n + PRIOR_WEIGHT);
+        let var =
+            (gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() + PRIOR_WEIGHT * prior * prior) / (n + PRIOR_WEIGHT);
+        for p in [1u32, 4, 25, 400] {
+            let p50 = f64::from(p) * mean;
+            let p90 = p50 + Z90 * var.sqrt() * f64::from(p).sqrt();
+            assert_eq!(h.estimate(p, prior), Estimate { p50: p50.round() as i64, p90: p90.round() as i64 }, "at {p}");
+        }
     }
 
     #[test]
