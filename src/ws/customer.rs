@@ -164,6 +164,7 @@ impl Seen {
     /// The ticket's message, if it shows something new; dressed only then. Runs under the
     /// hub's lock (`Hub::with_ticket`): a comparison, and one serialization when it changed.
     fn changed(&mut self, t: TicketView<'_>) -> Option<ByteString> {
+        let first = self.last_seq == 0;
         match &mut self.last {
             Some(last) if last.shows(&t) => return None,
             Some(last) => last.update(&t),
@@ -173,10 +174,15 @@ impl Seen {
         let d = &self.details;
         // Serialized straight from the borrowed view: this runs once per customer per event,
         // and going through a `serde_json::Value` cost about as much again, as did copying the
-        // ticket out of the hub; the fixed half is written once (`TicketFrames`).
+        // ticket out of the hub; the fixed half is written once (`TicketFrames`) and kept from
+        // the second frame on: most sockets sit idle after their first, and kept it for nothing.
         let view = t.dressed(d.name.as_deref(), d.party_size, &d.fields);
-        let frames = self.frames.get_or_insert_with(|| TicketFrames::new(&view));
-        Some(ByteString::from(frames.frame(&view)))
+        let text = match &self.frames {
+            Some(frames) => frames.frame(&view),
+            None if first => TicketFrames::new(&view).frame(&view),
+            None => self.frames.insert(TicketFrames::new(&view)).frame(&view),
+        };
+        Some(ByteString::from(text))
     }
 
     /// Who the ticket is for, as an event about it says: its frames are made again.
