@@ -2,7 +2,7 @@
 //!
 //! A socket's loop wakes for the hub's frames nearly every time; `select!` then polled every
 //! other wait again too (the client's frames, the heartbeat, the credential lapsing, shutdown):
-//! 19% of the node's CPU in a fan-out to 10,000 sockets (BENCHMARKS.md, issue 18). A gate polls
+//! 18.9% of the node's CPU in a fan-out to 10,000 sockets (BENCHMARKS.md, issue 18). A gate polls
 //! what it guards with a waker of its own, and polls it again only once that waker fired, or
 //! when its last poll was ready (more may be buffered).
 //!
