@@ -15,7 +15,10 @@ use crate::store::Store;
 /// Frames a receiver may fall behind by before it lags. A lagging receiver gets a fresh snapshot
 /// (or view) instead of the backlog, so a slow client never grows the server's memory.
 const CHANNEL: usize = 512;
-/// Recent frames kept for clients resuming with `since`.
+/// Recent frames kept for clients resuming with `since`: their seq and staff text only. The
+/// event itself (a ticket with its name and fields, ~0.5 KB) is freed once every receiver has
+/// it, and a busy hub's recent frames were ~1 KB each: a crowd of customers opening sockets
+/// kept a kilobyte of presence per socket here.
 const RECENT: usize = 1024;
 /// The head of the line a staff snapshot shows (the rest is paged with `GET …/line`): a
 /// snapshot stays under 100 KB however long the line (a ticket is ~330 bytes of JSON).
@@ -38,8 +41,8 @@ pub struct Frame {
 pub enum StaffStart {
     /// `{"type":"snapshot",…}`, once its window is dressed.
     Snapshot(Window),
-    /// The frames it missed, from memory.
-    Replay(Vec<Arc<Frame>>),
+    /// The frames it missed, from memory (their staff text).
+    Replay(Vec<ByteString>),
     /// Missed events older than memory: read `(after, upto]` from the database.
     Fetch { after: i64, upto: i64 },
 }
@@ -56,7 +59,8 @@ pub enum Offer {
 
 struct Inner {
     view: QueueView,
-    recent: VecDeque<Arc<Frame>>,
+    /// `(seq, staff text)` of the last `RECENT` frames.
+    recent: VecDeque<(i64, ByteString)>,
     display: ByteString,
 }
 
@@ -198,12 +202,12 @@ impl Hub {
             Some(_) => None,
             None => Some(announced),
         };
-        let frame = Arc::new(Frame { seq: event.seq, event, staff, display: sent });
-        inner.display = display;
         if inner.recent.len() == RECENT {
             inner.recent.pop_front();
         }
-        inner.recent.push_back(frame.clone());
+        inner.recent.push_back((event.seq, staff.clone()));
+        let frame = Arc::new(Frame { seq: event.seq, event, staff, display: sent });
+        inner.display = display;
         // Sent under the lock, so subscribe-then-snapshot (also under it) misses nothing.
         match presence {
             None => {
@@ -250,9 +254,9 @@ impl Hub {
         let seq = inner.view.seq();
         let start = match since {
             Some(s) if s >= 0 && s <= seq => {
-                let oldest_kept = inner.recent.front().map_or(seq + 1, |f| f.seq);
+                let oldest_kept = inner.recent.front().map_or(seq + 1, |(kept, _)| *kept);
                 if s + 1 >= oldest_kept {
-                    StaffStart::Replay(inner.recent.iter().filter(|f| f.seq > s).cloned().collect())
+                    StaffStart::Replay(inner.recent.iter().filter(|(kept, _)| *kept > s).map(|(_, text)| text.clone()).collect())
                 } else {
                     StaffStart::Fetch { after: s, upto: seq }
                 }

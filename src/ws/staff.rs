@@ -93,7 +93,7 @@ impl Opening for StaffSocket {
             |window: Window| async { window.text(&state.store, hub.tenant_id).await.map_err(|e| refusal(&e)) };
         let first = match start {
             StaffStart::Snapshot(window) => vec![snapshot(window).await?],
-            StaffStart::Replay(frames) => frames.iter().map(|f| f.staff.clone()).collect(),
+            StaffStart::Replay(texts) => texts,
             StaffStart::Fetch { after, upto } if upto - after <= MAX_REPLAY || self.mode == Mode::Events => {
                 // An events client far behind gets the first MAX_REPLAY, and (its next frame then
                 // showing a gap) a close to resume from there: bounded, and never a gap.
