@@ -256,7 +256,9 @@ impl Hub {
             Some(s) if s >= 0 && s <= seq => {
                 let oldest_kept = inner.recent.front().map_or(seq + 1, |(kept, _)| *kept);
                 if s + 1 >= oldest_kept {
-                    StaffStart::Replay(inner.recent.iter().filter(|(kept, _)| *kept > s).map(|(_, text)| text.clone()).collect())
+                    StaffStart::Replay(
+                        inner.recent.iter().filter(|(kept, _)| *kept > s).map(|(_, text)| text.clone()).collect(),
+                    )
                 } else {
                     StaffStart::Fetch { after: s, upto: seq }
                 }

@@ -55,7 +55,7 @@ impl Opening for CustomerSocket {
 
     async fn start(
         &self,
-        state: &AppState,
+        state: &Arc<AppState>,
         hub: Arc<Hub>,
         details: &Details,
     ) -> Result<Start<CustomerAudience>, Refusal> {
@@ -71,7 +71,7 @@ impl Opening for CustomerSocket {
                 Err(_) => return Err((close::NOT_FOUND, "no such ticket")),
             },
         };
-        let presence = Presence::new(state, &hub, self.ticket);
+        let presence = Presence::new(state.clone(), self.ticket);
         presence.here(&hub);
         let mut seen = Seen { details: details.clone(), last: None, frames: None, last_seq: 0 };
         let first = seen.changed(TicketView::held(&now)).into_iter().collect();
@@ -156,7 +156,7 @@ struct Seen {
 impl Drop for CustomerAudience {
     /// The socket is closing: its customer is away unless they come back within the grace.
     fn drop(&mut self) {
-        self.presence.left();
+        self.presence.left(&self.hub);
     }
 }
 

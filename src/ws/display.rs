@@ -52,7 +52,7 @@ impl Opening for DisplaySocket {
         }
     }
 
-    async fn start(&self, _: &AppState, hub: Arc<Hub>, _: &()) -> Result<Start<DisplayAudience>, Refusal> {
+    async fn start(&self, _: &Arc<AppState>, hub: Arc<Hub>, _: &()) -> Result<Start<DisplayAudience>, Refusal> {
         let (rx, board) = hub.subscribe_display();
         Ok(Start { rx, first: vec![board], audience: DisplayAudience { hub } })
     }

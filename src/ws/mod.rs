@@ -63,7 +63,7 @@ trait Opening: 'static {
     /// Subscribes to the joined hub and says what to send first.
     async fn start(
         &self,
-        state: &AppState,
+        state: &Arc<AppState>,
         hub: Arc<Hub>,
         grant: &Self::Grant,
     ) -> Result<Start<Self::Audience>, Refusal>;
@@ -149,7 +149,7 @@ async fn prepare<K: Opening, T: Transport>(
 /// socket subscribed and its first frames ready.
 async fn admit<K: Opening>(
     socket: &K,
-    state: &AppState,
+    state: &Arc<AppState>,
 ) -> Result<(Access<K::Grant>, Membership, Start<K::Audience>), Refusal> {
     let access = socket.authorize(state).await?;
     let membership = state.fanout.join(access.tenant, access.queue).await.map_err(|e| refusal(&e))?;

@@ -13,39 +13,26 @@
 //!   follow presence events at all.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::caps::Caps;
 use crate::fanout::hub::Away;
 use crate::fanout::Hub;
+use crate::state::AppState;
 use crate::store::Store;
 
-/// What a customer socket needs to tell its customer's presence.
-#[derive(Clone)]
+/// What a customer socket needs to tell its customer's presence: the node's state (shared by
+/// every socket; a socket's own copy of the store's handles took ~200 bytes) and its ticket.
+/// The tenant and queue are its hub's.
 pub struct Presence {
-    store: Store,
-    caps: Arc<Caps>,
-    closing: CancellationToken,
-    grace: Duration,
-    tenant: Uuid,
-    queue: Uuid,
+    state: Arc<AppState>,
     ticket: Uuid,
 }
 
 impl Presence {
-    pub fn new(state: &crate::state::AppState, hub: &Hub, ticket: Uuid) -> Presence {
-        Presence {
-            store: state.store.clone(),
-            caps: state.caps.clone(),
-            closing: state.closing.clone(),
-            grace: state.settings.presence_grace,
-            tenant: hub.tenant_id,
-            queue: hub.queue_id,
-            ticket,
-        }
+    pub fn new(state: Arc<AppState>, ticket: Uuid) -> Presence {
+        Presence { state, ticket }
     }
 
     /// The customer's socket is open: present, if the live view does not say so already (a
@@ -53,32 +40,32 @@ impl Presence {
     pub fn here(&self, hub: &Hub) {
         // A borrowed view: this runs for every socket that opens, and for every "here".
         if hub.with_ticket(self.ticket, |t| !t.present) == Some(true) {
-            self.tell(true);
+            tell(&self.state.store, hub.tenant_id, hub.queue_id, self.ticket, true);
         }
     }
 
     /// The customer's socket closed: away after the grace, unless another socket of theirs
     /// opened here meanwhile, or the node is stopping.
-    pub fn left(&self) {
-        let this = self.clone();
+    pub fn left(&self, hub: &Hub) {
+        let (state, ticket, tenant, queue) = (self.state.clone(), self.ticket, hub.tenant_id, hub.queue_id);
         tokio::spawn(async move {
             tokio::select! {
-                _ = tokio::time::sleep(this.grace) => {}
-                _ = this.closing.cancelled() => return,
+                _ = tokio::time::sleep(state.settings.presence_grace) => {}
+                _ = state.closing.cancelled() => return,
             }
-            if this.caps.holding(&super::customer::credential(this.ticket)) == 0 {
-                this.tell(false);
+            if state.caps.holding(&super::customer::credential(ticket)) == 0 {
+                tell(&state.store, tenant, queue, ticket, false);
             }
         });
     }
+}
 
-    /// Handed to the writer, which writes a crowd's presence in one statement per batch; no
-    /// task waits for it (a socket opening used to spawn one, ~10 KB each while it waited).
-    fn tell(&self, present: bool) {
-        if !self.store.presence(self.tenant, self.queue, self.ticket, present) {
-            // Presence is a hint to staff: the next change tells.
-            tracing::debug!(ticket = %self.ticket, present, "the writer could not take a presence mark");
-        }
+/// Handed to the writer, which writes a crowd's presence in one statement per batch; no task
+/// waits for it (a socket opening used to spawn one, ~10 KB each while it waited).
+fn tell(store: &Store, tenant: Uuid, queue: Uuid, ticket: Uuid, present: bool) {
+    if !store.presence(tenant, queue, ticket, present) {
+        // Presence is a hint to staff: the next change tells.
+        tracing::debug!(%ticket, present, "the writer could not take a presence mark");
     }
 }
 

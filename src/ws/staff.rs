@@ -86,7 +86,7 @@ impl Opening for StaffSocket {
         }
     }
 
-    async fn start(&self, state: &AppState, hub: Arc<Hub>, _: &Identity) -> Result<Start<StaffAudience>, Refusal> {
+    async fn start(&self, state: &Arc<AppState>, hub: Arc<Hub>, _: &Identity) -> Result<Start<StaffAudience>, Refusal> {
         let (rx, start, mut last) = hub.subscribe_staff(self.since);
         let mut partial = false;
         let snapshot =
