@@ -216,11 +216,13 @@ pub fn round(x: f64, digits: i32) -> f64 {
 /// One line a person reads.
 pub fn summary(r: &Value) -> String {
     format!(
-        "[{}] {} sockets · {} actions ({} errors) · {} deliveries ({}/s) · latency p50 {} ms p99 {} ms p99.9 {} ms max {} ms · duplicates {} missed {} · truth {}{}",
+        "[{}] {} sockets · {} actions ({} errors; answered p50 {} ms, max {} ms) · {} deliveries ({}/s) · latency p50 {} ms p99 {} ms p99.9 {} ms max {} ms · duplicates {} missed {} · truth {}{}",
         r["target"].as_str().unwrap_or(""),
         r["sockets"]["connected"],
         r["actions"]["done"],
         r["actions"]["errors"],
+        r["actions"]["answer_ms"]["p50"],
+        r["actions"]["answer_ms"]["max"],
         r["deliveries"]["matched"],
         r["throughput"]["deliveries_per_second"],
         r["latency_ms"]["p50"],

@@ -53,6 +53,9 @@ pub struct Sent {
     pub queue: u32,
     pub seq: i64,
     pub at_us: u64,
+    /// When its answer came (µs since the epoch): the write's share of a delivery's latency.
+    #[serde(default)]
+    pub answered_us: u64,
     /// A call-next: every customer waiting in that queue must get a frame with this seq.
     pub call: bool,
 }

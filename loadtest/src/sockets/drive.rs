@@ -44,10 +44,11 @@ struct Tally {
 }
 
 impl Tally {
-    /// Records one action sent at `at_us`; prints the first few errors (even with `--quiet`).
+    /// Records one action sent at `at_us` and answered now; prints the first few errors (even with `--quiet`).
     async fn record(&self, q: u32, at_us: u64, outcome: Result<Option<(i64, bool)>, Failed>, label: &str) {
+        let answered_us = now_us();
         match outcome {
-            Ok(Some((seq, call))) => self.sent.lock().await.push(Sent { queue: q, seq, at_us, call }),
+            Ok(Some((seq, call))) => self.sent.lock().await.push(Sent { queue: q, seq, at_us, answered_us, call }),
             Ok(None) => {}
             Err(Failed::Refused(_)) => {
                 self.refused.fetch_add(1, Relaxed);

@@ -107,6 +107,13 @@ impl Run<'_> {
         let per_second_rate = |n: u64| if span > 0.0 { (n as f64 / span).round() } else { 0.0 };
         let distribution: Vec<Value> =
             [0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9999, 1.0].iter().map(|p| json!([p, q(*p)])).collect();
+        // How long staff waited for each answer (the write, committed): the part of a delivery's
+        // latency before the fan-out.
+        let mut answers = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
+        for s in &acted.sent {
+            answers.saturating_record(s.answered_us.saturating_sub(s.at_us).max(1));
+        }
+        let a = |p: f64| round(answers.value_at_quantile(p) as f64 / 1000.0, 2);
         let per_second: Vec<Value> = totals
             .per_second
             .iter()
@@ -122,7 +129,8 @@ impl Run<'_> {
             "sockets": {"connected": opened.connected, "failed": opened.failed,
                          "connect_seconds": round(opened.seconds, 2), "closed_by_server": totals.closed},
             "actions": {"done": acted.sent.len(), "refused": acted.refused, "errors": acted.errors,
-                        "seconds": round(acted.seconds, 2)},
+                        "seconds": round(acted.seconds, 2),
+                        "answer_ms": {"p50": a(0.5), "p99": a(0.99), "max": round(answers.max() as f64 / 1000.0, 2)}},
             "deliveries": {"frames": totals.frames, "matched": totals.matched},
             "latency_ms": {"p50": q(0.5), "p90": q(0.9), "p99": q(0.99), "p999": q(0.999),
                             "max": round(hist.max() as f64 / 1000.0, 2), "count": hist.len()},
