@@ -109,10 +109,7 @@ fn accept(
 fn open<K: Opening>(socket: K, state: Arc<AppState>, io: impl Transport) -> impl Future<Output = ()> {
     let prepared = Box::pin(prepare(socket, state, io));
     async move {
-        // Awaited in its own statement: a future awaited in an `if let`'s condition is a
-        // temporary of it, kept (with its box) until the block ends, i.e. for the socket's life.
-        let session = prepared.await;
-        if let Some(session) = session {
+        if let Some(session) = prepared.await {
             session.await;
         }
     }
