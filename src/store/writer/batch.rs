@@ -278,7 +278,6 @@ async fn attempt(conn: &mut PgConnection, caches: &Caches, batch: &Batch, mode: 
         events: Vec::new(),
     };
 
-    let last = groups.len().saturating_sub(1);
     for (i, Group { tenant, tickets, queues, appointments, marks }) in groups.into_iter().enumerate() {
         // The first was named with BEGIN.
         if i > 0 {
@@ -337,17 +336,18 @@ async fn attempt(conn: &mut PgConnection, caches: &Caches, batch: &Batch, mode: 
         flush::write_unwritten(&mut tx, tenant, &mut state).await?;
         flush::notify_ahead(&mut tx, &state.queues).await?;
         flush::messages_ahead(&mut tx, &state.queues).await?;
-        // The batch's notifications go with the last tenant's counters: every event is known
-        // by then, and a round trip fewer is a delivery sooner (each costs a wake-up of this
-        // node and of PostgreSQL's backend; on a quiet machine, up to a millisecond).
-        let payloads = if i == last {
-            let borrowed: Vec<&Event> = answers.events.iter().chain(&state.events).map(|e| &**e).collect();
-            Notification::payloads(&borrowed)
-        } else {
-            Vec::new()
-        };
-        flush::store_counters(&mut tx, &state.queues, payloads).await?;
+        flush::store_counters(&mut tx, &state.queues).await?;
         answers.events.append(&mut state.events);
+    }
+
+    let borrowed: Vec<&Event> = answers.events.iter().map(|e| &**e).collect();
+    let payloads = Notification::payloads(&borrowed);
+    if !payloads.is_empty() {
+        // All in one statement, in order (the feed reads a queue's ranges as they come).
+        sqlx::query("SELECT pg_notify('queuecast', p) FROM unnest($1::text[]) WITH ORDINALITY AS u(p, i) ORDER BY i")
+            .bind(payloads)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await.map_err(commit_error)?;
     Ok(answers)

@@ -282,30 +282,21 @@ pub(super) async fn messages_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid,
     Ok(())
 }
 
-/// Stores the counters of every queue the batch moved, and sends `payloads` (the batch's
-/// notifications, in order: the feed reads a queue's ranges as they come), in one statement.
-pub(super) async fn store_counters(
-    tx: &mut PgConnection,
-    queues: &HashMap<Uuid, QueueState>,
-    payloads: Vec<String>,
-) -> Result<()> {
+/// Stores the counters of every queue the batch moved, in one statement.
+pub(super) async fn store_counters(tx: &mut PgConnection, queues: &HashMap<Uuid, QueueState>) -> Result<()> {
     let moved: Vec<(&Uuid, &QueueState)> = queues.iter().filter(|(_, q)| q.dirty).collect();
-    if moved.is_empty() && payloads.is_empty() {
+    if moved.is_empty() {
         return Ok(());
     }
-    // A data-modifying `WITH` runs whether or not the query reads it.
     sqlx::query(
-        "WITH stored AS (UPDATE queues q SET last_seq = v.last_seq, next_number = v.next_number, \
-           waiting = v.waiting, updated_at = now() \
-           FROM unnest($1::uuid[], $2::int8[], $3::int4[], $4::int4[]) AS v(id, last_seq, next_number, waiting) \
-           WHERE q.id = v.id) \
-         SELECT pg_notify('queuecast', p) FROM unnest($5::text[]) WITH ORDINALITY AS u(p, i) ORDER BY i",
+        "UPDATE queues q SET last_seq = v.last_seq, next_number = v.next_number, waiting = v.waiting, updated_at = now() \
+         FROM unnest($1::uuid[], $2::int8[], $3::int4[], $4::int4[]) AS v(id, last_seq, next_number, waiting) \
+         WHERE q.id = v.id",
     )
     .bind(moved.iter().map(|(id, _)| **id).collect::<Vec<_>>())
     .bind(moved.iter().map(|(_, q)| q.last_seq).collect::<Vec<_>>())
     .bind(moved.iter().map(|(_, q)| q.next_number).collect::<Vec<_>>())
     .bind(moved.iter().map(|(_, q)| q.waiting).collect::<Vec<_>>())
-    .bind(payloads)
     .execute(&mut *tx)
     .await?;
     Ok(())
