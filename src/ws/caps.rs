@@ -38,15 +38,17 @@ impl Default for SocketCaps {
 /// A credential's entries in Redis live this long after its last socket opened.
 const REDIS_TTL_SECS: i64 = 24 * 3600;
 
-/// The sockets of this node, by credential.
+/// The sockets of this node, by credential. A socket's id is a number here, and
+/// `<node>-<number>` in Redis and across nodes (`member`): as strings, the ids took three
+/// allocations per socket.
 pub struct Caps {
     /// This node, in socket ids.
     node: String,
     next: AtomicU64,
     /// Each credential's sockets here, oldest first: (id, what closes it).
-    open: DashMap<String, VecDeque<(String, CancellationToken)>>,
+    open: DashMap<String, VecDeque<(u64, CancellationToken)>>,
     /// Every socket here, by id: what closes it.
-    by_id: DashMap<String, CancellationToken>,
+    by_id: DashMap<u64, CancellationToken>,
     fanout: Arc<Fanout>,
 }
 
@@ -54,7 +56,7 @@ pub struct Caps {
 pub struct Held {
     caps: Arc<Caps>,
     credential: String,
-    id: String,
+    id: u64,
     /// Cancelled when a newer socket of the credential takes this one's place.
     pub replaced: CancellationToken,
 }
@@ -90,12 +92,12 @@ impl Caps {
     /// Takes a place for a new socket of `credential` (e.g. `ticket:<id>`), closing the oldest
     /// over `cap`, here and on other nodes.
     pub async fn hold(self: &Arc<Self>, kind: &'static str, credential: String, cap: usize) -> Held {
-        let id = format!("{}-{}", self.node, self.next.fetch_add(1, Ordering::Relaxed));
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
         let replaced = CancellationToken::new();
-        self.by_id.insert(id.clone(), replaced.clone());
+        self.by_id.insert(id, replaced.clone());
         let evicted: Vec<CancellationToken> = {
             let mut mine = self.open.entry(credential.clone()).or_default();
-            mine.push_back((id.clone(), replaced.clone()));
+            mine.push_back((id, replaced.clone()));
             let over = mine.len().saturating_sub(cap);
             mine.drain(..over).map(|(_, token)| token).collect()
         };
@@ -110,7 +112,7 @@ impl Caps {
                 .cmd("ZADD")
                 .arg(&key)
                 .arg(now)
-                .arg(&id)
+                .arg(self.member(id))
                 .ignore()
                 .cmd("ZRANGE")
                 .arg(&key)
@@ -148,9 +150,15 @@ impl Caps {
         self.open.get(credential).map_or(0, |mine| mine.len())
     }
 
-    /// Closes a socket of this node by id; whether it was here.
-    fn close(&self, id: &str) -> bool {
-        match self.by_id.get(id).map(|t| t.clone()) {
+    /// A socket's id as Redis and other nodes know it.
+    fn member(&self, id: u64) -> String {
+        format!("{}-{id}", self.node)
+    }
+
+    /// Closes a socket of this node by the id Redis knows it by; whether it was here.
+    fn close(&self, member: &str) -> bool {
+        let here = member.strip_prefix(self.node.as_str()).and_then(|n| n.strip_prefix('-')?.parse::<u64>().ok());
+        match here.and_then(|id| self.by_id.get(&id).map(|t| t.clone())) {
             Some(token) => {
                 token.cancel();
                 true
@@ -168,7 +176,7 @@ impl Drop for Held {
         }
         self.caps.open.remove_if(&self.credential, |_, mine| mine.is_empty());
         if let Some(mut conn) = self.caps.fanout.redis() {
-            let (key, id) = (format!("queuecast:sockets:{}", self.credential), self.id.clone());
+            let (key, id) = (format!("queuecast:sockets:{}", self.credential), self.caps.member(self.id));
             tokio::spawn(async move {
                 let _ = redis::cmd("ZREM").arg(key).arg(id).query_async::<()>(&mut conn).await;
             });
