@@ -273,8 +273,9 @@ impl<T: Transport, A: Audience> Live<T, A> {
 
     /// Sends what the audience made of a frame, then closes if it asked to. The send is boxed:
     /// with its deadline's timer it is the largest thing the loop awaits (440 bytes over
-    /// tungstenite), and unboxed every socket's future kept room for it all its life; a
-    /// delivery's allocation costs a fraction of a percent of its CPU.
+    /// tungstenite), and unboxed every socket's future kept room for it all its life. The
+    /// allocation per delivery did not show in CPU per delivery (BENCHMARKS.md, "Idle sockets
+    /// under 7 KiB").
     async fn deliver(&mut self, (text, then_close): Step) -> Result<(), End> {
         if let Some(text) = text {
             Box::pin(send(&mut self.socket, text)).await?;
