@@ -25,7 +25,6 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -232,8 +231,6 @@ const CROWD_ROUNDS: i32 = 4;
 const YIELD: Duration = Duration::from_millis(25 * CROWD_ROUNDS as u64);
 
 async fn run(store: Store, settings: NotifySettings, channels: Channels, stop: CancellationToken) {
-    // This node's commits wake the sender early; others' are found by the poll.
-    let mut committed = store.committed();
     while !stop.is_cancelled() {
         let rounds = if store.writing_a_crowd() { CROWD_ROUNDS } else { 1 };
         let (limit, lease) = (settings.batch * rounds, settings.lease() * rounds as u32);
@@ -264,13 +261,11 @@ async fn run(store: Store, settings: NotifySettings, channels: Channels, stop: C
         }
         tokio::select! {
             _ = tokio::time::sleep(settings.poll) => {}
-            woke = committed.recv() => {
-                if let Err(broadcast::error::RecvError::Closed) = woke {
-                    tokio::time::sleep(settings.poll).await;
-                }
-                // Under load commits come in hundreds a second: claim at most every 50 ms.
+            // This node's commits that wrote messages wake the sender early; other nodes' are
+            // found by the poll.
+            () = store.outboxes().messages.notified() => {
+                // Under load such commits come in hundreds a second: claim at most every 50 ms.
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                committed = committed.resubscribe();
             }
             _ = stop.cancelled() => {}
         }

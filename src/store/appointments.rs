@@ -363,6 +363,9 @@ impl Store {
         .await?;
         tx.commit().await?;
         let done: i64 = sqlx::Row::try_get(&moved, 0)?;
+        if done > 0 && wanted {
+            self.writer.outboxes().messages.notify_one();
+        }
         Ok(if done > 0 { super::Applied::Here } else { super::Applied::Already })
     }
 

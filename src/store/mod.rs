@@ -269,6 +269,11 @@ impl Store {
         self.writer.committed()
     }
 
+    /// What wakes the outboxes' senders: this node's commits that wrote to them.
+    pub fn outboxes(&self) -> &writer::Outboxes {
+        self.writer.outboxes()
+    }
+
     /// Whether this node's writer is busy with a crowd's changes (see [`Writer::busy`]).
     pub fn writing_a_crowd(&self) -> bool {
         self.writer.busy()

@@ -14,7 +14,6 @@ use std::time::Duration;
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 mod inside;
@@ -163,8 +162,6 @@ pub fn start(store: Store, settings: WebhookSettings, tasks: &Tasks) -> anyhow::
 }
 
 async fn run(store: Store, settings: WebhookSettings, client: reqwest::Client, stop: CancellationToken) {
-    // This node's commits wake the sender early; others' are found by the poll.
-    let mut committed = store.committed();
     while !stop.is_cancelled() {
         let claimed = match store.claim_deliveries(settings.batch, settings.lease()).await {
             Ok(claimed) => claimed,
@@ -185,14 +182,11 @@ async fn run(store: Store, settings: WebhookSettings, client: reqwest::Client, s
         }
         tokio::select! {
             _ = tokio::time::sleep(settings.poll) => {}
-            woke = committed.recv() => {
-                if let Err(broadcast::error::RecvError::Closed) = woke {
-                    // The writer is gone: only the poll is left.
-                    tokio::time::sleep(settings.poll).await;
-                }
-                // Under load commits come in hundreds a second: claim at most every 50 ms.
+            // This node's commits that wrote deliveries wake the sender early; other nodes' are
+            // found by the poll.
+            () = store.outboxes().deliveries.notified() => {
+                // Under load such commits come in hundreds a second: claim at most every 50 ms.
                 tokio::time::sleep(Duration::from_millis(50)).await;
-                committed = committed.resubscribe();
             }
             _ = stop.cancelled() => {}
         }

@@ -515,6 +515,32 @@ async fn two_nodes_share_the_outbox_and_send_each_message_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_commit_that_wrote_messages_wakes_the_sender_of_its_node() {
+    // Arrange: a sender that polls once a minute (so only a wake sends within the test), and a
+    // second node that writes messages without sending any: its messages wait in the outbox.
+    let app = spawn_app_with(|s| s.notify.poll = Duration::from_secs(60)).await;
+    let writer = app.on(&app.second_node_with(|s| s.notify.enabled = false).await);
+    let (waiting, waiting_token) = join_with(&writer, app.queue, json!({"sms": "+33 6 12 34 56 78"})).await;
+    assert_eq!(messages(&app, &waiting, &waiting_token).await[0]["status"], "pending");
+
+    // Act: the sender's node commits changes that write no message (joins without contacts),
+    // then one that does.
+    app.joined(app.queue).await;
+    app.joined(app.queue).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after_none = messages(&app, &waiting, &waiting_token).await;
+    let (told, told_token) = join_with(&app, app.queue, json!({"email": "ada@example.org"})).await;
+
+    // Assert: the commits without messages left the outbox alone; the one with a message woke
+    // the sender, which sent (here, gave up on: no channel is configured) both.
+    assert_eq!(after_none[0]["status"], "pending", "{after_none:?}");
+    let sent = |list: Vec<Value>| summary(&list).into_iter().map(|(kind, channel, status, _)| (kind, channel, status));
+    let failed = |channel: &str| ("joined".to_owned(), channel.to_owned(), "failed".to_owned());
+    assert_eq!(sent(settled(&app, &told, &told_token, 1).await).collect::<Vec<_>>(), [failed("email")]);
+    assert_eq!(sent(settled(&app, &waiting, &waiting_token, 1).await).collect::<Vec<_>>(), [failed("sms")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_number_that_replies_stop_gets_no_more_sms() {
     let api = FakeMessagesApi::start(vec![]).await;
     let app = spawn_app_with(|s| s.notify.sms = Some(http_sms(&api))).await;

@@ -350,6 +350,38 @@ async fn the_ahead_notification_tells_the_ticket_that_reaches_a_position() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_commit_that_wrote_deliveries_wakes_the_sender_of_its_node() {
+    // Arrange: a sender that polls once a minute (so only a wake sends within the test), an
+    // endpoint for calls only, and a second node that writes deliveries without sending any.
+    let app = spawn_app_with(|s| s.webhooks.poll = Duration::from_secs(60)).await;
+    let writer = app.on(&app.second_node_with(|s| s.webhooks.enabled = false).await);
+    let receiver = Receiver::start(vec![]).await;
+    let body = json!({"url": receiver.url, "queue_id": app.queue, "events": ["ticket.called"]});
+    let hook = register(&app, &app.admin, body).await;
+    app.joined(app.queue).await;
+    app.joined(app.queue).await;
+    writer.call_next(&app.admin, app.queue, "1").await.expect(200);
+
+    // Act: the sender's node commits a change no endpoint asked for (a join), then a call.
+    app.joined(app.queue).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after_join = receiver.seen().len();
+    app.call_next(&app.admin, app.queue, "2").await.expect(200);
+
+    // Assert: the join left the outbox alone; the call woke the sender, which sent both calls.
+    assert_eq!(after_join, 0, "nothing sent before a commit wrote a delivery");
+    let mut counters: Vec<String> = receiver
+        .wait_for(2)
+        .await
+        .iter()
+        .map(|r| r.json["event"]["ticket"]["counter"].as_str().unwrap().to_owned())
+        .collect();
+    counters.sort();
+    assert_eq!(counters, ["1", "2"]);
+    assert_eq!(settled(&app, &hook, 2).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_exist_only_for_committed_events() {
     let app = spawn_fast_app(12).await;
     let receiver = Receiver::start(vec![]).await;

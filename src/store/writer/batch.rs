@@ -97,23 +97,34 @@ struct Group<'a> {
     marks: &'a [Mark],
 }
 
-/// What an attempt answers, in the batch's order, and the events it committed.
+/// What an attempt answers, in the batch's order, the events it committed and what it wrote to
+/// the outboxes.
 struct Answers {
     tickets: Vec<Result<Placed>>,
     queues: Vec<Result<Queue>>,
     appointments: Vec<Result<Booked>>,
     events: Vec<Arc<Event>>,
+    wrote: Wrote,
+}
+
+/// Whether a batch wrote messages to send, or webhook deliveries: their senders are woken for
+/// them (and otherwise find other nodes' rows by polling).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Wrote {
+    pub messages: bool,
+    pub deliveries: bool,
 }
 
 /// Runs one batch: fast, then with savepoints if anything failed; answers every change and
-/// returns the events it committed, and whether the database stopped answering.
+/// returns the events it committed, what it wrote to the outboxes, and whether the database
+/// stopped answering.
 #[tracing::instrument(skip_all)]
 pub(super) async fn run(
     pool: &PgPool,
     held: &mut Option<PoolConnection<Postgres>>,
     caches: &Caches,
     mut batch: Batch,
-) -> (Vec<Arc<Event>>, bool) {
+) -> (Vec<Arc<Event>>, Wrote, bool) {
     // Tenants in a fixed order (lock order across nodes); within a tenant, arrival order.
     batch.tickets.sort_by_key(|p| p.tenant);
     batch.queues.sort_by_key(|p| p.tenant);
@@ -123,7 +134,7 @@ pub(super) async fn run(
     let Some(first) = within(pool, held, caches, &batch, Mode::Fast).await else {
         tracing::warn!(size, "the database did not answer a batch in time");
         batch.refuse(|| StoreError::Unavailable);
-        return (Vec::new(), true);
+        return (Vec::new(), Wrote::default(), true);
     };
     let answers = match first {
         Ok(answers) => answers,
@@ -142,7 +153,7 @@ pub(super) async fn run(
                         true => StoreError::Unavailable,
                         false => StoreError::Other(anyhow::anyhow!("the batch failed: {message}")),
                     });
-                    return (Vec::new(), false);
+                    return (Vec::new(), Wrote::default(), false);
                 }
             }
         }
@@ -157,7 +168,7 @@ pub(super) async fn run(
     for (pending, result) in batch.appointments.into_iter().zip(answers.appointments) {
         let _ = pending.reply.send(result);
     }
-    (answers.events, false)
+    (answers.events, answers.wrote, false)
 }
 
 /// One attempt within [`ATTEMPT_DEADLINE`] (`None` past it), on the writer's connection: the
@@ -249,6 +260,8 @@ pub(super) struct BatchState {
     /// This tenant's events so far, in seq order per queue; `events[..written]` are inserted.
     pub events: Vec<Arc<Event>>,
     pub written: usize,
+    /// What this tenant's part wrote to the outboxes.
+    pub wrote: Wrote,
 }
 
 async fn attempt(conn: &mut PgConnection, caches: &Caches, batch: &Batch, mode: Mode) -> Result<Answers> {
@@ -276,6 +289,7 @@ async fn attempt(conn: &mut PgConnection, caches: &Caches, batch: &Batch, mode: 
         queues: Vec::new(),
         appointments: Vec::new(),
         events: Vec::new(),
+        wrote: Wrote::default(),
     };
 
     for (i, Group { tenant, tickets, queues, appointments, marks }) in groups.into_iter().enumerate() {
@@ -298,6 +312,7 @@ async fn attempt(conn: &mut PgConnection, caches: &Caches, batch: &Batch, mode: 
             unwritten: Unwritten::default(),
             events: Vec::new(),
             written: 0,
+            wrote: Wrote::default(),
         };
 
         // A tenant's ticket changes, then its queue changes (a pause or a close applies to the
@@ -334,10 +349,12 @@ async fn attempt(conn: &mut PgConnection, caches: &Caches, batch: &Batch, mode: 
             }
         }
         flush::write_unwritten(&mut tx, tenant, &mut state).await?;
-        flush::notify_ahead(&mut tx, &state.queues).await?;
-        flush::messages_ahead(&mut tx, &state.queues).await?;
+        let deliveries = flush::notify_ahead(&mut tx, &state.queues).await?;
+        let messages = flush::messages_ahead(&mut tx, &state.queues).await?;
         flush::store_counters(&mut tx, &state.queues).await?;
         answers.events.append(&mut state.events);
+        answers.wrote.messages |= state.wrote.messages || messages;
+        answers.wrote.deliveries |= state.wrote.deliveries || deliveries;
     }
 
     let borrowed: Vec<&Event> = answers.events.iter().map(|e| &**e).collect();

@@ -11,7 +11,8 @@ use crate::domain::notify::{message_vars, MessageKind, MAX_AHEAD};
 use crate::domain::{Event, EventKind};
 use crate::store::{Conflict, Result, StoreError};
 
-/// Appends the events and idempotency records produced so far, in two statements.
+/// Appends the events and idempotency records produced so far, in two statements, and notes
+/// whether the events brought messages or webhook deliveries (their senders are woken for them).
 pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: &mut BatchState) -> Result<()> {
     let events = &state.events[state.written..];
     if !events.is_empty() {
@@ -26,7 +27,7 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: 
         // (`settings.notify`): all commit together or not at all. Which events are told, and
         // their messages' words, come from the batch; a told ticket without contacts costs one
         // probe of `notify_contacts`' primary key.
-        sqlx::query(
+        let (messages, deliveries): (bool, bool) = sqlx::query_as(
             "WITH ev AS ( \
                INSERT INTO queue_events (queue_id, seq, tenant_id, kind, ticket_id, from_state, to_state, actor, data, at) \
                SELECT * FROM unnest($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], \
@@ -40,11 +41,15 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: 
                  AS t(ticket_id, queue_id, seq, kind, state, vars) \
                JOIN notify_contacts c ON c.ticket_id = t.ticket_id \
                CROSS JOIN LATERAL (VALUES ('sms', c.sms), ('email', c.email), ('push', c.push::text)) AS ch(channel, recipient) \
-               WHERE ch.recipient IS NOT NULL) \
-             INSERT INTO webhook_deliveries (id, tenant_id, webhook_id, queue_id, seq, kind) \
-             SELECT gen_random_uuid(), w.tenant_id, w.id, ev.queue_id, ev.seq, ev.kind \
-             FROM ev JOIN webhooks w ON w.tenant_id = $11 AND (w.queue_id IS NULL OR w.queue_id = ev.queue_id) \
-               AND ev.kind = ANY (w.events)",
+               WHERE ch.recipient IS NOT NULL \
+               RETURNING 1), \
+             wh AS ( \
+               INSERT INTO webhook_deliveries (id, tenant_id, webhook_id, queue_id, seq, kind) \
+               SELECT gen_random_uuid(), w.tenant_id, w.id, ev.queue_id, ev.seq, ev.kind \
+               FROM ev JOIN webhooks w ON w.tenant_id = $11 AND (w.queue_id IS NULL OR w.queue_id = ev.queue_id) \
+                 AND ev.kind = ANY (w.events) \
+               RETURNING 1) \
+             SELECT EXISTS (SELECT FROM msg), EXISTS (SELECT FROM wh)",
         )
         .bind(cols.queue_id)
         .bind(cols.seq)
@@ -63,8 +68,10 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: 
         .bind(told.kind)
         .bind(told.state)
         .bind(told.vars)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
+        state.wrote.messages |= messages;
+        state.wrote.deliveries |= deliveries;
     }
     state.written = state.events.len();
     let keys = std::mem::take(&mut state.unwritten.keys);
@@ -187,7 +194,8 @@ pub(crate) const MAX_NOTIFY_AHEAD: i32 = 50;
 /// One statement: per queue, one read of the head of its line (`LIMIT max(N)` on `tickets_line`).
 /// A ticket is told once per endpoint and position (a unique index), however often the line
 /// behind it moves.
-pub(super) async fn notify_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid, QueueState>) -> Result<()> {
+/// Whether it wrote any.
+pub(super) async fn notify_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid, QueueState>) -> Result<bool> {
     let (mut q_ids, mut q_pos, mut q_seq) = (Vec::new(), Vec::new(), Vec::new());
     for (id, q) in queues.iter().filter(|(_, q)| q.head_moved) {
         let Some(positions) = q.notify_ahead.as_ref().and_then(ahead_positions) else { continue };
@@ -198,9 +206,9 @@ pub(super) async fn notify_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid, Q
         }
     }
     if q_ids.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
-    sqlx::query(
+    let done = sqlx::query(
         "WITH want AS (SELECT * FROM unnest($1::uuid[], $2::int4[], $3::int8[]) AS w(queue_id, pos, seq)), \
          lim AS (SELECT queue_id, max(pos) AS k, max(seq) AS seq FROM want GROUP BY queue_id), \
          head AS ( \
@@ -224,7 +232,7 @@ pub(super) async fn notify_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid, Q
     .bind(q_seq)
     .execute(&mut *tx)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
 /// The places a queue's `settings.notify.ahead` tells: "N ahead" is the ticket at place N + 1.
@@ -242,7 +250,8 @@ pub(super) fn message_places(setting: &serde_json::Value) -> Vec<i32> {
 /// per queue, one read of the head of its line (`LIMIT max(N) + 1` on `tickets_line`), then a
 /// probe of the contacts of the few tickets at those places. A ticket is told once per channel
 /// and N (a unique index), however often the line behind it moves.
-pub(super) async fn messages_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid, QueueState>) -> Result<()> {
+/// Whether it wrote any.
+pub(super) async fn messages_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid, QueueState>) -> Result<bool> {
     let (mut q_ids, mut q_pos, mut q_seq) = (Vec::new(), Vec::new(), Vec::new());
     for (id, q) in queues.iter().filter(|(_, q)| q.head_moved) {
         let Some(ahead) = q.messages_ahead.as_ref() else { continue };
@@ -253,9 +262,9 @@ pub(super) async fn messages_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid,
         }
     }
     if q_ids.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
-    sqlx::query(
+    let done = sqlx::query(
         "WITH want AS (SELECT * FROM unnest($1::uuid[], $2::int4[], $3::int8[]) AS w(queue_id, pos, seq)), \
          lim AS (SELECT queue_id, max(pos) AS k, max(seq) AS seq FROM want GROUP BY queue_id), \
          head AS ( \
@@ -279,7 +288,7 @@ pub(super) async fn messages_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid,
     .bind(q_seq)
     .execute(&mut *tx)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
 /// Stores the counters of every queue the batch moved, in one statement.

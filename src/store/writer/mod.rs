@@ -42,7 +42,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -327,8 +327,30 @@ const COMMITTED: usize = 1024;
 pub struct Writer {
     tx: mpsc::Sender<Message>,
     committed: broadcast::Sender<Committed>,
+    outboxes: Arc<Outboxes>,
     /// The size of the last batch committed: how much the node is writing.
     last_batch: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// What wakes each outbox's sender: a commit that wrote to it (from this node; other nodes' rows
+/// are found by polling). A wake with nobody waiting is kept for the sender's next wait.
+#[derive(Default)]
+pub struct Outboxes {
+    /// Messages to send (`notifications`).
+    pub messages: Notify,
+    /// Webhook deliveries (`webhook_deliveries`).
+    pub deliveries: Notify,
+}
+
+impl Outboxes {
+    fn wake(&self, wrote: batch::Wrote) {
+        if wrote.messages {
+            self.messages.notify_one();
+        }
+        if wrote.deliveries {
+            self.deliveries.notify_one();
+        }
+    }
 }
 
 /// Changes in a batch, or waiting, from which the writer counts as busy (see [`Writer::busy`]).
@@ -338,11 +360,16 @@ impl Writer {
     pub(super) fn start(pool: PgPool, caches: Arc<Caches>, max_batch: usize, tasks: &Tasks) -> Writer {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (committed, _) = broadcast::channel(COMMITTED);
-        let sent = committed.clone();
         let last_batch = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let sizes = last_batch.clone();
-        tasks.spawn_graceful("writer", move |stop| run(pool, caches, rx, max_batch.max(1), sent, sizes, stop));
-        Writer { tx, committed, last_batch }
+        let outboxes = Arc::new(Outboxes::default());
+        let tells = Tells { committed: committed.clone(), outboxes: outboxes.clone(), last_batch: last_batch.clone() };
+        tasks.spawn_graceful("writer", move |stop| run(pool, caches, rx, max_batch.max(1), tells, stop));
+        Writer { tx, committed, outboxes, last_batch }
+    }
+
+    /// What wakes the outboxes' senders.
+    pub fn outboxes(&self) -> &Outboxes {
+        &self.outboxes
     }
 
     /// Whether the node is writing a crowd's changes (its last batch, or the changes waiting,
@@ -398,6 +425,14 @@ impl Writer {
     }
 }
 
+/// What the writer tells the rest of the node: each commit's events, the outboxes it wrote to,
+/// and how large its batches are.
+struct Tells {
+    committed: broadcast::Sender<Committed>,
+    outboxes: Arc<Outboxes>,
+    last_batch: Arc<std::sync::atomic::AtomicUsize>,
+}
+
 /// Commits batches until the node stops; then takes no new change (a submit answers that the
 /// writer has stopped) and commits what it was already given before it ends.
 async fn run(
@@ -405,10 +440,10 @@ async fn run(
     caches: Arc<Caches>,
     mut rx: mpsc::Receiver<Message>,
     max_batch: usize,
-    committed: broadcast::Sender<Committed>,
-    last_batch: Arc<std::sync::atomic::AtomicUsize>,
+    tells: Tells,
     stop: CancellationToken,
 ) {
+    let Tells { committed, outboxes, last_batch } = tells;
     let mut received = Vec::with_capacity(max_batch);
     let mut flushed = Vec::new();
     // The connection batches are written on, kept between them (see `batch::within`).
@@ -448,7 +483,8 @@ async fn run(
         let size = batch.len();
         last_batch.store(size, std::sync::atomic::Ordering::Relaxed);
         let started = std::time::Instant::now();
-        let (events, stalled) = batch::run(&pool, &mut held, &caches, batch).await;
+        let (events, wrote, stalled) = batch::run(&pool, &mut held, &caches, batch).await;
+        outboxes.wake(wrote);
         metrics::histogram!("queuecast_write_batch_size").record(size as f64);
         metrics::histogram!("queuecast_write_commit_seconds").record(started.elapsed().as_secs_f64());
         if stalled {
