@@ -307,6 +307,11 @@ impl Fanout {
     fn offer_all(self: &Arc<Self>, events: impl IntoIterator<Item = Arc<Event>>, feed: &'static str) {
         for event in events {
             let Some(hub) = self.hub(event.queue_id) else { continue };
+            // This node's own commit, its requesters not yet answered: the local feed brings it
+            // right after they are (see `store::writer::Committing`).
+            if feed == POSTGRES && self.store.committing_here(event.queue_id, event.seq) {
+                continue;
+            }
             let offer = hub.offer(event);
             record(&offer, feed);
             if offer == Offer::Gap {

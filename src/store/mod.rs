@@ -269,6 +269,12 @@ impl Store {
         self.writer.committed()
     }
 
+    /// Whether the event `seq` of `queue` is this node's own, committed or being committed and
+    /// not yet answered (see [`writer::Committing`]).
+    pub fn committing_here(&self, queue: Uuid, seq: i64) -> bool {
+        self.writer.committing().holds(queue, seq)
+    }
+
     /// What wakes the outboxes' senders: this node's commits that wrote to them.
     pub fn outboxes(&self) -> &writer::Outboxes {
         self.writer.outboxes()

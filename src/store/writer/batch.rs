@@ -9,7 +9,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use uuid::Uuid;
 
 use super::{apply, booking, bulk, flush, Placed, QueueChange, QueuePending, TicketChange, TicketPending};
-use super::{presence, AppointmentChange, AppointmentPending, Booked, Mark};
+use super::{presence, AppointmentChange, AppointmentPending, Booked, Committing, Mark};
 use crate::domain::Queue;
 use crate::domain::{Event, Notification, QueueStatus};
 use crate::store::cache::Caches;
@@ -123,15 +123,19 @@ pub(super) async fn run(
     pool: &PgPool,
     held: &mut Option<PoolConnection<Postgres>>,
     caches: &Caches,
+    committing: &Committing,
     mut batch: Batch,
 ) -> (Vec<Arc<Event>>, Wrote, bool) {
+    // Marked by the attempt before its COMMIT; cleared once every requester is answered (or
+    // the batch has failed), on every way out of here.
+    let _answered = committing.clear_on_drop();
     // Tenants in a fixed order (lock order across nodes); within a tenant, arrival order.
     batch.tickets.sort_by_key(|p| p.tenant);
     batch.queues.sort_by_key(|p| p.tenant);
     batch.appointments.sort_by_key(|p| p.tenant);
     batch.marks.sort_by_key(|m| m.tenant);
     let size = batch.len();
-    let Some(first) = within(pool, held, caches, &batch, Mode::Fast).await else {
+    let Some(first) = within(pool, held, caches, committing, &batch, Mode::Fast).await else {
         tracing::warn!(size, "the database did not answer a batch in time");
         batch.refuse(|| StoreError::Unavailable);
         return (Vec::new(), Wrote::default(), true);
@@ -140,7 +144,10 @@ pub(super) async fn run(
         Ok(answers) => answers,
         Err(err) => {
             tracing::warn!(cause = ?err, size, "batch failed; running it again change by change");
-            match within(pool, held, caches, &batch, Mode::Savepoints).await.unwrap_or(Err(StoreError::Unavailable)) {
+            match within(pool, held, caches, committing, &batch, Mode::Savepoints)
+                .await
+                .unwrap_or(Err(StoreError::Unavailable))
+            {
                 Ok(answers) => answers,
                 Err(err) => {
                     tracing::error!(cause = ?err, size, "batch failed");
@@ -179,6 +186,7 @@ async fn within(
     pool: &PgPool,
     held: &mut Option<PoolConnection<Postgres>>,
     caches: &Caches,
+    committing: &Committing,
     batch: &Batch,
     mode: Mode,
 ) -> Option<Result<Answers>> {
@@ -188,7 +196,7 @@ async fn within(
             Some(conn) => conn,
             None => pool.acquire().await?,
         };
-        let answers = attempt(&mut conn, caches, batch, mode).await?;
+        let answers = attempt(&mut conn, caches, committing, batch, mode).await?;
         Ok((answers, conn))
     })
     .await
@@ -264,7 +272,13 @@ pub(super) struct BatchState {
     pub wrote: Wrote,
 }
 
-async fn attempt(conn: &mut PgConnection, caches: &Caches, batch: &Batch, mode: Mode) -> Result<Answers> {
+async fn attempt(
+    conn: &mut PgConnection,
+    caches: &Caches,
+    committing: &Committing,
+    batch: &Batch,
+    mode: Mode,
+) -> Result<Answers> {
     let groups = batch.by_tenant();
     // BEGIN, the plans' bounds and the first tenant named, in one round trip. A connection
     // switches a statement to a generic plan after five runs and keeps it; made while the
@@ -366,7 +380,12 @@ async fn attempt(conn: &mut PgConnection, caches: &Caches, batch: &Batch, mode: 
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await.map_err(commit_error)?;
+    committing.mark(&answers.events);
+    if let Err(err) = tx.commit().await {
+        // Nothing was committed: another node may commit these seqs, and its NOTIFY is needed.
+        committing.clear();
+        return Err(commit_error(err));
+    }
     Ok(answers)
 }
 

@@ -41,6 +41,7 @@ pub(crate) use presence::Mark;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use dashmap::DashMap;
 use sqlx::PgPool;
 use tokio::sync::{broadcast, mpsc, oneshot, Notify};
 use tokio_util::sync::CancellationToken;
@@ -328,8 +329,46 @@ pub struct Writer {
     tx: mpsc::Sender<Message>,
     committed: broadcast::Sender<Committed>,
     outboxes: Arc<Outboxes>,
+    committing: Arc<Committing>,
     /// The size of the last batch committed: how much the node is writing.
     last_batch: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// The queues whose events this node's writer is committing, up to which seq: from just before
+/// a batch's COMMIT until every requester of the batch is answered. The NOTIFY feed leaves those
+/// events to the local feed, which brings them right after: offered first, they could make a
+/// hub wake every socket of a queue before the writer woke the requesters, and on a worker's
+/// single-threaded runtime a request's answer then waited behind its thousands of sends
+/// (100-200 ms for a staff member's call at 10,000 sockets; BENCHMARKS.md, "Quieter nodes").
+#[derive(Default)]
+pub struct Committing(DashMap<Uuid, i64>);
+
+impl Committing {
+    /// Whether the event `seq` of `queue` is this node's, still being answered.
+    pub fn holds(&self, queue: Uuid, seq: i64) -> bool {
+        self.0.get(&queue).is_some_and(|upto| seq <= *upto)
+    }
+
+    fn mark(&self, events: &[Arc<Event>]) {
+        for e in events {
+            self.0.entry(e.queue_id).and_modify(|upto| *upto = (*upto).max(e.seq)).or_insert(e.seq);
+        }
+    }
+
+    fn clear(&self) {
+        self.0.clear();
+    }
+
+    /// Clears every mark when dropped (the writer commits one batch at a time).
+    fn clear_on_drop(&self) -> impl Drop + '_ {
+        struct Clear<'a>(&'a Committing);
+        impl Drop for Clear<'_> {
+            fn drop(&mut self) {
+                self.0.clear();
+            }
+        }
+        Clear(self)
+    }
 }
 
 /// What wakes each outbox's sender: a commit that wrote to it (from this node; other nodes' rows
@@ -362,14 +401,25 @@ impl Writer {
         let (committed, _) = broadcast::channel(COMMITTED);
         let last_batch = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let outboxes = Arc::new(Outboxes::default());
-        let tells = Tells { committed: committed.clone(), outboxes: outboxes.clone(), last_batch: last_batch.clone() };
+        let committing = Arc::new(Committing::default());
+        let tells = Tells {
+            committed: committed.clone(),
+            outboxes: outboxes.clone(),
+            committing: committing.clone(),
+            last_batch: last_batch.clone(),
+        };
         tasks.spawn_graceful("writer", move |stop| run(pool, caches, rx, max_batch.max(1), tells, stop));
-        Writer { tx, committed, outboxes, last_batch }
+        Writer { tx, committed, outboxes, committing, last_batch }
     }
 
     /// What wakes the outboxes' senders.
     pub fn outboxes(&self) -> &Outboxes {
         &self.outboxes
+    }
+
+    /// The events this node is committing and has not yet answered for.
+    pub fn committing(&self) -> &Committing {
+        &self.committing
     }
 
     /// Whether the node is writing a crowd's changes (its last batch, or the changes waiting,
@@ -426,10 +476,11 @@ impl Writer {
 }
 
 /// What the writer tells the rest of the node: each commit's events, the outboxes it wrote to,
-/// and how large its batches are.
+/// what it is committing, and how large its batches are.
 struct Tells {
     committed: broadcast::Sender<Committed>,
     outboxes: Arc<Outboxes>,
+    committing: Arc<Committing>,
     last_batch: Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -443,7 +494,7 @@ async fn run(
     tells: Tells,
     stop: CancellationToken,
 ) {
-    let Tells { committed, outboxes, last_batch } = tells;
+    let Tells { committed, outboxes, committing, last_batch } = tells;
     let mut received = Vec::with_capacity(max_batch);
     let mut flushed = Vec::new();
     // The connection batches are written on, kept between them (see `batch::within`).
@@ -483,7 +534,7 @@ async fn run(
         let size = batch.len();
         last_batch.store(size, std::sync::atomic::Ordering::Relaxed);
         let started = std::time::Instant::now();
-        let (events, wrote, stalled) = batch::run(&pool, &mut held, &caches, batch).await;
+        let (events, wrote, stalled) = batch::run(&pool, &mut held, &caches, &committing, batch).await;
         outboxes.wake(wrote);
         metrics::histogram!("queuecast_write_batch_size").record(size as f64);
         metrics::histogram!("queuecast_write_commit_seconds").record(started.elapsed().as_secs_f64());
@@ -519,5 +570,43 @@ async fn run(
         for done in flushed.drain(..) {
             let _ = done.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::EventKind;
+
+    fn event(queue: Uuid, seq: i64) -> Arc<Event> {
+        Arc::new(Event {
+            seq,
+            queue_id: queue,
+            kind: EventKind::QueueUpdated,
+            ticket: None,
+            actor: "system".into(),
+            at: Utc::now(),
+            from: None,
+            to: None,
+            queue: None,
+            appointment: None,
+            line: None,
+            presence: None,
+        })
+    }
+
+    #[test]
+    fn a_batch_holds_its_queues_events_up_to_its_last_until_it_is_answered() {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let committing = Committing::default();
+        {
+            let _answered = committing.clear_on_drop();
+            committing.mark(&[event(a, 7), event(a, 8), event(b, 3)]);
+            assert!(committing.holds(a, 7) && committing.holds(a, 8) && committing.holds(b, 3));
+            // Another node's next event of the queue, and queues the batch did not touch.
+            assert!(!committing.holds(a, 9));
+            assert!(!committing.holds(Uuid::new_v4(), 1));
+        }
+        assert!(!committing.holds(a, 8) && !committing.holds(b, 3), "answered: the NOTIFY feed offers them again");
     }
 }
