@@ -270,6 +270,27 @@ impl Notification {
 }
 
 #[cfg(test)]
+impl Event {
+    /// An event of `kind` at `seq` of `queue_id` and nothing else, for tests to fill in.
+    pub(crate) fn bare(queue_id: Uuid, seq: i64, kind: EventKind) -> Event {
+        Event {
+            seq,
+            queue_id,
+            kind,
+            ticket: None,
+            actor: "test".into(),
+            at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            from: None,
+            to: None,
+            queue: None,
+            appointment: None,
+            line: None,
+            presence: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -577,20 +577,8 @@ mod tests {
     }
 
     fn event(seq: i64, kind: EventKind, t: Ticket) -> Event {
-        Event {
-            seq,
-            queue_id: Uuid::nil(),
-            kind,
-            ticket: Some(t),
-            actor: "test".into(),
-            at: DateTime::from_timestamp(1_700_000_000 + seq * 60, 0).unwrap(),
-            from: None,
-            to: None,
-            queue: None,
-            appointment: None,
-            line: None,
-            presence: None,
-        }
+        let at = DateTime::from_timestamp(1_700_000_000 + seq * 60, 0).unwrap();
+        Event { ticket: Some(t), at, ..Event::bare(Uuid::nil(), seq, kind) }
     }
 
     fn view_with(absent: &str) -> QueueView {

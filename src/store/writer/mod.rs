@@ -579,20 +579,7 @@ mod tests {
     use crate::domain::EventKind;
 
     fn event(queue: Uuid, seq: i64) -> Arc<Event> {
-        Arc::new(Event {
-            seq,
-            queue_id: queue,
-            kind: EventKind::QueueUpdated,
-            ticket: None,
-            actor: "system".into(),
-            at: Utc::now(),
-            from: None,
-            to: None,
-            queue: None,
-            appointment: None,
-            line: None,
-            presence: None,
-        })
+        Arc::new(Event::bare(queue, seq, EventKind::QueueUpdated))
     }
 
     #[test]
