@@ -340,6 +340,9 @@ pub struct Writer {
 /// hub wake every socket of a queue before the writer woke the requesters, and on a worker's
 /// single-threaded runtime a request's answer then waited behind its thousands of sends
 /// (100-200 ms for a staff member's call at 10,000 sockets; BENCHMARKS.md, "Quieter nodes").
+/// One case loses the NOTIFY: a COMMIT that reached PostgreSQL but whose answer came after the
+/// attempt's deadline, when the notification arrived before the writer gave up. Its events then
+/// reach the hubs with the next event of their queue (a gap, filled) or the poll, within 3 s.
 #[derive(Default)]
 pub struct Committing(DashMap<Uuid, i64>);
 
