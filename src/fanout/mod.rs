@@ -293,6 +293,9 @@ impl Fanout {
             Notification::Events(events) => self.offer_all(events.into_iter().map(Arc::new), feed),
             Notification::Ranges(ranges) => {
                 for range in ranges {
+                    if self.left_to_local(feed, range.0, range.2) {
+                        continue;
+                    }
                     if let Some(hub) = self.hub(range.0).filter(|h| h.seq() < range.2) {
                         self.fill_later(hub, FILL);
                     }
@@ -303,13 +306,18 @@ impl Fanout {
         }
     }
 
+    /// Whether what `feed` brought up to `seq` of `queue` is this node's own commit, its
+    /// requesters not yet answered: the local feed brings it right after they are (see
+    /// `store::writer::Committing`), whether NOTIFY carried its events or only their range.
+    fn left_to_local(&self, feed: &str, queue: Uuid, seq: i64) -> bool {
+        feed == POSTGRES && self.store.committing_here(queue, seq)
+    }
+
     /// Offers events to their hubs, filling any gap they reveal.
     fn offer_all(self: &Arc<Self>, events: impl IntoIterator<Item = Arc<Event>>, feed: &'static str) {
         for event in events {
             let Some(hub) = self.hub(event.queue_id) else { continue };
-            // This node's own commit, its requesters not yet answered: the local feed brings it
-            // right after they are (see `store::writer::Committing`).
-            if feed == POSTGRES && self.store.committing_here(event.queue_id, event.seq) {
+            if self.left_to_local(feed, event.queue_id, event.seq) {
                 continue;
             }
             let offer = hub.offer(event);

@@ -109,7 +109,7 @@ struct Answers {
 
 /// Whether a batch wrote messages to send, or webhook deliveries: their senders are woken for
 /// them (and otherwise find other nodes' rows by polling).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Default, Clone, Copy)]
 pub(super) struct Wrote {
     pub messages: bool,
     pub deliveries: bool,
