@@ -20,6 +20,10 @@ const CHANNEL: usize = 512;
 /// it, and a busy hub's recent frames were ~1 KB each: a crowd of customers opening sockets
 /// kept a kilobyte of presence per socket here.
 const RECENT: usize = 1024;
+/// And at most this many bytes of them: tickets with long fields make frames of several
+/// kilobytes, and a hub's memory should not grow with what its customers type. A resume from
+/// further back reads the missed events from the database, as one past `RECENT` does.
+const RECENT_BYTES: usize = 512 * 1024;
 /// The head of the line a staff snapshot shows (the rest is paged with `GET …/line`): a
 /// snapshot stays under 100 KB however long the line (a ticket is ~330 bytes of JSON).
 pub const SNAPSHOT_HEAD: usize = 200;
@@ -59,9 +63,38 @@ pub enum Offer {
 
 struct Inner {
     view: QueueView,
-    /// `(seq, staff text)` of the last `RECENT` frames.
-    recent: VecDeque<(i64, ByteString)>,
+    /// `(seq, staff text)` of the last `RECENT` frames, `RECENT_BYTES` at most.
+    recent: Recent,
     display: ByteString,
+}
+
+/// The staff texts of a hub's last frames, bounded in count and in bytes.
+#[derive(Default)]
+struct Recent {
+    frames: VecDeque<(i64, ByteString)>,
+    bytes: usize,
+}
+
+impl Recent {
+    /// Keeps the frame at `seq`, forgetting the oldest as the bounds require.
+    fn keep(&mut self, seq: i64, text: ByteString) {
+        while self.frames.len() == RECENT || (!self.frames.is_empty() && self.bytes + text.len() > RECENT_BYTES) {
+            let (_, old) = self.frames.pop_front().expect("not empty");
+            self.bytes -= old.len();
+        }
+        self.bytes += text.len();
+        self.frames.push_back((seq, text));
+    }
+
+    /// The seq of the oldest frame kept.
+    fn oldest(&self) -> Option<i64> {
+        self.frames.front().map(|(seq, _)| *seq)
+    }
+
+    /// The texts of the frames after `seq`, in order.
+    fn after(&self, seq: i64) -> Vec<ByteString> {
+        self.frames.iter().filter(|(kept, _)| *kept > seq).map(|(_, text)| text.clone()).collect()
+    }
 }
 
 /// A customer a hub was told is away (`ticket.away`).
@@ -162,7 +195,7 @@ impl Hub {
         Hub {
             queue_id: view.queue_id(),
             tenant_id,
-            inner: Mutex::new(Inner { view, recent: VecDeque::with_capacity(RECENT), display }),
+            inner: Mutex::new(Inner { view, recent: Recent::default(), display }),
             tx,
             lines,
             aways,
@@ -202,10 +235,7 @@ impl Hub {
             Some(_) => None,
             None => Some(announced),
         };
-        if inner.recent.len() == RECENT {
-            inner.recent.pop_front();
-        }
-        inner.recent.push_back((event.seq, staff.clone()));
+        inner.recent.keep(event.seq, staff.clone());
         let frame = Arc::new(Frame { seq: event.seq, event, staff, display: sent });
         inner.display = display;
         // Sent under the lock, so subscribe-then-snapshot (also under it) misses nothing.
@@ -254,11 +284,8 @@ impl Hub {
         let seq = inner.view.seq();
         let start = match since {
             Some(s) if s >= 0 && s <= seq => {
-                let oldest_kept = inner.recent.front().map_or(seq + 1, |(kept, _)| *kept);
-                if s + 1 >= oldest_kept {
-                    StaffStart::Replay(
-                        inner.recent.iter().filter(|(kept, _)| *kept > s).map(|(_, text)| text.clone()).collect(),
-                    )
+                if s + 1 >= inner.recent.oldest().unwrap_or(seq + 1) {
+                    StaffStart::Replay(inner.recent.after(s))
                 } else {
                     StaffStart::Fetch { after: s, upto: seq }
                 }
@@ -340,5 +367,65 @@ impl Hub {
 
     pub(super) fn idle(&self) -> bool {
         self.clients.load(Ordering::SeqCst) == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{EventKind, Roles};
+
+    fn hub() -> Hub {
+        let view = QueueView::new(0, Uuid::nil(), serde_json::json!({"name": "Main"}), vec![], 120.0, Roles::default());
+        Hub::new(Uuid::nil(), view, broadcast::channel(1).0)
+    }
+
+    /// The queue renamed at `seq`, with a name of `len` bytes: a staff text a little longer.
+    fn renamed(seq: i64, len: usize) -> Arc<Event> {
+        let queue = serde_json::json!({"name": "x".repeat(len)});
+        Arc::new(Event { queue: Some(queue), ..Event::bare(Uuid::nil(), seq, EventKind::QueueUpdated) })
+    }
+
+    fn replayed(start: StaffStart) -> Vec<ByteString> {
+        match start {
+            StaffStart::Replay(texts) => texts,
+            StaffStart::Fetch { after, upto } => panic!("fetch ({after}, {upto}], not a replay"),
+            StaffStart::Snapshot(_) => panic!("a snapshot, not a replay"),
+        }
+    }
+
+    #[test]
+    fn a_resume_is_replayed_from_memory_while_its_frames_fit_in_the_bytes_kept() {
+        let hub = hub();
+        for seq in 1..=100 {
+            assert_eq!(hub.offer(renamed(seq, 20_000)), Offer::Applied);
+        }
+        let oldest = {
+            let kept = &hub.lock().recent;
+            assert!(kept.bytes <= RECENT_BYTES, "{} bytes kept", kept.bytes);
+            kept.oldest().unwrap()
+        };
+        // ~20 KB a frame: the last ~25 fit, not the last 1,024.
+        assert!((70..=80).contains(&oldest), "oldest kept {oldest}");
+
+        let texts = replayed(hub.subscribe_staff(Some(95)).1);
+        let seq_of = |t: &ByteString| serde_json::from_str::<serde_json::Value>(t).unwrap()["event"]["seq"].as_i64();
+        let seqs: Vec<i64> = texts.iter().filter_map(seq_of).collect();
+        assert_eq!(seqs, [96, 97, 98, 99, 100]);
+        assert_eq!(replayed(hub.subscribe_staff(Some(oldest - 1)).1).len() as i64, 101 - oldest);
+        assert!(
+            matches!(hub.subscribe_staff(Some(oldest - 2)).1, StaffStart::Fetch { after, upto: 100 } if after == oldest - 2)
+        );
+    }
+
+    #[test]
+    fn small_frames_are_kept_up_to_their_count() {
+        let hub = hub();
+        for seq in 1..=1100 {
+            hub.offer(renamed(seq, 10));
+        }
+        assert_eq!(hub.lock().recent.oldest(), Some(1100 - RECENT as i64 + 1));
+        assert_eq!(replayed(hub.subscribe_staff(Some(1100 - RECENT as i64)).1).len(), RECENT);
+        assert!(matches!(hub.subscribe_staff(Some(10)).1, StaffStart::Fetch { after: 10, upto: 1100 }));
     }
 }
