@@ -306,6 +306,7 @@ async fn attempt(
         wrote: Wrote::default(),
     };
 
+    let last = groups.len().saturating_sub(1);
     for (i, Group { tenant, tickets, queues, appointments, marks }) in groups.into_iter().enumerate() {
         // The first was named with BEGIN.
         if i > 0 {
@@ -362,24 +363,22 @@ async fn attempt(
                 }
             }
         }
-        flush::write_unwritten(&mut tx, tenant, &mut state).await?;
+        // The whole batch's NOTIFY goes with its last tenant's statement (every event is
+        // numbered by then), in one piece as before.
+        let payloads = match i == last {
+            true => {
+                Notification::payloads(&answers.events.iter().chain(&state.events).map(|e| &**e).collect::<Vec<_>>())
+            }
+            false => Vec::new(),
+        };
+        flush::close(&mut tx, tenant, &mut state, &payloads).await?;
         let deliveries = flush::notify_ahead(&mut tx, &state.queues).await?;
         let messages = flush::messages_ahead(&mut tx, &state.queues).await?;
-        flush::store_counters(&mut tx, &state.queues).await?;
         answers.events.append(&mut state.events);
         answers.wrote.messages |= state.wrote.messages || messages;
         answers.wrote.deliveries |= state.wrote.deliveries || deliveries;
     }
 
-    let borrowed: Vec<&Event> = answers.events.iter().map(|e| &**e).collect();
-    let payloads = Notification::payloads(&borrowed);
-    if !payloads.is_empty() {
-        // All in one statement, in order (the feed reads a queue's ranges as they come).
-        sqlx::query("SELECT pg_notify('queuecast', p) FROM unnest($1::text[]) WITH ORDINALITY AS u(p, i) ORDER BY i")
-            .bind(payloads)
-            .execute(&mut *tx)
-            .await?;
-    }
     committing.mark(&answers.events);
     if let Err(err) = tx.commit().await {
         // Nothing was committed: another node may commit these seqs, and its NOTIFY is needed.

@@ -114,7 +114,7 @@ pub(super) async fn opened(tx: &mut PgConnection, state: &mut BatchState, q: &Qu
         .await?;
     sqlx::query("UPDATE queues SET numbered_on = $2 WHERE id = $1").bind(q.id).bind(day).execute(&mut *tx).await?;
     if !counted_today {
-        // Stored with the batch's other counters (`flush::store_counters`).
+        // Stored with the batch's other counters (`flush::close`).
         let state = queue(state, q.id)?;
         state.next_number = 1;
         state.dirty = true;

@@ -1,5 +1,5 @@
-//! Appending what a batch produced: its events and idempotency records, and the counters of
-//! the queues it moved, each in one set-based statement.
+//! Appending what a batch produced: its events with the counters of the queues it moved and
+//! its NOTIFY payloads in one set-based statement, its idempotency records in another.
 
 use std::collections::HashMap;
 
@@ -12,10 +12,32 @@ use crate::domain::{Event, EventKind};
 use crate::store::{Conflict, Result, StoreError};
 
 /// Appends the events and idempotency records produced so far, in two statements, and notes
-/// whether the events brought messages or webhook deliveries (their senders are woken for them).
+/// whether the events brought messages or webhook deliveries (their senders are woken for them):
+/// after each change made inside its own savepoint (`alone`).
 pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: &mut BatchState) -> Result<()> {
+    write(tx, tenant, state, None).await
+}
+
+/// Closes a tenant's part of a batch: what [`write_unwritten`] writes, and in the events'
+/// statement the counters of the queues it moved and the batch's `pg_notify` payloads (`notify`:
+/// the whole batch's, with its last tenant; none before). One round trip, not three.
+pub(super) async fn close(
+    tx: &mut PgConnection,
+    tenant: Uuid,
+    state: &mut BatchState,
+    notify: &[String],
+) -> Result<()> {
+    write(tx, tenant, state, Some(notify)).await
+}
+
+async fn write(tx: &mut PgConnection, tenant: Uuid, state: &mut BatchState, closing: Option<&[String]>) -> Result<()> {
     let events = &state.events[state.written..];
-    if !events.is_empty() {
+    let moved: Vec<(&Uuid, &QueueState)> = match closing {
+        Some(_) => state.queues.iter().filter(|(_, q)| q.dirty).collect(),
+        None => Vec::new(),
+    };
+    let notify = closing.unwrap_or_default();
+    if !events.is_empty() || !moved.is_empty() || !notify.is_empty() {
         let mut cols = EventColumns::default();
         let mut told = ToldColumns::default();
         for e in events {
@@ -26,8 +48,10 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: 
         // one and a message for each channel a customer gave for the moments that are told
         // (`settings.notify`): all commit together or not at all. Which events are told, and
         // their messages' words, come from the batch; a told ticket without contacts costs one
-        // probe of `notify_contacts`' primary key.
-        let (messages, deliveries): (bool, bool) = sqlx::query_as(
+        // probe of `notify_contacts`' primary key. Closing, also the queues' counters and the
+        // NOTIFY payloads, in order (the feed reads a queue's ranges as they come); `nt` is
+        // counted so that it runs (a query in WITH runs only if it is read).
+        let (messages, deliveries, notified): (bool, bool, i64) = sqlx::query_as(
             "WITH ev AS ( \
                INSERT INTO queue_events (queue_id, seq, tenant_id, kind, ticket_id, from_state, to_state, actor, data, at) \
                SELECT * FROM unnest($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::uuid[], $6::text[], \
@@ -48,8 +72,13 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: 
                SELECT gen_random_uuid(), w.tenant_id, w.id, ev.queue_id, ev.seq, ev.kind \
                FROM ev JOIN webhooks w ON w.tenant_id = $11 AND (w.queue_id IS NULL OR w.queue_id = ev.queue_id) \
                  AND ev.kind = ANY (w.events) \
-               RETURNING 1) \
-             SELECT EXISTS (SELECT FROM msg), EXISTS (SELECT FROM wh)",
+               RETURNING 1), \
+             counters AS ( \
+               UPDATE queues q SET last_seq = v.last_seq, next_number = v.next_number, waiting = v.waiting, updated_at = now() \
+               FROM unnest($18::uuid[], $19::int8[], $20::int4[], $21::int4[]) AS v(id, last_seq, next_number, waiting) \
+               WHERE q.id = v.id), \
+             nt AS (SELECT pg_notify('queuecast', p) FROM unnest($22::text[]) WITH ORDINALITY AS u(p, i) ORDER BY i) \
+             SELECT EXISTS (SELECT FROM msg), EXISTS (SELECT FROM wh), (SELECT count(*) FROM nt)",
         )
         .bind(cols.queue_id)
         .bind(cols.seq)
@@ -68,8 +97,14 @@ pub(super) async fn write_unwritten(tx: &mut PgConnection, tenant: Uuid, state: 
         .bind(told.kind)
         .bind(told.state)
         .bind(told.vars)
+        .bind(moved.iter().map(|(id, _)| **id).collect::<Vec<_>>())
+        .bind(moved.iter().map(|(_, q)| q.last_seq).collect::<Vec<_>>())
+        .bind(moved.iter().map(|(_, q)| q.next_number).collect::<Vec<_>>())
+        .bind(moved.iter().map(|(_, q)| q.waiting).collect::<Vec<_>>())
+        .bind(notify)
         .fetch_one(&mut *tx)
         .await?;
+        debug_assert_eq!(notified, notify.len() as i64);
         state.wrote.messages |= messages;
         state.wrote.deliveries |= deliveries;
     }
@@ -289,24 +324,4 @@ pub(super) async fn messages_ahead(tx: &mut PgConnection, queues: &HashMap<Uuid,
     .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() > 0)
-}
-
-/// Stores the counters of every queue the batch moved, in one statement.
-pub(super) async fn store_counters(tx: &mut PgConnection, queues: &HashMap<Uuid, QueueState>) -> Result<()> {
-    let moved: Vec<(&Uuid, &QueueState)> = queues.iter().filter(|(_, q)| q.dirty).collect();
-    if moved.is_empty() {
-        return Ok(());
-    }
-    sqlx::query(
-        "UPDATE queues q SET last_seq = v.last_seq, next_number = v.next_number, waiting = v.waiting, updated_at = now() \
-         FROM unnest($1::uuid[], $2::int8[], $3::int4[], $4::int4[]) AS v(id, last_seq, next_number, waiting) \
-         WHERE q.id = v.id",
-    )
-    .bind(moved.iter().map(|(id, _)| **id).collect::<Vec<_>>())
-    .bind(moved.iter().map(|(_, q)| q.last_seq).collect::<Vec<_>>())
-    .bind(moved.iter().map(|(_, q)| q.next_number).collect::<Vec<_>>())
-    .bind(moved.iter().map(|(_, q)| q.waiting).collect::<Vec<_>>())
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }
