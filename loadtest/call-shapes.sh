@@ -13,16 +13,22 @@
 #
 # A small schema of its own, shaped like Queuecast's where the cost is (a line index, a
 # statement-level trigger with transition tables on the claim, as `line_counts` has, the event's
-# primary key, a listener for the NOTIFY), in a scratch database `callshapes`. pgbench's latency
-# at a fixed rate includes its schedule lag; both are printed, and the difference is the call.
+# primary key, a listener for the NOTIFY), in a scratch database `callshapes`. Printed: each
+# shape's p50, p90 and p99 per round, of pgbench's per-transaction latency less its schedule lag
+# (at a fixed rate pgbench counts from when a call was due, not from when it was sent).
 #
 #   loadtest/call-shapes.sh
 #   ROUNDS=5 SECONDS_EACH=30 loadtest/call-shapes.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/services.sh
-LISTENER=
-trap '[ -n "$LISTENER" ] && kill $LISTENER 2>/dev/null; services_down' EXIT
+LISTENER= W=
+finish() {
+  [ -z "$LISTENER" ] || kill "$LISTENER" 2>/dev/null || true
+  [ -z "$W" ] || rm -rf "$W"
+  services_down
+}
+trap finish EXIT
 services_up
 ROUNDS=${ROUNDS:-3}
 SECONDS_EACH=${SECONDS_EACH:-20}
@@ -83,9 +89,13 @@ SQL
 printf 'BEGIN;\n%s\nCOMMIT;\n' "$CALL" >"$W/five.sql"
 printf '\\startpipeline\nBEGIN;\n%s\nCOMMIT;\n\\endpipeline\n' "$CALL" >"$W/pipeline.sql"
 echo 'SELECT call_next(1);' >"$W/function.sql"
-# Someone listens, as every node does: a NOTIFY then costs what it costs Queuecast.
-(echo 'LISTEN callshapes;'; sleep $((ROUNDS * SECONDS_EACH * 4 + 60))) | psql "$DB" >/dev/null &
+# Someone listens, as every node does: a NOTIFY then costs what it costs Queuecast. (psql reads
+# its commands from a pipe held open until the end.)
+mkfifo "$W/listen"
+psql "$DB" <"$W/listen" >/dev/null &
 LISTENER=$!
+exec 3>"$W/listen"
+echo 'LISTEN callshapes;' >&3
 sleep 1
 printf '%-9s %6s %9s %9s %9s   (ms, pgbench latency less its schedule lag)\n' shape round p50 p90 p99
 for round in $(seq 1 "$ROUNDS"); do
@@ -100,4 +110,6 @@ for round in $(seq 1 "$ROUNDS"); do
       END { printf "%-9s %6s %9.3f %9.3f %9.3f\n", shape, round, v[int(NR * 0.5) + 1], v[int(NR * 0.9) + 1], v[int(NR * 0.99) + 1] }'
   done
 done
-rm -rf "$W"
+exec 3>&-
+wait "$LISTENER" || true
+LISTENER=
