@@ -7,6 +7,7 @@ use uuid::Uuid;
 use serde_json::json;
 
 use super::audit::{self, Change, Via};
+use super::cache::Verified;
 use super::{Result, Store, StoreError};
 use crate::secret;
 
@@ -173,16 +174,38 @@ impl Store {
         Ok(LoginOutcome::SignedIn(Login { token, identity }))
     }
 
-    /// The staff user a bearer token belongs to, if it is valid now.
+    /// The staff user a bearer token belongs to, if it is valid now. A token checked less than
+    /// [`STAFF_TOKEN_TTL`](super::cache::STAFF_TOKEN_TTL) ago is taken from memory; one checked
+    /// more than [`STAFF_TOKEN_RECHECK`](super::cache::STAFF_TOKEN_RECHECK) ago is also checked
+    /// again, off this request.
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, token: &str) -> Result<Option<Identity>> {
         let hash = secret::hash_token(token);
-        if let Some(identity) = self.caches.staff_identity(&hash) {
-            return Ok(Some(identity));
+        match self.caches.staff.get(&hash, self.clock.now()) {
+            Verified::Fresh(identity) => Ok(Some(identity)),
+            Verified::Due(identity) => {
+                if self.caches.staff.claim_check(&hash) {
+                    let store = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(err) = store.check_staff_token(&hash).await {
+                            // Still trusted until its time is up; the next request tries again.
+                            tracing::debug!(cause = ?err, "checking a staff token again failed");
+                        }
+                        store.caches.staff.checked(&hash);
+                    });
+                }
+                Ok(Some(identity))
+            }
+            Verified::Unknown => self.check_staff_token(&hash).await,
         }
+    }
+
+    /// Reads the sign-in behind a token's hash, and keeps what it found (or forgets the token).
+    async fn check_staff_token(&self, hash: &[u8]) -> Result<Option<Identity>> {
+        let epoch = self.caches.staff.epoch();
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT set_config('app.tenant_id', coalesce(qc_tenant_of_staff_token($1)::text, ''), true)")
-            .bind(&hash)
+            .bind(hash)
             .execute(&mut *tx)
             .await?;
         type Row = (Uuid, Uuid, String, String, DateTime<Utc>, Option<Vec<Uuid>>);
@@ -192,16 +215,17 @@ impl Store {
              FROM staff_tokens st JOIN users u ON u.id = st.user_id \
              WHERE st.token_hash = $1 AND st.expires_at > now() AND u.disabled_at IS NULL",
         )
-        .bind(&hash)
+        .bind(hash)
         .fetch_optional(&mut *tx)
         .await?;
         tx.commit().await?;
         let identity = row.and_then(|(user_id, tenant_id, email, role, expires_at, locations)| {
             let role = Role::parse(&role)?;
-            Some(Identity { user_id, tenant_id, email, role, expires_at, locations, session: Some(hash.clone()) })
+            Some(Identity { user_id, tenant_id, email, role, expires_at, locations, session: Some(hash.to_vec()) })
         });
-        if let Some(identity) = &identity {
-            self.caches.remember_staff(hash, identity.clone());
+        match &identity {
+            Some(identity) => self.caches.staff.remember(hash.to_vec(), identity.clone(), self.clock.now(), epoch),
+            None => self.caches.staff.forget(hash),
         }
         Ok(identity)
     }

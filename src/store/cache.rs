@@ -1,19 +1,24 @@
 //! In-memory caches of what the store reads often and what rarely or never changes.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use uuid::Uuid;
 
 use super::auth::Identity;
 use crate::domain::{CallHistory, Fsm, Timing};
 
-/// A verified staff token is trusted this long before it is checked again. Expiry itself is
-/// exact (the identity carries `expires_at`); only a deleted token or disabled user can outlive
-/// its row by up to this long.
+/// A verified staff token is trusted this long after its last check. Expiry itself is exact (the
+/// identity carries `expires_at`), and a node that signs a user out or disables them forgets
+/// their tokens at once and tells the others; only a token deleted behind every node's back can
+/// outlive its row by up to this long.
 pub(super) const STAFF_TOKEN_TTL: Duration = Duration::from_secs(30);
+/// Past this age a verified token is still trusted, and checked again off the request that found
+/// it (one check at a time per token): a console in use never waits for its token's check.
+pub(super) const STAFF_TOKEN_RECHECK: Duration = Duration::from_secs(20);
 /// A queue's call history is re-read at most this often for estimates.
 pub(super) const HISTORY_TTL: Duration = Duration::from_secs(2);
 /// A queue's time-keeping settings (`hours`…) are re-read at most this often by joins: a change
@@ -62,8 +67,8 @@ pub struct Caches {
     pub queues: DashMap<Uuid, QueueMeta>,
     /// Ticket types are immutable once saved.
     pub ticket_types: DashMap<Uuid, Arc<TicketRules>>,
-    /// Staff bearer tokens by hash.
-    pub staff: DashMap<Vec<u8>, (Identity, Instant)>,
+    /// Verified staff bearer tokens.
+    pub staff: StaffTokens,
     /// Each queue's pace, when it was read, and whether a call or finish has changed it since.
     pub paces: DashMap<Uuid, (Instant, bool, Arc<Pace>)>,
     /// Queues whose pace someone is re-reading now; the others use the old one meanwhile.
@@ -74,6 +79,88 @@ pub struct Caches {
     pub server_keys: DashMap<String, Vec<u8>>,
     /// Queues this node may hold a live line of.
     pub live_lines: LiveLines,
+}
+
+/// Verified staff bearer tokens by hash, each with when it was last checked (on the store's
+/// clock).
+#[derive(Default)]
+pub struct StaffTokens {
+    verified: DashMap<Vec<u8>, (Identity, DateTime<Utc>)>,
+    /// Tokens being checked again off a request.
+    checking: DashMap<Vec<u8>, ()>,
+    /// Moves on whenever sign-ins are forgotten: what a check read before then is not kept (the
+    /// sign-in may have ended after the check read it).
+    epoch: AtomicU64,
+}
+
+/// What this node knows of a staff token.
+#[derive(Debug)]
+pub enum Verified {
+    /// Checked within [`STAFF_TOKEN_RECHECK`].
+    Fresh(Identity),
+    /// Checked within [`STAFF_TOKEN_TTL`], and due to be checked again.
+    Due(Identity),
+    /// Never checked, or too long ago, expired, or forgotten: check it now.
+    Unknown,
+}
+
+impl StaffTokens {
+    pub fn get(&self, hash: &[u8], now: DateTime<Utc>) -> Verified {
+        let Some((identity, at)) = self.verified.get(hash).map(|e| e.value().clone()) else {
+            return Verified::Unknown;
+        };
+        // A clock moved back makes the check's age unknown: checked again, like an old one.
+        let age = (now - at).to_std().unwrap_or(STAFF_TOKEN_TTL);
+        if age >= STAFF_TOKEN_TTL || identity.expires_at <= Utc::now() {
+            self.verified.remove(hash);
+            return Verified::Unknown;
+        }
+        match age >= STAFF_TOKEN_RECHECK {
+            true => Verified::Due(identity),
+            false => Verified::Fresh(identity),
+        }
+    }
+
+    /// Where sign-ins stand now: what a check reads after this, it may keep ([`Self::remember`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Keeps what a check that began at `epoch` read, unless sign-ins were forgotten since.
+    pub fn remember(&self, hash: Vec<u8>, identity: Identity, now: DateTime<Utc>, epoch: u64) {
+        if self.verified.len() >= STAFF_SWEEP_AT {
+            self.verified.retain(|_, (_, at)| (now - *at).to_std().is_ok_and(|age| age < STAFF_TOKEN_TTL));
+        }
+        if self.epoch() != epoch {
+            return;
+        }
+        self.verified.insert(hash.clone(), (identity, now));
+        // Forgotten meanwhile (between the look and the insert): the forgetting may have swept
+        // before the insert, so it is undone here.
+        if self.epoch() != epoch {
+            self.verified.remove(&hash);
+        }
+    }
+
+    /// A token found gone by a check.
+    pub fn forget(&self, hash: &[u8]) {
+        self.verified.remove(hash);
+    }
+
+    /// Every token of `user` on this node (signed out everywhere, disabled, password reset).
+    pub fn forget_user(&self, user: Uuid) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.verified.retain(|_, (identity, _)| identity.user_id != user);
+    }
+
+    /// Whether the caller is the one to check `hash` again now (then [`Self::checked`] after).
+    pub fn claim_check(&self, hash: &[u8]) -> bool {
+        self.checking.insert(hash.to_vec(), ()).is_none()
+    }
+
+    pub fn checked(&self, hash: &[u8]) {
+        self.checking.remove(hash);
+    }
 }
 
 /// The queues whose live line this node may hold (a hub of the fan-out), as a filter of 256 bits
@@ -124,25 +211,6 @@ impl LiveLines {
 }
 
 impl Caches {
-    pub fn staff_identity(&self, hash: &[u8]) -> Option<Identity> {
-        let hit = self.staff.get(hash).map(|e| e.value().clone());
-        match hit {
-            Some((id, at)) if at.elapsed() < STAFF_TOKEN_TTL && id.expires_at > chrono::Utc::now() => Some(id),
-            Some(_) => {
-                self.staff.remove(hash);
-                None
-            }
-            None => None,
-        }
-    }
-
-    pub fn remember_staff(&self, hash: Vec<u8>, identity: Identity) {
-        if self.staff.len() >= STAFF_SWEEP_AT {
-            self.staff.retain(|_, (_, at)| at.elapsed() < STAFF_TOKEN_TTL);
-        }
-        self.staff.insert(hash, (identity, Instant::now()));
-    }
-
     /// A queue's pace if it is fresh, or if it is stale but someone else is already re-reading
     /// it (so a burst of requests re-reads it once, not once each); otherwise the claim to
     /// re-read it. `exact` callers (a customer reading their ticket) also want a change committed
@@ -202,6 +270,85 @@ mod tests {
         let mut id = *Uuid::new_v4().as_bytes();
         id[15] = byte;
         Uuid::from_bytes(id)
+    }
+
+    fn identity(user: Uuid) -> Identity {
+        Identity {
+            user_id: user,
+            tenant_id: Uuid::new_v4(),
+            email: "desk@acme.test".into(),
+            role: super::super::auth::Role::Staff,
+            expires_at: Utc::now() + chrono::Duration::hours(1),
+            locations: None,
+            session: None,
+        }
+    }
+
+    fn kind(v: Verified) -> &'static str {
+        match v {
+            Verified::Fresh(_) => "fresh",
+            Verified::Due(_) => "due",
+            Verified::Unknown => "unknown",
+        }
+    }
+
+    #[test]
+    fn a_checked_token_is_trusted_then_due_for_a_check_then_unknown_as_it_ages() {
+        // Arrange
+        let tokens = StaffTokens::default();
+        let checked = Utc::now();
+        tokens.remember(b"t".to_vec(), identity(Uuid::new_v4()), checked, tokens.epoch());
+        let at = |secs: i64| checked + chrono::Duration::seconds(secs);
+
+        // Act / Assert
+        assert_eq!(kind(tokens.get(b"t", at(19))), "fresh");
+        assert_eq!(kind(tokens.get(b"t", at(20))), "due");
+        assert_eq!(kind(tokens.get(b"t", at(29))), "due");
+        // A clock moved back: the check's age is unknown, so it is checked again.
+        assert_eq!(kind(tokens.get(b"t", at(-5))), "unknown");
+        tokens.remember(b"t".to_vec(), identity(Uuid::new_v4()), checked, tokens.epoch());
+        assert_eq!(kind(tokens.get(b"t", at(30))), "unknown");
+        // Forgotten past its time, not only reported so.
+        assert_eq!(kind(tokens.get(b"t", at(0))), "unknown");
+    }
+
+    #[test]
+    fn a_token_past_its_expiry_is_unknown_however_recently_checked() {
+        let tokens = StaffTokens::default();
+        let expired = Identity { expires_at: Utc::now() - chrono::Duration::seconds(1), ..identity(Uuid::new_v4()) };
+        tokens.remember(b"t".to_vec(), expired, Utc::now(), tokens.epoch());
+        assert_eq!(kind(tokens.get(b"t", Utc::now())), "unknown");
+    }
+
+    #[test]
+    fn what_a_check_read_before_a_user_was_forgotten_is_not_kept() {
+        // Arrange: a check begins (its epoch), then the user's sign-ins are forgotten.
+        let tokens = StaffTokens::default();
+        let (user, other) = (Uuid::new_v4(), Uuid::new_v4());
+        tokens.remember(b"other".to_vec(), identity(other), Utc::now(), tokens.epoch());
+        let began = tokens.epoch();
+        tokens.forget_user(user);
+
+        // Act: the check ends and would keep what it read.
+        tokens.remember(b"t".to_vec(), identity(user), Utc::now(), began);
+
+        // Assert: not kept; another user's token is untouched; a check begun now is kept.
+        assert_eq!(kind(tokens.get(b"t", Utc::now())), "unknown");
+        assert_eq!(kind(tokens.get(b"other", Utc::now())), "fresh");
+        tokens.remember(b"t".to_vec(), identity(user), Utc::now(), tokens.epoch());
+        assert_eq!(kind(tokens.get(b"t", Utc::now())), "fresh");
+        tokens.forget_user(user);
+        assert_eq!(kind(tokens.get(b"t", Utc::now())), "unknown");
+    }
+
+    #[test]
+    fn one_check_at_a_time_per_token() {
+        let tokens = StaffTokens::default();
+        assert!(tokens.claim_check(b"t"));
+        assert!(!tokens.claim_check(b"t"));
+        assert!(tokens.claim_check(b"u"));
+        tokens.checked(b"t");
+        assert!(tokens.claim_check(b"t"));
     }
 
     #[test]

@@ -380,7 +380,7 @@ impl Store {
 
     /// Drops this node's cached sign-ins of `user`: the next request re-reads them.
     pub fn forget_user(&self, user: Uuid) {
-        self.caches.staff.retain(|_, (identity, _)| identity.user_id != user);
+        self.caches.staff.forget_user(user);
     }
 }
 

@@ -3,9 +3,12 @@
 
 use crate::common;
 
+use common::clock::app_now;
 use common::{spawn_app, spawn_app_with, TestApp, WsEvent, ADMIN_EMAIL, PASSWORD};
 use reqwest::Method;
 use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
 
 pub const STAFF_PASSWORD: &str = "a long pass phrase";
 
@@ -150,6 +153,42 @@ async fn disabling_a_user_ends_its_tokens_and_sockets_on_every_node_at_once() {
     patch_user(&app, &app.admin, &id, json!({"disabled": false})).await.expect(200);
     app.login("acme", "desk@acme.test", STAFF_PASSWORD).await;
     b.get("/api/v1/queues", Some(&token)).await.expect_problem(401, "unauthorized");
+}
+
+#[tokio::test]
+async fn a_token_deleted_behind_every_nodes_back_is_refused_soon_after_its_recheck_and_at_once_past_its_time() {
+    // Arrange: two sign-ins, each checked once by the node (which keeps what it read); then
+    // their rows deleted with no node told, as an operator's SQL would.
+    let (app, clock) = app_now().await;
+    let id: Uuid = create_user(&app, "desk@acme.test", "staff", json!({})).await.parse().unwrap();
+    let first = app.login("acme", "desk@acme.test", STAFF_PASSWORD).await;
+    let second = app.login("acme", "desk@acme.test", STAFF_PASSWORD).await;
+    for token in [&first, &second] {
+        app.get("/api/v1/queues", Some(token)).await.expect(200);
+    }
+    let mut owner = PgConnection::connect(&app.db_url).await.unwrap();
+    sqlx::query("DELETE FROM staff_tokens WHERE user_id = $1").bind(id).execute(&mut owner).await.unwrap();
+    // Checked moments ago: taken from memory.
+    app.get("/api/v1/queues", Some(&first)).await.expect(200);
+
+    // Act: 21 s on, the first is due for a check; it is still taken, and checked off the request.
+    clock.advance(chrono::Duration::seconds(21));
+    app.get("/api/v1/queues", Some(&first)).await.expect(200);
+
+    // Assert: refused once that check is done (within moments, not at the end of its 30 s).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let reply = app.get("/api/v1/queues", Some(&first)).await;
+        if reply.status == reqwest::StatusCode::UNAUTHORIZED {
+            reply.expect_problem(401, "unauthorized");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the deleted token was still taken 5 s after its check");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Past 30 s since its check, the second is checked before it is taken: refused at once.
+    clock.advance(chrono::Duration::seconds(10));
+    app.get("/api/v1/queues", Some(&second)).await.expect_problem(401, "unauthorized");
 }
 
 #[tokio::test]
